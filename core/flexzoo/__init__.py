@@ -1,0 +1,46 @@
+"""flexzoo: a plugin-based model zoo. ``import flexzoo`` is cheap; torch loads when a model is built."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flexzoo._version import PLUGIN_API_VERSION, __version__
+from flexzoo.api import build, list_components, save
+from flexzoo.components import Component
+from flexzoo.errors import ArtifactError, FlexzooError, ManifestError, ParameterError, PluginError
+from flexzoo.hookspecs import hookimpl, hookspec
+from flexzoo.validation import load_manifest
+
+if TYPE_CHECKING:
+    from flexzoo.artifact.load import load
+    from flexzoo.assembly import ZooModel
+
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "ArtifactError",
+    "Component",
+    "FlexzooError",
+    "ManifestError",
+    "ParameterError",
+    "PluginError",
+    "ZooModel",
+    "__version__",
+    "build",
+    "hookimpl",
+    "hookspec",
+    "list_components",
+    "load",
+    "load_manifest",
+    "save",
+]
+
+_LAZY = {"load": "flexzoo.artifact.load", "ZooModel": "flexzoo.assembly"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the torch-backed parts of the API on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'flexzoo' has no attribute {name!r}")

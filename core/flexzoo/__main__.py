@@ -1,0 +1,3 @@
+from flexzoo.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""The front door: build a model from a manifest, save it as an artifact, load it back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flexzoo.components import RegisteredComponent
+from flexzoo.manifest import ResolvedManifest
+from flexzoo.registry import Registry, default_registry
+from flexzoo.validation import load_manifest
+
+if TYPE_CHECKING:
+    from flexzoo.assembly import ZooModel
+
+
+def list_components(kind: str | None = None, pattern: str | None = None) -> list[RegisteredComponent]:
+    """Installed components, optionally of one kind and matching a shell wildcard (no torch import)."""
+    return default_registry().components(kind, pattern)
+
+
+def build(manifest: str | Path | ResolvedManifest, registry: Registry | None = None) -> ZooModel:
+    """Validate a manifest (a path or a resolved manifest), then build, initialize and compress its model."""
+    from flexzoo.assembly import build_model
+
+    registry = registry or default_registry()
+    resolved = manifest if isinstance(manifest, ResolvedManifest) else load_manifest(manifest, registry)
+    return build_model(resolved, registry)
+
+
+def save(model: ZooModel, out_dir: str | Path, registry: Registry | None = None) -> Path:
+    """Write a model built by :func:`build` as ``<out_dir>/<name>.safetensors``, atomically."""
+    from flexzoo.artifact.write import write_artifact
+
+    manifest = getattr(model, "manifest", None)
+    if not isinstance(manifest, ResolvedManifest):
+        raise TypeError("save() needs a model made by flexzoo.build() or flexzoo.load()")
+    return write_artifact(model, manifest, out_dir, registry or default_registry())

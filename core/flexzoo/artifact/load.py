@@ -1,0 +1,39 @@
+"""Rebuilding a model from an artifact: verify, check plugins, rebuild from the manifest, load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from flexzoo.artifact.format import check_plugins, read_artifact
+from flexzoo.assembly import ZooModel, build_model
+from flexzoo.errors import ArtifactError, ManifestError
+from flexzoo.registry import Registry, default_registry
+from flexzoo.validation import revalidate
+
+
+def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
+    """Rebuild the model stored at ``path``, in eval mode, with the weights it was saved with.
+
+    Refuses, with an ArtifactError or PluginError, a file that is not a flexzoo artifact, one whose
+    weights or metadata do not match their hashes, and one whose plugins are missing or incompatible.
+    """
+    registry = registry or default_registry()
+    artifact = read_artifact(path)
+    check_plugins(artifact, {p.name: (p.status, p.distribution, p.version) for p in registry.plugins})
+    try:
+        manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)
+        model = build_model(manifest, registry)
+    except ManifestError as exc:
+        raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
+    tensors = load_file(str(artifact.path))
+    missing, unexpected = sorted(set(model.state_dict()) - set(tensors)), sorted(set(tensors) - set(model.state_dict()))
+    if missing or unexpected:
+        raise ArtifactError(f"{artifact.path}: weights do not fit the rebuilt model "
+                            f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise ArtifactError(f"{artifact.path}: weights do not fit the rebuilt model: {exc}") from exc
+    return model.eval()

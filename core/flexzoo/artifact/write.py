@@ -1,0 +1,107 @@
+"""Writing an artifact: weights as safetensors, metadata in its header, atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from flexzoo._version import PLUGIN_API_VERSION, __version__
+from flexzoo.artifact.format import FORMAT, artifact_path, canonical_json, metadata_digest
+from flexzoo.artifact.safetensors_header import tensor_digest_prefix
+from flexzoo.assembly import ZooModel
+from flexzoo.atomic import write_atomically
+from flexzoo.manifest import ResolvedManifest
+from flexzoo.registry import Registry
+
+#: torch dtype -> safetensors dtype code, as written in the file's header.
+SAFETENSORS_DTYPES = {
+    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+
+
+def weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict as independent, contiguous CPU tensors (safetensors refuses shared storage)."""
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().to("cpu").contiguous()
+        if tensor.untyped_storage().data_ptr() in seen:
+            tensor = tensor.clone()
+        seen.add(tensor.untyped_storage().data_ptr())
+        tensors[name] = tensor
+    return tensors
+
+
+def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """The same digest as ``hash_file_tensors`` computes from a written file."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        digest.update(tensor_digest_prefix(name, SAFETENSORS_DTYPES[tensor.dtype], list(tensor.shape)))
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+    return digest.hexdigest()
+
+
+def model_card(model: ZooModel, manifest: ResolvedManifest, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Parameters, bytes, and each head's output shape for one sample."""
+    heads: dict[str, Any] = {}
+    feature_size = None
+    if manifest.model.input_shape is not None:
+        with torch.no_grad():
+            sample = torch.zeros((1, *manifest.model.input_shape), dtype=next(model.parameters()).dtype)
+            features = model.backbone(sample)
+            feature_size = int(features.shape[-1])
+            for name, head in model.heads.items():
+                heads[name] = {"use": manifest.heads[name].use, "output_shape": list(head(features).shape)}
+    else:
+        heads = {name: {"use": spec.use, "output_shape": None} for name, spec in manifest.heads.items()}
+    dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in tensors.values()})
+    return {
+        "input_shape": list(manifest.model.input_shape) if manifest.model.input_shape else None,
+        "backbone": manifest.backbone.use,
+        "feature_size": feature_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "bytes": sum(t.numel() * t.element_size() for t in tensors.values()),
+        "dtype": ", ".join(dtypes),
+        "heads": heads,
+    }
+
+
+def artifact_metadata(model: ZooModel, manifest: ResolvedManifest, registry: Registry,
+                      tensors: dict[str, torch.Tensor]) -> dict[str, str]:
+    """The header metadata: format, the JSON document, and the hashes that protect both."""
+    plugins = {}
+    for name in manifest.plugins():
+        plugin = registry.plugin(name)
+        plugins[name] = {"distribution": plugin.distribution, "version": plugin.version} if plugin else {}
+    extra = {}
+    for impl in registry.manager.hook.flexzoo_artifact_metadata.get_hookimpls():
+        added = impl.function(model=model, manifest=manifest)
+        if added:
+            extra[impl.plugin_name] = dict(added)
+    info = {
+        "manifest": manifest.to_dict(),
+        "plugins": plugins,
+        "versions": {"flexzoo": __version__, "plugin_api": PLUGIN_API_VERSION,
+                     "torch": torch.__version__, "python": platform.python_version()},
+        "card": model_card(model, manifest, tensors),
+        "extra": extra,
+    }
+    document = canonical_json(info)
+    return {"format": FORMAT, "flexzoo": document, "metadata_sha256": metadata_digest(document),
+            "weights_sha256": weights_sha256(tensors)}
+
+
+def write_artifact(model: ZooModel, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry) -> Path:
+    """Write ``<out_dir>/<model name>.safetensors`` atomically and return its path."""
+    tensors = weights_of(model)
+    metadata = artifact_metadata(model, manifest, registry, tensors)
+    target = artifact_path(out_dir, manifest.model.name)
+    return write_atomically(target, lambda partial: save_file(tensors, str(partial), metadata=metadata))

@@ -1,0 +1,201 @@
+"""Assembling a model from a resolved manifest: a dry run on the meta device, then the real build.
+
+The dry run allocates nothing, yet runs every factory and a forward pass, so a value a factory
+rejects, an ``input_shape`` the model cannot take, an ``[[init]]`` pattern that matches nothing,
+and a model too large for this machine are all refused before any memory is spent.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from flexzoo import schema
+from flexzoo.errors import ManifestError, ParameterError
+from flexzoo.manifest import ComponentSpec, ResolvedManifest
+from flexzoo.registry import Registry, closest, default_registry
+
+
+class ZooModel(nn.Module):
+    """A backbone and named heads; ``forward`` returns a dict of head outputs keyed by head name."""
+
+    def __init__(self, backbone: nn.Module, heads: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.heads = nn.ModuleDict(heads)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.backbone(x)
+        return {name: head(features) for name, head in self.heads.items()}
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What the dry run learned: the feature size heads receive and the model's size."""
+
+    in_features: int
+    parameters: int
+    bytes: int
+
+
+class _Builder:
+    def __init__(self, manifest: ResolvedManifest, registry: Registry) -> None:
+        self.manifest = manifest
+        self.registry = registry
+        self.source = manifest.where()
+
+    def fail(self, key: str, message: str, hint: str = "") -> ManifestError:
+        return ManifestError(self.source.file, [self.source.problem(key, message, hint)])
+
+    def factory(self, spec: ComponentSpec) -> Callable[..., Any]:
+        return self.registry.resolve(spec.kind, spec.use).component.factory
+
+    def call(self, spec: ComponentSpec, **host: Any) -> Any:
+        """Call a component's factory; a value it rejects becomes a manifest error at its key."""
+        factory = self.factory(spec)
+        annotations = {p.name: p.annotation for p in schema.parameters(factory)}
+        kwargs = {name: schema.to_python(value, annotations.get(name)) for name, value in spec.params.items()}
+        try:
+            return factory(**kwargs, **host)
+        except ParameterError as exc:
+            raise self.fail(f"{spec.key}.{exc.parameter}", f"{spec.use}: {exc}", exc.hint) from exc
+        except (ValueError, TypeError, AssertionError) as exc:
+            raise self.fail(spec.key, f"{spec.use} rejected its parameters: {exc}") from exc
+
+    def backbone(self) -> nn.Module:
+        host = {}
+        if "input_shape" in {p.name for p in schema.parameters(self.factory(self.manifest.backbone))}:
+            if self.manifest.model.input_shape is None:
+                raise self.fail("model.input_shape", f"{self.manifest.backbone.use} needs [model] input_shape",
+                                "add input_shape = [...] (one sample, no batch dimension)")
+            host["input_shape"] = self.manifest.model.input_shape
+        return self.call(self.manifest.backbone, **host)
+
+    def feature_size(self, backbone: nn.Module) -> int:
+        shape = self.manifest.model.input_shape
+        if shape is None:
+            size = getattr(backbone, "num_features", None)
+            if not isinstance(size, int):
+                raise self.fail("model.input_shape", "cannot tell the backbone's feature size",
+                                "add input_shape = [...] to [model]")
+            return size
+        try:
+            backbone.eval()
+            features = backbone(torch.empty((2, *shape), device="meta"))
+        except Exception as exc:
+            raise self.fail("model.input_shape",
+                            f"the backbone {self.manifest.backbone.use} cannot take input of shape {list(shape)}: "
+                            f"{_first_line(exc)}", "fix input_shape or the backbone's parameters") from exc
+        if not isinstance(features, torch.Tensor) or features.ndim != 2:
+            got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+            raise self.fail("backbone", f"{self.manifest.backbone.use} returned features of shape {got}; "
+                            "heads need (batch, features)")
+        return int(features.shape[1])
+
+    def assemble(self, in_features: int) -> ZooModel:
+        heads = {name: self.call(spec, in_features=in_features) for name, spec in self.manifest.heads.items()}
+        return ZooModel(self.backbone(), heads)
+
+    def dry_run(self) -> BuildPlan:
+        with torch.device("meta"):
+            backbone = self.backbone()
+            in_features = self.feature_size(backbone)
+            heads = {name: self.call(spec, in_features=in_features) for name, spec in self.manifest.heads.items()}
+            model = ZooModel(backbone, heads)
+        shape = self.manifest.model.input_shape
+        if shape is not None:
+            for name, head in model.heads.items():
+                try:
+                    head.eval()(torch.empty((2, in_features), device="meta"))
+                except Exception as exc:
+                    raise self.fail(f"heads.{name}", f"head `{name}` cannot take features of size "
+                                    f"{in_features}: {_first_line(exc)}") from exc
+        module_names = [name for name, _ in model.named_modules() if name]
+        for index, step in enumerate(self.manifest.init):
+            if not any(fnmatch.fnmatchcase(name, step.match or "*") for name in module_names):
+                near = closest(step.match or "", module_names) or module_names[:3]
+                raise self.fail(f"init[{index}].match", f"`{step.match}` matches no module of the model",
+                                "module names look like " + ", ".join(f"`{n}`" for n in near))
+        for step in self.manifest.init:
+            self.call(step)
+        for step in self.manifest.compress:
+            self.call(step)
+        tensors = [*model.parameters(), *model.buffers()]
+        count = sum(p.numel() for p in model.parameters())
+        size = sum(t.numel() * t.element_size() for t in tensors)
+        available = available_memory()
+        if size > available:
+            raise self.fail("model", f"the model has {count:,} parameters ({_gib(size)} GiB), more than the "
+                            f"{_gib(available)} GiB of memory available here; nothing was allocated",
+                            "make the backbone or heads smaller")
+        return BuildPlan(in_features=in_features, parameters=count, bytes=size)
+
+    def initialize(self, model: ZooModel) -> None:
+        for step in self.manifest.init:
+            init = self.call(step)
+            for name, module in model.named_modules():
+                if name and fnmatch.fnmatchcase(name, step.match or "*"):
+                    init(module)
+
+    def compress(self, model: nn.Module) -> nn.Module:
+        for step in self.manifest.compress:
+            model = self.call(step)(model)
+        return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:,.1f}"
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def plan(manifest: ResolvedManifest, registry: Registry | None = None) -> BuildPlan:
+    """Dry-run the manifest on the meta device; raise ManifestError for anything that would fail."""
+    return _Builder(manifest, registry or default_registry()).dry_run()
+
+
+def build_model(
+    manifest: ResolvedManifest,
+    registry: Registry | None = None,
+    *,
+    initialize: bool = True,
+) -> ZooModel:
+    """Build the model a manifest describes: bit-identical for the same manifest, seed and plugins.
+
+    The global RNG state is left as it was: the build runs under its own seed.
+    """
+    registry = registry or default_registry()
+    builder = _Builder(manifest, registry)
+    build_plan = builder.dry_run()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(manifest.model.seed)
+        model = builder.assemble(build_plan.in_features)
+        if initialize:
+            builder.initialize(model)
+        registry.manager.hook.flexzoo_model_built(model=model, manifest=manifest)
+        model = builder.compress(model)
+    model.manifest = manifest  # what flexzoo.save records
+    return model.eval()
+
+

@@ -1,0 +1,32 @@
+"""The host's own components, registered as the plugin ``builtin`` through the entry-point group.
+
+Importing this module is cheap: factories import torch when called.
+"""
+
+from __future__ import annotations
+
+from flexzoo.builtin import backbones, heads, initializers, strategies
+from flexzoo.components import Component
+from flexzoo.hookspecs import hookimpl
+
+FLEXZOO_PLUGIN_API = 1
+
+
+@hookimpl
+def flexzoo_backbones() -> list[Component]:
+    return [Component("mlp", backbones.mlp), Component("cnn", backbones.cnn)]
+
+
+@hookimpl
+def flexzoo_heads() -> list[Component]:
+    return [Component("linear", heads.linear), Component("mlp", heads.mlp)]
+
+
+@hookimpl
+def flexzoo_initializers() -> list[Component]:
+    return [Component(name, factory) for name, factory in initializers.INITIALIZERS.items()]
+
+
+@hookimpl
+def flexzoo_strategies() -> list[Component]:
+    return [Component("single", strategies.single)]

@@ -1,0 +1,77 @@
+"""Builtin backbones, pure torch: a multilayer perceptron and a small residual CNN."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from flexzoo.builtin.checks import all_positive, positive, probability
+
+if TYPE_CHECKING:
+    from torch import nn
+
+Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu"]
+Norm = Literal["batch", "layer", "none"]
+
+
+def mlp(
+    input_shape: tuple[int, ...],
+    widths: list[int] = [256, 128],  # noqa: B006 - never mutated; shown by `zoo info`
+    activation: Activation = "relu",
+    dropout: float = 0.0,
+    norm: Norm = "none",
+) -> nn.Module:
+    """Multilayer perceptron on the flattened input.
+
+    Args:
+        input_shape: one sample's shape (from [model] input_shape).
+        widths: hidden layer sizes; the last is the feature size.
+        activation: nonlinearity after each layer.
+        dropout: dropout probability after each layer.
+        norm: normalization after each linear layer.
+    """
+    all_positive("widths", widths)
+    probability("dropout", dropout)
+    from flexzoo.builtin.layers import MLPBackbone
+
+    in_features = 1
+    for size in input_shape:
+        in_features *= size
+    return MLPBackbone(in_features, list(widths), activation, dropout, norm)
+
+
+def cnn(
+    input_shape: tuple[int, ...],
+    channels: list[int] = [16, 32],  # noqa: B006 - never mutated; shown by `zoo info`
+    depth: int = 1,
+    kernel_size: int = 3,
+    activation: Activation = "relu",
+    dropout: float = 0.0,
+    drop_path_rate: float = 0.0,
+) -> nn.Module:
+    """Residual CNN: a stem, then one stage per entry of `channels`, then global average pooling.
+
+    Args:
+        input_shape: one sample's shape (C, H, W), from [model] input_shape.
+        channels: width of each stage; every stage after the first halves the resolution.
+        depth: residual blocks per stage.
+        kernel_size: odd convolution kernel size.
+        activation: nonlinearity.
+        dropout: dropout probability on the pooled features.
+        drop_path_rate: stochastic depth; the drop rate grows linearly to this value over the blocks.
+    """
+    if len(input_shape) != 3:
+        from flexzoo.errors import ParameterError
+
+        raise ParameterError("input_shape", f"must be (channels, height, width) for `cnn`, got {list(input_shape)}")
+    all_positive("channels", channels)
+    positive("depth", depth)
+    positive("kernel_size", kernel_size)
+    if kernel_size % 2 == 0:
+        from flexzoo.errors import ParameterError
+
+        raise ParameterError("kernel_size", f"must be odd, got {kernel_size}")
+    probability("dropout", dropout)
+    probability("drop_path_rate", drop_path_rate)
+    from flexzoo.builtin.layers import ConvBackbone
+
+    return ConvBackbone(input_shape[0], list(channels), depth, kernel_size, activation, dropout, drop_path_rate)

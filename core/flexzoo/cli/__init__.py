@@ -1,0 +1,94 @@
+"""The ``zoo`` command line: argument parsing, error reporting and exit statuses.
+
+Exit status: 0 success, 1 a problem with the input (message on stderr), 2 a usage error,
+3 an internal error, 130 interrupted. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from flexzoo._version import __version__
+from flexzoo.cli import commands
+from flexzoo.errors import FlexzooError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zoo", description="flexzoo: build neural-network models from plugin components.")
+    parser.add_argument("--version", action="version", version=f"flexzoo {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
+                        help="block the plugin NAME (repeatable), as pytest's -p no:NAME")
+    verbs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def verb(name: str, helptext: str, handler: object, json: bool = True) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=helptext, description=helptext)
+        sub.set_defaults(handler=handler)
+        if json:
+            sub.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return sub
+
+    build = verb("build", "validate a manifest and build it into an artifact", commands.cmd_build)
+    build.add_argument("manifest")
+    build.add_argument("-o", "--output", default="out", metavar="DIR", help="artifact directory (default: out)")
+    validate = verb("validate", "check a manifest without building it (no torch import)", commands.cmd_validate)
+    validate.add_argument("manifest")
+    validate.add_argument("--deep", action="store_true",
+                          help="also dry-run the build on the meta device (imports torch, allocates nothing)")
+    listing = verb("list", "list installed components", commands.cmd_list)
+    listing.add_argument("kind", nargs="?", help="backbones, heads, initializers, compressors or strategies")
+    listing.add_argument("pattern", nargs="?", help="shell wildcard on the name, e.g. 'res*'")
+    info = verb("info", "show a component's parameters, types, defaults and doc", commands.cmd_info)
+    info.add_argument("component", help="name or plugin:name")
+    info.add_argument("--kind", help="only this kind (when a name exists as several kinds)")
+    verb("plugins", "list discovered plugins and why any failed", commands.cmd_plugins)
+    inspect = verb("inspect", "show an artifact's model card and verify its hashes", commands.cmd_inspect)
+    inspect.add_argument("artifact")
+    inspect.add_argument("--no-verify", action="store_true", help="skip hashing the weights")
+    return parser
+
+
+def _blocked_plugins(options: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    blocked = []
+    for option in options:
+        if not option.startswith("no:") or len(option) == 3:
+            parser.error(f"-p takes no:NAME to block a plugin, got {option!r}")
+        blocked.append(option[3:])
+    return blocked
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds, so partial files are removed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    blocked = _blocked_plugins(args.plugin_options, parser)
+    if blocked:
+        os.environ["FLEXZOO_BLOCK_PLUGINS"] = ",".join(
+            filter(None, [os.environ.get("FLEXZOO_BLOCK_PLUGINS", ""), *blocked]))
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return args.handler(args)
+    except FlexzooError as exc:
+        if args.debug:
+            raise
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"zoo: internal error: {type(exc).__name__}: {exc}\n"
+              "run again with --debug for the traceback, and report it", file=sys.stderr)
+        return 3

@@ -1,0 +1,172 @@
+"""One function per ``zoo`` verb; each returns the process exit status."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from flexzoo import schema
+from flexzoo.cli.render import emit_json, table
+from flexzoo.components import HOST_PARAMETERS, KINDS, RegisteredComponent, kind_from_word
+from flexzoo.errors import FlexzooError
+from flexzoo.registry import UnknownComponent, default_registry, did_you_mean
+from flexzoo.validation import load_manifest
+
+
+def _warn_failed_plugins() -> None:
+    failed = [p for p in default_registry().plugins if p.status == "failed"]
+    if failed:
+        names = ", ".join(p.name for p in failed)
+        print(f"zoo: warning: {len(failed)} plugin(s) failed to load ({names}); `zoo plugins` says why",
+              file=sys.stderr)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    kind, pattern = None, args.pattern
+    if args.kind:
+        kind = kind_from_word(args.kind)
+        if kind is None:
+            if pattern is not None:
+                hint = did_you_mean(args.kind, [f"{k}s" for k in KINDS]) or "kinds: " + ", ".join(f"{k}s" for k in KINDS)
+                raise FlexzooError(f"unknown kind `{args.kind}`; {hint}")
+            pattern = args.kind  # `zoo list 'res*'`: a pattern alone
+    components = default_registry().components(kind, pattern)
+    _warn_failed_plugins()
+    if args.json:
+        emit_json([{"kind": c.kind, "name": c.name, "plugin": c.plugin, "qualified_name": c.qualified_name,
+                    "summary": c.component.summary} for c in components])
+        return 0
+    if not components:
+        print("no components match" + (f" `{pattern}`" if pattern else ""), file=sys.stderr)
+        return 1
+    print(table(["KIND", "NAME", "PLUGIN", "SUMMARY"],
+                [[c.kind, c.name, c.plugin, c.component.summary] for c in components]))
+    return 0
+
+
+def _lookup(reference: str, kind_word: str | None) -> list[RegisteredComponent]:
+    registry = default_registry()
+    kinds = list(KINDS)
+    if kind_word:
+        kind = kind_from_word(kind_word)
+        if kind is None:
+            raise FlexzooError(f"unknown kind `{kind_word}`; kinds: {', '.join(KINDS)}")
+        kinds = [kind]
+    found, errors = [], []
+    for kind in kinds:
+        try:
+            found.append(registry.resolve(kind, reference))
+        except UnknownComponent as exc:
+            errors.append(exc)
+    if found:
+        return found
+    every = [c.qualified_name for c in registry.components()] + [c.name for c in registry.components()]
+    hint = did_you_mean(reference, every) or "`zoo list` shows every component"
+    ambiguous = [e for e in errors if "ambiguous" in e.message]
+    if ambiguous:
+        raise FlexzooError(f"{ambiguous[0].message}; {ambiguous[0].hint}")
+    raise FlexzooError(f"unknown component `{reference}`; {hint}")
+
+
+def _describe(entry: RegisteredComponent) -> dict[str, Any]:
+    host = HOST_PARAMETERS.get(entry.kind, {})
+    params = []
+    for spec in schema.parameters(entry.component.factory):
+        params.append({
+            "name": spec.name,
+            "type": spec.type_text,
+            "default": None if spec.required else schema.to_toml(spec.default),
+            "required": spec.required and spec.name not in host,
+            "set_by_host": host.get(spec.name),
+            "doc": spec.doc,
+        })
+    import inspect
+
+    return {"kind": entry.kind, "name": entry.name, "plugin": entry.plugin,
+            "qualified_name": entry.qualified_name, "summary": entry.component.summary,
+            "doc": inspect.getdoc(entry.component.factory) or "", "parameters": params}
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    described = [_describe(entry) for entry in _lookup(args.component, args.kind)]
+    if args.json:
+        emit_json(described if len(described) > 1 else described[0])
+        return 0
+    for index, info in enumerate(described):
+        if index:
+            print()
+        print(f"{info['qualified_name']}  ({info['kind']})")
+        if info["summary"]:
+            print(f"  {info['summary']}")
+        rows = []
+        for p in info["parameters"]:
+            if p["set_by_host"]:
+                default = f"(host: {p['set_by_host']})"
+            else:
+                default = "(required)" if p["required"] else repr(p["default"])
+            rows.append([p["name"], p["type"], default, p["doc"]])
+        print()
+        print("\n".join("  " + line for line in table(["PARAMETER", "TYPE", "DEFAULT", "DOC"], rows).splitlines())
+              if rows else "  no parameters")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    plugins = default_registry().plugins
+    if args.json:
+        emit_json([p.as_dict() for p in plugins])
+        return 0
+    rows = []
+    for p in plugins:
+        count = sum(len(c) for c in p.components.values())
+        detail = p.error if p.status != "loaded" else f"{count} component(s)"
+        rows.append([p.name, p.distribution or "-", p.version or "-", p.status, detail])
+    print(table(["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "DETAIL"], rows))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.manifest)
+    result: dict[str, Any] = {"manifest": manifest.file, "valid": True, "resolved": manifest.to_dict()}
+    if args.deep:
+        from flexzoo.assembly import plan
+
+        build_plan = plan(manifest)
+        result["parameters"] = build_plan.parameters
+        result["feature_size"] = build_plan.in_features
+    if args.json:
+        emit_json(result)
+    else:
+        extra = f" ({result['parameters']:,} parameters)" if args.deep else ""
+        print(f"{manifest.file}: valid{extra}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import flexzoo
+    from flexzoo.artifact.card import render_card
+    from flexzoo.artifact.format import read_artifact
+
+    model = flexzoo.build(args.manifest)
+    path = flexzoo.save(model, args.output)
+    artifact = read_artifact(path)
+    if args.json:
+        emit_json({"artifact": str(path), **artifact.as_dict()})
+    else:
+        print(render_card(artifact.info, artifact.weights_sha256))
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from flexzoo.artifact.card import render_card
+    from flexzoo.artifact.format import read_artifact
+
+    artifact = read_artifact(args.artifact, verify_weights=not args.no_verify)
+    if args.json:
+        emit_json(artifact.as_dict())
+    else:
+        print(render_card(artifact.info, artifact.weights_sha256))
+        print("  verified      weights and metadata match their sha256" if not args.no_verify else "")
+    return 0

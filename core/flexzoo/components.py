@@ -1,0 +1,74 @@
+"""What a plugin declares: components, their kinds, and the parameters the host supplies."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Component kinds, singular, in lifecycle order.
+KINDS: tuple[str, ...] = ("backbone", "head", "initializer", "compressor", "strategy")
+
+#: The registration hook of each kind.
+REGISTRATION_HOOKS: dict[str, str] = {
+    "backbone": "flexzoo_backbones",
+    "head": "flexzoo_heads",
+    "initializer": "flexzoo_initializers",
+    "compressor": "flexzoo_compressors",
+    "strategy": "flexzoo_strategies",
+}
+
+#: Factory parameters the host fills in itself; a manifest may not set them.
+HOST_PARAMETERS: dict[str, dict[str, str]] = {
+    "backbone": {"input_shape": "filled from [model] input_shape"},
+    "head": {"in_features": "filled from the backbone's feature size"},
+}
+
+
+def kind_from_word(word: str) -> str | None:
+    """Map 'backbones', 'Backbone' or 'heads' to a kind, or None when it names no kind."""
+    word = word.lower()
+    if word in KINDS:
+        return word
+    if word.endswith("s") and word[:-1] in KINDS:
+        return word[:-1]
+    return None
+
+
+@dataclass(frozen=True)
+class Component:
+    """A named factory a plugin offers; the factory's signature is the component's schema.
+
+    :param name: the name a manifest uses (``use = "name"`` or ``"plugin:name"``).
+    :param factory: a callable taking the component's parameters as keyword arguments. Its
+        module must be cheap to import (import torch inside the function), because ``zoo info``
+        reads its signature without building anything. ``functools.partial`` is accepted.
+    :param summary: one line for ``zoo list``; defaults to the first line of the factory's doc.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    summary: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.summary:
+            doc = inspect.getdoc(self.factory) or ""
+            object.__setattr__(self, "summary", doc.strip().splitlines()[0] if doc.strip() else "")
+
+
+@dataclass(frozen=True)
+class RegisteredComponent:
+    """A component as the host knows it: with its kind and the plugin that offers it."""
+
+    kind: str
+    plugin: str
+    component: Component
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.plugin}:{self.component.name}"

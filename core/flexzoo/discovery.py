@@ -1,0 +1,189 @@
+"""Finding plugins through the ``flexzoo`` entry-point group and loading them one by one.
+
+pluggy's ``load_setuptools_entrypoints`` stops at the first plugin that raises and keeps only
+one of two plugins with the same name, so the loop is ours: every plugin is loaded in isolation,
+and one that fails is recorded with its distribution, version and reason, then skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from flexzoo import hookspecs
+from flexzoo._version import PLUGIN_API_VERSION
+from flexzoo.components import KINDS, REGISTRATION_HOOKS, Component
+
+ENTRY_POINT_GROUP = "flexzoo"
+#: Set to any non-empty value to load no plugin but ``builtin`` (as PYTEST_DISABLE_PLUGIN_AUTOLOAD).
+DISABLE_AUTOLOAD_ENV = "FLEXZOO_DISABLE_PLUGIN_AUTOLOAD"
+#: Comma-separated plugin names: only these (and ``builtin``) are loaded.
+ONLY_PLUGINS_ENV = "FLEXZOO_PLUGINS"
+BUILTIN = "builtin"
+
+_COMPONENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+@dataclass
+class Plugin:
+    """One plugin as discovery saw it; ``error`` is empty when it loaded and declared its parts."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    source: str = ""
+    status: str = "loaded"  # loaded | failed | blocked
+    error: str = ""
+    load_seconds: float = 0.0
+    module: Any = None
+    components: dict[str, list[Component]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly summary, as ``zoo plugins --json`` prints it."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "source": self.source,
+            "status": self.status,
+            "error": self.error,
+            "load_seconds": round(self.load_seconds, 6),
+            "components": {kind: [c.name for c in comps] for kind, comps in self.components.items()},
+        }
+
+
+class PluginRejected(Exception):
+    """Raised inside discovery when a plugin breaks the contract; becomes Plugin.error."""
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    """A pluggy manager that knows flexzoo's hook specifications."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    # The file system's order is not an order: sort by plugin name, then distribution name.
+    return sorted(found, key=lambda ep: (ep.name, ep.dist.name if ep.dist else ""))
+
+
+def _allowed(name: str, blocked: set[str]) -> str:
+    """Return '' when the plugin may load, or why it is blocked."""
+    if name in blocked:
+        return f"blocked by -p no:{name}"
+    if name == BUILTIN:
+        return ""
+    if os.environ.get(DISABLE_AUTOLOAD_ENV):
+        return f"autoload disabled by {DISABLE_AUTOLOAD_ENV}"
+    only = os.environ.get(ONLY_PLUGINS_ENV)
+    if only is not None and name not in {n.strip() for n in only.split(",")}:
+        return f"not listed in {ONLY_PLUGINS_ENV}"
+    return ""
+
+
+def _declared_components(manager: pluggy.PluginManager, plugin: Plugin) -> dict[str, list[Component]]:
+    """Call the plugin's own registration hooks and check what they return."""
+    declared: dict[str, list[Component]] = {}
+    for kind in KINDS:
+        hook = getattr(manager.hook, REGISTRATION_HOOKS[kind])
+        for impl in hook.get_hookimpls():
+            if impl.plugin_name != plugin.name:
+                continue
+            result = impl.function()
+            if result is None or isinstance(result, (str, bytes, Mapping)) or not isinstance(
+                result, Iterable
+            ):
+                raise PluginRejected(
+                    f"{REGISTRATION_HOOKS[kind]}() returned {type(result).__name__}, "
+                    "expected a list of flexzoo.Component"
+                )
+            components = list(result)
+            seen: set[str] = set()
+            for item in components:
+                if not isinstance(item, Component):
+                    raise PluginRejected(
+                        f"{REGISTRATION_HOOKS[kind]}() returned a {type(item).__name__} "
+                        f"({item!r:.60}), expected flexzoo.Component"
+                    )
+                if not _COMPONENT_NAME.match(item.name):
+                    raise PluginRejected(f"{kind} name {item.name!r} is not a plain name")
+                if item.name in seen:
+                    raise PluginRejected(f"{kind} {item.name!r} is declared twice")
+                if not callable(item.factory):
+                    raise PluginRejected(f"{kind} {item.name!r} has a factory that is not callable")
+                seen.add(item.name)
+            declared[kind] = components
+    return declared
+
+
+def register_plugin(manager: pluggy.PluginManager, plugin: Plugin, obj: Any) -> None:
+    """Register ``obj`` as ``plugin`` after checking its API version; on failure leave it out."""
+    try:
+        declared_api = getattr(obj, "FLEXZOO_PLUGIN_API", PLUGIN_API_VERSION)
+        if declared_api != PLUGIN_API_VERSION:
+            raise PluginRejected(
+                f"written for plugin API {declared_api!r}; this flexzoo supports API {PLUGIN_API_VERSION}"
+            )
+        if manager.has_plugin(plugin.name):
+            raise PluginRejected(f"another plugin is already registered as {plugin.name!r}")
+        manager.register(obj, name=plugin.name)
+        try:
+            plugin.components = _declared_components(manager, plugin)
+        except BaseException:
+            manager.unregister(name=plugin.name)
+            raise
+        plugin.module = obj
+    except PluginRejected as exc:
+        plugin.status, plugin.error = "failed", str(exc)
+    except pluggy.PluginValidationError as exc:
+        plugin.status, plugin.error = "failed", f"invalid hook implementation: {exc}"
+    except Exception as exc:
+        plugin.status, plugin.error = "failed", f"{type(exc).__name__}: {exc}"
+
+
+def discover(manager: pluggy.PluginManager, blocked: Iterable[str] = ()) -> list[Plugin]:
+    """Load every plugin of the ``flexzoo`` entry-point group into ``manager``; report each."""
+    blocked = set(blocked)
+    plugins: list[Plugin] = []
+    taken: dict[str, str] = {}
+    for ep in _entry_points():
+        dist = ep.dist
+        plugin = Plugin(
+            name=ep.name,
+            distribution=dist.name if dist else None,
+            version=dist.version if dist else None,
+            source=ep.value,
+        )
+        plugins.append(plugin)
+        if ep.name in taken:
+            plugin.status = "failed"
+            plugin.error = (
+                f"plugin name {ep.name!r} is already taken by distribution {taken[ep.name]}; "
+                "uninstall one of the two"
+            )
+            continue
+        taken[ep.name] = plugin.distribution or "?"
+        reason = _allowed(ep.name, blocked)
+        if reason:
+            plugin.status, plugin.error = "blocked", reason
+            continue
+        started = time.perf_counter()
+        try:
+            obj = ep.load()
+        except BaseException as exc:  # a plugin may even call sys.exit at import
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            plugin.status, plugin.error = "failed", f"import failed: {type(exc).__name__}: {exc}"
+        else:
+            register_plugin(manager, plugin, obj)
+        plugin.load_seconds = time.perf_counter() - started
+    return plugins

@@ -1,0 +1,118 @@
+"""The whole extension surface of flexzoo: hook markers and hook specifications.
+
+A plugin is a module (named by an entry point in the ``flexzoo`` group) holding functions marked
+with :data:`hookimpl`. Registration hooks return :class:`flexzoo.Component` declarations; they run
+when the host builds its registry, so they must stay cheap: no torch import at module level, no
+model construction. Factories import their heavy dependencies when they are called.
+
+Lifecycle hooks run during ``zoo build`` and receive the real objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import torch.nn as nn
+
+    from flexzoo.components import Component
+    from flexzoo.manifest import ResolvedManifest
+
+PROJECT_NAME = "flexzoo"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration hooks: called once per process, when the registry is first needed.
+# Each returns a sequence of Component; anything else marks the plugin broken (it is reported
+# by ``zoo plugins`` and skipped, and every other plugin keeps working).
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def flexzoo_backbones() -> Sequence[Component]:
+    """Declare backbones: modules that turn an input batch into features.
+
+    A backbone factory takes its parameters as keyword arguments and returns an ``nn.Module``
+    mapping a batch of shape ``(B, *input_shape)`` to features of shape ``(B, F)``. It may declare
+    a parameter ``input_shape: tuple[int, ...]``, which the host fills from ``[model] input_shape``.
+
+    :return: the plugin's backbones. Every plugin's result is collected.
+    """
+
+
+@hookspec
+def flexzoo_heads() -> Sequence[Component]:
+    """Declare heads: modules on top of the backbone's features, one per task.
+
+    A head factory must take ``in_features: int`` (filled by the host from the backbone's output)
+    and returns an ``nn.Module`` mapping ``(B, in_features)`` to the task's output.
+
+    :return: the plugin's heads. Every plugin's result is collected.
+    """
+
+
+@hookspec
+def flexzoo_initializers() -> Sequence[Component]:
+    """Declare initializers.
+
+    An initializer factory takes its parameters and returns a callable ``init(module) -> None``
+    that initializes, in place, the parameters owned directly by one module. The host calls it on
+    every module whose qualified name matches the manifest's ``match`` glob, under the build seed.
+
+    :return: the plugin's initializers. Every plugin's result is collected.
+    """
+
+
+@hookspec
+def flexzoo_compressors() -> Sequence[Component]:
+    """Declare compressors: transformations of a built (or trained) model.
+
+    A compressor factory takes its parameters and returns a callable ``compress(model) -> model``.
+    The host replays the recorded steps when it rebuilds an artifact, so a step must be
+    deterministic given the architecture (the host seeds it), and must not depend on weights
+    that the stored tensors overwrite afterwards.
+
+    :return: the plugin's compressors. Every plugin's result is collected.
+    """
+
+
+@hookspec
+def flexzoo_strategies() -> Sequence[Component]:
+    """Declare distributed strategies: how a model runs across processes.
+
+    A strategy factory takes its parameters and returns an object with ``setup()``,
+    ``wrap(model) -> model`` and ``teardown()``.
+
+    :return: the plugin's strategies. Every plugin's result is collected.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Lifecycle hooks: called during ``zoo build`` / ``flexzoo.build``, in plugin order.
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def flexzoo_model_built(model: nn.Module, manifest: ResolvedManifest) -> None:
+    """Called after the model is assembled and initialized, before compression.
+
+    :param model: the assembled model (``model.backbone``, ``model.heads``).
+    :param manifest: the validated manifest, every default filled in.
+    :return: nothing; a plugin may inspect the model or modify it in place.
+    """
+
+
+@hookspec
+def flexzoo_artifact_metadata(model: nn.Module, manifest: ResolvedManifest) -> Mapping[str, Any] | None:
+    """Called just before an artifact is written, to add JSON-serializable entries to it.
+
+    :param model: the final model whose weights are written.
+    :param manifest: the validated manifest.
+    :return: a mapping stored in the artifact under ``extra.<plugin name>``, or None.
+    """

@@ -1,0 +1,233 @@
+"""Checking a parsed manifest against the registry, before anything is built (no torch here).
+
+Every problem found is collected, so one run of ``zoo validate`` shows them all.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from flexzoo import schema
+from flexzoo.components import HOST_PARAMETERS
+from flexzoo.errors import ManifestError, Problem
+from flexzoo.manifest import ComponentSpec, ManifestSource, ModelSection, ResolvedManifest, read_manifest
+from flexzoo.registry import Registry, UnknownComponent, default_registry, did_you_mean
+
+SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export")
+#: Sections of the v1 shape whose features this version of the host does not offer yet.
+NOT_YET_SUPPORTED = {
+    "train": "training (`zoo train`)",
+    "export": "export formats (`zoo export`)",
+}
+MODEL_KEYS = {"name": str, "version": str, "seed": int, "input_shape": list, "description": str}
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+HEAD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+DEFAULT_STRATEGY = "single"
+
+
+class _Checker:
+    def __init__(self, source: ManifestSource, registry: Registry) -> None:
+        self.source = source
+        self.registry = registry
+        self.problems: list[Problem] = []
+
+    def report(self, key: str, message: str, hint: str = "") -> None:
+        self.problems.append(self.source.problem(key, message, hint))
+
+    def table(self, data: dict[str, Any], key: str, *, required: bool) -> dict[str, Any] | None:
+        value = data.get(key.rpartition(".")[2])
+        if value is None:
+            if required:
+                self.report(key, f"missing [{key}] table", f"add a [{key}] table")
+            return None
+        if not isinstance(value, dict):
+            self.report(key, f"`{key}` must be a table, got {_describe(value)}", f"write it as [{key}]")
+            return None
+        return value
+
+    def model(self, data: dict[str, Any]) -> ModelSection | None:
+        table = self.table(data, "model", required=True)
+        if table is None:
+            return None
+        before = len(self.problems)
+        for key, value in table.items():
+            expected = MODEL_KEYS.get(key)
+            if expected is None:
+                self.report(f"model.{key}", f"unknown key `{key}` in [model]",
+                            did_you_mean(key, MODEL_KEYS) or f"allowed keys: {', '.join(MODEL_KEYS)}")
+            elif not schema.matches(value, expected):
+                self.report(f"model.{key}", f"expected {expected.__name__}, got {_describe(value)}")
+        name = table.get("name")
+        if name is None:
+            self.report("model.name", "missing `name` in [model]", 'add name = "my-model"; it names the artifact')
+        elif isinstance(name, str) and not PLAIN_NAME.match(name):
+            self.report("model.name", f"`{name}` is not a plain name (it names the artifact file)",
+                        "use letters, digits, '.', '_' and '-', starting with a letter or digit; no '/'")
+        seed = table.get("seed", 0)
+        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**63:
+            self.report("model.seed", f"seed {seed} is out of range", "use an integer in [0, 2**63)")
+        shape = table.get("input_shape")
+        if isinstance(shape, list) and not (
+            shape and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
+            self.report("model.input_shape", f"input_shape must be a list of positive integers, got {shape}",
+                        "give one sample's shape without the batch dimension, e.g. [1, 8, 8]")
+        if len(self.problems) > before:
+            return None
+        return ModelSection(
+            name=name,
+            version=table.get("version", "0.1.0"),
+            seed=seed,
+            input_shape=tuple(shape) if shape is not None else None,
+            description=table.get("description", ""),
+        )
+
+    def component(self, kind: str, table: dict[str, Any], key: str, extra_keys: tuple[str, ...] = (),
+                  default_use: str | None = None) -> ComponentSpec | None:
+        use = table.get("use", default_use)
+        if use is None:
+            self.report(f"{key}.use", f"missing `use` in [{key}]", f'name the {kind}: use = "<name>" '
+                        f"(`zoo list {kind}s` shows them)")
+            return None
+        if not isinstance(use, str):
+            self.report(f"{key}.use", f"`use` must be a string, got {_describe(use)}")
+            return None
+        try:
+            found = self.registry.resolve(kind, use)
+        except UnknownComponent as exc:
+            self.report(f"{key}.use", exc.message, exc.hint)
+            return None
+        factory = found.component.factory
+        specs = {p.name: p for p in schema.parameters(factory)}
+        host_supplied = HOST_PARAMETERS.get(kind, {})
+        given = {k: v for k, v in table.items() if k != "use" and k not in extra_keys}
+        settable = [n for n in specs if n not in host_supplied]
+        params: dict[str, Any] = {}
+        ok = True
+        for name, value in given.items():
+            where = f"{key}.{name}"
+            if name in host_supplied:
+                self.report(where, f"`{name}` is not set in a manifest: it is {host_supplied[name]}",
+                            f"remove `{name}`")
+                ok = False
+            elif name not in specs:
+                if schema.accepts_any_keyword(factory):
+                    params[name] = value
+                    continue
+                hint = did_you_mean(name, settable) or (
+                    f"parameters of `{found.qualified_name}`: {', '.join(settable) or 'none'}")
+                self.report(where, f"unknown parameter `{name}` for {kind} `{found.qualified_name}`", hint)
+                ok = False
+            elif not schema.matches(value, specs[name].annotation):
+                self.report(where, f"`{name}` expects {specs[name].type_text}, got {_describe(value)}",
+                            f"`zoo info {found.qualified_name}` documents it")
+                ok = False
+            else:
+                params[name] = value
+        for name, spec in specs.items():
+            if name in host_supplied or name in params:
+                continue
+            if spec.required:
+                if name not in given:
+                    self.report(key, f"missing required parameter `{name}` ({spec.type_text}) "
+                                f"for {kind} `{found.qualified_name}`", f"add {name} = <{spec.type_text}>")
+                    ok = False
+            else:
+                params[name] = schema.to_toml(spec.default)
+        if not ok:
+            return None
+        match = table.get("match") if "match" in extra_keys else None
+        return ComponentSpec(kind=kind, use=found.qualified_name, params=params, key=key, match=match)
+
+    def steps(self, data: dict[str, Any], section: str, kind: str) -> list[ComponentSpec]:
+        value = data.get(section, [])
+        if isinstance(value, dict):
+            self.report(section, f"`{section}` must be an array of tables", f"write each step as [[{section}]]")
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            self.report(section, f"`{section}` must be an array of tables, got {_describe(value)}",
+                        f"write each step as [[{section}]]")
+            return []
+        specs = []
+        for index, table in enumerate(value):
+            key = f"{section}[{index}]"
+            extra: tuple[str, ...] = ()
+            if kind == "initializer":
+                extra = ("match",)
+                match = table.setdefault("match", "*")
+                if not isinstance(match, str) or not match:
+                    self.report(f"{key}.match", f"`match` must be a non-empty glob string, got {_describe(match)}",
+                                'for example match = "backbone.*"')
+                    continue
+            spec = self.component(kind, table, key, extra_keys=extra)
+            if spec:
+                specs.append(spec)
+        return specs
+
+    def heads(self, data: dict[str, Any]) -> dict[str, ComponentSpec]:
+        table = self.table(data, "heads", required=True)
+        if table is None:
+            return {}
+        if not table:
+            self.report("heads", "no heads: a model needs at least one [heads.<name>] table",
+                        'add [heads.out] with use = "linear" and num_classes = ...')
+        heads = {}
+        for name, head in table.items():
+            key = f"heads.{name}"
+            if not isinstance(head, dict):
+                self.report(key, f"`{key}` must be a table, got {_describe(head)}", f"write it as [{key}]")
+                continue
+            if not HEAD_NAME.match(name):
+                self.report(key, f"head name `{name}` is not an identifier (it names an output)",
+                            "use letters, digits and '_', not starting with a digit")
+                continue
+            spec = self.component("head", head, key)
+            if spec:
+                heads[name] = spec
+        return heads
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | None = None) -> ResolvedManifest:
+    """Check a parsed manifest; return it resolved, or raise ManifestError with every problem."""
+    checker = _Checker(source, registry or default_registry())
+    for section in data:
+        if section not in SECTIONS:
+            checker.report(section, f"unknown section [{section}]",
+                           did_you_mean(section, SECTIONS) or f"known sections: {', '.join(SECTIONS)}")
+        elif section in NOT_YET_SUPPORTED:
+            checker.report(section, f"[{section}] asks for {NOT_YET_SUPPORTED[section]}, "
+                           "which this version of flexzoo does not provide yet",
+                           f"remove [{section}] to build without it")
+    model = checker.model(data)
+    backbone_table = checker.table(data, "backbone", required=True)
+    backbone = checker.component("backbone", backbone_table, "backbone") if backbone_table is not None else None
+    heads = checker.heads(data)
+    init = checker.steps(data, "init", "initializer")
+    compress = checker.steps(data, "compress", "compressor")
+    distributed_table = checker.table(data, "distributed", required=False) or {}
+    distributed = checker.component("strategy", distributed_table, "distributed", default_use=DEFAULT_STRATEGY)
+    if checker.problems:
+        raise ManifestError(source.file, checker.problems)
+    assert model and backbone and distributed
+    return ResolvedManifest(file=source.file, model=model, backbone=backbone, heads=heads, init=init,
+                            compress=compress, distributed=distributed, source=source)
+
+
+def load_manifest(path: str | Path, registry: Registry | None = None) -> ResolvedManifest:
+    """Read and validate a manifest file (no torch is imported)."""
+    data, source = read_manifest(path)
+    return validate(data, source, registry)
+
+
+def revalidate(data: dict[str, Any], file: str, registry: Registry | None = None) -> ResolvedManifest:
+    """Validate a stored resolved manifest (from an artifact), where no line numbers exist."""
+    return validate(data, ManifestSource(file=file, lines={}), registry)
