@@ -64,7 +64,8 @@ class _Builder:
         try:
             return factory(**kwargs, **host)
         except ParameterError as exc:
-            raise self.fail(f"{spec.key}.{exc.parameter}", f"{spec.use}: {exc}", exc.hint) from exc
+            key = "model.input_shape" if exc.parameter == "input_shape" else f"{spec.key}.{exc.parameter}"
+            raise self.fail(key, f"{spec.use}: {exc}", exc.hint) from exc
         except (ValueError, TypeError, AssertionError) as exc:
             raise self.fail(spec.key, f"{spec.use} rejected its parameters: {exc}") from exc
 

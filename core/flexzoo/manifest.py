@@ -27,12 +27,14 @@ class ManifestSource:
     lines: dict[str, int]
 
     def line_of(self, key: str) -> int | None:
-        """The line of ``key`` or of its nearest enclosing table."""
-        while key:
-            if key in self.lines:
-                return self.lines[key]
-            key = key.rpartition(".")[0]
-        return None
+        """The line of ``key``, else of the first thing inside it, else of its nearest enclosing table."""
+        if key in self.lines:
+            return self.lines[key]
+        inside = [line for path, line in self.lines.items() if path.startswith((f"{key}.", f"{key}["))]
+        if inside:
+            return min(inside)
+        parent = key.rpartition(".")[0]
+        return self.line_of(parent) if parent else None
 
     def problem(self, key: str, message: str, hint: str = "") -> Problem:
         return Problem(key=key, message=message, hint=hint, line=self.line_of(key))
