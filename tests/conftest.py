@@ -10,9 +10,8 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 import flexzoo.builtin
+import pytest
 from flexzoo.registry import Registry
 
 DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits.toml"
@@ -82,7 +81,8 @@ class Zoo:
         self.env = {**os.environ, "PYTHONPATH": str(self.site)}
         self.env.pop("FLEXZOO_BLOCK_PLUGINS", None)
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+                 ) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "flexzoo", *args], capture_output=True, text=True,
                               env={**self.env, **(env or {})}, timeout=timeout)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from flexzoo.assembly import plan
 from flexzoo.errors import ManifestError
 from flexzoo.validation import load_manifest
@@ -176,7 +175,8 @@ def test_all_problems_are_reported_at_once(manifest_file, registry):
 
 
 def test_head_names_must_be_identifiers(manifest_file, registry):
-    path = manifest_file(manifest('[backbone]\nuse = "mlp"', heads='[heads."my head"]\nuse = "linear"\nnum_classes = 2'))
+    head = '[heads."my head"]\nuse = "linear"\nnum_classes = 2'
+    path = manifest_file(manifest('[backbone]\nuse = "mlp"', heads=head))
     assert "head name `my head` is not an identifier" in problems(path, registry)
 
 

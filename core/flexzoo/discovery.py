@@ -125,6 +125,18 @@ def _declared_components(manager: pluggy.PluginManager, plugin: Plugin) -> dict[
     return declared
 
 
+def _check_hook_names(manager: pluggy.PluginManager, obj: Any) -> None:
+    """Refuse implementations of hooks that do not exist (a misspelt hook would silently do nothing)."""
+    import difflib
+
+    known = [name for name in vars(hookspecs) if name.startswith("flexzoo_")]
+    for caller in manager.get_hookcallers(obj) or []:
+        if not caller.has_spec():
+            near = difflib.get_close_matches(caller.name, known, n=1)
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise PluginRejected(f"implements unknown hook {caller.name}(){hint}")
+
+
 def register_plugin(manager: pluggy.PluginManager, plugin: Plugin, obj: Any) -> None:
     """Register ``obj`` as ``plugin`` after checking its API version; on failure leave it out."""
     try:
@@ -137,6 +149,7 @@ def register_plugin(manager: pluggy.PluginManager, plugin: Plugin, obj: Any) -> 
             raise PluginRejected(f"another plugin is already registered as {plugin.name!r}")
         manager.register(obj, name=plugin.name)
         try:
+            _check_hook_names(manager, obj)
             plugin.components = _declared_components(manager, plugin)
         except BaseException:
             manager.unregister(name=plugin.name)

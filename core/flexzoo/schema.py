@@ -46,7 +46,7 @@ def _doc_of_parameters(doc: str) -> dict[str, str]:
         found[match.group(1)] = match.group(2).strip()
     block = re.search(r"^\s*(?:Args|Arguments|Parameters):\s*\n((?:[ \t]+.*\n?)+)", doc, re.MULTILINE)
     if block:
-        current = None
+        current, indent = None, 0
         for line in block.group(1).splitlines():
             item = re.match(r"\s*(\w+)(?:\s*\([^)]*\))?:\s*(.*)", line)
             if item and (current is None or len(line) - len(line.lstrip()) <= indent):
@@ -92,7 +92,7 @@ def type_text(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parameters(factory: Callable[..., Any]) -> tuple[ParameterSpec, ...]:
     """The keyword parameters of ``factory``, in signature order."""
     signature = inspect.signature(factory)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -20,7 +22,7 @@ def mlp_layers(
     """[dropout] -> linear -> activation for each hidden size, then [dropout] -> linear."""
     layers: list[nn.Module] = []
     sizes = [in_features, *hidden]
-    for size_in, size_out in zip(sizes, sizes[1:]):
+    for size_in, size_out in itertools.pairwise(sizes):
         if dropout:
             layers.append(nn.Dropout(dropout))
         layers += [nn.Linear(size_in, size_out), ACTIVATIONS[activation]()]

@@ -28,7 +28,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         kind = kind_from_word(args.kind)
         if kind is None:
             if pattern is not None:
-                hint = did_you_mean(args.kind, [f"{k}s" for k in KINDS]) or "kinds: " + ", ".join(f"{k}s" for k in KINDS)
+                plural = [f"{k}s" for k in KINDS]
+                hint = did_you_mean(args.kind, plural) or "kinds: " + ", ".join(plural)
                 raise FlexzooError(f"unknown kind `{args.kind}`; {hint}")
             pattern = args.kind  # `zoo list 'res*'`: a pattern alone
     components = default_registry().components(kind, pattern)

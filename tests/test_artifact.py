@@ -1,0 +1,165 @@
+"""Artifacts: exact round trips, refusal of anything tampered, missing or foreign, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import flexzoo
+import flexzoo.builtin
+import pytest
+import torch
+from conftest import TINY_MANIFEST
+from flexzoo.artifact.format import read_artifact
+from flexzoo.errors import ArtifactError, PluginError
+from flexzoo.registry import Registry
+
+
+@pytest.fixture
+def saved(manifest_file, registry, tmp_path):
+    model = flexzoo.build(manifest_file(TINY_MANIFEST), registry)
+    return model, flexzoo.save(model, tmp_path / "out", registry)
+
+
+def rewrite_header(path, change) -> None:
+    """Edit an artifact's JSON header in place, keeping the tensor bytes."""
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    change(header)
+    encoded = json.dumps(header).encode()
+    encoded += b" " * ((8 - len(encoded) % 8) % 8)
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + raw[8 + length :])
+
+
+def test_round_trip_gives_identical_outputs(saved, registry):
+    model, path = saved
+    assert path.name == "tiny.safetensors"
+    loaded = flexzoo.load(path, registry)
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        expected, actual = model(x), loaded(x)
+    assert all(torch.equal(expected[k], actual[k]) for k in expected)
+    assert not loaded.training
+
+
+def test_artifact_records_manifest_versions_plugins_and_card(saved):
+    info = read_artifact(saved[1])
+    assert info.manifest["backbone"] == {"use": "builtin:cnn", "channels": [4, 8], "depth": 1, "kernel_size": 3,
+                                         "activation": "relu", "dropout": 0.0, "drop_path_rate": 0.0}
+    assert info.info["versions"]["torch"] == torch.__version__ and info.info["versions"]["flexzoo"] == "0.1.0"
+    assert set(info.plugins) == {"builtin"}
+    card = info.card
+    assert card["parameters"] == sum(p.numel() for p in saved[0].parameters())
+    assert card["heads"]["digit"]["output_shape"] == [1, 10]
+    assert len(info.weights_sha256) == 64
+
+
+def test_rebuilt_artifact_has_the_same_weights_and_metadata(manifest_file, registry, tmp_path):
+    paths = [flexzoo.save(flexzoo.build(manifest_file(TINY_MANIFEST), registry), tmp_path / d, registry)
+             for d in ("a", "b")]
+    first, second = (read_artifact(p) for p in paths)
+    assert first.weights_sha256 == second.weights_sha256 and first.info == second.info
+
+
+def test_tampered_weights_are_refused(saved, registry):
+    path = saved[1]
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match="weights hash mismatch"):
+        flexzoo.load(path, registry)
+
+
+def test_tampered_metadata_is_refused(saved, registry):
+    def change(header):
+        info = json.loads(header["__metadata__"]["flexzoo"])
+        info["manifest"]["heads"]["digit"]["num_classes"] = 11
+        header["__metadata__"]["flexzoo"] = json.dumps(info)
+
+    rewrite_header(saved[1], change)
+    with pytest.raises(ArtifactError, match="metadata hash mismatch"):
+        flexzoo.load(saved[1], registry)
+
+
+def test_missing_part_is_refused(saved, registry):
+    rewrite_header(saved[1], lambda header: header["__metadata__"].pop("weights_sha256"))
+    with pytest.raises(ArtifactError, match="the artifact is missing weights_sha256"):
+        flexzoo.load(saved[1], registry)
+
+
+def test_plain_safetensors_file_is_not_an_artifact(tmp_path, registry):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path))
+    with pytest.raises(ArtifactError, match=r"not a flexzoo artifact \(no flexzoo metadata\)"):
+        flexzoo.load(path, registry)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 a zip file", b"\x80\x04\x95 pickle" * 4,
+                                     struct.pack("<Q", 5) + b"nope!"])
+def test_anything_that_is_not_safetensors_is_refused(tmp_path, registry, content):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ArtifactError, match="not a safetensors file"):
+        flexzoo.load(path, registry)
+
+
+def test_missing_plugin_is_refused_with_install_advice(saved):
+    registry = Registry.from_modules({})
+    with pytest.raises(PluginError, match=r"plugin `builtin` \(None None\) is not installed"):
+        flexzoo.load(saved[1], registry)
+
+
+def test_incompatible_plugin_version_is_refused(saved, registry):
+    def change(header):
+        info = json.loads(header["__metadata__"]["flexzoo"])
+        info["plugins"]["builtin"] = {"distribution": "flexzoo", "version": "0.1.0"}
+        header["__metadata__"]["flexzoo"] = json.dumps(info, sort_keys=True, separators=(",", ":"))
+        from flexzoo.artifact.format import metadata_digest
+
+        header["__metadata__"]["metadata_sha256"] = metadata_digest(header["__metadata__"]["flexzoo"])
+
+    rewrite_header(saved[1], change)
+    registry.plugin("builtin").version = "2.0.0"
+    with pytest.raises(PluginError, match=r"is version 2\.0\.0 here, but the artifact was built with 0\.1\.0"):
+        flexzoo.load(saved[1], registry)
+
+
+def test_failed_write_keeps_the_previous_artifact(saved, registry, monkeypatch):
+    model, path = saved
+    before = path.read_bytes()
+    import flexzoo.artifact.write as writer
+
+    def crash(tensors, filename, metadata):
+        with open(filename, "wb") as half:
+            half.write(b"half an artifact")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        flexzoo.save(model, path.parent, registry)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tiny.safetensors"]
+
+
+def test_compression_steps_are_replayed_on_load(manifest_file, tmp_path):
+    class Halve:
+        @flexzoo.hookimpl
+        def flexzoo_compressors(self):
+            def bfloat16():
+                """Cast to bfloat16."""
+                return lambda model: model.to(torch.bfloat16)
+
+            return [flexzoo.Component("bfloat16", bfloat16)]
+
+    registry = Registry.from_modules({"builtin": flexzoo.builtin, "halve": Halve()})
+    path = manifest_file(TINY_MANIFEST + '\n[[compress]]\nuse = "bfloat16"\n')
+    model = flexzoo.build(path, registry)
+    saved = flexzoo.save(model, tmp_path, registry)
+    loaded = flexzoo.load(saved, registry)
+    x = torch.randn(2, 1, 8, 8, dtype=torch.bfloat16)
+    assert loaded(x)["digit"].dtype == torch.bfloat16
+    assert torch.equal(loaded(x)["digit"], model(x)["digit"])
+    assert read_artifact(saved).card["dtype"] == "bfloat16, int64"

@@ -1,0 +1,103 @@
+"""The built model: its shape, its outputs, its initialization, and bit-identical reproducibility."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import TINY_MANIFEST
+from flexzoo.assembly import ZooModel, build_model
+from flexzoo.builtin.layers import DropPath
+from flexzoo.validation import load_manifest
+from torch import nn
+
+
+@pytest.fixture
+def tiny(manifest_file, registry):
+    return load_manifest(manifest_file(TINY_MANIFEST), registry)
+
+
+def test_model_has_backbone_and_heads_and_returns_a_dict(tiny, registry):
+    model = build_model(tiny, registry)
+    assert isinstance(model, ZooModel) and isinstance(model.heads, nn.ModuleDict)
+    assert list(model.heads) == ["digit", "parity"]
+    out = model(torch.randn(5, 1, 8, 8))
+    assert {name: tuple(t.shape) for name, t in out.items()} == {"digit": (5, 10), "parity": (5, 2)}
+
+
+def test_same_manifest_and_seed_give_bit_identical_weights(tiny, registry):
+    first, second = build_model(tiny, registry).state_dict(), build_model(tiny, registry).state_dict()
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_another_seed_gives_other_weights(manifest_file, registry):
+    a = build_model(load_manifest(manifest_file(TINY_MANIFEST), registry), registry)
+    b = build_model(load_manifest(manifest_file(TINY_MANIFEST.replace("seed = 0", "seed = 1")), registry), registry)
+    assert not torch.equal(a.backbone.stem[0].weight, b.backbone.stem[0].weight)
+
+
+def test_build_leaves_the_global_rng_alone(tiny, registry):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_model(tiny, registry)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_initializer_applies_only_to_matching_modules(manifest_file, registry):
+    text = TINY_MANIFEST.replace('use = "kaiming_normal"\nmatch = "backbone.*"',
+                                 'use = "constant"\nvalue = 0.5\nmatch = "heads.digit.*"')
+    model = build_model(load_manifest(manifest_file(text), registry), registry)
+    digit = next(m for m in model.heads["digit"].modules() if isinstance(m, nn.Linear))
+    assert torch.all(digit.weight == 0.5) and torch.all(digit.bias == 0.5)
+    parity = next(m for m in model.heads["parity"].modules() if isinstance(m, nn.Linear))
+    assert not torch.all(parity.weight == 0.5)
+
+
+def test_weight_scheme_sets_weights_and_biases_and_skips_norms(manifest_file, registry):
+    text = TINY_MANIFEST.replace('use = "kaiming_normal"\nmatch = "backbone.*"',
+                                 'use = "orthogonal"\nbias = 0.25\nmatch = "*"')
+    model = build_model(load_manifest(manifest_file(text), registry), registry)
+    linear = model.heads["digit"][0]
+    gram = linear.weight.T @ linear.weight  # 10 x 8: orthonormal columns
+    assert torch.allclose(gram, torch.eye(8), atol=1e-5) and torch.all(linear.bias == 0.25)
+    norm = model.backbone.stem[1]
+    assert torch.all(norm.weight == 1) and torch.all(norm.bias == 0)
+
+
+def test_stochastic_depth_is_active_only_in_training(manifest_file, registry):
+    text = TINY_MANIFEST.replace("channels = [4, 8]", "channels = [4, 8]\ndepth = 2\ndrop_path_rate = 0.5")
+    model = build_model(load_manifest(manifest_file(text), registry), registry)
+    rates = [m.rate for m in model.modules() if isinstance(m, DropPath)]
+    assert rates == pytest.approx([0.5 / 3, 1 / 3, 0.5])  # linear schedule; the first block has rate 0
+    x = torch.randn(16, 1, 8, 8)
+    assert torch.equal(model(x)["digit"], model(x)["digit"])
+    model.train()
+    torch.manual_seed(0)
+    assert not torch.equal(model(x)["digit"], model(x)["digit"])
+
+
+def test_mlp_backbone_with_norm_and_dropout(manifest_file, registry):
+    text = TINY_MANIFEST.replace('use = "cnn"\nchannels = [4, 8]', 'use = "mlp"\nwidths = [32, 16]\nnorm = "layer"\n'
+                                 'dropout = 0.1\nactivation = "gelu"')
+    model = build_model(load_manifest(manifest_file(text), registry), registry)
+    kinds = [type(m).__name__ for m in model.backbone]
+    assert kinds == ["Flatten", "Linear", "LayerNorm", "GELU", "Dropout", "Linear", "LayerNorm", "GELU", "Dropout"]
+    assert model(torch.randn(2, 1, 8, 8))["digit"].shape == (2, 10)
+
+
+def test_lifecycle_hook_sees_the_built_model(manifest_file):
+    import flexzoo
+    import flexzoo.builtin
+    from flexzoo.registry import Registry
+
+    seen = []
+
+    class Observer:
+        @flexzoo.hookimpl
+        def flexzoo_model_built(self, model, manifest):
+            seen.append((type(model).__name__, manifest.model.name))
+
+    registry = Registry.from_modules({"builtin": flexzoo.builtin, "observer": Observer()})
+    build_model(load_manifest(manifest_file(TINY_MANIFEST), registry), registry)
+    assert seen == [("ZooModel", "tiny")]

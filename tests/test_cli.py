@@ -1,0 +1,127 @@
+"""The zoo command line: verbs, JSON output, exit statuses, and cheap listing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import DIGITS
+
+NO_HEAVY_IMPORTS = """
+import sys
+from flexzoo.cli import main
+try:
+    status = main(sys.argv[1:])
+except SystemExit as exc:
+    status = exc.code
+heavy = sorted(m for m in ("torch", "timm", "numpy", "safetensors", "flexzoo.builtin.layers") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def heavy_modules_after(*args: str) -> tuple[int, str]:
+    result = subprocess.run([sys.executable, "-c", NO_HEAVY_IMPORTS, *args], capture_output=True, text=True,
+                            timeout=60)
+    line = next(line for line in result.stderr.splitlines() if line.startswith("HEAVY="))
+    return result.returncode, line.removeprefix("HEAVY=")
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "backbones", "c*"], ["plugins"], ["info", "cnn"],
+                                  ["validate", str(DIGITS)], ["--help"], ["list", "--help"]])
+def test_listing_and_validating_import_no_torch(args):
+    status, heavy = heavy_modules_after(*args)
+    assert status == 0
+    assert heavy == ""
+
+
+def test_list_filters_by_kind_and_wildcard(zoo):
+    assert [c["name"] for c in zoo.json("list", "initializers", "kaiming_*")] == ["kaiming_normal", "kaiming_uniform"]
+    assert [c["qualified_name"] for c in zoo.json("list", "heads")] == ["builtin:linear", "builtin:mlp"]
+    assert {c["kind"] for c in zoo.json("list", "mlp")} == {"backbone", "head"}
+
+
+def test_list_unknown_kind_suggests(zoo):
+    result = zoo("list", "backbnes", "*")
+    assert result.returncode == 1 and "unknown kind `backbnes`; did you mean `backbones`?" in result.stderr
+
+
+def test_info_shows_types_defaults_and_docs(zoo):
+    result = zoo("info", "cnn")
+    assert result.returncode == 0
+    row = next(line for line in result.stdout.splitlines() if line.strip().startswith("drop_path_rate"))
+    assert "float" in row and "0.0" in row and "stochastic depth" in row
+    info = zoo.json("info", "builtin:linear")
+    assert info["kind"] == "head"
+    assert {p["name"]: (p["type"], p["required"]) for p in info["parameters"]} == {
+        "in_features": ("int", False), "num_classes": ("int", True), "dropout": ("float", False),
+        "bias": ("bool", False)}
+
+
+def test_info_unknown_component_suggests(zoo):
+    result = zoo("info", "kaiming_norml")
+    assert result.returncode == 1 and "did you mean `kaiming_normal`" in result.stderr
+
+
+def test_errors_go_to_stderr_without_traceback(zoo, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model\n")
+    result = zoo("build", str(bad), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"zoo: error: {bad}:1: TOML syntax error")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_debug_shows_the_traceback(zoo, tmp_path):
+    result = zoo("--debug", "validate", str(tmp_path / "missing.toml"))
+    assert result.returncode != 0 and "Traceback" in result.stderr and "ManifestError" in result.stderr
+
+
+def test_usage_error_exits_2(zoo):
+    result = zoo("frobnicate")
+    assert result.returncode == 2 and "invalid choice: 'frobnicate'" in result.stderr
+
+
+def test_bad_plugin_option(zoo):
+    result = zoo("-p", "good", "list")
+    assert result.returncode == 2 and "-p takes no:NAME" in result.stderr
+
+
+def test_validate_reports_valid_and_resolved(zoo):
+    result = zoo.json("validate", str(DIGITS))
+    assert result["valid"] is True and result["resolved"]["backbone"]["use"] == "builtin:cnn"
+
+
+def test_validate_deep_dry_runs_on_meta(zoo, tmp_path):
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(DIGITS.read_text().replace("channels = [16, 32]", "channels = [16, 0]"))
+    assert zoo("validate", str(manifest)).returncode == 0
+    deep = zoo("validate", "--deep", str(manifest))
+    assert deep.returncode == 1
+    assert "[backbone.channels] builtin:cnn: `channels` must hold positive sizes" in deep.stderr
+
+
+@pytest.mark.slow
+def test_build_then_inspect_shows_both_heads(zoo, tmp_path):
+    built = zoo("build", str(DIGITS), "-o", str(tmp_path))
+    assert built.returncode == 0, built.stderr
+    assert f"wrote {tmp_path / 'digits-multitask.safetensors'}" in built.stdout
+    shown = zoo("inspect", str(tmp_path / "digits-multitask.safetensors"))
+    assert shown.returncode == 0
+    assert "digit   builtin:linear" in shown.stdout and "output [1, 10]" in shown.stdout
+    assert "parity  builtin:mlp" in shown.stdout and "output [1, 2]" in shown.stdout
+    card = json.loads(zoo("inspect", "--json", str(tmp_path / "digits-multitask.safetensors")).stdout)["card"]
+    assert card["heads"]["digit"]["output_shape"] == [1, 10] and card["heads"]["parity"]["output_shape"] == [1, 2]
+
+
+def test_inspect_imports_no_torch(tmp_path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "plain.safetensors"
+    save_file({"w": np.zeros(3, dtype=np.float32)}, str(path))
+    status, heavy = heavy_modules_after("inspect", str(path))
+    assert status == 1 and heavy == ""

@@ -1,0 +1,147 @@
+"""Plugins are real installed distributions; a broken one is reported and skipped, never fatal."""
+
+from __future__ import annotations
+
+GOOD = """
+import flexzoo
+
+def wide(input_shape: tuple, width: int = 8):
+    '''A one-layer backbone.'''
+    import torch
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(width))
+
+@flexzoo.hookimpl
+def flexzoo_backbones():
+    return [flexzoo.Component("wide", wide)]
+"""
+
+
+def plugin_states(zoo) -> dict[str, dict]:
+    return {p["name"] + "@" + (p["distribution"] or ""): p for p in zoo.json("plugins")}
+
+
+def by_name(zoo) -> dict[str, dict]:
+    return {p["name"]: p for p in zoo.json("plugins")}
+
+
+def test_builtin_is_registered_through_the_entry_point_group(zoo):
+    builtin = by_name(zoo)["builtin"]
+    assert builtin["distribution"] == "flexzoo" and builtin["status"] == "loaded"
+    assert builtin["components"]["backbone"] == ["mlp", "cnn"]
+
+
+def test_a_third_party_plugin_adds_components(zoo):
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    listed = zoo.json("list", "backbones")
+    assert {"kind": "backbone", "name": "wide", "plugin": "good", "qualified_name": "good:wide",
+            "summary": "A one-layer backbone."} in listed
+
+
+def test_plugin_raising_at_import_is_reported_and_skipped(zoo):
+    zoo.install("flexzoo-plugin-broken", "0.3.0", {"broken_plugin": "raise RuntimeError('boom at import')"},
+                {"broken": "broken_plugin"})
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    plugins = by_name(zoo)
+    broken = plugins["broken"]
+    assert broken["status"] == "failed"
+    assert broken["distribution"] == "flexzoo-plugin-broken" and broken["version"] == "0.3.0"
+    assert broken["error"] == "import failed: RuntimeError: boom at import"
+    assert plugins["good"]["status"] == "loaded" and plugins["builtin"]["status"] == "loaded"
+    result = zoo("list")
+    assert result.returncode == 0 and "wide" in result.stdout
+    assert "1 plugin(s) failed to load (broken)" in result.stderr
+
+
+def test_plugin_table_shows_the_reason(zoo):
+    zoo.install("flexzoo-plugin-broken", "0.3.0", {"broken_plugin": "import no_such_module_xyz"},
+                {"broken": "broken_plugin"})
+    result = zoo("plugins")
+    assert result.returncode == 0
+    line = next(line for line in result.stdout.splitlines() if line.startswith("broken"))
+    assert "flexzoo-plugin-broken" in line and "0.3.0" in line and "failed" in line
+    assert "No module named 'no_such_module_xyz'" in line
+
+
+def test_plugin_exiting_at_import_does_not_stop_the_host(zoo):
+    zoo.install("flexzoo-plugin-exits", "1.0", {"exits_plugin": "import sys; sys.exit(3)"}, {"exits": "exits_plugin"})
+    assert by_name(zoo)["exits"]["error"] == "import failed: SystemExit: 3"
+
+
+def test_hook_returning_something_else_than_components(zoo):
+    code = "import flexzoo\n@flexzoo.hookimpl\ndef flexzoo_heads():\n    return ['linear2']\n"
+    zoo.install("flexzoo-plugin-odd", "1.0", {"odd_plugin": code}, {"odd": "odd_plugin"})
+    odd = by_name(zoo)["odd"]
+    assert odd["status"] == "failed"
+    assert odd["error"].startswith("flexzoo_heads() returned a str ('linear2'), expected flexzoo.Component")
+    assert zoo.json("list", "heads") and all(c["plugin"] == "builtin" for c in zoo.json("list", "heads"))
+
+
+def test_hook_returning_none(zoo):
+    code = "import flexzoo\n@flexzoo.hookimpl\ndef flexzoo_heads():\n    pass\n"
+    zoo.install("flexzoo-plugin-none", "1.0", {"none_plugin": code}, {"nothing": "none_plugin"})
+    assert "returned NoneType, expected a list of flexzoo.Component" in by_name(zoo)["nothing"]["error"]
+
+
+def test_unknown_hook_name_is_an_invalid_plugin(zoo):
+    code = "import flexzoo\n@flexzoo.hookimpl\ndef flexzoo_backbone():\n    return []\n"
+    zoo.install("flexzoo-plugin-typo", "1.0", {"typo_plugin": code}, {"typo": "typo_plugin"})
+    typo = by_name(zoo)["typo"]
+    assert typo["status"] == "failed"
+    assert typo["error"] == "implements unknown hook flexzoo_backbone(); did you mean flexzoo_backbones?"
+
+
+def test_unsupported_plugin_api_version(zoo):
+    code = GOOD + "\nFLEXZOO_PLUGIN_API = 99\n"
+    zoo.install("flexzoo-plugin-future", "5.0", {"future_plugin": code}, {"future": "future_plugin"})
+    future = by_name(zoo)["future"]
+    assert future["status"] == "failed"
+    assert future["error"] == "written for plugin API 99; this flexzoo supports API 1"
+    assert all(c["plugin"] != "future" for c in zoo.json("list"))
+
+
+def test_two_distributions_with_one_plugin_name(zoo):
+    zoo.install("flexzoo-plugin-a", "1.0", {"a_plugin": GOOD}, {"same": "a_plugin"})
+    zoo.install("flexzoo-plugin-b", "1.0", {"b_plugin": GOOD}, {"same": "b_plugin"})
+    same = [p for p in zoo.json("plugins") if p["name"] == "same"]
+    assert [(p["distribution"], p["status"]) for p in same] == [("flexzoo-plugin-a", "loaded"),
+                                                                ("flexzoo-plugin-b", "failed")]
+    assert "already taken by distribution flexzoo-plugin-a" in same[1]["error"]
+
+
+def test_bare_name_offered_by_two_plugins_is_ambiguous(zoo, tmp_path):
+    zoo.install("flexzoo-plugin-one", "1.0", {"one_plugin": GOOD}, {"one": "one_plugin"})
+    zoo.install("flexzoo-plugin-two", "1.0", {"two_plugin": GOOD}, {"two": "two_plugin"})
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('[model]\nname = "m"\ninput_shape = [4]\n[backbone]\nuse = "wide"\n'
+                        '[heads.y]\nuse = "linear"\nnum_classes = 2\n')
+    result = zoo("validate", str(manifest))
+    assert result.returncode == 1
+    assert "`wide` is ambiguous: `one:wide` and `two:wide` both offer a backbone" in result.stderr
+    manifest.write_text(manifest.read_text().replace('"wide"', '"two:wide"'))
+    assert zoo("validate", str(manifest)).returncode == 0
+
+
+def test_plugin_blocked_on_the_command_line(zoo):
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    result = zoo("-p", "no:good", "plugins", "--json")
+    good = next(p for p in __import__("json").loads(result.stdout) if p["name"] == "good")
+    assert good["status"] == "blocked" and good["error"] == "blocked by -p no:good"
+
+
+def test_autoload_can_be_turned_off(zoo):
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    plugins = {p["name"]: p for p in zoo.json("plugins", env={"FLEXZOO_DISABLE_PLUGIN_AUTOLOAD": "1"})}
+    assert plugins["good"]["status"] == "blocked" and plugins["builtin"]["status"] == "loaded"
+
+
+def test_only_listed_plugins_load(zoo):
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    zoo.install("flexzoo-plugin-other", "1.0", {"other_plugin": GOOD}, {"other": "other_plugin"})
+    plugins = {p["name"]: p["status"] for p in zoo.json("plugins", env={"FLEXZOO_PLUGINS": "good"})}
+    assert plugins == {"builtin": "loaded", "good": "loaded", "other": "blocked"}
+
+
+def test_discovery_order_does_not_depend_on_install_order(zoo):
+    zoo.install("flexzoo-plugin-zeta", "1.0", {"zeta_plugin": GOOD}, {"zeta": "zeta_plugin"})
+    zoo.install("flexzoo-plugin-alpha", "1.0", {"alpha_plugin": GOOD}, {"alpha": "alpha_plugin"})
+    assert [p["name"] for p in zoo.json("plugins")] == ["alpha", "builtin", "zeta"]
