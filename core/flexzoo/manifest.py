@@ -165,6 +165,8 @@ class ResolvedManifest:
     init: list[ComponentSpec] = field(default_factory=list)
     compress: list[ComponentSpec] = field(default_factory=list)
     distributed: ComponentSpec | None = None
+    train: dict[str, Any] | None = None  # the validated [train] section, when there is one
+    export: dict[str, Any] | None = None  # the validated [export] section, when there is one
     source: ManifestSource | None = field(default=None, compare=False, repr=False)
 
     def where(self) -> ManifestSource:
@@ -195,4 +197,7 @@ class ResolvedManifest:
         }
         if self.distributed:
             data["distributed"] = self.distributed.to_dict()
+        for section in ("train", "export"):
+            if getattr(self, section) is not None:
+                data[section] = getattr(self, section)
         return data

@@ -10,11 +10,14 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from flexzoo._version import __version__
-from flexzoo.cli import commands
+from flexzoo.cli import artifacts, catalog
 from flexzoo.errors import FlexzooError
+
+#: Each module adds its verbs through ``register(verb)``, in the order ``zoo --help`` shows them.
+VERB_MODULES = (artifacts, catalog)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,30 +29,16 @@ def _parser() -> argparse.ArgumentParser:
                         help="block the plugin NAME (repeatable), as pytest's -p no:NAME")
     verbs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def verb(name: str, helptext: str, handler: object, json: bool = True) -> argparse.ArgumentParser:
+    def verb(name: str, helptext: str, handler: Callable[[argparse.Namespace], int],
+             json: bool = True) -> argparse.ArgumentParser:
         sub = verbs.add_parser(name, help=helptext, description=helptext)
         sub.set_defaults(handler=handler)
         if json:
             sub.add_argument("--json", action="store_true", help="print JSON for scripts")
         return sub
 
-    build = verb("build", "validate a manifest and build it into an artifact", commands.cmd_build)
-    build.add_argument("manifest")
-    build.add_argument("-o", "--output", default="out", metavar="DIR", help="artifact directory (default: out)")
-    validate = verb("validate", "check a manifest without building it (no torch import)", commands.cmd_validate)
-    validate.add_argument("manifest")
-    validate.add_argument("--deep", action="store_true",
-                          help="also dry-run the build on the meta device (imports torch, allocates nothing)")
-    listing = verb("list", "list installed components", commands.cmd_list)
-    listing.add_argument("kind", nargs="?", help="backbones, heads, initializers, compressors or strategies")
-    listing.add_argument("pattern", nargs="?", help="shell wildcard on the name, e.g. 'res*'")
-    info = verb("info", "show a component's parameters, types, defaults and doc", commands.cmd_info)
-    info.add_argument("component", help="name or plugin:name")
-    info.add_argument("--kind", help="only this kind (when a name exists as several kinds)")
-    verb("plugins", "list discovered plugins and why any failed", commands.cmd_plugins)
-    inspect = verb("inspect", "show an artifact's model card and verify its hashes", commands.cmd_inspect)
-    inspect.add_argument("artifact")
-    inspect.add_argument("--no-verify", action="store_true", help="skip hashing the weights")
+    for module in VERB_MODULES:
+        module.register(verb)
     return parser
 
 

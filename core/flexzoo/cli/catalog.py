@@ -1,8 +1,9 @@
-"""One function per ``zoo`` verb; each returns the process exit status."""
+"""Verbs that describe what is installed: ``zoo list``, ``zoo info``, ``zoo plugins`` (no torch)."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from typing import Any
 
@@ -11,7 +12,16 @@ from flexzoo.cli.render import emit_json, table
 from flexzoo.components import HOST_PARAMETERS, KINDS, RegisteredComponent, kind_from_word
 from flexzoo.errors import FlexzooError
 from flexzoo.registry import UnknownComponent, default_registry, did_you_mean
-from flexzoo.validation import load_manifest
+
+
+def register(verbs: Any) -> None:
+    listing = verbs("list", "list installed components", cmd_list)
+    listing.add_argument("kind", nargs="?", help="backbones, heads, initializers, compressors or strategies")
+    listing.add_argument("pattern", nargs="?", help="shell wildcard on the name, e.g. 'res*'")
+    info = verbs("info", "show a component's parameters, types, defaults and doc", cmd_info)
+    info.add_argument("component", help="name or plugin:name")
+    info.add_argument("--kind", help="only this kind (when a name exists as several kinds)")
+    verbs("plugins", "list discovered plugins and why any failed", cmd_plugins)
 
 
 def _warn_failed_plugins() -> None:
@@ -82,8 +92,6 @@ def _describe(entry: RegisteredComponent) -> dict[str, Any]:
             "set_by_host": host.get(spec.name),
             "doc": spec.doc,
         })
-    import inspect
-
     return {"kind": entry.kind, "name": entry.name, "plugin": entry.plugin,
             "qualified_name": entry.qualified_name, "summary": entry.component.summary,
             "doc": inspect.getdoc(entry.component.factory) or "", "parameters": params}
@@ -124,50 +132,4 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         detail = p.error if p.status != "loaded" else f"{count} component(s)"
         rows.append([p.name, p.distribution or "-", p.version or "-", p.status, detail])
     print(table(["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "DETAIL"], rows))
-    return 0
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    manifest = load_manifest(args.manifest)
-    result: dict[str, Any] = {"manifest": manifest.file, "valid": True, "resolved": manifest.to_dict()}
-    if args.deep:
-        from flexzoo.assembly import plan
-
-        build_plan = plan(manifest)
-        result["parameters"] = build_plan.parameters
-        result["feature_size"] = build_plan.in_features
-    if args.json:
-        emit_json(result)
-    else:
-        extra = f" ({result['parameters']:,} parameters)" if args.deep else ""
-        print(f"{manifest.file}: valid{extra}")
-    return 0
-
-
-def cmd_build(args: argparse.Namespace) -> int:
-    import flexzoo
-    from flexzoo.artifact.card import render_card
-    from flexzoo.artifact.format import read_artifact
-
-    model = flexzoo.build(args.manifest)
-    path = flexzoo.save(model, args.output)
-    artifact = read_artifact(path)
-    if args.json:
-        emit_json({"artifact": str(path), **artifact.as_dict()})
-    else:
-        print(render_card(artifact.info, artifact.weights_sha256))
-        print(f"wrote {path}")
-    return 0
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from flexzoo.artifact.card import render_card
-    from flexzoo.artifact.format import read_artifact
-
-    artifact = read_artifact(args.artifact, verify_weights=not args.no_verify)
-    if args.json:
-        emit_json(artifact.as_dict())
-    else:
-        print(render_card(artifact.info, artifact.weights_sha256))
-        print("  verified      weights and metadata match their sha256" if not args.no_verify else "")
     return 0

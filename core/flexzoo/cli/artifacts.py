@@ -1,0 +1,68 @@
+"""Verbs that turn manifests into artifacts and read them: ``zoo validate``, ``zoo build``, ``zoo inspect``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from flexzoo.cli.render import emit_json
+from flexzoo.validation import load_manifest
+
+
+def register(verbs: Any) -> None:
+    validate = verbs("validate", "check a manifest without building it (no torch import)", cmd_validate)
+    validate.add_argument("manifest")
+    validate.add_argument("--deep", action="store_true",
+                          help="also dry-run the build on the meta device (imports torch, allocates nothing)")
+    build = verbs("build", "validate a manifest and build it into an artifact", cmd_build)
+    build.add_argument("manifest")
+    build.add_argument("-o", "--output", default="out", metavar="DIR", help="artifact directory (default: out)")
+    inspect = verbs("inspect", "show an artifact's model card and verify its hashes", cmd_inspect)
+    inspect.add_argument("artifact")
+    inspect.add_argument("--no-verify", action="store_true", help="skip hashing the weights")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.manifest)
+    result: dict[str, Any] = {"manifest": manifest.file, "valid": True, "resolved": manifest.to_dict()}
+    if args.deep:
+        from flexzoo.assembly import plan
+
+        build_plan = plan(manifest)
+        result["parameters"] = build_plan.parameters
+        result["feature_size"] = build_plan.in_features
+    if args.json:
+        emit_json(result)
+    else:
+        extra = f" ({result['parameters']:,} parameters)" if args.deep else ""
+        print(f"{manifest.file}: valid{extra}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import flexzoo
+    from flexzoo.artifact.card import render_card
+    from flexzoo.artifact.format import read_artifact
+
+    model = flexzoo.build(args.manifest)
+    path = flexzoo.save(model, args.output)
+    artifact = read_artifact(path)
+    if args.json:
+        emit_json({"artifact": str(path), **artifact.as_dict()})
+    else:
+        print(render_card(artifact.info, artifact.weights_sha256))
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from flexzoo.artifact.card import render_card
+    from flexzoo.artifact.format import read_artifact
+
+    artifact = read_artifact(args.artifact, verify_weights=not args.no_verify)
+    if args.json:
+        emit_json(artifact.as_dict())
+    else:
+        print(render_card(artifact.info, artifact.weights_sha256))
+        print("  verified      weights and metadata match their sha256" if not args.no_verify else "")
+    return 0
