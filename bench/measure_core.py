@@ -1,0 +1,60 @@
+"""Issue 2: `zoo list` start-up against Python and torch imports; assembled forward against plain torch."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from common import Row, command_seconds, median_seconds_interleaved
+from torch import nn
+
+import flexzoo.builtin
+from flexzoo.builtin.layers import ConvBackbone, mlp_layers
+from flexzoo.registry import Registry
+
+
+def listing() -> list[Row]:
+    python = sys.executable
+    zoo_list, bare, torch_import = command_seconds(
+        [[python, "-m", "flexzoo", "list"], [python, "-c", "pass"], [python, "-c", "import torch"]], repeats=15)
+    return [
+        Row("zoo list vs import torch", zoo_list, torch_import, "s", target=0.15,
+            note=f"python -c pass: {bare * 1000:.0f} ms; zoo list: {zoo_list * 1000:.0f} ms; "
+                 f"import torch: {torch_import * 1000:.0f} ms"),
+    ]
+
+
+class HandWritten(nn.Module):
+    """The digits example's architecture written directly in torch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = ConvBackbone(1, [16, 32], 1, 3, "relu", 0.0, 0.05)
+        self.digit = nn.Linear(32, 10)
+        self.parity = mlp_layers(32, [32], 2, "relu", 0.0)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.backbone(x)
+        return {"digit": self.digit(features), "parity": self.parity(features)}
+
+
+def forward() -> list[Row]:
+    registry = Registry.from_modules({"builtin": flexzoo.builtin})
+    from pathlib import Path
+
+    model = flexzoo.build(Path(__file__).parents[1] / "examples" / "digits.toml", registry)
+    hand = HandWritten().eval()
+    hand.backbone.load_state_dict(model.backbone.state_dict())
+    hand.digit.load_state_dict(model.heads["digit"][0].state_dict())
+    hand.parity.load_state_dict(model.heads["parity"].state_dict())
+    x = torch.randn(64, 1, 8, 8)
+    with torch.no_grad():
+        assert all(torch.equal(model(x)[k], hand(x)[k]) for k in ("digit", "parity"))
+        built, plain = median_seconds_interleaved([lambda: model(x), lambda: hand(x)], repeats=300, warmup=20)
+    return [Row("forward: built vs hand-written", built, plain, "s", target=1.02,
+                note="digits CNN, batch 64, same weights, outputs equal, median of 300 interleaved calls")]
+
+
+def measure() -> list[Row]:
+    torch.set_num_threads(1)
+    return listing() + forward()
