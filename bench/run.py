@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Row  # noqa: E402
+from common import Row
 
 HERE = Path(__file__).parent
 
