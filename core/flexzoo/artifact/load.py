@@ -24,7 +24,7 @@ def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
     check_plugins(artifact, {p.name: (p.status, p.distribution, p.version) for p in registry.plugins})
     try:
         manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)
-        model = build_model(manifest, registry)
+        model = build_model(manifest, registry, transfer=False)  # the stored weights replace them
     except ManifestError as exc:
         raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
     tensors = load_file(str(artifact.path))
