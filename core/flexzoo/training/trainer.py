@@ -38,7 +38,7 @@ EPOCH_SEED_STRIDE = 1_000_003  # keeps (seed, epoch, rank) streams apart
 class TrainResult:
     """What a finished run produced (``artifact`` and ``summary`` on rank 0 only)."""
 
-    model: ZooModel
+    model: ZooModel | None  # rank 0 only
     history: list[dict[str, Any]]
     artifact: Path | None
     summary: str
@@ -101,6 +101,12 @@ class Trainer:
         self.strategy.setup()
         try:
             return self._run()
+        except RuntimeError as exc:
+            if self.strategy.world_size == 1:
+                raise
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise FlexzooError(f"rank {self.strategy.rank}: a collective operation failed ({first_line}); another "
+                               "rank has probably stopped (its own message, if any, is above)") from exc
         finally:
             self.strategy.teardown()
 
@@ -162,8 +168,10 @@ class Trainer:
             names = set(frozen_parameter_names(model, self.manifest.backbone.freeze))
         except TransferProblem as exc:
             raise self.fail(exc.key, exc.message, exc.hint) from None
+        untrained = {head.name for head in self.config.heads if not head.weight}  # weight 0: not trained
         for name, parameter in model.named_parameters():
-            if name in names:
+            parts = name.split(".")
+            if name in names or (parts[0] == "heads" and parts[1] in untrained):
                 parameter.requires_grad_(False)
         if not any(p.requires_grad for p in model.parameters()):
             raise self.fail("backbone.freeze", "every parameter is frozen: nothing would be trained",
@@ -277,24 +285,25 @@ class Trainer:
         self.strategy.barrier()
 
     def _finish(self, final_state: dict[str, torch.Tensor], state: dict[str, Any], data: Dataset) -> TrainResult:
+        if not self.writer:
+            return TrainResult(model=None, history=state["history"], artifact=None, summary="",
+                               stopped_early=state["stopped_early"])
         model = build_model(self.manifest, self.registry, initialize=False, transfer=False, compress=False)
         model.load_state_dict(final_state)
         model = compress_model(model, self.manifest, self.registry).eval()
         history = state["history"]
-        artifact, summary = None, ""
-        if self.writer:
-            from flexzoo.artifact.write import write_artifact
+        from flexzoo.artifact.write import write_artifact
 
-            training = {
-                "data": {"source": self.config.data, "description": data.description, "sha256": data.fingerprint,
-                         "train_samples": len(data.train_index), "validation_samples": len(data.validation_index)},
-                "epochs_run": len(history), "stopped_early": state["stopped_early"],
-                "world_size": self.strategy.world_size, "strategy": self.manifest.distributed.use,
-                "final_validation": history[-1]["validation"] if history else {},
-                "metrics_jsonl": "".join(json.dumps(record) + "\n" for record in history),
-            }
-            artifact = write_artifact(model, self.manifest, self.out_dir, self.registry, training=training)
-            summary = summary_table(history, HIGHER_IS_BETTER) if history else ""
+        training = {
+            "data": {"source": self.config.data, "description": data.description, "sha256": data.fingerprint,
+                     "train_samples": len(data.train_index), "validation_samples": len(data.validation_index)},
+            "epochs_run": len(history), "stopped_early": state["stopped_early"],
+            "world_size": self.strategy.world_size, "strategy": self.manifest.distributed.use,
+            "final_validation": history[-1]["validation"] if history else {},
+            "metrics_jsonl": "".join(json.dumps(record) + "\n" for record in history),
+        }
+        artifact = write_artifact(model, self.manifest, self.out_dir, self.registry, training=training)
+        summary = summary_table(history, HIGHER_IS_BETTER) if history else ""
         return TrainResult(model=model, history=history, artifact=artifact, summary=summary,
                            stopped_early=state["stopped_early"])
 
