@@ -80,7 +80,7 @@ class Objective:
     @classmethod
     def for_model(cls, heads: tuple[HeadObjective, ...], outputs: dict[str, torch.Tensor],
                   targets: dict[str, torch.Tensor], fail: Fail) -> Objective:
-        """Check each head's target against the model's output on a sample batch, then build the objective."""
+        """Check each head's target (all of it) against the model's output on a sample batch; build the objective."""
         scores = {}
         for head in heads:
             key = f"train.heads.{head.name}"

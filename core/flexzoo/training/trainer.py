@@ -158,10 +158,10 @@ class Trainer:
         return self._finish(final_state, state, data)
 
     def _objective(self, model: ZooModel, data: Dataset) -> Objective:
-        sample_inputs, sample_targets = data.batch(data.train_index[:2])
+        sample_inputs, _ = data.batch(data.train_index[:2])
         with torch.no_grad():
             outputs = model.eval()(sample_inputs)
-        return Objective.for_model(self.config.heads, outputs, sample_targets, self.fail)
+        return Objective.for_model(self.config.heads, outputs, data.targets, self.fail)
 
     def _freeze(self, model: ZooModel) -> str:
         try:
