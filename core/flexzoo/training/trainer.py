@@ -10,6 +10,7 @@ import contextlib
 import copy
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,9 +105,9 @@ class Trainer:
         except RuntimeError as exc:
             if self.strategy.world_size == 1:
                 raise
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise FlexzooError(f"rank {self.strategy.rank}: a collective operation failed ({first_line}); another "
-                               "rank has probably stopped (its own message, if any, is above)") from exc
+            reason = re.sub(r"^\[[^\]]*\]\s*", "", (str(exc).strip().splitlines() or [type(exc).__name__])[0])
+            raise FlexzooError(f"rank {self.strategy.rank}: a collective operation failed ({reason.split('. ')[0]}); "
+                               "another rank has probably stopped (its own message, if any, is above)") from exc
         finally:
             self.strategy.teardown()
 
