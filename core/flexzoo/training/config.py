@@ -215,7 +215,8 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
     if before[0] or resolved is None:
         return None
     resolved["heads"] = resolved_heads
-    resolved["early_stopping"] = early
+    if early is not None:
+        resolved["early_stopping"] = early
     return resolved
 
 
