@@ -47,7 +47,7 @@ class TrainResult:
 
 
 def run_directory(out_dir: str | Path, manifest: ResolvedManifest) -> Path:
-    """Where a run keeps its checkpoints and metrics: ``<out_dir>/<name>.train``."""
+    """Where a run keeps its checkpoint and metrics: ``<out_dir>/<name>.train``."""
     return Path(out_dir) / f"{manifest.model.name}.train"
 
 
@@ -191,7 +191,7 @@ class Trainer:
     def _checkpoint(self, data: Dataset) -> Checkpoint | None:
         if not self.resume:
             return None
-        checkpoint = load_checkpoint(self.run_dir / "checkpoints")
+        checkpoint = load_checkpoint(self.run_dir)
         expected = {"manifest_sha256": manifest_fingerprint(self.manifest), "data_sha256": data.fingerprint,
                     "world_size": self.strategy.world_size}
         changed = [key for key, value in expected.items() if checkpoint.state.get(key) != value]
