@@ -173,6 +173,8 @@ def test_npz_regression_and_safetensors_data(manifest_file, registry, tmp_path):
     manifest = load_manifest(manifest_file(text), registry)
     metrics = train(manifest, tmp_path / "out", registry, show_progress=False).history[-1]["validation"]
     assert set(metrics) == {"loss", "y.loss", "y.mse", "y.mae", "sign.loss", "sign.accuracy", "sign.macro_f1"}
+    assert metrics["y.loss"] == pytest.approx(metrics["y.mse"])  # an mse head's loss is its mse
+    assert metrics["loss"] == pytest.approx(metrics["y.loss"] + metrics["sign.loss"])
     from safetensors.numpy import save_file
 
     save_file({"x": x, "y": x[:, :1].copy(), "sign": (x[:, 0] > 0).astype(np.int64)}, tmp_path / "data.safetensors")

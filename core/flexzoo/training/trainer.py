@@ -224,7 +224,7 @@ class Trainer:
         torch.manual_seed((self.manifest.model.seed * EPOCH_SEED_STRIDE + epoch) * 1024 + rank)  # dropout
         order = self._epoch_order(data, epoch)
         steps = self._steps_per_epoch(len(order))
-        total = torch.zeros((), dtype=torch.float64, device=device)
+        losses, shares = [], []
         for index in range(steps):
             batch = order[index * config.batch_size:(index + 1) * config.batch_size]
             inputs, targets = data.batch(batch[rank::world])
@@ -247,10 +247,12 @@ class Trainer:
             else:
                 optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            total.add_(loss.detach(), alpha=len(batch) / world)
+            losses.append(loss.detach())
+            shares.append(len(batch) / world)
             step += 1
             progress.step(epoch, index + 1, loss.detach())
-        seen = torch.tensor(float(min(steps * config.batch_size, len(order))), dtype=torch.float64, device=device)
+        seen = float(min(steps * config.batch_size, len(order)))
+        total = torch.stack(losses).double() @ torch.tensor(shares, dtype=torch.float64, device=device)
         total = self.strategy.all_reduce(total)
         return float(total / seen), step
 
