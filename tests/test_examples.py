@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import flexzoo
 import pytest
 from flexzoo.registry import default_registry
 from flexzoo.training.trainer import train
@@ -17,7 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 @pytest.mark.slow
 def test_digits_example_reaches_95_percent_on_digit(tmp_path):
-    result = train(load_manifest(EXAMPLES / "digits.toml"), tmp_path, show_progress=False)
+    result = flexzoo.train(EXAMPLES / "digits.toml", tmp_path)
     assert result.history[-1]["validation"]["digit.accuracy"] >= 0.95
 
 
