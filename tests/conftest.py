@@ -60,14 +60,15 @@ def manifest_file(tmp_path: Path) -> Callable[[str], Path]:
 
 
 def make_distribution(site: Path, dist: str, version: str, modules: dict[str, str],
-                      entry_points: dict[str, str], group: str = "flexzoo") -> None:
+                      entry_points: dict[str, str], group: str = "flexzoo", keywords: str = "") -> None:
     """Install a real distribution into ``site``: modules plus a dist-info with entry points."""
     site.mkdir(parents=True, exist_ok=True)
     for name, code in modules.items():
         (site / f"{name}.py").write_text(textwrap.dedent(code))
     info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    keyword_line = f"Keywords: {keywords}\n" if keywords else ""
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{keyword_line}")
     lines = [f"[{group}]"] + [f"{name} = {value}" for name, value in entry_points.items()]
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
     (info / "RECORD").write_text("")
@@ -91,8 +92,9 @@ class Zoo:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
-    def install(self, dist: str, version: str, modules: dict[str, str], entry_points: dict[str, str]) -> None:
-        make_distribution(self.site, dist, version, modules, entry_points)
+    def install(self, dist: str, version: str, modules: dict[str, str], entry_points: dict[str, str],
+                keywords: str = "") -> None:
+        make_distribution(self.site, dist, version, modules, entry_points, keywords=keywords)
 
 
 @pytest.fixture

@@ -43,9 +43,10 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
 class Registry:
     """Components by kind and name, built from loaded plugins."""
 
-    def __init__(self, plugins: list[Plugin], manager: pluggy.PluginManager) -> None:
+    def __init__(self, plugins: list[Plugin], manager: pluggy.PluginManager, scan_seconds: float = 0.0) -> None:
         self.plugins = plugins
         self.manager = manager
+        self.scan_seconds = scan_seconds  # time spent finding entry points (0 for explicit plugins)
         self._by_kind: dict[str, dict[str, list[RegisteredComponent]]] = {kind: {} for kind in KINDS}
         for plugin in plugins:
             if plugin.status != "loaded":
@@ -127,8 +128,8 @@ def blocked_from_env() -> set[str]:
 @lru_cache(maxsize=1)
 def _default_registry(blocked: frozenset[str]) -> Registry:
     manager = new_plugin_manager()
-    plugins = discover(manager, blocked=blocked)
-    return Registry(plugins, manager)
+    found = discover(manager, blocked=blocked)
+    return Registry(found.plugins, manager, found.scan_seconds)
 
 
 def default_registry() -> Registry:
@@ -137,3 +138,10 @@ def default_registry() -> Registry:
     Plugins named in ``FLEXZOO_BLOCK_PLUGINS`` (which ``zoo -p no:NAME`` sets) are not loaded.
     """
     return _default_registry(frozenset(blocked_from_env()))
+
+
+def built_default_registry() -> Registry | None:
+    """The default registry if this process has built it already, else None (builds nothing)."""
+    if not _default_registry.cache_info().currsize:
+        return None
+    return default_registry()
