@@ -236,7 +236,8 @@ def _load(manager: pluggy.PluginManager, plugin: Plugin, ep: metadata.EntryPoint
     plugin.api = declared_api(ep.dist)
     if plugin.api is not None and unsupported_api(plugin.api):
         plugin.status = "failed"
-        plugin.error = f"{unsupported_api(plugin.api)} (metadata keyword {API_KEYWORD_PREFIX}{plugin.api}; not imported)"
+        keyword = f"{API_KEYWORD_PREFIX}{plugin.api}"
+        plugin.error = f"{unsupported_api(plugin.api)} (metadata keyword {keyword}; not imported)"
         return
     try:
         obj = ep.load()

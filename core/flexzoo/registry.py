@@ -11,6 +11,7 @@ from typing import Any
 
 import pluggy
 
+from flexzoo.catalogue import install_hint
 from flexzoo.components import KINDS, RegisteredComponent
 from flexzoo.discovery import Plugin, discover, new_plugin_manager, register_plugin
 from flexzoo.errors import FlexzooError
@@ -91,7 +92,8 @@ class Registry:
             if plugin is None or plugin.status != "loaded":
                 loaded = sorted(p.name for p in self.plugins if p.status == "loaded")
                 why = f" ({plugin.status}: {plugin.error})" if plugin else ""
-                hint = did_you_mean(plugin_name, loaded) or f"loaded plugins: {', '.join(loaded)}"
+                hint = ((not plugin and install_hint(kind, name, plugin_name)) or did_you_mean(plugin_name, loaded)
+                        or f"loaded plugins: {', '.join(loaded)}")
                 raise UnknownComponent(f"no plugin named `{plugin_name}` is available{why}", hint)
             entries = [e for e in entries if e.plugin == plugin_name]
         if len(entries) == 1:
@@ -116,7 +118,10 @@ class Registry:
             pool = [e for e in pool if e.plugin == plugin_name]
         candidates = {e.name for e in pool} | {e.qualified_name for e in pool}
         where = f" in plugin `{plugin_name}`" if plugin_name else ""
-        hint = did_you_mean(reference, candidates) or f"`zoo list {kind}s` shows the {kind}s installed"
+        installed = {p.name for p in self.plugins}
+        catalogued = "" if plugin_name else install_hint(kind, name, exclude=installed)
+        hint = (catalogued or did_you_mean(reference, candidates)
+                or f"`zoo list {kind}s` shows the {kind}s installed")
         return UnknownComponent(f"unknown {kind} `{reference}`{where}", hint)
 
 

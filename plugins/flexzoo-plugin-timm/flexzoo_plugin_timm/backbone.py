@@ -51,7 +51,7 @@ def backbone(
         options: further keyword arguments for timm.create_model; timm checks them when the model is built.
     """
     if len(input_shape) != 3:
-        raise ParameterError("input_shape", f"must be (channels, height, width) for timm models, got {list(input_shape)}")
+        raise ParameterError("input_shape", f"must be (channels, height, width) for timm, got {list(input_shape)}")
     if in_chans is not None and in_chans != input_shape[0]:
         raise ParameterError("in_chans", f"is {in_chans} but input_shape has {input_shape[0]} channels",
                              "leave in_chans out: it defaults to input_shape's first entry")

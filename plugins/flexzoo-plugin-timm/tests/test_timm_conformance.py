@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from flexzoo.testing import PluginConformance
 
 
@@ -9,4 +11,4 @@ class TestTimmPlugin(PluginConformance):
     plugin = "flexzoo_plugin_timm"
     input_shape = (3, 32, 32)
     build = ("resnet10t", "vit_tiny_patch16_224")
-    examples = {"backbone": {"vit_tiny_patch16_224": {"img_size": 32}}}
+    examples: ClassVar = {"backbone": {"vit_tiny_patch16_224": {"img_size": 32}}}
