@@ -13,6 +13,7 @@ from pathlib import Path
 import flexzoo.builtin
 import pytest
 from flexzoo.registry import Registry
+from flexzoo.testing.distributions import make_distribution
 
 DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits.toml"
 
@@ -57,21 +58,6 @@ def manifest_file(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
-
-
-def make_distribution(site: Path, dist: str, version: str, modules: dict[str, str],
-                      entry_points: dict[str, str], group: str = "flexzoo", keywords: str = "") -> None:
-    """Install a real distribution into ``site``: modules plus a dist-info with entry points."""
-    site.mkdir(parents=True, exist_ok=True)
-    for name, code in modules.items():
-        (site / f"{name}.py").write_text(textwrap.dedent(code))
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    keyword_line = f"Keywords: {keywords}\n" if keywords else ""
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{keyword_line}")
-    lines = [f"[{group}]"] + [f"{name} = {value}" for name, value in entry_points.items()]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    (info / "RECORD").write_text("")
 
 
 class Zoo:
