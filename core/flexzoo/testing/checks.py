@@ -151,7 +151,10 @@ def check_compressor(entry: RegisteredComponent, example: Mapping[str, Any] | No
     compressed = compress(model)
     assert isinstance(compressed, torch.nn.Module), f"{entry.qualified_name} must return a Module"
     with torch.no_grad():
-        got = {k: v.shape for k, v in compressed(x).items()}
+        out = compressed(x)
+    assert isinstance(out, dict), \
+        f"{entry.qualified_name}: the compressed model returns {type(out).__name__}, not the dict of head outputs"
+    got = {k: v.shape for k, v in out.items()}
     assert got == expected, f"{entry.qualified_name}: outputs changed shape: {expected} became {got}"
 
 
