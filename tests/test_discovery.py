@@ -172,6 +172,15 @@ def test_only_listed_plugins_load(zoo):
     assert set(plugins.values()) == {"blocked"} and "other" in plugins
 
 
+def test_listed_plugins_load_with_autoload_off(zoo):
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    zoo.install("flexzoo-plugin-other", "1.0", {"other_plugin": GOOD}, {"other": "other_plugin"})
+    env = {"FLEXZOO_DISABLE_PLUGIN_AUTOLOAD": "1", "FLEXZOO_PLUGINS": "good"}
+    plugins = {p["name"]: p for p in zoo.json("plugins", env=env)}
+    assert plugins["good"]["status"] == "loaded" and plugins["builtin"]["status"] == "loaded"
+    assert plugins["other"]["error"] == "autoload disabled by FLEXZOO_DISABLE_PLUGIN_AUTOLOAD"
+
+
 def test_discovery_order_does_not_depend_on_install_order(zoo):
     zoo.install("flexzoo-plugin-zeta", "1.0", {"zeta_plugin": GOOD}, {"zeta": "zeta_plugin"})
     zoo.install("flexzoo-plugin-alpha", "1.0", {"alpha_plugin": GOOD}, {"alpha": "alpha_plugin"})

@@ -27,7 +27,8 @@ from flexzoo._version import PLUGIN_API_VERSION
 from flexzoo.components import KINDS, REGISTRATION_HOOKS, Component
 
 ENTRY_POINT_GROUP = "flexzoo"
-#: Set to any non-empty value to load no plugin but ``builtin`` (as PYTEST_DISABLE_PLUGIN_AUTOLOAD).
+#: Set to any non-empty value to load no plugin but ``builtin`` and those in FLEXZOO_PLUGINS
+#: (as PYTEST_DISABLE_PLUGIN_AUTOLOAD with PYTEST_PLUGINS).
 DISABLE_AUTOLOAD_ENV = "FLEXZOO_DISABLE_PLUGIN_AUTOLOAD"
 #: Comma-separated plugin names: only these (and ``builtin``) are loaded.
 ONLY_PLUGINS_ENV = "FLEXZOO_PLUGINS"
@@ -117,12 +118,13 @@ def _allowed(name: str, blocked: set[str]) -> str:
     """Return '' when the plugin may load, or why it is blocked."""
     if name in blocked:
         return f"blocked by -p no:{name}"
-    if name == BUILTIN:
-        return ""
+    only = os.environ.get(ONLY_PLUGINS_ENV)
+    listed = None if only is None else {n.strip() for n in only.split(",")}
+    if name == BUILTIN or (listed is not None and name in listed):
+        return ""  # as PYTEST_PLUGINS, a listed plugin loads even with autoload disabled
     if os.environ.get(DISABLE_AUTOLOAD_ENV):
         return f"autoload disabled by {DISABLE_AUTOLOAD_ENV}"
-    only = os.environ.get(ONLY_PLUGINS_ENV)
-    if only is not None and name not in {n.strip() for n in only.split(",")}:
+    if listed is not None:
         return f"not listed in {ONLY_PLUGINS_ENV}"
     return ""
 
