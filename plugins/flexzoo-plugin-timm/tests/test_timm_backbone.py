@@ -144,3 +144,14 @@ def test_features_only_pools_and_concatenates_the_chosen_stages(manifest, regist
 def test_out_indices_need_features_only(manifest, registry):
     with pytest.raises(ManifestError, match=r"\[backbone.out_indices\] .*only applies with features_only"):
         build(manifest("resnet10t", "out_indices = [1]"), registry)
+
+
+def test_global_pool_reaches_timm_and_timm_checks_it(manifest, registry):
+    model = build(manifest("resnet10t", 'global_pool = "max"'), registry)
+    reference = timm.create_model("resnet10t", num_classes=0, global_pool="max").eval()
+    reference.load_state_dict(model.backbone.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.backbone(x), reference(x))
+    with pytest.raises(ManifestError, match=r"\[backbone\] timm:resnet10t rejected its parameters: Invalid pool type"):
+        build(manifest("resnet10t", 'global_pool = "bogus"'), registry)
