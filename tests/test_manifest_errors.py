@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flexzoo.assembly import plan
 from flexzoo.errors import ManifestError
 from flexzoo.validation import load_manifest
