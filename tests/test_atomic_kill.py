@@ -69,9 +69,9 @@ def test_terminated_build_cleans_up_its_partial_file(tmp_path):
     manifest, out = tmp_path / "big.toml", tmp_path / "out"
     build = start_build(manifest, out, seed=0)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(out.glob(".big.safetensors.*.partial")):
+    while time.monotonic() < deadline and not any(out.glob(".big.safetensors.*.partial/*")):
         time.sleep(0.005)
-    assert any(out.glob(".big.safetensors.*.partial")), "the build never started writing"
+    assert any(out.glob(".big.safetensors.*.partial/*")), "the build never started writing"
     build.send_signal(signal.SIGTERM)
     assert build.wait(timeout=60) == 128 + signal.SIGTERM
     assert list(out.iterdir()) == []
