@@ -10,8 +10,9 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-import flexzoo.builtin
 import pytest
+
+import flexzoo.builtin
 from flexzoo.registry import Registry
 from flexzoo.testing.distributions import make_distribution
 

@@ -84,7 +84,7 @@ class _Checker:
             description=table.get("description", ""),
         )
 
-    def component(self, kind: str, table: dict[str, Any], key: str, extra_keys: tuple[str, ...] = (),
+    def component(self, kind: str, table: dict[str, Any], key: str, match: str | None = None,
                   default_use: str | None = None) -> ComponentSpec | None:
         use = table.get("use", default_use)
         if use is None:
@@ -102,7 +102,7 @@ class _Checker:
         factory = found.component.factory
         specs = {p.name: p for p in schema.parameters(factory)}
         host_supplied = HOST_PARAMETERS.get(kind, {})
-        given = {k: v for k, v in table.items() if k != "use" and k not in extra_keys}
+        given = {k: v for k, v in table.items() if k != "use" and not (match is not None and k == "match")}
         settable = [n for n in specs if n not in host_supplied]
         params: dict[str, Any] = {}
         ok = True
@@ -138,7 +138,6 @@ class _Checker:
                 params[name] = schema.to_toml(spec.default)
         if not ok:
             return None
-        match = table.get("match") if "match" in extra_keys else None
         return ComponentSpec(kind=kind, use=found.qualified_name, params=params, key=key, match=match)
 
     def steps(self, data: dict[str, Any], section: str, kind: str) -> list[ComponentSpec]:
@@ -153,15 +152,14 @@ class _Checker:
         specs = []
         for index, table in enumerate(value):
             key = f"{section}[{index}]"
-            extra: tuple[str, ...] = ()
+            match = None
             if kind == "initializer":
-                extra = ("match",)
-                match = table.setdefault("match", "*")
+                match = table.get("match", "*")
                 if not isinstance(match, str) or not match:
                     self.report(f"{key}.match", f"`match` must be a non-empty glob string, got {_describe(match)}",
                                 'for example match = "backbone.*"')
                     continue
-            spec = self.component(kind, table, key, extra_keys=extra)
+            spec = self.component(kind, table, key, match=match)
             if spec:
                 specs.append(spec)
         return specs
