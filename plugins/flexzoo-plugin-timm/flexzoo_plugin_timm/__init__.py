@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 
 from flexzoo import Component, hookimpl
-
 from flexzoo_plugin_timm.backbone import backbone
 from flexzoo_plugin_timm.model_list import read_model_list
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import textwrap
 
-import flexzoo.builtin
-import flexzoo_plugin_timm
 import pytest
 import timm
 import torch
+from safetensors.torch import save_file
+
+import flexzoo.builtin
+import flexzoo_plugin_timm
 from flexzoo import ManifestError, build
 from flexzoo.registry import Registry
-from safetensors.torch import save_file
 
 TWO_HEADS = """
 [model]
