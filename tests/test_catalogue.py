@@ -120,6 +120,16 @@ def test_a_name_matching_a_catalogued_pattern_names_the_package(zoo, catalogue, 
         in result.stderr
 
 
+def test_a_catalogued_plugin_that_is_installed_but_blocked_is_named_with_its_reason(zoo, catalogue, tmp_path):
+    zoo.install("flexzoo-plugin-acme-not-installed", "2.0.0", {"acme_plugin": "import flexzoo"},
+                {"acme": "acme_plugin"})
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(MANIFEST.format(use="wide", head="linear"))
+    result = zoo("-p", "no:acme", "validate", str(manifest))
+    assert "fix: the plugin `acme` offers `acme:wide` but is not loaded (blocked: blocked by -p no:acme)" \
+        in result.stderr
+
+
 def test_an_unknown_name_nobody_offers_still_gets_suggestions(zoo, catalogue, tmp_path):
     manifest = tmp_path / "m.toml"
     manifest.write_text(MANIFEST.format(use="mpl", head="linear"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from collections.abc import Collection
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -87,21 +87,25 @@ def catalogue() -> tuple[CatalogueEntry, ...]:
     return _read(index_path())
 
 
-def install_hint(kind: str, name: str, plugin: str = "", exclude: Collection[str] = ()) -> str:
-    """'pip install X' when the catalogue knows a plugin offering the ``kind`` ``name``.
+def install_hint(kind: str, name: str, plugin: str = "", present: Mapping[str, str] | None = None) -> str:
+    """What to do when the catalogue knows a plugin offering the ``kind`` ``name``: usually 'pip install X'.
 
     :param plugin: only this plugin (for a qualified name).
-    :param exclude: plugins not to suggest (those already installed).
+    :param present: plugins installed here, by name: '' for loaded (never suggested), else why not
+        (a blocked plugin is named with its reason instead of being suggested for installation).
     """
+    present = present or {}
     try:
         entries = catalogue()
     except FlexzooError:
         return ""  # a missing catalogue must not hide the error it was asked to explain
     offering = [(e, e.offers(kind, name)) for e in entries
-                if (not plugin or e.name == plugin) and e.name not in exclude]
+                if (not plugin or e.name == plugin) and present.get(e.name) != ""]
     offering = [(e, how) for e, how in offering if how]
     if not offering:
         return ""
     entry, how = offering[0]
     what = f"`{entry.name}:{name}`" if how == name else f"{kind}s matching `{how}`"
+    if entry.name in present:
+        return f"the plugin `{entry.name}` offers {what} but is not loaded ({present[entry.name]})"
     return f"the plugin `{entry.name}` offers {what}: pip install {entry.distribution}"

@@ -118,8 +118,8 @@ class Registry:
             pool = [e for e in pool if e.plugin == plugin_name]
         candidates = {e.name for e in pool} | {e.qualified_name for e in pool}
         where = f" in plugin `{plugin_name}`" if plugin_name else ""
-        installed = {p.name for p in self.plugins}
-        catalogued = "" if plugin_name else install_hint(kind, name, exclude=installed)
+        present = {p.name: "" if p.status == "loaded" else f"{p.status}: {p.error}" for p in self.plugins}
+        catalogued = "" if plugin_name else install_hint(kind, name, present=present)
         hint = (catalogued or did_you_mean(reference, candidates)
                 or f"`zoo list {kind}s` shows the {kind}s installed")
         return UnknownComponent(f"unknown {kind} `{reference}`{where}", hint)

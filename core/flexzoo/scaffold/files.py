@@ -44,7 +44,6 @@ from flexzoo import Component
 
 from flexzoo_plugin_$name import components
 
-__version__ = "0.1.0"
 FLEXZOO_PLUGIN_API = $api
 '''
 

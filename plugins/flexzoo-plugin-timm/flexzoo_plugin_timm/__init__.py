@@ -12,7 +12,6 @@ from flexzoo import Component, hookimpl
 from flexzoo_plugin_timm.backbone import backbone
 from flexzoo_plugin_timm.model_list import read_model_list
 
-__version__ = "0.1.0"
 FLEXZOO_PLUGIN_API = 1
 
 
