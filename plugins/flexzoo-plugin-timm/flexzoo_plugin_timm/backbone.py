@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from flexzoo import ParameterError
+from flexzoo.restoring import restoring_weights
 
 if TYPE_CHECKING:
     from torch import nn
@@ -80,7 +81,7 @@ def backbone(
         from flexzoo_plugin_timm.layers import PooledStages
 
         model = PooledStages(model, feature_pool)
-    if pretrained is not None:
+    if pretrained is not None and not restoring_weights():  # flexzoo.load brings the weights itself
         from flexzoo_plugin_timm.pretrained import load_pretrained
 
         load_pretrained(model, pretrained, strict=pretrained_strict)

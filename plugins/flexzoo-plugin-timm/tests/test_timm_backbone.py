@@ -9,6 +9,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
+import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_timm
 from flexzoo import ManifestError, build
@@ -77,6 +78,18 @@ def test_pretrained_weights_from_a_local_file(manifest, registry, tmp_path):
     loaded = model.backbone.state_dict()
     assert all(torch.equal(loaded[k], state[k]) for k in loaded)
     assert "fc.weight" in state and "fc.weight" not in loaded
+
+
+def test_an_artifact_rebuilds_without_the_pretrained_file(manifest, registry, tmp_path):
+    weights = tmp_path / "resnet10t.safetensors"
+    save_timm_weights(weights)
+    model = build(manifest("resnet10t", f'pretrained = "{weights}"'), registry)
+    artifact = flexzoo.save(model, tmp_path / "out")
+    weights.unlink()
+    restored = flexzoo.load(artifact, registry)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert all(torch.equal(restored(x)[k], model(x)[k]) for k in ("label", "score"))
 
 
 def test_pretrained_weights_of_another_architecture_are_refused_with_their_keys(manifest, registry, tmp_path):
