@@ -85,8 +85,9 @@ class _Checker:
             description=table.get("description", ""),
         )
 
-    def component(self, kind: str, table: dict[str, Any], key: str, extra_keys: tuple[str, ...] = (),
-                  default_use: str | None = None) -> ComponentSpec | None:
+    def component(self, kind: str, table: dict[str, Any], key: str, match: str | None = None,
+                  default_use: str | None = None, transfer: bool = False) -> ComponentSpec | None:
+        """One component table; ``transfer`` lets it hold the host's ``from`` and ``freeze`` (the backbone)."""
         use = table.get("use", default_use)
         if use is None:
             self.report(f"{key}.use", f"missing `use` in [{key}]", f'name the {kind}: use = "<name>" '
@@ -103,7 +104,8 @@ class _Checker:
         factory = found.component.factory
         specs = {p.name: p for p in schema.parameters(factory)}
         host_supplied = HOST_PARAMETERS.get(kind, {})
-        given = {k: v for k, v in table.items() if k != "use" and k not in extra_keys}
+        host_keys = {"use", *(["match"] if match is not None else []), *(TRANSFER_KEYS if transfer else [])}
+        given = {k: v for k, v in table.items() if k not in host_keys}
         settable = [n for n in specs if n not in host_supplied]
         params: dict[str, Any] = {}
         ok = True
@@ -139,10 +141,9 @@ class _Checker:
                 params[name] = schema.to_toml(spec.default)
         if not ok:
             return None
-        match = table.get("match") if "match" in extra_keys else None
-        transfer = {name: table[name] for name in TRANSFER_KEYS if name in extra_keys and name in table}
+        reuse = {name: table[name] for name in TRANSFER_KEYS if transfer and name in table}
         return ComponentSpec(kind=kind, use=found.qualified_name, params=params, key=key, match=match,
-                             weights_from=transfer.get("from"), freeze=transfer.get("freeze", False))
+                             weights_from=reuse.get("from"), freeze=reuse.get("freeze", False))
 
     def backbone(self, data: dict[str, Any]) -> ComponentSpec | None:
         """[backbone]: a component, or one reused from an artifact (``from``), optionally frozen."""
@@ -160,7 +161,7 @@ class _Checker:
         except TransferProblem as exc:
             self.report(exc.key, exc.message, exc.hint)
             return None
-        return self.component("backbone", table, "backbone", extra_keys=TRANSFER_KEYS)
+        return self.component("backbone", table, "backbone", transfer=True)
 
     def steps(self, data: dict[str, Any], section: str, kind: str) -> list[ComponentSpec]:
         value = data.get(section, [])
@@ -174,16 +175,15 @@ class _Checker:
         specs = []
         for index, table in enumerate(value):
             key = f"{section}[{index}]"
-            extra: tuple[str, ...] = ()
+            match = None
             if kind == "initializer":
-                extra = ("match",)
-                match = table.setdefault("match", "*")
+                match = table.get("match", "*")
                 if not isinstance(match, str) or not match:
                     self.report(f"{key}.match",
                                 f"`match` must be a non-empty glob string, got {schema.describe(match)}",
                                 'for example match = "backbone.*"')
                     continue
-            spec = self.component(kind, table, key, extra_keys=extra)
+            spec = self.component(kind, table, key, match=match)
             if spec:
                 specs.append(spec)
         return specs

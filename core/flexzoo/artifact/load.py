@@ -10,6 +10,7 @@ from flexzoo.artifact.format import check_plugins, read_artifact
 from flexzoo.assembly import ZooModel, build_model
 from flexzoo.errors import ArtifactError, ManifestError
 from flexzoo.registry import Registry, default_registry
+from flexzoo.restoring import weights_restored_afterwards
 from flexzoo.validation import revalidate
 
 
@@ -24,7 +25,8 @@ def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
     check_plugins(artifact, {p.name: (p.status, p.distribution, p.version) for p in registry.plugins})
     try:
         manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)
-        model = build_model(manifest, registry, transfer=False)  # the stored weights replace them
+        with weights_restored_afterwards():
+            model = build_model(manifest, registry, transfer=False)  # the stored weights replace them
     except ManifestError as exc:
         raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
     tensors = load_file(str(artifact.path))
