@@ -172,6 +172,20 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def instantiate(spec: ComponentSpec, manifest: ResolvedManifest, registry: Registry | None = None) -> Any:
+    """Call one component's factory with its resolved parameters (a rejected value names its manifest key)."""
+    return _Builder(manifest, registry or default_registry()).call(spec)
+
+
+def compress_model(model: nn.Module, manifest: ResolvedManifest, registry: Registry | None = None) -> nn.Module:
+    """Apply the manifest's ``[[compress]]`` steps to a model built with ``compress=False`` (after training)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(manifest.model.seed)
+        compressed = _Builder(manifest, registry or default_registry()).compress(model)
+    compressed.manifest = manifest
+    return compressed
+
+
 def plan(manifest: ResolvedManifest, registry: Registry | None = None) -> BuildPlan:
     """Dry-run the manifest on the meta device; raise ManifestError for anything that would fail."""
     return _Builder(manifest, registry or default_registry()).dry_run()
@@ -182,10 +196,15 @@ def build_model(
     registry: Registry | None = None,
     *,
     initialize: bool = True,
+    transfer: bool = True,
+    compress: bool = True,
 ) -> ZooModel:
     """Build the model a manifest describes: bit-identical for the same manifest, seed and plugins.
 
     The global RNG state is left as it was: the build runs under its own seed.
+
+    :param transfer: load the weights of ``[backbone] from`` (skipped when stored weights follow anyway).
+    :param compress: apply ``[[compress]]`` now (training applies it after the last epoch instead).
     """
     registry = registry or default_registry()
     builder = _Builder(manifest, registry)
@@ -195,8 +214,13 @@ def build_model(
         model = builder.assemble(build_plan.in_features)
         if initialize:
             builder.initialize(model)
+        if transfer and manifest.backbone.weights_from is not None:
+            from flexzoo.transfer import load_transferred_weights
+
+            load_transferred_weights(model, manifest)
         registry.manager.hook.flexzoo_model_built(model=model, manifest=manifest)
-        model = builder.compress(model)
+        if compress:
+            model = builder.compress(model)
     model.manifest = manifest  # what flexzoo.save records
     return model.eval()
 

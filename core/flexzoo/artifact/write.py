@@ -75,8 +75,11 @@ def model_card(model: ZooModel, manifest: ResolvedManifest, tensors: dict[str, t
 
 
 def artifact_metadata(model: ZooModel, manifest: ResolvedManifest, registry: Registry,
-                      tensors: dict[str, torch.Tensor]) -> dict[str, str]:
-    """The header metadata: format, the JSON document, and the hashes that protect both."""
+                      tensors: dict[str, torch.Tensor], training: dict[str, Any] | None = None) -> dict[str, str]:
+    """The header metadata: format, the JSON document, and the hashes that protect both.
+
+    :param training: what a training run records (data fingerprint, final metrics, metrics as JSON lines).
+    """
     plugins = {}
     for name in manifest.plugins():
         plugin = registry.plugin(name)
@@ -94,14 +97,17 @@ def artifact_metadata(model: ZooModel, manifest: ResolvedManifest, registry: Reg
         "card": model_card(model, manifest, tensors),
         "extra": extra,
     }
+    if training is not None:
+        info["training"] = training
     document = canonical_json(info)
     return {"format": FORMAT, "flexzoo": document, "metadata_sha256": metadata_digest(document),
             "weights_sha256": weights_sha256(tensors)}
 
 
-def write_artifact(model: ZooModel, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry) -> Path:
+def write_artifact(model: ZooModel, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry,
+                   training: dict[str, Any] | None = None) -> Path:
     """Write ``<out_dir>/<model name>.safetensors`` atomically and return its path."""
     tensors = weights_of(model)
-    metadata = artifact_metadata(model, manifest, registry, tensors)
+    metadata = artifact_metadata(model, manifest, registry, tensors, training)
     target = artifact_path(out_dir, manifest.model.name)
     return write_atomically(target, lambda partial: save_file(tensors, str(partial), metadata=metadata))

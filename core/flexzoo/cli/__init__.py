@@ -13,11 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from flexzoo._version import __version__
-from flexzoo.cli import artifacts, catalog, index, scaffold
+from flexzoo.cli import artifacts, catalog, index, scaffold, training
 from flexzoo.errors import FlexzooError
 
 #: Each module adds its verbs through ``register(verb)``, in the order ``zoo --help`` shows them.
-VERB_MODULES = (artifacts, catalog, index, scaffold)
+VERB_MODULES = (artifacts, training, catalog, index, scaffold)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["FLEXZOO_BLOCK_PLUGINS"] = ",".join(
             filter(None, [os.environ.get("FLEXZOO_BLOCK_PLUGINS", ""), *blocked]))
     signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(args)
+    finally:
+        # from here on the interpreter shuts down: a SIGTERM (a launcher stopping its ranks) just ends it,
+        # rather than raising inside a finalizer and printing a traceback
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.handler(args)
     except FlexzooError as exc:
