@@ -20,6 +20,7 @@ from flexzoo import schema
 from flexzoo.errors import ManifestError, ParameterError
 from flexzoo.manifest import ComponentSpec, ResolvedManifest
 from flexzoo.registry import Registry, closest, default_registry
+from flexzoo.restoring import restoring_weights
 
 
 class ZooModel(nn.Module):
@@ -196,14 +197,15 @@ def build_model(
     registry: Registry | None = None,
     *,
     initialize: bool = True,
-    transfer: bool = True,
     compress: bool = True,
 ) -> ZooModel:
     """Build the model a manifest describes: bit-identical for the same manifest, seed and plugins.
 
     The global RNG state is left as it was: the build runs under its own seed.
 
-    :param transfer: load the weights of ``[backbone] from`` (skipped when stored weights follow anyway).
+    Inside ``flexzoo.restoring.weights_restored_afterwards()`` no outside weights are loaded
+    (``[backbone] from``, a factory's ``pretrained`` file): the caller's stored weights replace them.
+
     :param compress: apply ``[[compress]]`` now (training applies it after the last epoch instead).
     """
     registry = registry or default_registry()
@@ -214,7 +216,7 @@ def build_model(
         model = builder.assemble(build_plan.in_features)
         if initialize:
             builder.initialize(model)
-        if transfer and manifest.backbone.weights_from is not None:
+        if manifest.backbone.weights_from is not None and not restoring_weights():
             from flexzoo.transfer import load_transferred_weights
 
             load_transferred_weights(model, manifest)

@@ -26,7 +26,7 @@ def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
     try:
         manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)
         with weights_restored_afterwards():
-            model = build_model(manifest, registry, transfer=False)  # the stored weights replace them
+            model = build_model(manifest, registry)
     except ManifestError as exc:
         raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
     tensors = load_file(str(artifact.path))

@@ -22,6 +22,7 @@ from flexzoo.assembly import ZooModel, build_model, compress_model, instantiate
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.manifest import ResolvedManifest
 from flexzoo.registry import Registry, default_registry
+from flexzoo.restoring import weights_restored_afterwards
 from flexzoo.training.checkpoint import Checkpoint, CheckpointWriter, join_tensors, load_checkpoint, split_tensors
 from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig
 from flexzoo.training.data import Dataset, load_dataset
@@ -303,7 +304,10 @@ class Trainer:
         if not self.writer:
             return TrainResult(model=None, history=state["history"], artifact=None, summary="",
                                stopped_early=state["stopped_early"])
-        model = trained or build_model(self.manifest, self.registry, initialize=False, transfer=False, compress=False)
+        if trained is None:
+            with weights_restored_afterwards():
+                trained = build_model(self.manifest, self.registry, initialize=False, compress=False)
+        model = trained
         model.load_state_dict(final_state)
         model.cpu().requires_grad_(True)
         model = compress_model(model, self.manifest, self.registry).eval()
