@@ -69,14 +69,18 @@ class _Builder:
         except (ValueError, TypeError, AssertionError) as exc:
             raise self.fail(spec.key, f"{spec.use} rejected its parameters: {exc}") from exc
 
-    def backbone(self) -> nn.Module:
+    def call_with_input_shape(self, spec: ComponentSpec) -> Any:
+        """Call a factory, filling ``input_shape`` from [model] when it declares that parameter."""
         host = {}
-        if "input_shape" in {p.name for p in schema.parameters(self.factory(self.manifest.backbone))}:
+        if "input_shape" in {p.name for p in schema.parameters(self.factory(spec))}:
             if self.manifest.model.input_shape is None:
-                raise self.fail("model.input_shape", f"{self.manifest.backbone.use} needs [model] input_shape",
+                raise self.fail("model.input_shape", f"{spec.use} needs [model] input_shape",
                                 "add input_shape = [...] (one sample, no batch dimension)")
             host["input_shape"] = self.manifest.model.input_shape
-        return self.call(self.manifest.backbone, **host)
+        return self.call(spec, **host)
+
+    def backbone(self) -> nn.Module:
+        return self.call_with_input_shape(self.manifest.backbone)
 
     def feature_size(self, backbone: nn.Module) -> int:
         shape = self.manifest.model.input_shape
@@ -126,7 +130,7 @@ class _Builder:
         for step in self.manifest.init:
             self.call(step)
         for step in self.manifest.compress:
-            self.call(step)
+            self.call_with_input_shape(step)
         tensors = [*model.parameters(), *model.buffers()]
         count = sum(p.numel() for p in model.parameters())
         size = sum(t.numel() * t.element_size() for t in tensors)
@@ -144,9 +148,21 @@ class _Builder:
                 if name and fnmatch.fnmatchcase(name, step.match or "*"):
                     init(module)
 
-    def compress(self, model: nn.Module) -> nn.Module:
-        for step in self.manifest.compress:
-            model = self.call(step)(model)
+    def compress(self, model: nn.Module, records: list[dict[str, Any]] | None) -> nn.Module:
+        """Apply the [[compress]] steps; with ``records`` (from an artifact), restore them instead.
+
+        A step with a ``restore`` method rebuilds its structure from its record; one without is
+        replayed. Either way the stored tensors are loaded afterwards (see hookspecs).
+        """
+        steps = []
+        for index, spec in enumerate(self.manifest.compress):
+            step = self.call_with_input_shape(spec)
+            if records is not None and hasattr(step, "restore"):
+                model = step.restore(model, records[index])
+            else:
+                model = step(model)
+            steps.append(step)
+        model.compression_steps = steps  # what flexzoo.save asks for records and packing
         return model
 
 
@@ -181,10 +197,14 @@ def build_model(
     registry: Registry | None = None,
     *,
     initialize: bool = True,
+    records: list[dict[str, Any]] | None = None,
 ) -> ZooModel:
     """Build the model a manifest describes: bit-identical for the same manifest, seed and plugins.
 
     The global RNG state is left as it was: the build runs under its own seed.
+
+    :param records: the compression steps' records from an artifact; given, the steps restore
+        their structure from them instead of compressing (``flexzoo.load`` then loads the weights).
     """
     registry = registry or default_registry()
     builder = _Builder(manifest, registry)
@@ -195,7 +215,7 @@ def build_model(
         if initialize:
             builder.initialize(model)
         registry.manager.hook.flexzoo_model_built(model=model, manifest=manifest)
-        model = builder.compress(model)
+        model = builder.compress(model, records)
     model.manifest = manifest  # what flexzoo.save records
     return model.eval()
 

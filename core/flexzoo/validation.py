@@ -19,8 +19,11 @@ SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "tr
 #: Sections of the v1 shape whose features this version of the host does not offer yet.
 NOT_YET_SUPPORTED = {
     "train": "training (`zoo train`)",
-    "export": "export formats (`zoo export`)",
 }
+#: ``[export] formats``: the formats ``zoo export`` writes.
+EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
+EXPORT_KEYS = {"formats": list, "opset": int}
+DEFAULT_OPSET = 18
 MODEL_KEYS = {"name": str, "version": str, "seed": int, "input_shape": list, "description": str}
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 HEAD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -188,6 +191,50 @@ class _Checker:
                 heads[name] = spec
         return heads
 
+    def compress_order(self, steps: list[ComponentSpec]) -> None:
+        """Refuse a step placed after one whose result it cannot work on (pruning after int8)."""
+        made: dict[str, ComponentSpec] = {}
+        for spec in steps:
+            component = self.registry.resolve("compressor", spec.use).component
+            for word, reason in component.refuses_after.items():
+                if word in made:
+                    self.report(f"{spec.key}.use", f"`{spec.use}` cannot come after `{made[word].use}` "
+                                f"({made[word].key}): {reason}", f"move `{spec.name}` before `{made[word].name}`")
+            for word in component.makes:
+                made.setdefault(word, spec)
+
+    def export(self, data: dict[str, Any], steps: list[ComponentSpec]) -> dict[str, Any] | None:
+        """Check [export]: known formats, each one every compression step can still be exported to."""
+        table = self.table(data, "export", required=False)
+        if table is None:
+            return None
+        for key, value in table.items():
+            expected = EXPORT_KEYS.get(key)
+            if expected is None:
+                self.report(f"export.{key}", f"unknown key `{key}` in [export]",
+                            did_you_mean(key, EXPORT_KEYS) or f"allowed keys: {', '.join(EXPORT_KEYS)}")
+            elif not schema.matches(value, expected):
+                self.report(f"export.{key}", f"expected {expected.__name__}, got {_describe(value)}")
+        formats = table.get("formats", [])
+        if not isinstance(formats, list):
+            return None
+        for name in formats:
+            if name not in EXPORT_FORMATS:
+                self.report("export.formats", f"unknown export format {_describe(name)}",
+                            (did_you_mean(name, EXPORT_FORMATS) if isinstance(name, str) else "")
+                            or f"formats: {', '.join(EXPORT_FORMATS)}")
+        for spec in steps:
+            allowed = self.registry.resolve("compressor", spec.use).component.export_formats
+            for name in formats:
+                if allowed is not None and name in EXPORT_FORMATS and name not in allowed:
+                    self.report("export.formats", f"format `{name}` cannot hold a model compressed by "
+                                f"`{spec.use}` ({spec.key})",
+                                f"`{spec.name}` models export to: {', '.join(allowed) or 'no format'}")
+        opset = table.get("opset", DEFAULT_OPSET)
+        if isinstance(opset, int) and not 13 <= opset <= 23:
+            self.report("export.opset", f"ONNX opset {opset} is out of range", "use an opset from 13 to 23")
+        return {"formats": list(formats), "opset": opset}
+
 
 def _describe(value: Any) -> str:
     kind = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
@@ -215,11 +262,13 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     compress = checker.steps(data, "compress", "compressor")
     distributed_table = checker.table(data, "distributed", required=False) or {}
     distributed = checker.component("strategy", distributed_table, "distributed", default_use=DEFAULT_STRATEGY)
+    checker.compress_order(compress)
+    export = checker.export(data, compress)
     if checker.problems:
         raise ManifestError(source.file, checker.problems)
     assert model and backbone and distributed
     return ResolvedManifest(file=source.file, model=model, backbone=backbone, heads=heads, init=init,
-                            compress=compress, distributed=distributed, source=source)
+                            compress=compress, distributed=distributed, export=export, source=source)
 
 
 def load_manifest(path: str | Path, registry: Registry | None = None) -> ResolvedManifest:
