@@ -223,17 +223,32 @@ class _Checker:
                 self.report("export.formats", f"unknown export format {_describe(name)}",
                             (did_you_mean(name, EXPORT_FORMATS) if isinstance(name, str) else "")
                             or f"formats: {', '.join(EXPORT_FORMATS)}")
-        for spec in steps:
-            allowed = self.registry.resolve("compressor", spec.use).component.export_formats
-            for name in formats:
-                if allowed is not None and name in EXPORT_FORMATS and name not in allowed:
-                    self.report("export.formats", f"format `{name}` cannot hold a model compressed by "
-                                f"`{spec.use}` ({spec.key})",
-                                f"`{spec.name}` models export to: {', '.join(allowed) or 'no format'}")
+        for message, hint in _format_conflicts(self.registry, steps, formats):
+            self.report("export.formats", message, hint)
         opset = table.get("opset", DEFAULT_OPSET)
         if isinstance(opset, int) and not 13 <= opset <= 23:
             self.report("export.opset", f"ONNX opset {opset} is out of range", "use an opset from 13 to 23")
         return {"formats": list(formats), "opset": opset}
+
+
+def _format_conflicts(registry: Registry, steps: list[ComponentSpec], formats: list[Any]) -> list[tuple[str, str]]:
+    """(message, hint) for each export format that a compression step's result cannot be written in."""
+    conflicts = []
+    for spec in steps:
+        allowed = registry.resolve("compressor", spec.use).component.export_formats
+        for name in formats:
+            if allowed is not None and name in EXPORT_FORMATS and name not in allowed:
+                conflicts.append((f"format `{name}` cannot hold a model compressed by `{spec.use}` ({spec.key})",
+                                  f"`{spec.name}` models export to: {', '.join(allowed) or 'no format'}"))
+    return conflicts
+
+
+def check_export(manifest: ResolvedManifest, formats: list[str], registry: Registry | None = None) -> None:
+    """Refuse export formats that the manifest's compression steps cannot be written in."""
+    conflicts = _format_conflicts(registry or default_registry(), manifest.compress, formats)
+    if conflicts:
+        source = manifest.where()
+        raise ManifestError(source.file, [source.problem("export.formats", m, h) for m, h in conflicts])
 
 
 def _describe(value: Any) -> str:

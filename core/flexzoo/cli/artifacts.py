@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 from flexzoo.cli.render import emit_json
+
+DEFAULT_TOLERANCE = 1e-4  # the largest absolute difference an export may show against the model
 from flexzoo.validation import load_manifest
 
 
@@ -47,11 +49,19 @@ def cmd_build(args: argparse.Namespace) -> int:
     model = flexzoo.build(args.manifest)
     path = flexzoo.save(model, args.output)
     artifact = read_artifact(path)
+    exports = []
+    if model.manifest.export and model.manifest.export["formats"]:
+        from flexzoo.cli.export import export_artifact
+
+        exports = export_artifact(str(path), None, None, DEFAULT_TOLERANCE)
     if args.json:
-        emit_json({"artifact": str(path), **artifact.as_dict()})
+        emit_json({"artifact": str(path), **artifact.as_dict(), "exports": exports})
     else:
         print(render_card(artifact.info, artifact.weights_sha256))
         print(f"wrote {path}")
+        for result in exports:
+            print(f"wrote {result['path']} ({result['format']}, max abs diff {result['max_abs_diff']:.3g} "
+                  f"by {result['checked_with']})")
     return 0
 
 

@@ -57,7 +57,8 @@ def assert_identical(model, loaded, dtype=torch.float32):
 
 
 def test_prune_channels_shrinks_layers_and_reloads(tmp_path, registry):
-    model, saved, loaded = build_and_reload(tmp_path, registry, '[[compress]]\nuse = "prune_channels"\namount = 0.5\n')
+    steps = '[[compress]]\nuse = "prune_channels"\namount = 0.5\n'
+    model, saved, loaded = build_and_reload(tmp_path, registry, steps)
     assert model.backbone.stem[0].out_channels == 4 and model.backbone.num_features == 8
     assert model.heads["digit"][0].in_features == 8 and model.heads["digit"][0].out_features == 10
     before, after = read_artifact(saved).compression_steps[0]["record"]["parameters"]
@@ -96,8 +97,8 @@ def test_static_int8_stores_int8_weights_and_restores_activation_scales(tmp_path
 
 
 def test_low_rank_factorizes_and_reloads(tmp_path, registry):
-    model, saved, loaded = build_and_reload(tmp_path, registry,
-                                            '[[compress]]\nuse = "low_rank"\nrank_ratio = 0.25\nmatch = "heads.parity.0"\n')
+    steps = '[[compress]]\nuse = "low_rank"\nrank_ratio = 0.25\nmatch = "heads.parity.0"\n'
+    model, saved, loaded = build_and_reload(tmp_path, registry, steps)
     assert read_artifact(saved).compression_steps[0]["record"]["ranks"] == {"heads.parity.0": 4}
     assert model.heads["parity"][0][0].out_features == 4
     assert_identical(model, loaded)

@@ -13,7 +13,8 @@ from flexzoo_plugin_compress import structure
 def _attention_layers(model: nn.Module) -> dict[nn.Linear, int]:
     """Fused-qkv attention layers (timm's ``Attention``): qkv Linear -> number of heads."""
     return {module.qkv: module.num_heads for module in model.modules()
-            if isinstance(getattr(module, "qkv", None), nn.Linear) and isinstance(getattr(module, "num_heads", None), int)}
+            if isinstance(getattr(module, "qkv", None), nn.Linear)
+            and isinstance(getattr(module, "num_heads", None), int)}
 
 
 def _fix_attention(model: nn.Module, heads: dict[nn.Linear, int]) -> None:
@@ -43,7 +44,8 @@ class PruneChannels:
         before = structure.settings(model)
         params_before = sum(p.numel() for p in model.parameters())
         heads = _attention_layers(model)
-        outputs = [m for head in model.heads.values() for m in head.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+        outputs = [m for head in model.heads.values() for m in head.modules()
+                   if isinstance(m, (nn.Linear, nn.Conv2d))]
         example = torch.randn(2, *self.input_shape, generator=torch.Generator().manual_seed(0))
         pruner = tp.pruner.MetaPruner(
             model, example,
