@@ -20,9 +20,9 @@ from torch import nn
 
 from flexzoo.atomic import write_atomically
 from flexzoo.errors import FlexzooError
+from flexzoo.validation import DEFAULT_OPSET, EXPORT_TOLERANCE
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "exported-program": ".pt2"}
-DEFAULT_TOLERANCE = 1e-4
 _TRACE_BATCH, _CHECK_BATCH = 2, 3
 
 
@@ -111,7 +111,7 @@ _FORMATS: dict[str, tuple[Callable[..., None], Callable[[Path, torch.Tensor], li
 
 
 def export(model: nn.Module, input_shape: tuple[int, ...], format: str, target: str | Path, *,
-           opset: int = 18, tolerance: float = DEFAULT_TOLERANCE) -> ExportResult:
+           opset: int = DEFAULT_OPSET, tolerance: float = EXPORT_TOLERANCE) -> ExportResult:
     """Write ``model`` in ``format`` to ``target`` atomically, after checking the written file."""
     if format not in _FORMATS:
         raise ExportError(f"unknown export format `{format}`; formats: {', '.join(_FORMATS)}")

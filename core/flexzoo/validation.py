@@ -24,6 +24,7 @@ NOT_YET_SUPPORTED = {
 EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
 EXPORT_KEYS = {"formats": list, "opset": int}
 DEFAULT_OPSET = 18
+EXPORT_TOLERANCE = 1e-4  # the largest absolute difference an export may show against the model
 MODEL_KEYS = {"name": str, "version": str, "seed": int, "input_shape": list, "description": str}
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 HEAD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

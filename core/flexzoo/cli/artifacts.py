@@ -6,9 +6,7 @@ import argparse
 from typing import Any
 
 from flexzoo.cli.render import emit_json
-
-DEFAULT_TOLERANCE = 1e-4  # the largest absolute difference an export may show against the model
-from flexzoo.validation import load_manifest
+from flexzoo.validation import EXPORT_TOLERANCE, load_manifest
 
 
 def register(verbs: Any) -> None:
@@ -53,7 +51,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if model.manifest.export and model.manifest.export["formats"]:
         from flexzoo.cli.export import export_artifact
 
-        exports = export_artifact(str(path), None, None, DEFAULT_TOLERANCE)
+        exports = export_artifact(str(path), None, None, EXPORT_TOLERANCE)
     if args.json:
         emit_json({"artifact": str(path), **artifact.as_dict(), "exports": exports})
     else:

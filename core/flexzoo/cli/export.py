@@ -5,22 +5,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from flexzoo.cli.artifacts import DEFAULT_TOLERANCE
 from flexzoo.cli.render import emit_json, table
-
-FORMATS = ("onnx", "torchscript", "exported-program")
+from flexzoo.validation import EXPORT_FORMATS, EXPORT_TOLERANCE
 
 
 def register(verbs: Any) -> None:
     export = verbs("export", "export an artifact's model to ONNX, TorchScript or a torch.export program",
                    cmd_export)
     export.add_argument("artifact")
-    export.add_argument("--format", action="append", choices=FORMATS, dest="formats", metavar="FORMAT",
-                        help=f"one of {', '.join(FORMATS)} (repeatable; default: the manifest's [export] "
+    export.add_argument("--format", action="append", choices=EXPORT_FORMATS, dest="formats", metavar="FORMAT",
+                        help=f"one of {', '.join(EXPORT_FORMATS)} (repeatable; default: the manifest's [export] "
                              "formats, else onnx)")
     export.add_argument("-o", "--output", default=None, metavar="DIR", help="directory (default: beside the artifact)")
-    export.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                        help=f"largest absolute difference from the model accepted (default: {DEFAULT_TOLERANCE:g})")
+    export.add_argument("--tolerance", type=float, default=EXPORT_TOLERANCE,
+                        help=f"largest absolute difference from the model accepted (default: {EXPORT_TOLERANCE:g})")
 
 
 def export_artifact(artifact: str, formats: list[str] | None, out_dir: str | None, tolerance: float
