@@ -73,7 +73,7 @@ def _dynamic_batch() -> tuple[dict[int, Any]]:
 
 def _write_onnx(wrapped: HeadOutputs, example: torch.Tensor, path: Path, opset: int) -> None:
     torch.onnx.export(wrapped, (example,), str(path), dynamo=True, opset_version=opset, input_names=["input"],
-                      output_names=wrapped.names, dynamic_shapes=_dynamic_batch(), external_data=False)
+                      output_names=wrapped.names, dynamic_shapes=_dynamic_batch(), external_data=False, verbose=False)
 
 
 def _run_onnx(path: Path, x: torch.Tensor) -> list[torch.Tensor]:
