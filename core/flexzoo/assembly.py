@@ -7,6 +7,7 @@ and a model too large for this machine are all refused before any memory is spen
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import os
 from collections.abc import Callable
@@ -198,6 +199,7 @@ def build_model(
     *,
     initialize: bool = True,
     records: list[dict[str, Any]] | None = None,
+    report: str = "none",
 ) -> ZooModel:
     """Build the model a manifest describes: bit-identical for the same manifest, seed and plugins.
 
@@ -205,6 +207,8 @@ def build_model(
 
     :param records: the compression steps' records from an artifact; given, the steps restore
         their structure from them instead of compressing (``flexzoo.load`` then loads the weights).
+    :param report: with [[compress]] steps, measure before and after (``flexzoo.report``): "none",
+        "eager" (sizes and eager latency) or "compiled" (also latency under torch.compile).
     """
     registry = registry or default_registry()
     builder = _Builder(manifest, registry)
@@ -215,8 +219,16 @@ def build_model(
         if initialize:
             builder.initialize(model)
         registry.manager.hook.flexzoo_model_built(model=model, manifest=manifest)
+        reference = copy.deepcopy(model).eval() if report != "none" and manifest.compress else None
         model = builder.compress(model, records)
     model.manifest = manifest  # what flexzoo.save records
+    if reference is not None:
+        from flexzoo.artifact.write import compression_of
+        from flexzoo.report import compression_report
+
+        state, _ = compression_of(model.eval(), manifest)
+        model.compression_report = compression_report(reference, model, state, manifest.model.input_shape,
+                                                      latency=report)
     return model.eval()
 
 

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import flexzoo
-import flexzoo.builtin
-import flexzoo_plugin_compress
 import pytest
 import torch
 from flexzoo.artifact.format import read_artifact
-from flexzoo.registry import Registry
 
 TINY = """
 [model]
@@ -30,27 +27,22 @@ hidden = [32]
 """
 
 
-@pytest.fixture
-def registry() -> Registry:
-    return Registry.from_modules({"builtin": flexzoo.builtin, "compress": flexzoo_plugin_compress})
-
-
-def build_and_reload(tmp_path, registry, steps: str, extra: str = ""):
+def build_and_reload(tmp_path, registry, steps: str, manifest: str = TINY, report: str = "none"):
     path = tmp_path / "model.toml"
-    path.write_text(TINY + extra + steps)
-    model = flexzoo.build(path, registry)
+    path.write_text(manifest + steps)
+    model = flexzoo.build(path, registry, report=report)
     saved = flexzoo.save(model, tmp_path / "out", registry)
     return model, saved, flexzoo.load(saved, registry)
 
 
-def outputs(model, dtype=torch.float32):
-    x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(1)).to(dtype)
+def outputs(model, dtype=torch.float32, shape=(1, 8, 8)):
+    x = torch.randn(5, *shape, generator=torch.Generator().manual_seed(1)).to(dtype)
     with torch.no_grad():
         return model(x)
 
 
-def assert_identical(model, loaded, dtype=torch.float32):
-    expected, actual = outputs(model, dtype), outputs(loaded, dtype)
+def assert_identical(model, loaded, dtype=torch.float32, shape=(1, 8, 8)):
+    expected, actual = outputs(model, dtype, shape), outputs(loaded, dtype, shape)
     assert expected.keys() == actual.keys()
     for key in expected:
         assert torch.equal(expected[key], actual[key]), key
@@ -110,3 +102,43 @@ def test_cast_and_chained_steps_reload(tmp_path, registry):
     model, saved, loaded = build_and_reload(tmp_path, registry, steps)
     assert read_artifact(saved).card["dtype"].startswith("bfloat16")
     assert_identical(model, loaded, torch.bfloat16)
+
+
+TIMM = """
+[model]
+name = "timm-small"
+input_shape = [3, 32, 32]
+
+[backbone]
+use = "timm_model"
+{backbone}
+
+[heads.out]
+use = "linear"
+num_classes = 5
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", ['architecture = "resnet18"',
+                                      'architecture = "vit_tiny_patch16_224"\nimg_size = 32\ndepth = 2'])
+def test_prune_channels_on_timm_cnn_and_vit_reloads(tmp_path, registry, backbone):
+    model, saved, loaded = build_and_reload(tmp_path, registry, '[[compress]]\nuse = "prune_channels"\n',
+                                            TIMM.format(backbone=backbone))
+    before, after = read_artifact(saved).compression_steps[0]["record"]["parameters"]
+    assert after < 0.3 * before
+    assert_identical(model, loaded, shape=(3, 32, 32))
+
+
+def test_report_measures_sizes_and_eager_latency_before_and_after(tmp_path, registry):
+    model, saved, _ = build_and_reload(tmp_path, registry, '[[compress]]\nuse = "prune_channels"\n',
+                                       report="eager")
+    report = read_artifact(saved).info["compression"]["report"]
+    assert report["parameters"]["after"] == sum(p.numel() for p in model.parameters())
+    assert report["parameters"]["before"] > 3 * report["parameters"]["after"]
+    assert report["bytes"]["after"] == read_artifact(saved).card["bytes"]
+    assert report["latency"]["eager"]["before_ms"] > 0 and report["latency"]["eager"]["after_ms"] > 0
+    from flexzoo.artifact.card import render_card
+
+    card = render_card(read_artifact(saved).info, "")
+    assert "compression   prune_channels" in card and "eager" in card
