@@ -188,6 +188,20 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def instantiate(spec: ComponentSpec, manifest: ResolvedManifest, registry: Registry | None = None) -> Any:
+    """Call one component's factory with its resolved parameters (a rejected value names its manifest key)."""
+    return _Builder(manifest, registry or default_registry()).call(spec)
+
+
+def compress_model(model: nn.Module, manifest: ResolvedManifest, registry: Registry | None = None) -> nn.Module:
+    """Apply the manifest's ``[[compress]]`` steps to a model built with ``compress=False`` (after training)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(manifest.model.seed)
+        compressed = _Builder(manifest, registry or default_registry()).compress(model, None)
+    compressed.manifest = manifest
+    return compressed
+
+
 def plan(manifest: ResolvedManifest, registry: Registry | None = None) -> BuildPlan:
     """Dry-run the manifest on the meta device; raise ManifestError for anything that would fail."""
     return _Builder(manifest, registry or default_registry()).dry_run()
@@ -198,6 +212,8 @@ def build_model(
     registry: Registry | None = None,
     *,
     initialize: bool = True,
+    transfer: bool = True,
+    compress: bool = True,
     records: list[dict[str, Any]] | None = None,
     report: str = "none",
 ) -> ZooModel:
@@ -205,6 +221,8 @@ def build_model(
 
     The global RNG state is left as it was: the build runs under its own seed.
 
+    :param transfer: load the weights of ``[backbone] from`` (skipped when stored weights follow anyway).
+    :param compress: apply ``[[compress]]`` now (training applies it after the last epoch instead).
     :param records: the compression steps' records from an artifact; given, the steps restore
         their structure from them instead of compressing (``flexzoo.load`` then loads the weights).
     :param report: with [[compress]] steps, measure before and after (``flexzoo.report``): "none",
@@ -218,9 +236,14 @@ def build_model(
         model = builder.assemble(build_plan.in_features)
         if initialize:
             builder.initialize(model)
+        if transfer and manifest.backbone.weights_from is not None:
+            from flexzoo.transfer import load_transferred_weights
+
+            load_transferred_weights(model, manifest)
         registry.manager.hook.flexzoo_model_built(model=model, manifest=manifest)
-        reference = copy.deepcopy(model).eval() if report != "none" and manifest.compress else None
-        model = builder.compress(model, records)
+        reference = copy.deepcopy(model).eval() if compress and report != "none" and manifest.compress else None
+        if compress:
+            model = builder.compress(model, records)
     model.manifest = manifest  # what flexzoo.save records
     if reference is not None:
         from flexzoo.artifact.write import compression_of

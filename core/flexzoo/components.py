@@ -34,6 +34,8 @@ def kind_from_word(word: str) -> str | None:
         return word
     if word.endswith("s") and word[:-1] in KINDS:
         return word[:-1]
+    if word.endswith("ies") and f"{word[:-3]}y" in KINDS:  # strategies
+        return f"{word[:-3]}y"
     return None
 
 

@@ -104,8 +104,22 @@ def flexzoo_compressors() -> Sequence[Component]:
 def flexzoo_strategies() -> Sequence[Component]:
     """Declare distributed strategies: how a model runs across processes.
 
-    A strategy factory takes its parameters and returns an object with ``setup()``,
-    ``wrap(model) -> model`` and ``teardown()``.
+    A strategy factory takes its parameters (``[distributed]`` keys) and returns an object with:
+
+    - ``rank``, ``world_size``, ``local_rank``: ints, valid after ``setup()`` (0, 1, 0 for one process).
+    - ``setup()``: join the process group (``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``...).
+    - ``wrap(model) -> model``: the module to train (DDP, FSDP...); called once, on the model already
+      on its device. The optimizer is made afterwards from the wrapped module's parameters.
+    - ``model_state(wrapped) -> dict[str, Tensor]``: the full, unsharded state dict on the CPU, keyed
+      like the unwrapped model's. Collective: every rank calls it; rank 0 must get the full state.
+    - ``optimizer_state(wrapped, optimizer) -> dict`` and ``load_optimizer_state(wrapped, optimizer, state)``:
+      a full optimizer state that survives a restart with the same world size (collective).
+    - ``all_reduce(tensor) -> tensor``: the sum over ranks (for metrics); ``barrier()``.
+    - ``teardown()``: leave the process group; called even when training fails.
+
+    The trainer gives each rank its shard of every global batch and scales the loss so that
+    averaging gradients over ranks yields the gradient of the whole batch; only rank 0 writes.
+    ``flexzoo.builtin.strategies.SingleProcess`` is the reference implementation.
 
     :return: the plugin's strategies. Every plugin's result is collected.
     """

@@ -129,6 +129,8 @@ class ComponentSpec:
     params: dict[str, Any]
     key: str  # where it came from, e.g. "heads.digit"
     match: str | None = None  # initializers only
+    weights_from: str | None = None  # backbone only: the artifact whose weights it reuses ([backbone] from)
+    freeze: bool | list[str] = False  # backbone only: true, or glob patterns over its parameter names
 
     @property
     def plugin(self) -> str:
@@ -142,6 +144,10 @@ class ComponentSpec:
         table: dict[str, Any] = {"use": self.use}
         if self.match is not None:
             table["match"] = self.match
+        if self.weights_from is not None:
+            table["from"] = self.weights_from
+        if self.freeze:
+            table["freeze"] = self.freeze
         return {**table, **self.params}
 
 

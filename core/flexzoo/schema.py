@@ -169,6 +169,14 @@ def to_python(value: Any, annotation: Any) -> Any:
     return value
 
 
+def describe(value: Any) -> str:
+    """A TOML value for an error message: its TOML type and a short repr (``integer 3``)."""
+    kind = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
 def to_toml(value: Any) -> Any:
     """A default value in the form a resolved manifest stores (tuples as lists)."""
     if isinstance(value, tuple):

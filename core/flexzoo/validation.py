@@ -14,12 +14,10 @@ from flexzoo.components import HOST_PARAMETERS
 from flexzoo.errors import ManifestError, Problem
 from flexzoo.manifest import ComponentSpec, ManifestSource, ModelSection, ResolvedManifest, read_manifest
 from flexzoo.registry import Registry, UnknownComponent, default_registry, did_you_mean
+from flexzoo.training.config import validate_train
+from flexzoo.transfer import TRANSFER_KEYS, TransferProblem, backbone_from_artifact, check_freeze
 
 SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export")
-#: Sections of the v1 shape whose features this version of the host does not offer yet.
-NOT_YET_SUPPORTED = {
-    "train": "training (`zoo train`)",
-}
 #: ``[export] formats``: the formats ``zoo export`` writes.
 EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
 EXPORT_KEYS = {"formats": list, "opset": int}
@@ -47,7 +45,7 @@ class _Checker:
                 self.report(key, f"missing [{key}] table", f"add a [{key}] table")
             return None
         if not isinstance(value, dict):
-            self.report(key, f"`{key}` must be a table, got {_describe(value)}", f"write it as [{key}]")
+            self.report(key, f"`{key}` must be a table, got {schema.describe(value)}", f"write it as [{key}]")
             return None
         return value
 
@@ -62,7 +60,7 @@ class _Checker:
                 self.report(f"model.{key}", f"unknown key `{key}` in [model]",
                             did_you_mean(key, MODEL_KEYS) or f"allowed keys: {', '.join(MODEL_KEYS)}")
             elif not schema.matches(value, expected):
-                self.report(f"model.{key}", f"expected {expected.__name__}, got {_describe(value)}")
+                self.report(f"model.{key}", f"expected {expected.__name__}, got {schema.describe(value)}")
         name = table.get("name")
         if name is None:
             self.report("model.name", "missing `name` in [model]", 'add name = "my-model"; it names the artifact')
@@ -96,7 +94,7 @@ class _Checker:
                         f"(`zoo list {kind}s` shows them)")
             return None
         if not isinstance(use, str):
-            self.report(f"{key}.use", f"`use` must be a string, got {_describe(use)}")
+            self.report(f"{key}.use", f"`use` must be a string, got {schema.describe(use)}")
             return None
         try:
             found = self.registry.resolve(kind, use)
@@ -125,7 +123,7 @@ class _Checker:
                 self.report(where, f"unknown parameter `{name}` for {kind} `{found.qualified_name}`", hint)
                 ok = False
             elif not schema.matches(value, specs[name].annotation):
-                self.report(where, f"`{name}` expects {specs[name].type_text}, got {_describe(value)}",
+                self.report(where, f"`{name}` expects {specs[name].type_text}, got {schema.describe(value)}",
                             f"`zoo info {found.qualified_name}` documents it")
                 ok = False
             else:
@@ -143,7 +141,27 @@ class _Checker:
         if not ok:
             return None
         match = table.get("match") if "match" in extra_keys else None
-        return ComponentSpec(kind=kind, use=found.qualified_name, params=params, key=key, match=match)
+        transfer = {name: table[name] for name in TRANSFER_KEYS if name in extra_keys and name in table}
+        return ComponentSpec(kind=kind, use=found.qualified_name, params=params, key=key, match=match,
+                             weights_from=transfer.get("from"), freeze=transfer.get("freeze", False))
+
+    def backbone(self, data: dict[str, Any]) -> ComponentSpec | None:
+        """[backbone]: a component, or one reused from an artifact (``from``), optionally frozen."""
+        table = self.table(data, "backbone", required=True)
+        if table is None:
+            return None
+        try:
+            if "freeze" in table:
+                check_freeze(table["freeze"])
+            if "from" in table and "use" not in table:
+                table, input_shape = backbone_from_artifact(table, self.source.file)
+                model = data.get("model")
+                if isinstance(model, dict) and input_shape is not None:
+                    model.setdefault("input_shape", input_shape)
+        except TransferProblem as exc:
+            self.report(exc.key, exc.message, exc.hint)
+            return None
+        return self.component("backbone", table, "backbone", extra_keys=TRANSFER_KEYS)
 
     def steps(self, data: dict[str, Any], section: str, kind: str) -> list[ComponentSpec]:
         value = data.get(section, [])
@@ -151,7 +169,7 @@ class _Checker:
             self.report(section, f"`{section}` must be an array of tables", f"write each step as [[{section}]]")
             return []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            self.report(section, f"`{section}` must be an array of tables, got {_describe(value)}",
+            self.report(section, f"`{section}` must be an array of tables, got {schema.describe(value)}",
                         f"write each step as [[{section}]]")
             return []
         specs = []
@@ -162,7 +180,8 @@ class _Checker:
                 extra = ("match",)
                 match = table.setdefault("match", "*")
                 if not isinstance(match, str) or not match:
-                    self.report(f"{key}.match", f"`match` must be a non-empty glob string, got {_describe(match)}",
+                    self.report(f"{key}.match",
+                                f"`match` must be a non-empty glob string, got {schema.describe(match)}",
                                 'for example match = "backbone.*"')
                     continue
             spec = self.component(kind, table, key, extra_keys=extra)
@@ -181,7 +200,7 @@ class _Checker:
         for name, head in table.items():
             key = f"heads.{name}"
             if not isinstance(head, dict):
-                self.report(key, f"`{key}` must be a table, got {_describe(head)}", f"write it as [{key}]")
+                self.report(key, f"`{key}` must be a table, got {schema.describe(head)}", f"write it as [{key}]")
                 continue
             if not HEAD_NAME.match(name):
                 self.report(key, f"head name `{name}` is not an identifier (it names an output)",
@@ -215,13 +234,13 @@ class _Checker:
                 self.report(f"export.{key}", f"unknown key `{key}` in [export]",
                             did_you_mean(key, EXPORT_KEYS) or f"allowed keys: {', '.join(EXPORT_KEYS)}")
             elif not schema.matches(value, expected):
-                self.report(f"export.{key}", f"expected {expected.__name__}, got {_describe(value)}")
+                self.report(f"export.{key}", f"expected {expected.__name__}, got {schema.describe(value)}")
         formats = table.get("formats", [])
         if not isinstance(formats, list):
             return None
         for name in formats:
             if name not in EXPORT_FORMATS:
-                self.report("export.formats", f"unknown export format {_describe(name)}",
+                self.report("export.formats", f"unknown export format {schema.describe(name)}",
                             (did_you_mean(name, EXPORT_FORMATS) if isinstance(name, str) else "")
                             or f"formats: {', '.join(EXPORT_FORMATS)}")
         for message, hint in _format_conflicts(self.registry, steps, formats):
@@ -252,13 +271,6 @@ def check_export(manifest: ResolvedManifest, formats: list[str], registry: Regis
         raise ManifestError(source.file, [source.problem("export.formats", m, h) for m, h in conflicts])
 
 
-def _describe(value: Any) -> str:
-    kind = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
-            dict: "table"}.get(type(value), type(value).__name__)
-    text = repr(value)
-    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
-
-
 def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | None = None) -> ResolvedManifest:
     """Check a parsed manifest; return it resolved, or raise ManifestError with every problem."""
     checker = _Checker(source, registry or default_registry())
@@ -266,25 +278,23 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
         if section not in SECTIONS:
             checker.report(section, f"unknown section [{section}]",
                            did_you_mean(section, SECTIONS) or f"known sections: {', '.join(SECTIONS)}")
-        elif section in NOT_YET_SUPPORTED:
-            checker.report(section, f"[{section}] asks for {NOT_YET_SUPPORTED[section]}, "
-                           "which this version of flexzoo does not provide yet",
-                           f"remove [{section}] to build without it")
+    backbone = checker.backbone(data)
     model = checker.model(data)
-    backbone_table = checker.table(data, "backbone", required=True)
-    backbone = checker.component("backbone", backbone_table, "backbone") if backbone_table is not None else None
     heads = checker.heads(data)
     init = checker.steps(data, "init", "initializer")
     compress = checker.steps(data, "compress", "compressor")
     distributed_table = checker.table(data, "distributed", required=False) or {}
     distributed = checker.component("strategy", distributed_table, "distributed", default_use=DEFAULT_STRATEGY)
+    train_table = checker.table(data, "train", required=False)
+    head_names = list(data["heads"]) if isinstance(data.get("heads"), dict) else []
+    train = validate_train(train_table, head_names, checker.report) if train_table is not None else None
     checker.compress_order(compress)
     export = checker.export(data, compress)
     if checker.problems:
         raise ManifestError(source.file, checker.problems)
     assert model and backbone and distributed
     return ResolvedManifest(file=source.file, model=model, backbone=backbone, heads=heads, init=init,
-                            compress=compress, distributed=distributed, export=export, source=source)
+                            compress=compress, distributed=distributed, train=train, export=export, source=source)
 
 
 def load_manifest(path: str | Path, registry: Registry | None = None) -> ResolvedManifest:

@@ -29,6 +29,12 @@ def render_card(info: dict[str, Any], weights_sha256: str) -> str:
         f"  built with    flexzoo {versions['flexzoo']}, torch {versions['torch']}, python {versions['python']}",
         f"  sha256        {weights_sha256}",
     ]
+    training = info.get("training")
+    if training:
+        final = ", ".join(f"{k} {v:.4g}" for k, v in training["final_validation"].items())
+        lines += [f"  trained on    {training['data']['description']} (sha256 {training['data']['sha256'][:12]}…)",
+                  f"  epochs        {training['epochs_run']}{' (stopped early)' if training['stopped_early'] else ''}",
+                  f"  validation    {final}"]
     return "\n".join(lines)
 
 

@@ -25,7 +25,8 @@ def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
     try:
         manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)
         steps = artifact.compression_steps
-        model = build_model(manifest, registry, records=[step["record"] for step in steps] if steps else None)
+        records = [step["record"] for step in steps] if steps else None
+        model = build_model(manifest, registry, transfer=False, records=records)  # the stored weights replace them
     except ManifestError as exc:
         raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
     tensors = load_file(str(artifact.path))

@@ -93,8 +93,13 @@ def model_card(model: ZooModel, manifest: ResolvedManifest, tensors: dict[str, t
 
 
 def artifact_metadata(model: ZooModel, manifest: ResolvedManifest, registry: Registry,
-                      tensors: dict[str, torch.Tensor], compression: list[dict[str, Any]]) -> dict[str, str]:
-    """The header metadata: format, the JSON document, and the hashes that protect both."""
+                      tensors: dict[str, torch.Tensor], compression: list[dict[str, Any]],
+                      training: dict[str, Any] | None = None) -> dict[str, str]:
+    """The header metadata: format, the JSON document, and the hashes that protect both.
+
+    :param compression: each [[compress]] step's record and packing (see ``compression_of``).
+    :param training: what a training run records (data fingerprint, final metrics, metrics as JSON lines).
+    """
     plugins = {}
     for name in manifest.plugins():
         plugin = registry.plugin(name)
@@ -117,15 +122,18 @@ def artifact_metadata(model: ZooModel, manifest: ResolvedManifest, registry: Reg
         report = getattr(model, "compression_report", None)
         if report:
             info["compression"]["report"] = report
+    if training is not None:
+        info["training"] = training
     document = canonical_json(info)
     return {"format": FORMAT, "flexzoo": document, "metadata_sha256": metadata_digest(document),
             "weights_sha256": weights_sha256(tensors)}
 
 
-def write_artifact(model: ZooModel, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry) -> Path:
+def write_artifact(model: ZooModel, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry,
+                   training: dict[str, Any] | None = None) -> Path:
     """Write ``<out_dir>/<model name>.safetensors`` atomically and return its path."""
     state, compression = compression_of(model, manifest)
     tensors = weights_of(state)
-    metadata = artifact_metadata(model, manifest, registry, tensors, compression)
+    metadata = artifact_metadata(model, manifest, registry, tensors, compression, training)
     target = artifact_path(out_dir, manifest.model.name)
     return write_atomically(target, lambda partial: save_file(tensors, str(partial), metadata=metadata))

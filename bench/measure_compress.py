@@ -1,0 +1,121 @@
+"""Issue 5: compressors against float32 eager from the same run (batch 8, same input, interleaved medians).
+
+- resnet18, static int8 (PT2E, x86 inductor quantizer, compiled with freezing): speed and cosine.
+- vit_tiny, dynamic int8 (torchao, compiled): speed and bytes on disk.
+- resnet18, 50 % channel pruning (torch-pruning), eager: speed and parameters.
+- a two-head model exported to ONNX: largest difference from onnxruntime.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import timm
+import torch
+from common import Row
+from flexzoo.artifact.write import weights_of
+from flexzoo.assembly import ZooModel
+from flexzoo.report import compiled, median_seconds_interleaved
+from flexzoo_plugin_compress import factories
+from safetensors.torch import save_file
+from torch import nn
+
+BATCH = 8
+IMAGE = (3, 224, 224)
+
+
+def timm_model(architecture: str) -> ZooModel:
+    torch.manual_seed(0)
+    backbone = timm.create_model(architecture, pretrained=False, num_classes=0)
+    return ZooModel(backbone, {"out": nn.Linear(backbone.num_features, 1000)}).eval()
+
+
+def compress(model: ZooModel, step) -> ZooModel:
+    compressed = step(copy.deepcopy(model)).eval()
+    compressed.compression_steps = [step]
+    return compressed
+
+
+def stored_bytes(model: nn.Module) -> int:
+    """Bytes on disk of the model's tensors as an artifact stores them (packed, safetensors)."""
+    state = model.state_dict()
+    for step in getattr(model, "compression_steps", []):
+        if hasattr(step, "pack"):
+            state, _ = step.pack(state)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "weights.safetensors"
+        save_file(weights_of(state), str(path))
+        return path.stat().st_size
+
+
+def seconds(baseline, candidate, x: torch.Tensor, repeats: int) -> tuple[float, float]:
+    with torch.no_grad():
+        base, cand = median_seconds_interleaved([lambda: baseline(x), lambda: candidate(x)], repeats)
+    return base, cand
+
+
+def static_int8_resnet18() -> list[Row]:
+    model = timm_model("resnet18")
+    quantized = compress(model, factories.quantize_int8(input_shape=IMAGE, mode="static", calibration_batches=4))
+    x = torch.randn(BATCH, *IMAGE, generator=torch.Generator().manual_seed(1))
+    run = compiled(quantized)
+    with torch.no_grad():
+        expected, actual = model(x)["out"], run(x)["out"]
+    cosine = float(nn.functional.cosine_similarity(expected.flatten(), actual.flatten(), dim=0))
+    base, fast = seconds(model, run, x, repeats=10)
+    return [
+        Row("resnet18 static int8 (compiled) vs fp32 eager", fast, base, "s", target=1 / 5,
+            note=f"batch {BATCH}; speed-up {base / fast:.2f}x; median of 10 interleaved runs"),
+        Row("resnet18 static int8: cosine of outputs", cosine, 1.0, "", target=0.999, lower_is_better=False,
+            note="same input, calibrated on 4 Gaussian batches of 8"),
+    ]
+
+
+def int8_vit_tiny() -> list[Row]:
+    model = timm_model("vit_tiny_patch16_224")
+    quantized = compress(model, factories.quantize_int8(input_shape=IMAGE, mode="dynamic"))
+    x = torch.randn(BATCH, *IMAGE, generator=torch.Generator().manual_seed(1))
+    run = compiled(quantized)
+    base, fast = seconds(model, run, x, repeats=10)
+    base_bytes, int8_bytes = stored_bytes(model), stored_bytes(quantized)
+    return [
+        Row("vit_tiny dynamic int8 (compiled) vs fp32 eager", fast, base, "s", target=1 / 2.5,
+            note=f"batch {BATCH}; speed-up {base / fast:.2f}x; torchao int8 weights and activations"),
+        Row("vit_tiny dynamic int8: bytes on disk", int8_bytes, base_bytes, "B", target=0.3,
+            note="safetensors of the packed int8 tensors against the float32 weights"),
+    ]
+
+
+def pruned_resnet18() -> list[Row]:
+    model = timm_model("resnet18")
+    pruned = compress(model, factories.prune_channels(input_shape=IMAGE, amount=0.5))
+    x = torch.randn(BATCH, *IMAGE, generator=torch.Generator().manual_seed(1))
+    base, fast = seconds(model, pruned, x, repeats=10)
+    count = [sum(p.numel() for p in m.parameters()) for m in (model, pruned)]
+    return [
+        Row("resnet18 50% channel pruning (eager) vs fp32 eager", fast, base, "s", target=1 / 3,
+            note=f"batch {BATCH}; speed-up {base / fast:.2f}x"),
+        Row("resnet18 50% channel pruning: parameters", count[1], count[0], "", target=0.3,
+            note=f"{count[0]:,} -> {count[1]:,}"),
+    ]
+
+
+def onnx_two_heads() -> list[Row]:
+    import flexzoo
+    import flexzoo.builtin
+    from flexzoo.exporters import export
+    from flexzoo.registry import Registry
+
+    registry = Registry.from_modules({"builtin": flexzoo.builtin})
+    model = flexzoo.build(Path(__file__).parents[1] / "examples" / "digits.toml", registry)
+    with tempfile.TemporaryDirectory() as directory:
+        result = export(model, (1, 8, 8), "onnx", Path(directory) / "digits.onnx", tolerance=1.0)
+    return [Row("ONNX two-head export: max abs diff vs onnxruntime", result.max_abs_diff, 1e-4, "", target=1.0,
+                note=f"outputs {result.outputs}, dynamic batch (checked at batch 3 after tracing at 2)")]
+
+
+def measure() -> list[Row]:
+    torch.set_num_threads(1)
+    return static_int8_resnet18() + int8_vit_tiny() + pruned_resnet18() + onnx_two_heads()

@@ -1,0 +1,151 @@
+"""Per-head losses and metrics: cross-entropy with accuracy and macro-F1, regression losses with MSE and MAE.
+
+Losses are sums divided by a given denominator, so that ranks holding unequal parts of a global
+batch still add up to the loss of the whole batch. Metrics are accumulated as sums (a confusion
+matrix, squared and absolute errors) that ranks add together before the metrics are computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from flexzoo.errors import FlexzooError
+from flexzoo.registry import did_you_mean
+from flexzoo.training.config import HeadObjective
+
+Fail = Callable[[str, str, str], FlexzooError]
+
+PER_SAMPLE_LOSSES = {
+    "cross_entropy": lambda out, target: F.cross_entropy(out, target, reduction="sum"),
+    "mse": lambda out, target: F.mse_loss(out, target, reduction="sum"),
+    "mae": lambda out, target: F.l1_loss(out, target, reduction="sum"),
+    "smooth_l1": lambda out, target: F.smooth_l1_loss(out, target, reduction="sum"),
+}
+
+
+class HeadScore:
+    """One head's loss and the sums its metrics are computed from."""
+
+    def __init__(self, head: HeadObjective, outputs: int) -> None:
+        self.head = head
+        self.outputs = outputs  # classes, or regression values per sample
+
+    def target_of(self, targets: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+        target = targets[self.head.target]
+        if self.head.task == "classification":
+            return target.to(like.device, torch.long)
+        return target.to(like.device, torch.float32).reshape(like.shape)
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor, denominator: float) -> torch.Tensor:
+        """Summed loss over the samples given, divided by ``denominator`` (samples x values per sample)."""
+        per_value = 1 if self.head.task == "classification" else self.outputs
+        return PER_SAMPLE_LOSSES[self.head.loss](output.float(), target) / (denominator * per_value)
+
+    def sums(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """What validation accumulates: a flattened confusion matrix, or [squared error, absolute error]."""
+        output = output.detach().float()
+        if self.head.task == "classification":
+            predicted = output.argmax(dim=1)
+            cells = target * self.outputs + predicted
+            return torch.bincount(cells, minlength=self.outputs**2).double()
+        error = output - target
+        return torch.stack([error.pow(2).sum(), error.abs().sum()]).double()
+
+    def metrics(self, sums: torch.Tensor, count: float) -> dict[str, float]:
+        """The head's metrics from reduced sums over ``count`` samples."""
+        if self.head.task == "classification":
+            confusion = sums.reshape(self.outputs, self.outputs)
+            correct = confusion.diag()
+            actual, predicted = confusion.sum(dim=1), confusion.sum(dim=0)
+            present = (actual + predicted) > 0
+            f1 = 2 * correct[present] / (actual[present] + predicted[present])
+            values = {"accuracy": float(correct.sum() / max(count, 1)),
+                      "macro_f1": float(f1.mean()) if present.any() else 0.0}
+        else:
+            values = {"mse": float(sums[0] / max(count * self.outputs, 1)),
+                      "mae": float(sums[1] / max(count * self.outputs, 1))}
+        return {name: values[name] for name in self.head.metrics}
+
+
+class Objective:
+    """The weighted sum of the heads' losses, and their metrics."""
+
+    def __init__(self, heads: tuple[HeadObjective, ...], scores: dict[str, HeadScore]) -> None:
+        self.heads = heads
+        self.scores = scores
+
+    @classmethod
+    def for_model(cls, heads: tuple[HeadObjective, ...], outputs: dict[str, torch.Tensor],
+                  targets: dict[str, torch.Tensor], fail: Fail) -> Objective:
+        """Check each head's target (all of it) against the model's output on a sample batch; build the objective."""
+        scores = {}
+        for head in heads:
+            key = f"train.heads.{head.name}"
+            if head.target not in targets:
+                hint = did_you_mean(head.target, targets) or f"the data has {', '.join(sorted(targets))}"
+                raise fail(f"{key}.target", f"head `{head.name}` trains on target `{head.target}`, which the "
+                           "data does not have", f"set target = one of the data's targets; {hint}")
+            output, target = outputs[head.name], targets[head.target]
+            if output.ndim != 2:
+                raise fail(key, f"head `{head.name}` returns shape {list(output.shape)}; training needs "
+                           "(batch, outputs)", "use a head that returns one vector per sample")
+            if head.task == "classification":
+                if target.dtype.is_floating_point or target.ndim != 1:
+                    raise fail(f"{key}.loss", f"cross_entropy needs one integer class per sample, but target "
+                               f"`{head.target}` is {target.dtype} of shape {list(target.shape)}",
+                               'use loss = "mse" for a regression target')
+                if int(target.max()) >= output.shape[1] or int(target.min()) < 0:
+                    raise fail(f"heads.{head.name}", f"target `{head.target}` has classes 0..{int(target.max())}, "
+                               f"but head `{head.name}` outputs {output.shape[1]}",
+                               f"set num_classes = {int(target.max()) + 1} or more")
+            elif target[0].numel() != output.shape[1]:
+                raise fail(f"heads.{head.name}", f"target `{head.target}` has {target[0].numel()} value(s) per "
+                           f"sample, but head `{head.name}` outputs {output.shape[1]}",
+                           f"set num_classes = {target[0].numel()}")
+            scores[head.name] = HeadScore(head, int(output.shape[1]))
+        return cls(heads, scores)
+
+    def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], denominator: float
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted total loss and each head's loss (detached)."""
+        total = None
+        parts = {}
+        for head in self.heads:
+            score = self.scores[head.name]
+            value = score.loss(outputs[head.name], score.target_of(targets, outputs[head.name]), denominator)
+            parts[head.name] = value.detach()
+            if head.weight:
+                total = value * head.weight if total is None else total + value * head.weight
+        assert total is not None
+        return total, parts
+
+    def sums(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One flat float64 vector: per head, its summed loss and its metric sums (ranks add these)."""
+        pieces = []
+        for head in self.heads:
+            score = self.scores[head.name]
+            output = outputs[head.name]
+            target = score.target_of(targets, output)
+            pieces.append(score.loss(output, target, 1.0).detach().double().reshape(1))
+            pieces.append(score.sums(output, target))
+        return torch.cat(pieces)
+
+    def metrics(self, sums: torch.Tensor, count: float) -> dict[str, float]:
+        """``loss``, and ``<head>.loss`` and ``<head>.<metric>`` for every head, from reduced sums."""
+        found: dict[str, float] = {}
+        total = 0.0
+        offset = 0
+        for head in self.heads:
+            score = self.scores[head.name]
+            size = score.outputs**2 if head.task == "classification" else 2
+            per_value = 1 if head.task == "classification" else score.outputs
+            head_loss = float(sums[offset]) / max(count * per_value, 1)
+            found[f"{head.name}.loss"] = head_loss
+            found.update({f"{head.name}.{k}": v for k, v in score.metrics(sums[offset + 1: offset + 1 + size],
+                                                                          count).items()})
+            total += head.weight * head_loss
+            offset += 1 + size
+        return {"loss": total, **found}

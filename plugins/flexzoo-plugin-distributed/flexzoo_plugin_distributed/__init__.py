@@ -1,0 +1,14 @@
+"""flexzoo strategies on torch.distributed: ``ddp`` and ``fsdp`` (cheap to import: no torch here)."""
+
+from __future__ import annotations
+
+from flexzoo import Component, hookimpl
+
+from flexzoo_plugin_distributed.factories import ddp, fsdp
+
+FLEXZOO_PLUGIN_API = 1
+
+
+@hookimpl
+def flexzoo_strategies() -> list[Component]:
+    return [Component("ddp", ddp), Component("fsdp", fsdp)]

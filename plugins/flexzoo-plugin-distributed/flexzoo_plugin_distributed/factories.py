@@ -1,0 +1,51 @@
+"""The strategies' factories: their parameters are the ``[distributed]`` keys (torch loads when they are called)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from flexzoo.errors import ParameterError
+
+if TYPE_CHECKING:
+    from flexzoo_plugin_distributed.process_group import DataParallel, FullyShardedDataParallel
+
+Backend = Literal["auto", "gloo", "nccl"]
+
+
+def _check_timeout(timeout_s: float) -> None:
+    if timeout_s <= 0:
+        raise ParameterError("timeout_s", f"must be positive, got {timeout_s}")
+
+
+def ddp(backend: Backend = "auto", timeout_s: float = 120.0, bucket_cap_mb: float = 25.0) -> DataParallel:
+    """Distributed data parallel: the whole model on every rank, gradients averaged across ranks.
+
+    Args:
+        backend: process-group backend; auto is gloo for CPU tensors and NCCL for CUDA tensors.
+        timeout_s: how long a collective waits for a missing rank before the run fails.
+        bucket_cap_mb: size of the gradient buckets reduced together.
+    """
+    _check_timeout(timeout_s)
+    if bucket_cap_mb <= 0:
+        raise ParameterError("bucket_cap_mb", f"must be positive, got {bucket_cap_mb}")
+    from flexzoo_plugin_distributed.process_group import DataParallel
+
+    return DataParallel(backend=backend, timeout_s=timeout_s, bucket_cap_mb=bucket_cap_mb)
+
+
+def fsdp(backend: Backend = "auto", timeout_s: float = 120.0, reshard_after_forward: bool = True
+         ) -> FullyShardedDataParallel:
+    """Fully sharded data parallel (FSDP2 fully_shard): parameters, gradients and optimizer state sharded.
+
+    Each child of the backbone with parameters and each head is one shard unit, then the whole model.
+
+    Args:
+        backend: process-group backend; auto is gloo for CPU tensors and NCCL for CUDA tensors.
+        timeout_s: how long a collective waits for a missing rank before the run fails.
+        reshard_after_forward: free gathered parameters after the forward pass (less memory, more traffic).
+    """
+    _check_timeout(timeout_s)
+    from flexzoo_plugin_distributed.process_group import FullyShardedDataParallel
+
+    return FullyShardedDataParallel(backend=backend, timeout_s=timeout_s,
+                                    reshard_after_forward=reshard_after_forward)
