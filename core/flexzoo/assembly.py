@@ -70,18 +70,21 @@ class _Builder:
         except (ValueError, TypeError, AssertionError) as exc:
             raise self.fail(spec.key, f"{spec.use} rejected its parameters: {exc}") from exc
 
-    def call_with_input_shape(self, spec: ComponentSpec) -> Any:
-        """Call a factory, filling ``input_shape`` from [model] when it declares that parameter."""
-        host = {}
-        if "input_shape" in {p.name for p in schema.parameters(self.factory(spec))}:
+    def call_with_host_values(self, spec: ComponentSpec) -> Any:
+        """Call a factory, filling ``input_shape`` (from [model]) and ``manifest`` when it declares them."""
+        host: dict[str, Any] = {}
+        declared = {p.name for p in schema.parameters(self.factory(spec))}
+        if "input_shape" in declared:
             if self.manifest.model.input_shape is None:
                 raise self.fail("model.input_shape", f"{spec.use} needs [model] input_shape",
                                 "add input_shape = [...] (one sample, no batch dimension)")
             host["input_shape"] = self.manifest.model.input_shape
+        if "manifest" in declared:
+            host["manifest"] = self.manifest
         return self.call(spec, **host)
 
     def backbone(self) -> nn.Module:
-        return self.call_with_input_shape(self.manifest.backbone)
+        return self.call_with_host_values(self.manifest.backbone)
 
     def feature_size(self, backbone: nn.Module) -> int:
         shape = self.manifest.model.input_shape
@@ -131,7 +134,7 @@ class _Builder:
         for step in self.manifest.init:
             self.call(step)
         for step in self.manifest.compress:
-            self.call_with_input_shape(step)
+            self.call_with_host_values(step)
         tensors = [*model.parameters(), *model.buffers()]
         count = sum(p.numel() for p in model.parameters())
         size = sum(t.numel() * t.element_size() for t in tensors)
@@ -157,7 +160,7 @@ class _Builder:
         """
         steps = []
         for index, spec in enumerate(self.manifest.compress):
-            step = self.call_with_input_shape(spec)
+            step = self.call_with_host_values(spec)
             if records is not None and hasattr(step, "restore"):
                 model = step.restore(model, records[index])
             else:
@@ -193,13 +196,31 @@ def instantiate(spec: ComponentSpec, manifest: ResolvedManifest, registry: Regis
     return _Builder(manifest, registry or default_registry()).call(spec)
 
 
-def compress_model(model: nn.Module, manifest: ResolvedManifest, registry: Registry | None = None) -> nn.Module:
-    """Apply the manifest's ``[[compress]]`` steps to a model built with ``compress=False`` (after training)."""
+def compress_model(model: nn.Module, manifest: ResolvedManifest, registry: Registry | None = None, *,
+                   report: str = "eager") -> nn.Module:
+    """Apply the manifest's ``[[compress]]`` steps to a model built with ``compress=False`` (after training).
+
+    :param report: as for :func:`build_model`.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(manifest.model.seed)
-        compressed = _Builder(manifest, registry or default_registry()).compress(model, None)
+        compressed = _compress_and_report(_Builder(manifest, registry or default_registry()), model, None, report)
     compressed.manifest = manifest
     return compressed
+
+
+def _compress_and_report(builder: _Builder, model: nn.Module, records: list[dict[str, Any]] | None,
+                         report: str) -> nn.Module:
+    manifest = builder.manifest
+    reference = copy.deepcopy(model).eval() if report != "none" and manifest.compress else None
+    model = builder.compress(model, records)
+    if reference is not None:
+        from flexzoo.artifact.write import compression_of
+        from flexzoo.report import compression_report
+
+        state, _ = compression_of(model.eval(), manifest)
+        model.compression_report = compression_report(reference, model, state, manifest, latency=report)
+    return model
 
 
 def plan(manifest: ResolvedManifest, registry: Registry | None = None) -> BuildPlan:
@@ -241,17 +262,9 @@ def build_model(
 
             load_transferred_weights(model, manifest)
         registry.manager.hook.flexzoo_model_built(model=model, manifest=manifest)
-        reference = copy.deepcopy(model).eval() if compress and report != "none" and manifest.compress else None
         if compress:
-            model = builder.compress(model, records)
+            model = _compress_and_report(builder, model, records, report)
     model.manifest = manifest  # what flexzoo.save records
-    if reference is not None:
-        from flexzoo.artifact.write import compression_of
-        from flexzoo.report import compression_report
-
-        state, _ = compression_of(model.eval(), manifest)
-        model.compression_report = compression_report(reference, model, state, manifest.model.input_shape,
-                                                      latency=report)
     return model.eval()
 
 

@@ -6,9 +6,13 @@ Every step returned follows the compressor contract in ``flexzoo.hookspecs``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from flexzoo.errors import ParameterError
+
+if TYPE_CHECKING:
+    from flexzoo.manifest import ResolvedManifest
 
 
 def _fraction(name: str, value: float, *, closed: bool = False) -> None:
@@ -16,11 +20,19 @@ def _fraction(name: str, value: float, *, closed: bool = False) -> None:
         raise ParameterError(name, f"must be in (0, 1{']' if closed else ')'}, got {value}")
 
 
+def _needs_training_data(manifest: ResolvedManifest, parameter: str, what: str) -> None:
+    if manifest.train is None:
+        raise ParameterError(parameter, f"{what} trains on the manifest's [train] data, and there is no [train]",
+                             'add a [train] section (for example data = "digits")')
+
+
 def prune_channels(
     input_shape: tuple[int, ...],
+    manifest: ResolvedManifest,
     amount: float = 0.5,
     importance: Literal["l2", "l1"] = "l2",
     round_to: int = 1,
+    fine_tune_epochs: int = 0,
 ) -> Any:
     """Structured channel pruning (torch-pruning): removes channels, so layers really shrink.
 
@@ -29,16 +41,23 @@ def prune_channels(
 
     Args:
         input_shape: one sample's shape (from [model] input_shape), to trace the model.
+        manifest: the resolved manifest (its [train] section drives the fine-tune).
         amount: fraction of channels removed from each layer.
         importance: the norm that ranks channels by their weights' magnitude.
         round_to: keep channel counts multiples of this (8 suits vectorized kernels).
+        fine_tune_epochs: then train this many epochs with the [train] settings to recover accuracy.
     """
     _fraction("amount", amount)
     if round_to < 1:
         raise ParameterError("round_to", f"must be at least 1, got {round_to}")
+    if fine_tune_epochs < 0:
+        raise ParameterError("fine_tune_epochs", f"must be 0 or more, got {fine_tune_epochs}")
+    if fine_tune_epochs:
+        _needs_training_data(manifest, "fine_tune_epochs", "the fine-tune")
     from flexzoo_plugin_compress.pruning import PruneChannels
 
-    return PruneChannels(input_shape, amount, importance, round_to)
+    return PruneChannels(input_shape, amount, importance, round_to, manifest if fine_tune_epochs else None,
+                         fine_tune_epochs)
 
 
 def prune_l1(amount: float = 0.5, scope: Literal["global", "layer"] = "global") -> Any:
@@ -60,6 +79,7 @@ def prune_l1(amount: float = 0.5, scope: Literal["global", "layer"] = "global") 
 
 def quantize_int8(
     input_shape: tuple[int, ...],
+    manifest: ResolvedManifest,
     mode: Literal["dynamic", "static", "weight_only"] = "dynamic",
     calibration_batches: int = 8,
     batch_size: int = 8,
@@ -67,7 +87,8 @@ def quantize_int8(
     """int8 quantization: `static` for CNNs, `dynamic` for Linear-heavy models, `weight_only` for size.
 
     - static: PT2E with the x86 inductor quantizer; int8 convolutions and linear layers with
-      activation scales calibrated on `calibration_batches` batches. Pick it for CNNs.
+      activation scales calibrated on `calibration_batches` batches of the [train] data (Gaussian
+      noise of the input shape when there is no [train]). Pick it for CNNs.
     - dynamic: torchao int8 weights and per-call int8 activations for Linear layers. Pick it for
       transformers and MLPs.
     - weight_only: torchao int8 Linear weights, float activations: a quarter of the bytes.
@@ -75,6 +96,7 @@ def quantize_int8(
 
     Args:
         input_shape: one sample's shape (from [model] input_shape).
+        manifest: the resolved manifest (its [train] data calibrates `static`).
         mode: static, dynamic or weight_only (see above).
         calibration_batches: static only: how many batches calibrate the activation scales.
         batch_size: static only: samples per calibration batch.
@@ -84,7 +106,9 @@ def quantize_int8(
         raise ParameterError(name, "must be at least 1")
     from flexzoo_plugin_compress.quantization import StaticInt8, TorchaoInt8
 
-    return StaticInt8(input_shape, calibration_batches, batch_size) if mode == "static" else TorchaoInt8(mode)
+    if mode == "static":
+        return StaticInt8(input_shape, calibration_batches, batch_size, manifest if manifest.train else None)
+    return TorchaoInt8(mode)
 
 
 def low_rank(rank_ratio: float | None = None, energy: float = 0.95, match: str = "*") -> Any:
@@ -114,3 +138,41 @@ def cast(dtype: Literal["bfloat16", "float16"] = "bfloat16") -> Any:
     from flexzoo_plugin_compress.casting import Cast
 
     return Cast(dtype)
+
+
+def distill(
+    manifest: ResolvedManifest,
+    teacher: str,
+    temperature: float = 4.0,
+    alpha: float = 0.7,
+    epochs: int = 0,
+) -> Any:
+    """Knowledge distillation: trains the manifest's model as the student of a teacher artifact.
+
+    The loss is (1 - alpha) x the [train] task loss + alpha x temperature² x KL(teacher || student) on
+    softened outputs of every classification head; data, batch size, optimizer and schedule come from
+    [train]. Teacher and student need the same heads.
+
+    Args:
+        manifest: the resolved manifest (its [train] section drives the training).
+        teacher: the teacher's artifact (.safetensors), relative to the manifest's folder.
+        temperature: softens both distributions; higher passes on more of the teacher's dark knowledge.
+        alpha: weight of the distillation term against the task loss.
+        epochs: epochs of distillation; 0 takes [train] epochs.
+    """
+    _needs_training_data(manifest, "teacher", "distillation")
+    if temperature <= 0:
+        raise ParameterError("temperature", f"must be positive, got {temperature}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ParameterError("alpha", f"must be in [0, 1], got {alpha}")
+    if epochs < 0:
+        raise ParameterError("epochs", f"must be 0 or more, got {epochs}")
+    path = Path(teacher)
+    manifest_file = Path(manifest.file)
+    if not path.is_absolute() and manifest_file.is_file():
+        path = manifest_file.parent / path
+    if manifest_file.is_file() and not path.is_file():  # a stored manifest restores without its teacher
+        raise ParameterError("teacher", f"no teacher artifact at {path}", "train the teacher first (`zoo train`)")
+    from flexzoo_plugin_compress.distillation import Distill
+
+    return Distill(manifest, path, temperature, alpha, epochs)

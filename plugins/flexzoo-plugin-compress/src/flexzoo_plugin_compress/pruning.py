@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from flexzoo_plugin_compress import structure
+
+if TYPE_CHECKING:
+    from flexzoo.manifest import ResolvedManifest
 
 
 def _attention_layers(model: nn.Module) -> dict[nn.Linear, int]:
@@ -31,11 +34,14 @@ def _fix_attention(model: nn.Module, heads: dict[nn.Linear, int]) -> None:
 class PruneChannels:
     """Remove the least important channels of every prunable layer, keeping each head's outputs."""
 
-    def __init__(self, input_shape: tuple[int, ...], amount: float, importance: str, round_to: int) -> None:
+    def __init__(self, input_shape: tuple[int, ...], amount: float, importance: str, round_to: int,
+                 manifest: ResolvedManifest | None, fine_tune_epochs: int) -> None:
         self.input_shape = input_shape
         self.amount = amount
         self.importance = importance
         self.round_to = round_to
+        self.manifest = manifest
+        self.fine_tune_epochs = fine_tune_epochs
         self.recorded: dict[str, Any] = {}
 
     def __call__(self, model: nn.Module) -> nn.Module:
@@ -70,6 +76,11 @@ class PruneChannels:
             model.train(was_training)
         self.recorded = structure.record(before, model)
         self.recorded["parameters"] = [params_before, sum(p.numel() for p in model.parameters())]
+        if self.manifest is not None:
+            from flexzoo.training.fine_tune import fine_tune
+
+            history = fine_tune(model, self.manifest, epochs=self.fine_tune_epochs)
+            self.recorded["fine_tune"] = [{"epoch": h["epoch"], "validation": h["validation"]} for h in history]
         return model
 
     def record(self) -> dict[str, Any]:

@@ -11,10 +11,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import fx, nn
+
+if TYPE_CHECKING:
+    from flexzoo.manifest import ResolvedManifest
 
 _PER_TENSOR = ("quantize_per_tensor", "dequantize_per_tensor")
 
@@ -73,17 +76,26 @@ def _drop_unused_attributes(module: fx.GraphModule) -> None:
 class StaticInt8:
     """PT2E static int8 (x86 inductor quantizer): calibrated activation scales, int8 convolutions."""
 
-    def __init__(self, input_shape: tuple[int, ...], calibration_batches: int, batch_size: int) -> None:
+    def __init__(self, input_shape: tuple[int, ...], calibration_batches: int, batch_size: int,
+                 manifest: ResolvedManifest | None) -> None:
         self.input_shape = input_shape
         self.calibration_batches = calibration_batches
         self.batch_size = batch_size
+        self.manifest = manifest
         self.qparams: dict[str, list[list[float]]] = {}
 
-    def calibration(self) -> list[torch.Tensor]:
-        """Seeded Gaussian batches of the manifest's input shape."""
+    def calibration(self, count: int) -> list[torch.Tensor]:
+        """The first batches of the [train] data's training split, else seeded Gaussian batches."""
+        if self.manifest is not None:
+            from flexzoo.training.config import TrainConfig
+            from flexzoo.training.data import load_dataset
+
+            data = load_dataset(TrainConfig.from_dict(self.manifest.train), self.input_shape, self.manifest.file)
+            index = data.train_index[: count * self.batch_size]
+            return [data.batch(index[start:start + self.batch_size])[0]
+                    for start in range(0, len(index), self.batch_size)]
         generator = torch.Generator().manual_seed(0)
-        return [torch.randn(self.batch_size, *self.input_shape, generator=generator)
-                for _ in range(self.calibration_batches)]
+        return [torch.randn(self.batch_size, *self.input_shape, generator=generator) for _ in range(count)]
 
     def _convert(self, module: nn.Module, batches: list[torch.Tensor]) -> fx.GraphModule:
         from torchao.quantization.pt2e import allow_exported_model_train_eval
@@ -112,7 +124,7 @@ class StaticInt8:
         return model
 
     def __call__(self, model: nn.Module) -> nn.Module:
-        model = self._quantize(model, self.calibration())
+        model = self._quantize(model, self.calibration(self.calibration_batches))
         for key in ["backbone", *(f"heads.{name}" for name in model.heads)]:
             nodes = _activation_nodes(model.get_submodule(key).graph)
             self.qparams[key] = [[float(n.args[1]), int(n.args[2])] for n in nodes]
@@ -123,7 +135,8 @@ class StaticInt8:
 
     def restore(self, model: nn.Module, record: dict[str, Any]) -> nn.Module:
         """Re-capture the same graphs (any calibration), then write back the recorded activation scales."""
-        model = self._quantize(model, self.calibration()[:1])
+        self.manifest = None  # any batch rebuilds the graph: the recorded scales replace what it observes
+        model = self._quantize(model, self.calibration(1))
         for key, recorded in record["activation_qparams"].items():
             module = model.get_submodule(key)
             nodes = _activation_nodes(module.graph)
