@@ -62,5 +62,5 @@ def _compression_lines(compression: dict[str, Any] | None) -> list[str]:
                 times = {"before": latency[mode]["before_ms"], "after": latency[mode]["after_ms"]}
                 lines.append(f"    {mode:<10}  {_ratio(times, ' ms')} at batch {latency['batch']}")
         for metric, pair in report.get("accuracy", {}).items():
-            lines.append(f"    {metric:<10}  {pair['after']:.4f} (was {pair['before']:.4f})")
+            lines.append(f"    {metric:<16}  {pair['after']:.4f} (was {pair['before']:.4f})")
     return lines

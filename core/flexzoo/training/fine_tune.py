@@ -81,8 +81,8 @@ class _FineTuner(Trainer):
 
     def __init__(self, manifest: ResolvedManifest, registry: Registry | None, epochs: int | None) -> None:
         super().__init__(manifest, ".", registry, show_progress=False)
-        if epochs is not None:
-            self.config = dataclasses.replace(self.config, epochs=epochs)
+        # Starting from trained weights: no warm-up, the schedule spans the fine-tune's own epochs.
+        self.config = dataclasses.replace(self.config, epochs=epochs or self.config.epochs, warmup_epochs=0.0)
         self.strategy = SingleProcess()
         self.data: Dataset = load_dataset(self.config, manifest.model.input_shape, manifest.file)
 
