@@ -49,18 +49,22 @@ class _Checker:
             return None
         return value
 
+    def typed_keys(self, table: dict[str, Any], section: str, keys: dict[str, type]) -> None:
+        """Report keys a plain section does not have, and values of the wrong type."""
+        for key, value in table.items():
+            expected = keys.get(key)
+            if expected is None:
+                self.report(f"{section}.{key}", f"unknown key `{key}` in [{section}]",
+                            did_you_mean(key, keys) or f"allowed keys: {', '.join(keys)}")
+            elif not schema.matches(value, expected):
+                self.report(f"{section}.{key}", f"expected {expected.__name__}, got {schema.describe(value)}")
+
     def model(self, data: dict[str, Any]) -> ModelSection | None:
         table = self.table(data, "model", required=True)
         if table is None:
             return None
         before = len(self.problems)
-        for key, value in table.items():
-            expected = MODEL_KEYS.get(key)
-            if expected is None:
-                self.report(f"model.{key}", f"unknown key `{key}` in [model]",
-                            did_you_mean(key, MODEL_KEYS) or f"allowed keys: {', '.join(MODEL_KEYS)}")
-            elif not schema.matches(value, expected):
-                self.report(f"model.{key}", f"expected {expected.__name__}, got {schema.describe(value)}")
+        self.typed_keys(table, "model", MODEL_KEYS)
         name = table.get("name")
         if name is None:
             self.report("model.name", "missing `name` in [model]", 'add name = "my-model"; it names the artifact')
@@ -228,13 +232,7 @@ class _Checker:
         table = self.table(data, "export", required=False)
         if table is None:
             return None
-        for key, value in table.items():
-            expected = EXPORT_KEYS.get(key)
-            if expected is None:
-                self.report(f"export.{key}", f"unknown key `{key}` in [export]",
-                            did_you_mean(key, EXPORT_KEYS) or f"allowed keys: {', '.join(EXPORT_KEYS)}")
-            elif not schema.matches(value, expected):
-                self.report(f"export.{key}", f"expected {expected.__name__}, got {schema.describe(value)}")
+        self.typed_keys(table, "export", EXPORT_KEYS)
         formats = table.get("formats", [])
         if not isinstance(formats, list):
             return None
