@@ -138,12 +138,12 @@ def test_only_listed_plugins_load(zoo):
     zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
     zoo.install("flexzoo-plugin-other", "1.0", {"other_plugin": GOOD}, {"other": "other_plugin"})
     plugins = {p["name"]: p["status"] for p in zoo.json("plugins", env={"FLEXZOO_PLUGINS": "good"})}
-    assert plugins.pop("builtin") == "loaded" and plugins.pop("good") == "loaded" and plugins["other"] == "blocked"
-    assert set(plugins.values()) == {"blocked"}  # so are the first-party plugins installed beside them
+    assert {"builtin": "loaded", "good": "loaded", "other": "blocked"}.items() <= plugins.items()
+    assert all(status == "blocked" for name, status in plugins.items() if name not in ("builtin", "good"))
 
 
 def test_discovery_order_does_not_depend_on_install_order(zoo):
     zoo.install("flexzoo-plugin-zeta", "1.0", {"zeta_plugin": GOOD}, {"zeta": "zeta_plugin"})
     zoo.install("flexzoo-plugin-alpha", "1.0", {"alpha_plugin": GOOD}, {"alpha": "alpha_plugin"})
     names = [p["name"] for p in zoo.json("plugins")]
-    assert names == sorted(names) and {"alpha", "builtin", "zeta"} <= set(names)
+    assert names == sorted(names) and {"alpha", "builtin", "zeta"} <= set(names)  # first-party plugins may be there

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from flexzoo.atomic import write_atomically
 from flexzoo.errors import FlexzooError
 
 LATEST = "latest.json"
+METRICS = "metrics.jsonl"
 TENSOR = "__tensor__"
 
 
@@ -111,3 +113,47 @@ def load_checkpoint(directory: Path) -> Checkpoint:
         raise FlexzooError(f"the checkpoint in {directory} cannot be read ({exc}); delete {directory} and train "
                            "again without --resume") from None
     return Checkpoint(model=model, optimizer=optimizer, state=state)
+
+
+def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> Path:
+    """The run's metrics as JSON lines, one per epoch, replaced atomically."""
+    lines = "".join(json.dumps(record) + "\n" for record in history)
+    return write_atomically(run_dir / METRICS, lambda path: path.write_text(lines))
+
+
+class CheckpointWriter:
+    """Writes each checkpoint (and the metrics) on a background thread while the next epoch trains.
+
+    One write at a time: submitting waits for the previous one, and leaving the ``with`` block waits
+    for the last, so a write error surfaces at most one epoch late. The snapshot handed over must
+    not share storage with tensors that training keeps changing.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flexzoo-checkpoint")
+        self._pending: Future[None] | None = None
+
+    def submit(self, run_dir: Path, checkpoint: Checkpoint) -> None:
+        self.wait()
+        self._pending = self._pool.submit(self._write, run_dir, checkpoint)
+
+    @staticmethod
+    def _write(run_dir: Path, checkpoint: Checkpoint) -> None:
+        save_checkpoint(run_dir / "checkpoints", checkpoint)
+        write_metrics(run_dir, checkpoint.state["history"])
+
+    def wait(self) -> None:
+        """Block until the last submitted checkpoint is on disk (re-raising its error, if any)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        try:
+            if kind is None:
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True)

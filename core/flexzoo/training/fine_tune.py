@@ -58,8 +58,8 @@ class _DistillationObjective:
         self.distillation = distillation
 
     def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], denominator: float
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        task, parts = self.objective.loss(outputs, targets, denominator)
+             ) -> torch.Tensor:
+        task = self.objective.loss(outputs, targets, denominator)
         temperature, alpha = self.distillation.temperature, self.distillation.alpha
         soft = None
         for head in self.objective.heads:
@@ -70,7 +70,7 @@ class _DistillationObjective:
                                            functional.log_softmax(teacher / temperature, dim=1),
                                            reduction="sum", log_target=True) * temperature**2 / denominator
             soft = divergence * head.weight if soft is None else soft + divergence * head.weight
-        return (task if soft is None else (1 - alpha) * task + alpha * soft), parts
+        return task if soft is None else (1 - alpha) * task + alpha * soft
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.objective, name)

@@ -39,10 +39,11 @@ class HeadScore:
             return target.to(like.device, torch.long)
         return target.to(like.device, torch.float32).reshape(like.shape)
 
-    def loss(self, output: torch.Tensor, target: torch.Tensor, denominator: float) -> torch.Tensor:
-        """Summed loss over the samples given, divided by ``denominator`` (samples x values per sample)."""
+    def loss(self, output: torch.Tensor, target: torch.Tensor, denominator: float, weight: float = 1.0
+             ) -> torch.Tensor:
+        """Summed loss over the samples given, times ``weight / denominator`` (and per value, for regression)."""
         per_value = 1 if self.head.task == "classification" else self.outputs
-        return PER_SAMPLE_LOSSES[self.head.loss](output.float(), target) / (denominator * per_value)
+        return PER_SAMPLE_LOSSES[self.head.loss](output.float(), target) * (weight / (denominator * per_value))
 
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """What validation accumulates: a flattened confusion matrix, or [squared error, absolute error]."""
@@ -109,18 +110,18 @@ class Objective:
         return cls(heads, scores)
 
     def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], denominator: float
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The weighted total loss and each head's loss (detached)."""
+             ) -> torch.Tensor:
+        """The weighted total of the heads' losses (heads of weight 0 are left out)."""
         total = None
-        parts = {}
         for head in self.heads:
+            if not head.weight:
+                continue
             score = self.scores[head.name]
-            value = score.loss(outputs[head.name], score.target_of(targets, outputs[head.name]), denominator)
-            parts[head.name] = value.detach()
-            if head.weight:
-                total = value * head.weight if total is None else total + value * head.weight
+            output = outputs[head.name]
+            value = score.loss(output, score.target_of(targets, output), denominator, head.weight)
+            total = value if total is None else total + value
         assert total is not None
-        return total, parts
+        return total
 
     def sums(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """One flat float64 vector: per head, its summed loss and its metric sums (ranks add these)."""

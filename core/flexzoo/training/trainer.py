@@ -7,6 +7,7 @@ each takes its share of every global batch. Only rank 0 writes files.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import time
@@ -18,11 +19,10 @@ import torch
 
 from flexzoo.artifact.format import canonical_json
 from flexzoo.assembly import ZooModel, build_model, compress_model, instantiate
-from flexzoo.atomic import write_atomically
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.manifest import ResolvedManifest
 from flexzoo.registry import Registry, default_registry
-from flexzoo.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from flexzoo.training.checkpoint import Checkpoint, CheckpointWriter, load_checkpoint
 from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig
 from flexzoo.training.data import Dataset, load_dataset
 from flexzoo.training.objectives import Objective
@@ -137,6 +137,17 @@ class Trainer:
         schedule = lr_factor(config, steps_per_epoch)
         scaler = torch.amp.GradScaler("cuda") if config.amp == "fp16" else None
         progress = Progress(config.epochs, steps_per_epoch, enabled=self.show_progress and self.writer)
+        with CheckpointWriter() as writer:  # the last checkpoint is written while the artifact is
+            self._epochs(model, wrapped, objective, optimizer, data, device, state, schedule, scaler, progress,
+                         frozen, writer)
+            final_state = strategy.model_state(wrapped)
+            plain = all(type(p.data) is torch.Tensor for p in model.parameters())  # not sharded: reuse it
+            return self._finish(final_state, state, data, model if plain else None)
+
+    def _epochs(self, model: ZooModel, wrapped: torch.nn.Module, objective: Objective,
+                optimizer: torch.optim.Optimizer, data: Dataset, device: torch.device, state: dict[str, Any],
+                schedule: Any, scaler: Any, progress: Progress, frozen: str, writer: CheckpointWriter) -> None:
+        config = self.config
         while state["epoch"] < config.epochs and not state["stopped_early"]:
             epoch = state["epoch"]
             started = time.perf_counter()
@@ -153,9 +164,7 @@ class Trainer:
             state["epoch"] = epoch + 1
             self._early_stopping(state, validation)
             progress.epoch(record)
-            self._save(wrapped, optimizer, state, data)
-        final_state = strategy.model_state(wrapped)
-        return self._finish(final_state, state, data)
+            self._save(wrapped, optimizer, state, data, writer)
 
     def _objective(self, model: ZooModel, data: Dataset) -> Objective:
         sample_inputs, _ = data.batch(data.train_index[:2])
@@ -218,11 +227,12 @@ class Trainer:
         for index in range(steps):
             batch = order[index * config.batch_size:(index + 1) * config.batch_size]
             inputs, targets = data.batch(batch[rank::world])
-            inputs = inputs.to(device, non_blocking=True)
+            if inputs.device != device:
+                inputs = inputs.to(device, non_blocking=True)
             set_lr(optimizer, config, schedule(step))
             with self._autocast(device):
                 outputs = wrapped(inputs)
-            loss, _ = objective.loss(outputs, targets, len(batch) / world)
+            loss = objective.loss(outputs, targets, len(batch) / world)
             if scaler is not None:
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
@@ -236,7 +246,7 @@ class Trainer:
             else:
                 optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            total += loss.detach() * len(batch) / world
+            total.add_(loss.detach(), alpha=len(batch) / world)
             step += 1
             progress.step(epoch, index + 1, loss.detach())
         seen = torch.tensor(float(min(steps * config.batch_size, len(order))), dtype=torch.float64, device=device)
@@ -273,23 +283,25 @@ class Trainer:
             state["stopped_early"] = state["bad_epochs"] >= rule.patience
 
     def _save(self, wrapped: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
-              data: Dataset) -> None:
-        model_state = self.strategy.model_state(wrapped)  # collective: every rank takes part
+              data: Dataset, writer: CheckpointWriter) -> None:
+        """Snapshot the run (collective) and hand it to the background writer on rank 0."""
+        model_state = self.strategy.model_state(wrapped)  # every rank takes part
         optimizer_state = self.strategy.optimizer_state(wrapped, optimizer)
         if self.writer:
             meta = {"manifest_sha256": manifest_fingerprint(self.manifest), "data_sha256": data.fingerprint,
                     "world_size": self.strategy.world_size}
-            save_checkpoint(self.run_dir / "checkpoints", Checkpoint(model_state, optimizer_state, {**state, **meta}))
-            lines = "".join(json.dumps(record) + "\n" for record in state["history"])
-            write_atomically(self.run_dir / "metrics.jsonl", lambda path: path.write_text(lines))
-        self.strategy.barrier()
+            snapshot = Checkpoint({name: tensor.clone() for name, tensor in model_state.items()},
+                                  copy.deepcopy(optimizer_state), copy.deepcopy({**state, **meta}))
+            writer.submit(self.run_dir, snapshot)
 
-    def _finish(self, final_state: dict[str, torch.Tensor], state: dict[str, Any], data: Dataset) -> TrainResult:
+    def _finish(self, final_state: dict[str, torch.Tensor], state: dict[str, Any], data: Dataset,
+                trained: ZooModel | None) -> TrainResult:
         if not self.writer:
             return TrainResult(model=None, history=state["history"], artifact=None, summary="",
                                stopped_early=state["stopped_early"])
-        model = build_model(self.manifest, self.registry, initialize=False, transfer=False, compress=False)
+        model = trained or build_model(self.manifest, self.registry, initialize=False, transfer=False, compress=False)
         model.load_state_dict(final_state)
+        model.cpu().requires_grad_(True)
         model = compress_model(model, self.manifest, self.registry).eval()
         history = state["history"]
         from flexzoo.artifact.write import write_artifact
