@@ -73,8 +73,9 @@ def flexzoo_initializers() -> Sequence[Component]:
 def flexzoo_compressors() -> Sequence[Component]:
     """Declare compressors: transformations of a built (or trained) model.
 
-    A compressor factory takes its parameters (and, if it declares it, ``input_shape``, filled
-    from ``[model]``) and returns a step: a callable ``step(model) -> model`` that returns a model
+    A compressor factory takes its parameters (and, if it declares them, ``input_shape``, filled
+    from ``[model]``, and ``manifest``, the resolved manifest, for steps that train on its
+    ``[train]`` data with ``flexzoo.training.fine_tune``) and returns a step: a callable ``step(model) -> model`` that returns a model
     with the same ``backbone``/``heads`` layout. The host keeps the step objects of a build and
     uses these optional members when it writes and loads an artifact:
 
