@@ -75,9 +75,10 @@ def flexzoo_compressors() -> Sequence[Component]:
 
     A compressor factory takes its parameters (and, if it declares them, ``input_shape``, filled
     from ``[model]``, and ``manifest``, the resolved manifest, for steps that train on its
-    ``[train]`` data with ``flexzoo.training.fine_tune``) and returns a step: a callable ``step(model) -> model`` that returns a model
-    with the same ``backbone``/``heads`` layout. The host keeps the step objects of a build and
-    uses these optional members when it writes and loads an artifact:
+    ``[train]`` data with ``flexzoo.training.fine_tune``) and returns a step: a callable
+    ``step(model) -> model`` that returns a model with the same ``backbone``/``heads`` layout.
+    The host keeps the step objects of a build and uses these optional members when it writes
+    and loads an artifact:
 
     - ``step.record() -> dict``: after ``step(model)``, the JSON-serializable facts that the
       architecture alone does not determine (pruned shapes, chosen ranks, activation scales).

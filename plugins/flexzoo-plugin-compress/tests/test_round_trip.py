@@ -96,6 +96,29 @@ def test_low_rank_factorizes_and_reloads(tmp_path, registry):
     assert_identical(model, loaded)
 
 
+def test_low_rank_convolution_is_the_best_rank_r_approximation(tmp_path, registry):
+    from flexzoo_plugin_compress.factories import low_rank
+
+    conv = torch.nn.Conv2d(16, 32, 3, stride=2, padding=1)
+    factorized = low_rank(rank_ratio=0.25)(torch.nn.Sequential(conv))[0]
+    u, s, vh = torch.linalg.svd(conv.weight.detach().reshape(32, -1), full_matrices=False)
+    best = ((u[:, :8] * s[:8]) @ vh[:8]).reshape(conv.weight.shape)  # a quarter of 32 singular values
+    x = torch.randn(2, 16, 9, 9)
+    with torch.no_grad():
+        expected = torch.nn.functional.conv2d(x, best, conv.bias, stride=2, padding=1)
+        assert torch.allclose(factorized(x), expected, atol=1e-5)
+
+
+def test_low_rank_factorizes_convolutions_and_reloads(tmp_path, registry):
+    steps = '[[compress]]\nuse = "low_rank"\nrank_ratio = 0.25\nmatch = "backbone.stages.*"\n'
+    model, saved, loaded = build_and_reload(tmp_path, registry, steps)
+    ranks = read_artifact(saved).compression_steps[0]["record"]["ranks"]
+    assert ranks["backbone.stages.1.1.conv2"] == 4
+    first, second = model.backbone.stages[1][1].conv2
+    assert (first.kernel_size, first.out_channels, second.kernel_size) == ((3, 3), 4, (1, 1))
+    assert_identical(model, loaded)
+
+
 def test_cast_and_chained_steps_reload(tmp_path, registry):
     steps = ('[[compress]]\nuse = "prune_channels"\n[[compress]]\nuse = "low_rank"\nrank_ratio = 0.25\n'
              '[[compress]]\nuse = "cast"\n')

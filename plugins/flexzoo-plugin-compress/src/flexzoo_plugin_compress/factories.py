@@ -112,9 +112,10 @@ def quantize_int8(
 
 
 def low_rank(rank_ratio: float | None = None, energy: float = 0.95, match: str = "*") -> Any:
-    """Low-rank factorization: each Linear becomes two thinner ones from its truncated SVD.
+    """Low-rank factorization: each Linear and Conv2d becomes two thinner layers from its truncated SVD.
 
-    A layer is factorized only where that makes it smaller. Convolutions are left as they are.
+    A k x k convolution becomes a k x k convolution to `rank` channels and a 1 x 1 one back; a layer
+    is factorized only where that makes it smaller. Grouped and dilated convolutions are left alone.
 
     Args:
         rank_ratio: keep this fraction of the singular values; overrides `energy` when set.
