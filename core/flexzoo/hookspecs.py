@@ -86,7 +86,8 @@ def flexzoo_compressors() -> Sequence[Component]:
     - ``step.restore(model, record) -> model``: on load, instead of ``step(model)``: rebuild the
       compressed *structure* from the record, without data and without relying on the freshly
       initialized weights; the host then loads the stored tensors strictly, so every value
-      comes from the artifact. A step without ``restore`` is replayed with ``step(model)``, so
+      comes from the artifact. Afterwards ``record()`` must return the same record, so that a
+      loaded model saves again. A step without ``restore`` is replayed with ``step(model)``, so
       its structure must then follow from the architecture alone.
     - ``step.pack(state_dict) -> (tensors, packing)`` and ``step.unpack(tensors, packing) ->
       state_dict``: for tensors safetensors cannot hold (quantized tensor subclasses): ``pack``

@@ -46,4 +46,5 @@ class Distill:
         return self.recorded
 
     def restore(self, model: nn.Module, record: dict[str, Any]) -> nn.Module:
+        self.recorded = record
         return model  # the structure is the manifest's own; the trained weights are loaded

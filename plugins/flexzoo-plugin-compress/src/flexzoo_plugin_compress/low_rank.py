@@ -80,6 +80,7 @@ class LowRank:
         return {"ranks": self.ranks}
 
     def restore(self, model: nn.Module, record: dict[str, Any]) -> nn.Module:
+        self.ranks = dict(record["ranks"])
         for name, rank in record["ranks"].items():
             model.set_submodule(name, _factorized(model.get_submodule(name), rank))
         return model

@@ -87,6 +87,7 @@ class PruneChannels:
         return self.recorded
 
     def restore(self, model: nn.Module, record: dict[str, Any]) -> nn.Module:
+        self.recorded = record
         return structure.restore(model, record)
 
 
@@ -117,4 +118,5 @@ class PruneL1:
         return {"sparsity": round(self.sparsity, 6)}
 
     def restore(self, model: nn.Module, record: dict[str, Any]) -> nn.Module:
+        self.sparsity = record["sparsity"]
         return model  # shapes are unchanged: the stored (sparse) weights load as they are

@@ -136,6 +136,7 @@ class StaticInt8:
     def restore(self, model: nn.Module, record: dict[str, Any]) -> nn.Module:
         """Re-capture the same graphs (any calibration), then write back the recorded activation scales."""
         self.manifest = None  # any batch rebuilds the graph: the recorded scales replace what it observes
+        self.qparams = record["activation_qparams"]
         model = self._quantize(model, self.calibration(1))
         for key, recorded in record["activation_qparams"].items():
             module = model.get_submodule(key)
