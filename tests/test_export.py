@@ -65,3 +65,11 @@ def test_export_of_a_missing_artifact_is_one_clear_error(zoo, tmp_path):
     result = zoo("export", str(tmp_path / "nothing.safetensors"))
     assert result.returncode == 1
     assert result.stderr.strip() == f"zoo: error: {tmp_path / 'nothing.safetensors'}: no such file"
+
+
+def test_train_writes_the_manifest_formats_after_training(zoo, tmp_path, manifest_file):
+    path = manifest_file(TINY_MANIFEST + '\n[train]\ndata = "digits"\nepochs = 1\n\n[train.heads.digit]\n'
+                         'loss = "cross_entropy"\n\n[export]\nformats = ["onnx"]\n')
+    result = zoo.json("train", str(path), "-o", str(tmp_path / "trained"))
+    [onnx_export] = result["exports"]
+    assert onnx_export["path"] == str(tmp_path / "trained" / "tiny.onnx") and onnx_export["max_abs_diff"] <= 1e-4

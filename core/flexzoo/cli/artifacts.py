@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from flexzoo.cli.export import manifest_exports, print_exports
 from flexzoo.cli.render import emit_json
-from flexzoo.validation import EXPORT_TOLERANCE, load_manifest
+from flexzoo.validation import load_manifest
 
 
 def register(verbs: Any) -> None:
@@ -50,19 +51,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     model = flexzoo.build(args.manifest, report=args.report)
     path = flexzoo.save(model, args.output)
     artifact = read_artifact(path)
-    exports = []
-    if model.manifest.export and model.manifest.export["formats"]:
-        from flexzoo.cli.export import export_artifact
-
-        exports = export_artifact(str(path), None, None, EXPORT_TOLERANCE)
+    exports = manifest_exports(str(path), model.manifest)
     if args.json:
         emit_json({"artifact": str(path), **artifact.as_dict(), "exports": exports})
     else:
         print(render_card(artifact.info, artifact.weights_sha256))
         print(f"wrote {path}")
-        for result in exports:
-            print(f"wrote {result['path']} ({result['format']}, max abs diff {result['max_abs_diff']:.3g} "
-                  f"by {result['checked_with']})")
+        print_exports(exports)
     return 0
 
 

@@ -42,6 +42,19 @@ def export_artifact(artifact: str, formats: list[str] | None, out_dir: str | Non
             for name in chosen]
 
 
+def manifest_exports(artifact: str, manifest: Any) -> list[dict[str, Any]]:
+    """The exports ``[export] formats`` asks for, written beside a freshly written artifact."""
+    if not (manifest.export and manifest.export["formats"]):
+        return []
+    return export_artifact(artifact, None, None, EXPORT_TOLERANCE)
+
+
+def print_exports(exports: list[dict[str, Any]]) -> None:
+    for result in exports:
+        print(f"wrote {result['path']} ({result['format']}, max abs diff {result['max_abs_diff']:.3g} "
+              f"by {result['checked_with']})")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     results = export_artifact(args.artifact, args.formats, args.output, args.tolerance)
     if args.json:
