@@ -24,7 +24,7 @@ HOST_PARAMETERS: dict[str, dict[str, str]] = {
     "backbone": {"input_shape": "filled from [model] input_shape"},
     "head": {"in_features": "filled from the backbone's feature size"},
     "compressor": {"input_shape": "filled from [model] input_shape",
-                   "manifest": "the resolved manifest (for steps that train on its [train] data)"},
+                   "manifest": "the resolved manifest"},
 }
 
 

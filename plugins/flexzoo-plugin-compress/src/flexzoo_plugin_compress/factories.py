@@ -20,19 +20,19 @@ def _fraction(name: str, value: float, *, closed: bool = False) -> None:
         raise ParameterError(name, f"must be in (0, 1{']' if closed else ')'}, got {value}")
 
 
-def _needs_training_data(manifest: ResolvedManifest, parameter: str, what: str) -> None:
-    if manifest.train is None:
+def _needs_training_data(manifest: ResolvedManifest | None, parameter: str, what: str) -> None:
+    if manifest is None or manifest.train is None:
         raise ParameterError(parameter, f"{what} trains on the manifest's [train] data, and there is no [train]",
                              'add a [train] section (for example data = "digits")')
 
 
 def prune_channels(
     input_shape: tuple[int, ...],
-    manifest: ResolvedManifest,
     amount: float = 0.5,
     importance: Literal["l2", "l1"] = "l2",
     round_to: int = 1,
     fine_tune_epochs: int = 0,
+    manifest: ResolvedManifest | None = None,
 ) -> Any:
     """Structured channel pruning (torch-pruning): removes channels, so layers really shrink.
 
@@ -41,11 +41,11 @@ def prune_channels(
 
     Args:
         input_shape: one sample's shape (from [model] input_shape), to trace the model.
-        manifest: the resolved manifest (its [train] section drives the fine-tune).
         amount: fraction of channels removed from each layer.
         importance: the norm that ranks channels by their weights' magnitude.
         round_to: keep channel counts multiples of this (8 suits vectorized kernels).
         fine_tune_epochs: then train this many epochs with the [train] settings to recover accuracy.
+        manifest: the resolved manifest (its [train] section drives the fine-tune).
     """
     _fraction("amount", amount)
     if round_to < 1:
@@ -79,10 +79,10 @@ def prune_l1(amount: float = 0.5, scope: Literal["global", "layer"] = "global") 
 
 def quantize_int8(
     input_shape: tuple[int, ...],
-    manifest: ResolvedManifest,
     mode: Literal["dynamic", "static", "weight_only"] = "dynamic",
     calibration_batches: int = 8,
     batch_size: int = 8,
+    manifest: ResolvedManifest | None = None,
 ) -> Any:
     """int8 quantization: `static` for CNNs, `dynamic` for Linear-heavy models, `weight_only` for size.
 
@@ -96,10 +96,10 @@ def quantize_int8(
 
     Args:
         input_shape: one sample's shape (from [model] input_shape).
-        manifest: the resolved manifest (its [train] data calibrates `static`).
         mode: static, dynamic or weight_only (see above).
         calibration_batches: static only: how many batches calibrate the activation scales.
         batch_size: static only: samples per calibration batch.
+        manifest: the resolved manifest (its [train] data calibrates `static`).
     """
     if calibration_batches < 1 or batch_size < 1:
         name = "calibration_batches" if calibration_batches < 1 else "batch_size"
@@ -107,7 +107,8 @@ def quantize_int8(
     from flexzoo_plugin_compress.quantization import StaticInt8, TorchaoInt8
 
     if mode == "static":
-        return StaticInt8(input_shape, calibration_batches, batch_size, manifest if manifest.train else None)
+        calibration = manifest if manifest is not None and manifest.train is not None else None
+        return StaticInt8(input_shape, calibration_batches, batch_size, calibration)
     return TorchaoInt8(mode)
 
 
