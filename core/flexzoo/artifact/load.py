@@ -29,6 +29,10 @@ def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
         model = build_model(manifest, registry, transfer=False, records=records)  # the stored weights replace them
     except ManifestError as exc:
         raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
+    except (ValueError, KeyError, RuntimeError, AttributeError) as exc:  # a step could not use its record
+        raise ArtifactError(f"{artifact.path}: a compression step cannot rebuild its structure from the record "
+                            f"stored in the artifact ({type(exc).__name__}: {exc}); rebuild the artifact with the "
+                            "installed plugins") from exc
     tensors = load_file(str(artifact.path))
     packed = False
     for step, record in reversed(list(zip(model.compression_steps, steps))):

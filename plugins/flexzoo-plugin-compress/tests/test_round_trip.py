@@ -172,3 +172,25 @@ def test_report_measures_sizes_and_eager_latency_before_and_after(tmp_path, regi
 
     card = render_card(read_artifact(saved).info, "")
     assert "compression   prune_channels" in card and "eager" in card
+
+
+def test_a_record_that_does_not_fit_is_refused_clearly(tmp_path, registry):
+    import json
+
+    from flexzoo.artifact.format import canonical_json, metadata_digest
+    from flexzoo.errors import ArtifactError
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    _, saved, _ = build_and_reload(tmp_path, registry, '[[compress]]\nuse = "quantize_int8"\nmode = "static"\n'
+                                   "calibration_batches = 1\n")
+    with safe_open(str(saved), "pt") as stored:
+        metadata = stored.metadata()
+        tensors = {name: stored.get_tensor(name) for name in stored.keys()}  # noqa: SIM118
+    info = json.loads(metadata["flexzoo"])
+    info["compression"]["steps"][0]["record"]["activation_qparams"]["backbone"].pop()
+    metadata["flexzoo"] = canonical_json(info)
+    metadata["metadata_sha256"] = metadata_digest(metadata["flexzoo"])
+    save_file(tensors, str(saved), metadata=metadata)
+    with pytest.raises(ArtifactError, match="a compression step cannot rebuild its structure from the record"):
+        flexzoo.load(saved, registry)

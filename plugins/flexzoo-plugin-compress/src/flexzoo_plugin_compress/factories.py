@@ -84,13 +84,14 @@ def quantize_int8(
     batch_size: int = 8,
     manifest: ResolvedManifest | None = None,
 ) -> Any:
-    """int8 quantization: `static` for CNNs, `dynamic` for Linear-heavy models, `weight_only` for size.
+    """int8 quantization: `static` (calibrated; CNNs, ViTs), `dynamic` (uncalibrated), `weight_only` (size).
 
     - static: PT2E with the x86 inductor quantizer; int8 convolutions and linear layers with
       activation scales calibrated on `calibration_batches` batches of the [train] data (Gaussian
-      noise of the input shape when there is no [train]). Pick it for CNNs.
+      noise of the input shape when there is no [train]). Pick it for CNNs, and for transformers
+      when the [train] data represents their inputs (it was the faster int8 for ViTs here).
     - dynamic: torchao int8 weights and per-call int8 activations for Linear layers. Pick it for
-      transformers and MLPs.
+      transformers and MLPs without representative calibration data.
     - weight_only: torchao int8 Linear weights, float activations: a quarter of the bytes.
     All three pay off under `torch.compile` (eager int8 is slower than float32 here).
 
