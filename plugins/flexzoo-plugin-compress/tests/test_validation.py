@@ -59,3 +59,12 @@ def test_valid_pipeline_resolves_with_defaults(tmp_path, registry):
     manifest = flexzoo.load_manifest(path, registry)
     assert manifest.compress[1].params == {"mode": "dynamic", "calibration_batches": 8, "batch_size": 8}
     assert manifest.export == {"formats": ["exported-program"], "opset": 18}
+
+
+def test_the_compression_example_is_valid():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "digits-compressed.toml"
+    manifest = flexzoo.load_manifest(example)
+    assert [step.use for step in manifest.compress] == ["compress:prune_channels", "compress:quantize_int8"]
+    assert manifest.export == {"formats": ["exported-program"], "opset": 18}
