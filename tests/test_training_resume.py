@@ -12,6 +12,7 @@ import time
 import pytest
 import torch
 from flexzoo.errors import FlexzooError
+from flexzoo.training.checkpoint import checkpoint_state
 from flexzoo.training.trainer import train
 from flexzoo.validation import load_manifest
 from safetensors.torch import load_file
@@ -46,11 +47,8 @@ warmup_epochs = 1
 
 
 def latest_epoch(out) -> int:
-    latest = out / "resumable.train" / "checkpoints" / "latest.json"
-    try:
-        return int(json.loads(latest.read_text())["checkpoint"].removeprefix("epoch-"))
-    except (OSError, ValueError):
-        return 0
+    state = checkpoint_state(out / "resumable.train")
+    return state["epoch"] if state else 0
 
 
 def validation_history(out) -> list[dict]:

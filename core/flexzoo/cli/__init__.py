@@ -64,6 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             filter(None, [os.environ.get("FLEXZOO_BLOCK_PLUGINS", ""), *blocked]))
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        return _run(args)
+    finally:
+        # from here on the interpreter shuts down: a SIGTERM (a launcher stopping its ranks) just ends it,
+        # rather than raising inside a finalizer and printing a traceback
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         return args.handler(args)
     except FlexzooError as exc:
         if args.debug:

@@ -1,29 +1,29 @@
-"""Checkpoints: one directory per epoch (safetensors for tensors, JSON for the rest), published atomically.
+"""Checkpoints: one safetensors file per run, replaced atomically after every epoch.
 
-``checkpoints/epoch-0003/`` is written under a temporary name and renamed when complete; then
-``checkpoints/latest.json`` is replaced atomically to point at it, and older epochs are removed.
-A run killed at any moment leaves ``latest.json`` pointing at a complete checkpoint (or absent).
+The model's and the optimizer's tensors are the file's tensors (``model.<name>``, ``optimizer.<path>``);
+everything else (the loop's state, the optimizer's non-tensor parts) is JSON in the file's header.
+One file written beside its target and renamed over it: a run killed at any moment leaves the
+previous checkpoint or the new one, never a mix, with one fsync per epoch.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
-from flexzoo.artifact.format import canonical_json
 from flexzoo.atomic import write_atomically
 from flexzoo.errors import FlexzooError
 
-LATEST = "latest.json"
+CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
+HEADER_KEY = "flexzoo.checkpoint"
 TENSOR = "__tensor__"
 
 
@@ -73,46 +73,39 @@ class Checkpoint:
     state: dict[str, Any]  # epoch, step, early-stopping state, history, fingerprints
 
 
-def _save(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    write_atomically(path, lambda partial: save_file(tensors, str(partial)))
-
-
-def save_checkpoint(directory: Path, checkpoint: Checkpoint) -> Path:
-    """Write ``directory/epoch-NNNN`` completely, then point ``latest.json`` at it; keep only the newest."""
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"epoch-{checkpoint.state['epoch']:04d}"
-    partial = directory / f".{name}.{os.getpid()}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
+def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> Path:
+    """Write ``run_dir/checkpoint.safetensors`` atomically."""
     optimizer_plain, optimizer_tensors = split_tensors(checkpoint.optimizer)
-    _save(checkpoint.model, partial / "model.safetensors")
-    _save(optimizer_tensors, partial / "optimizer.safetensors")
-    state = {**checkpoint.state, "optimizer": optimizer_plain}
-    write_atomically(partial / "state.json", lambda p: p.write_text(json.dumps(state, indent=1)))
-    final = directory / name
-    shutil.rmtree(final, ignore_errors=True)  # a stale copy from an earlier, abandoned run
-    os.replace(partial, final)
-    write_atomically(directory / LATEST, lambda p: p.write_text(canonical_json({"checkpoint": name})))
-    for old in directory.iterdir():
-        if old.name != name and (old.name.startswith("epoch-") or old.name.endswith(".partial")):
-            shutil.rmtree(old, ignore_errors=True)
-    return final
+    tensors = {f"model.{name}": tensor for name, tensor in checkpoint.model.items()}
+    tensors.update({f"optimizer.{name}": tensor for name, tensor in optimizer_tensors.items()})
+    header = {HEADER_KEY: json.dumps({"state": checkpoint.state, "optimizer": optimizer_plain})}
+    return write_atomically(run_dir / CHECKPOINT, lambda partial: save_file(tensors, str(partial), metadata=header))
 
 
-def load_checkpoint(directory: Path) -> Checkpoint:
-    """The checkpoint ``latest.json`` points at; a FlexzooError says what to do when there is none."""
-    latest = directory / LATEST
-    if not latest.is_file():
-        raise FlexzooError(f"nothing to resume: no checkpoint in {directory}; run `zoo train` without --resume")
+def checkpoint_state(run_dir: Path) -> dict[str, Any] | None:
+    """The loop state of the run's checkpoint (epoch, step, history...), without its tensors; None if none."""
     try:
-        folder = directory / json.loads(latest.read_text())["checkpoint"]
-        state = json.loads((folder / "state.json").read_text())
-        model = load_file(str(folder / "model.safetensors"))
-        optimizer = join_tensors(state.pop("optimizer"), load_file(str(folder / "optimizer.safetensors")))
-    except (OSError, ValueError, KeyError) as exc:
-        raise FlexzooError(f"the checkpoint in {directory} cannot be read ({exc}); delete {directory} and train "
-                           "again without --resume") from None
-    return Checkpoint(model=model, optimizer=optimizer, state=state)
+        with safe_open(str(run_dir / CHECKPOINT), framework="pt") as file:
+            return json.loads(file.metadata()[HEADER_KEY])["state"]
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+
+
+def load_checkpoint(run_dir: Path) -> Checkpoint:
+    """The run's checkpoint; a FlexzooError says what to do when there is none or it is unreadable."""
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise FlexzooError(f"nothing to resume: no checkpoint at {path}; run `zoo train` without --resume")
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            header = json.loads(file.metadata()[HEADER_KEY])
+            tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118 - not a dict
+    except Exception as exc:
+        raise FlexzooError(f"the checkpoint {path} cannot be read ({exc}); delete it and train again without "
+                           "--resume") from None
+    model = {name.removeprefix("model."): t for name, t in tensors.items() if name.startswith("model.")}
+    optimizer = {name.removeprefix("optimizer."): t for name, t in tensors.items() if name.startswith("optimizer.")}
+    return Checkpoint(model=model, optimizer=join_tensors(header["optimizer"], optimizer), state=header["state"])
 
 
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> Path:
@@ -139,7 +132,7 @@ class CheckpointWriter:
 
     @staticmethod
     def _write(run_dir: Path, checkpoint: Checkpoint) -> None:
-        save_checkpoint(run_dir / "checkpoints", checkpoint)
+        save_checkpoint(run_dir, checkpoint)
         write_metrics(run_dir, checkpoint.state["history"])
 
     def wait(self) -> None:

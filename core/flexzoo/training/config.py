@@ -112,9 +112,12 @@ EARLY_STOPPING_KEYS: dict[str, Key] = {
 Report = Callable[[str, str, str], None]
 
 
-def _check_keys(table: dict[str, Any], keys: dict[str, Key], where: str, report: Report,
+def _check_keys(table: Any, keys: dict[str, Key], where: str, report: Report,
                 nested: tuple[str, ...] = ()) -> dict[str, Any] | None:
-    """Type- and range-check ``table`` against ``keys``; return it with defaults filled, or None."""
+    """Type- and range-check the table ``table`` against ``keys``; return it with defaults filled, or None."""
+    if not isinstance(table, dict):
+        report(where, f"`{where}` must be a table, got {schema.describe(table)}", f"write it as [{where}]")
+        return None
     resolved: dict[str, Any] = {}
     ok = True
     for name, value in table.items():
@@ -160,9 +163,6 @@ def _choices(annotation: Any) -> list[str]:
 
 def _head(table: Any, head: str, report: Report) -> dict[str, Any] | None:
     where = f"train.heads.{head}"
-    if not isinstance(table, dict):
-        report(where, f"`{where}` must be a table, got {schema.describe(table)}", f"write it as [{where}]")
-        return None
     resolved = _check_keys(table, HEAD_KEYS, where, report)
     if resolved is None:
         return None
@@ -215,7 +215,8 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
     if before[0] or resolved is None:
         return None
     resolved["heads"] = resolved_heads
-    resolved["early_stopping"] = early
+    if early is not None:
+        resolved["early_stopping"] = early
     return resolved
 
 
@@ -223,9 +224,6 @@ def _early_stopping(table: Any, heads: dict[str, Any], report: Report) -> dict[s
     if table is None:
         return None
     where = "train.early_stopping"
-    if not isinstance(table, dict):
-        report(where, f"`{where}` must be a table, got {schema.describe(table)}", f"write it as [{where}]")
-        return None
     resolved = _check_keys(table, EARLY_STOPPING_KEYS, where, report)
     if resolved is None:
         return None

@@ -38,10 +38,13 @@ def _describe_failure(rank: int, exitcode: int) -> str:
 
 def launch(nproc: int, arguments: Sequence[str]) -> None:
     """Run ``python -m flexzoo <arguments>`` as ``nproc`` local ranks; raise FlexzooError when any fails."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    for name in list(logging.root.manager.loggerDict):  # the agent's own chatter; failures are reported below
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
@@ -49,9 +52,14 @@ def launch(nproc: int, arguments: Sequence[str]) -> None:
                           shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "flexzoo", *arguments)
+    except SignalException as exc:
+        name = signal.Signals(exc.sigval).name
+        raise FlexzooError(f"stopped by {name}: the ranks were stopped too; continue with `zoo train --resume`"
+                           ) from None
     except ChildFailedError as exc:
         failures = sorted(exc.failures.items())
-        first_rank, first = min(failures, key=lambda item: item[1].timestamp)
+        # the agent stops the survivors with SIGTERM: the failure that started it all is another one
+        first_rank, first = min(failures, key=lambda item: (item[1].exitcode == -signal.SIGTERM, item[1].timestamp))
         others = [rank for rank, _ in failures if rank != first_rank]
         stopped = f"; rank(s) {', '.join(map(str, others))} stopped with it" if others else ""
         raise FlexzooError(f"distributed training failed: {_describe_failure(first_rank, first.exitcode)}"

@@ -18,11 +18,8 @@ from flexzoo.training.config import HeadObjective
 
 Fail = Callable[[str, str, str], FlexzooError]
 
-PER_SAMPLE_LOSSES = {
-    "cross_entropy": lambda out, target: F.cross_entropy(out, target, reduction="sum"),
-    "mse": lambda out, target: F.mse_loss(out, target, reduction="sum"),
-    "mae": lambda out, target: F.l1_loss(out, target, reduction="sum"),
-    "smooth_l1": lambda out, target: F.smooth_l1_loss(out, target, reduction="sum"),
+MEAN_LOSSES = {
+    "cross_entropy": F.cross_entropy, "mse": F.mse_loss, "mae": F.l1_loss, "smooth_l1": F.smooth_l1_loss,
 }
 
 
@@ -41,9 +38,14 @@ class HeadScore:
 
     def loss(self, output: torch.Tensor, target: torch.Tensor, denominator: float, weight: float = 1.0
              ) -> torch.Tensor:
-        """Summed loss over the samples given, times ``weight / denominator`` (and per value, for regression)."""
-        per_value = 1 if self.head.task == "classification" else self.outputs
-        return PER_SAMPLE_LOSSES[self.head.loss](output.float(), target) * (weight / (denominator * per_value))
+        """The loss summed over the samples given, times ``weight / denominator`` (per value, for regression).
+
+        Computed as the mean times ``samples * weight / denominator``, a factor of 1 (and no extra
+        operation) in the common case of one process and weight 1.
+        """
+        mean = MEAN_LOSSES[self.head.loss](output.float(), target)
+        factor = len(output) * weight / denominator
+        return mean if factor == 1.0 else mean * factor
 
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """What validation accumulates: a flattened confusion matrix, or [squared error, absolute error]."""
@@ -130,7 +132,8 @@ class Objective:
             score = self.scores[head.name]
             output = outputs[head.name]
             target = score.target_of(targets, output)
-            pieces.append(score.loss(output, target, 1.0).detach().double().reshape(1))
+            summed = score.loss(output, target, 1.0) if len(output) else output.new_zeros(())  # an empty shard
+            pieces.append(summed.detach().double().reshape(1))
             pieces.append(score.sums(output, target))
         return torch.cat(pieces)
 
@@ -142,8 +145,7 @@ class Objective:
         for head in self.heads:
             score = self.scores[head.name]
             size = score.outputs**2 if head.task == "classification" else 2
-            per_value = 1 if head.task == "classification" else score.outputs
-            head_loss = float(sums[offset]) / max(count * per_value, 1)
+            head_loss = float(sums[offset]) / max(count, 1)  # the summed loss is already per value
             found[f"{head.name}.loss"] = head_loss
             found.update({f"{head.name}.{k}": v for k, v in score.metrics(sums[offset + 1: offset + 1 + size],
                                                                           count).items()})

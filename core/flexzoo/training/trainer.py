@@ -10,6 +10,7 @@ import contextlib
 import copy
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ class TrainResult:
 
 
 def run_directory(out_dir: str | Path, manifest: ResolvedManifest) -> Path:
-    """Where a run keeps its checkpoints and metrics: ``<out_dir>/<name>.train``."""
+    """Where a run keeps its checkpoint and metrics: ``<out_dir>/<name>.train``."""
     return Path(out_dir) / f"{manifest.model.name}.train"
 
 
@@ -104,9 +105,9 @@ class Trainer:
         except RuntimeError as exc:
             if self.strategy.world_size == 1:
                 raise
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise FlexzooError(f"rank {self.strategy.rank}: a collective operation failed ({first_line}); another "
-                               "rank has probably stopped (its own message, if any, is above)") from exc
+            reason = re.sub(r"^\[[^\]]*\]\s*", "", (str(exc).strip().splitlines() or [type(exc).__name__])[0])
+            raise FlexzooError(f"rank {self.strategy.rank}: a collective operation failed ({reason.split('. ')[0]}); "
+                               "another rank has probably stopped (its own message, if any, is above)") from exc
         finally:
             self.strategy.teardown()
 
@@ -190,7 +191,7 @@ class Trainer:
     def _checkpoint(self, data: Dataset) -> Checkpoint | None:
         if not self.resume:
             return None
-        checkpoint = load_checkpoint(self.run_dir / "checkpoints")
+        checkpoint = load_checkpoint(self.run_dir)
         expected = {"manifest_sha256": manifest_fingerprint(self.manifest), "data_sha256": data.fingerprint,
                     "world_size": self.strategy.world_size}
         changed = [key for key, value in expected.items() if checkpoint.state.get(key) != value]
@@ -223,7 +224,7 @@ class Trainer:
         torch.manual_seed((self.manifest.model.seed * EPOCH_SEED_STRIDE + epoch) * 1024 + rank)  # dropout
         order = self._epoch_order(data, epoch)
         steps = self._steps_per_epoch(len(order))
-        total = torch.zeros((), dtype=torch.float64, device=device)
+        losses, shares = [], []
         for index in range(steps):
             batch = order[index * config.batch_size:(index + 1) * config.batch_size]
             inputs, targets = data.batch(batch[rank::world])
@@ -246,10 +247,12 @@ class Trainer:
             else:
                 optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            total.add_(loss.detach(), alpha=len(batch) / world)
+            losses.append(loss.detach())
+            shares.append(len(batch) / world)
             step += 1
             progress.step(epoch, index + 1, loss.detach())
-        seen = torch.tensor(float(min(steps * config.batch_size, len(order))), dtype=torch.float64, device=device)
+        seen = float(min(steps * config.batch_size, len(order)))
+        total = torch.stack(losses).double() @ torch.tensor(shares, dtype=torch.float64, device=device)
         total = self.strategy.all_reduce(total)
         return float(total / seen), step
 

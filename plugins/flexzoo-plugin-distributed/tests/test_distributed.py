@@ -141,7 +141,7 @@ def test_a_killed_rank_ends_the_run_with_an_error(tmp_path):
          "--nproc", "2", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not (out / "ranks.train" / "checkpoints" / "latest.json").exists() and time.monotonic() < deadline:
+        while not (out / "ranks.train" / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
             assert launcher.poll() is None, launcher.communicate()[1]
             time.sleep(0.05)
         ranks = ranks_of(launcher.pid)
