@@ -16,13 +16,14 @@ from pathlib import Path
 
 import timm
 import torch
+from safetensors.torch import save_file
+from torch import nn
+
 from common import Row
 from flexzoo.artifact.write import weights_of
 from flexzoo.assembly import ZooModel
 from flexzoo.report import compiled, median_seconds_interleaved
 from flexzoo_plugin_compress import factories
-from safetensors.torch import save_file
-from torch import nn
 
 BATCH = 8
 IMAGE = (3, 224, 224)

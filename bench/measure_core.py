@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-import flexzoo.builtin
 import torch
+from torch import nn
+
+import flexzoo.builtin
 from common import Row, command_seconds, median_seconds_interleaved
 from flexzoo.builtin.layers import ConvBackbone, mlp_layers
 from flexzoo.registry import Registry
-from torch import nn
 
 
 def listing() -> list[Row]:

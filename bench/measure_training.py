@@ -18,9 +18,10 @@ import textwrap
 import time
 from pathlib import Path
 
+import torch
+
 import flexzoo
 import flexzoo.builtin
-import torch
 from common import Row
 from flexzoo.artifact.format import read_artifact
 from flexzoo.registry import Registry

@@ -10,9 +10,11 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-import flexzoo.builtin
 import pytest
+
+import flexzoo.builtin
 from flexzoo.registry import Registry
+from flexzoo.testing.distributions import make_distribution
 
 DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits.toml"
 
@@ -59,20 +61,6 @@ def manifest_file(tmp_path: Path) -> Callable[[str], Path]:
     return write
 
 
-def make_distribution(site: Path, dist: str, version: str, modules: dict[str, str],
-                      entry_points: dict[str, str], group: str = "flexzoo") -> None:
-    """Install a real distribution into ``site``: modules plus a dist-info with entry points."""
-    site.mkdir(parents=True, exist_ok=True)
-    for name, code in modules.items():
-        (site / f"{name}.py").write_text(textwrap.dedent(code))
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    lines = [f"[{group}]"] + [f"{name} = {value}" for name, value in entry_points.items()]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    (info / "RECORD").write_text("")
-
-
 class Zoo:
     """Runs the real ``zoo`` CLI in a subprocess, with extra plugin directories on its path."""
 
@@ -91,8 +79,9 @@ class Zoo:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
-    def install(self, dist: str, version: str, modules: dict[str, str], entry_points: dict[str, str]) -> None:
-        make_distribution(self.site, dist, version, modules, entry_points)
+    def install(self, dist: str, version: str, modules: dict[str, str], entry_points: dict[str, str],
+                keywords: str = "") -> None:
+        make_distribution(self.site, dist, version, modules, entry_points, keywords=keywords)
 
 
 @pytest.fixture

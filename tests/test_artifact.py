@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import struct
 
-import flexzoo
-import flexzoo.builtin
 import pytest
 import torch
+
+import flexzoo
+import flexzoo.builtin
 from conftest import TINY_MANIFEST
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import ArtifactError, PluginError

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+
 from conftest import TINY_MANIFEST
 from flexzoo.assembly import ZooModel, build_model
 from flexzoo.builtin.layers import DropPath
 from flexzoo.validation import load_manifest
-from torch import nn
 
 
 @pytest.fixture

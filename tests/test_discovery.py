@@ -99,6 +99,36 @@ def test_unsupported_plugin_api_version(zoo):
     assert all(c["plugin"] != "future" for c in zoo.json("list"))
 
 
+def test_unsupported_api_in_metadata_is_refused_before_import(zoo):
+    code = "raise RuntimeError('imported although its metadata says API 2')\n" + GOOD
+    zoo.install("flexzoo-plugin-next", "2.0", {"next_plugin": code}, {"next": "next_plugin"},
+                keywords="flexzoo,flexzoo-plugin-api-2")
+    future = by_name(zoo)["next"]
+    assert future["status"] == "failed" and future["api"] == 2
+    assert future["error"] == ("written for plugin API 2; this flexzoo supports API 1 "
+                               "(metadata keyword flexzoo-plugin-api-2; not imported)")
+
+
+def test_supported_api_in_metadata_loads(zoo):
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"},
+                keywords="flexzoo-plugin-api-1")
+    good = by_name(zoo)["good"]
+    assert good["status"] == "loaded" and good["api"] == 1
+
+
+def test_trace_shows_discovery_and_each_plugins_times(zoo):
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    result = zoo("--trace-plugins", "list", "backbones")
+    assert result.returncode == 0
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("zoo: plugin trace: entry points found in ") and lines[0].endswith(" ms in all")
+    assert lines[1].split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "API", "STATUS", "IMPORT", "ms", "REGISTER",
+                                "ms", "COMPONENTS"]
+    good = next(line.split() for line in lines if line.startswith("good "))
+    assert good[:5] == ["good", "flexzoo-plugin-good", "1.2.0", "-", "loaded"] and good[7] == "1"
+    assert float(good[5]) > 0 and float(good[6]) > 0
+
+
 def test_two_distributions_with_one_plugin_name(zoo):
     zoo.install("flexzoo-plugin-a", "1.0", {"a_plugin": GOOD}, {"same": "a_plugin"})
     zoo.install("flexzoo-plugin-b", "1.0", {"b_plugin": GOOD}, {"same": "b_plugin"})
@@ -138,12 +168,22 @@ def test_only_listed_plugins_load(zoo):
     zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
     zoo.install("flexzoo-plugin-other", "1.0", {"other_plugin": GOOD}, {"other": "other_plugin"})
     plugins = {p["name"]: p["status"] for p in zoo.json("plugins", env={"FLEXZOO_PLUGINS": "good"})}
-    assert {"builtin": "loaded", "good": "loaded", "other": "blocked"}.items() <= plugins.items()
-    assert all(status == "blocked" for name, status in plugins.items() if name not in ("builtin", "good"))
+    assert plugins.pop("builtin") == "loaded" and plugins.pop("good") == "loaded"
+    assert set(plugins.values()) == {"blocked"} and "other" in plugins
+
+
+def test_listed_plugins_load_with_autoload_off(zoo):
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    zoo.install("flexzoo-plugin-other", "1.0", {"other_plugin": GOOD}, {"other": "other_plugin"})
+    env = {"FLEXZOO_DISABLE_PLUGIN_AUTOLOAD": "1", "FLEXZOO_PLUGINS": "good"}
+    plugins = {p["name"]: p for p in zoo.json("plugins", env=env)}
+    assert plugins["good"]["status"] == "loaded" and plugins["builtin"]["status"] == "loaded"
+    assert plugins["other"]["error"] == "autoload disabled by FLEXZOO_DISABLE_PLUGIN_AUTOLOAD"
 
 
 def test_discovery_order_does_not_depend_on_install_order(zoo):
     zoo.install("flexzoo-plugin-zeta", "1.0", {"zeta_plugin": GOOD}, {"zeta": "zeta_plugin"})
     zoo.install("flexzoo-plugin-alpha", "1.0", {"alpha_plugin": GOOD}, {"alpha": "alpha_plugin"})
     names = [p["name"] for p in zoo.json("plugins")]
-    assert names == sorted(names) and {"alpha", "builtin", "zeta"} <= set(names)  # first-party plugins may be there
+    assert names == sorted(names)
+    assert [n for n in names if n in ("alpha", "builtin", "zeta")] == ["alpha", "builtin", "zeta"]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from flexzoo.registry import default_registry
 from flexzoo.training.trainer import train
 from flexzoo.validation import load_manifest

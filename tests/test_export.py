@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import flexzoo
 import onnx
 import onnxruntime
 import pytest
 import torch
+
+import flexzoo
 from conftest import TINY_MANIFEST
 from flexzoo.cli.export import export_artifact
 from flexzoo.errors import ManifestError

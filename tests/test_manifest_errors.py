@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flexzoo.assembly import plan
 from flexzoo.errors import ManifestError
 from flexzoo.validation import load_manifest
@@ -188,3 +189,26 @@ def test_resolved_manifest_fills_every_default(manifest_file, registry):
     assert resolved["init"][0] == {"use": "builtin:trunc_normal", "match": "*", "std": 0.02, "mean": 0.0,
                                    "a": -2.0, "b": 2.0, "bias": 0.0}
     assert resolved["distributed"] == {"use": "builtin:single"}
+
+
+def test_input_shape_that_fails_the_forward_pass(manifest_file):
+    import flexzoo
+    import flexzoo.builtin
+    from flexzoo.registry import Registry
+
+    class Fixed:
+        @flexzoo.hookimpl
+        def flexzoo_backbones(self):
+            def flat64(width: int = 4):
+                """Linear on exactly 64 inputs."""
+                import torch
+
+                return torch.nn.Linear(64, width)
+
+            return [flexzoo.Component("flat64", flat64)]
+
+    registry = Registry.from_modules({"builtin": flexzoo.builtin, "fixed": Fixed()})
+    path = manifest_file(manifest('[backbone]\nuse = "flat64"'))
+    message = problems(path, registry, deep=True)
+    assert f"{path}:3: [model.input_shape] the backbone fixed:flat64 cannot take input of shape [1, 8, 8]" in message
+    assert "fix: set input_shape to what this backbone takes, or change its parameters" in message

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-import flexzoo
 import numpy as np
 import pytest
 import torch
+
+import flexzoo
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.training.checkpoint import checkpoint_state, join_tensors, split_tensors
 from flexzoo.training.config import TrainConfig

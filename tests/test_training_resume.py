@@ -11,11 +11,12 @@ import time
 
 import pytest
 import torch
+from safetensors.torch import load_file
+
 from flexzoo.errors import FlexzooError
 from flexzoo.training.checkpoint import checkpoint_state
 from flexzoo.training.trainer import train
 from flexzoo.validation import load_manifest
-from safetensors.torch import load_file
 
 RESUMABLE = """
 [model]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import flexzoo
 import pytest
 import torch
+
+import flexzoo
 from flexzoo.errors import ManifestError
 from flexzoo.training.trainer import train
 from flexzoo.validation import load_manifest

@@ -100,7 +100,8 @@ class _Builder:
         except Exception as exc:
             raise self.fail("model.input_shape",
                             f"the backbone {self.manifest.backbone.use} cannot take input of shape {list(shape)}: "
-                            f"{_first_line(exc)}", "fix input_shape or the backbone's parameters") from exc
+                            f"{_first_line(exc)}",
+                            "set input_shape to what this backbone takes, or change its parameters") from exc
         if not isinstance(features, torch.Tensor) or features.ndim != 2:
             got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             raise self.fail("backbone", f"{self.manifest.backbone.use} returned features of shape {got}; "

@@ -1,20 +1,24 @@
 """Atomic file writes: write beside the target, fsync, rename over it.
 
-A process killed at any moment leaves either the previous file or the new one at the target path,
-never a mix; a killed writer's ``.partial`` file is removed by the next write to that path.
+The new file is written inside a private ``.<name>.<pid>.partial`` directory next to the target
+(so that temporary files a writer makes itself, as safetensors does, stay inside it too), then
+renamed over the target. A process killed at any moment leaves either the previous file or the new
+one at the target path, never a mix; a killed writer's partial directory is removed by the next
+write to that path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PARTIAL_SUFFIX = ".partial"
 
 
-def _partial_path(target: Path) -> Path:
+def _partial_directory(target: Path) -> Path:
     return target.with_name(f".{target.name}.{os.getpid()}{PARTIAL_SUFFIX}")
 
 
@@ -29,11 +33,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_partials(target: Path) -> None:
-    """Delete partial files left at ``target`` by writers that no longer run."""
+    """Delete the partial directories left at ``target`` by writers that no longer run."""
     for partial in target.parent.glob(f".{target.name}.*{PARTIAL_SUFFIX}"):
         pid = partial.name[len(target.name) + 2 : -len(PARTIAL_SUFFIX)]
         if pid.isdigit() and not _pid_alive(int(pid)):
-            partial.unlink(missing_ok=True)
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -51,7 +55,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(target)
-    partial = _partial_path(target)
+    directory = _partial_directory(target)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir()
+    partial = directory / target.name
     try:
         yield partial
         with open(partial, "rb+") as written:
@@ -59,7 +66,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(partial, target)
         _fsync_directory(target.parent)
     finally:
-        partial.unlink(missing_ok=True)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def write_atomically(target: str | Path, write: Callable[[Path], None]) -> Path:

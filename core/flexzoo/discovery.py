@@ -3,6 +3,11 @@
 pluggy's ``load_setuptools_entrypoints`` stops at the first plugin that raises and keeps only
 one of two plugins with the same name, so the loop is ours: every plugin is loaded in isolation,
 and one that fails is recorded with its distribution, version and reason, then skipped.
+
+A distribution declares the plugin API it was written for with the keyword
+``flexzoo-plugin-api-<N>`` in its metadata (``keywords`` in pyproject.toml); a plugin whose
+declared API this host does not support is refused before any of its code is imported. The module
+attribute ``FLEXZOO_PLUGIN_API`` is checked after import, for plugins without that keyword.
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ from flexzoo._version import PLUGIN_API_VERSION
 from flexzoo.components import KINDS, REGISTRATION_HOOKS, Component
 
 ENTRY_POINT_GROUP = "flexzoo"
-#: Set to any non-empty value to load no plugin but ``builtin`` (as PYTEST_DISABLE_PLUGIN_AUTOLOAD).
+#: Set to any non-empty value to load no plugin but ``builtin`` and those in FLEXZOO_PLUGINS
+#: (as PYTEST_DISABLE_PLUGIN_AUTOLOAD with PYTEST_PLUGINS).
 DISABLE_AUTOLOAD_ENV = "FLEXZOO_DISABLE_PLUGIN_AUTOLOAD"
 #: Comma-separated plugin names: only these (and ``builtin``) are loaded.
 ONLY_PLUGINS_ENV = "FLEXZOO_PLUGINS"
 BUILTIN = "builtin"
+#: The metadata keyword that declares a distribution's plugin API, e.g. ``flexzoo-plugin-api-1``.
+API_KEYWORD_PREFIX = "flexzoo-plugin-api-"
 
 _COMPONENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -41,7 +49,9 @@ class Plugin:
     source: str = ""
     status: str = "loaded"  # loaded | failed | blocked
     error: str = ""
-    load_seconds: float = 0.0
+    api: int | None = None  # the plugin API its metadata declares, when it declares one
+    import_seconds: float = 0.0
+    register_seconds: float = 0.0
     module: Any = None
     components: dict[str, list[Component]] = field(default_factory=dict)
 
@@ -54,9 +64,19 @@ class Plugin:
             "source": self.source,
             "status": self.status,
             "error": self.error,
-            "load_seconds": round(self.load_seconds, 6),
+            "api": self.api,
+            "import_seconds": round(self.import_seconds, 6),
+            "register_seconds": round(self.register_seconds, 6),
             "components": {kind: [c.name for c in comps] for kind, comps in self.components.items()},
         }
+
+
+@dataclass
+class Discovery:
+    """What one discovery pass found, and how long scanning the installed distributions took."""
+
+    plugins: list[Plugin]
+    scan_seconds: float
 
 
 class PluginRejected(Exception):
@@ -76,16 +96,35 @@ def _entry_points() -> list[metadata.EntryPoint]:
     return sorted(found, key=lambda ep: (ep.name, ep.dist.name if ep.dist else ""))
 
 
+def declared_api(dist: metadata.Distribution | None) -> int | None:
+    """The plugin API a distribution declares through its ``flexzoo-plugin-api-<N>`` keyword, if any."""
+    if dist is None:
+        return None
+    keywords = dist.metadata.get("Keywords") or ""
+    for word in re.split(r"[,\s]+", keywords):
+        if word.startswith(API_KEYWORD_PREFIX) and word[len(API_KEYWORD_PREFIX):].isdigit():
+            return int(word[len(API_KEYWORD_PREFIX):])
+    return None
+
+
+def unsupported_api(declared: object) -> str:
+    """Why a plugin written for API ``declared`` cannot load here, or '' when it can."""
+    if declared == PLUGIN_API_VERSION:
+        return ""
+    return f"written for plugin API {declared!r}; this flexzoo supports API {PLUGIN_API_VERSION}"
+
+
 def _allowed(name: str, blocked: set[str]) -> str:
     """Return '' when the plugin may load, or why it is blocked."""
     if name in blocked:
         return f"blocked by -p no:{name}"
-    if name == BUILTIN:
-        return ""
+    only = os.environ.get(ONLY_PLUGINS_ENV)
+    listed = None if only is None else {n.strip() for n in only.split(",")}
+    if name == BUILTIN or (listed is not None and name in listed):
+        return ""  # as PYTEST_PLUGINS, a listed plugin loads even with autoload disabled
     if os.environ.get(DISABLE_AUTOLOAD_ENV):
         return f"autoload disabled by {DISABLE_AUTOLOAD_ENV}"
-    only = os.environ.get(ONLY_PLUGINS_ENV)
-    if only is not None and name not in {n.strip() for n in only.split(",")}:
+    if listed is not None:
         return f"not listed in {ONLY_PLUGINS_ENV}"
     return ""
 
@@ -140,11 +179,9 @@ def _check_hook_names(manager: pluggy.PluginManager, obj: Any) -> None:
 def register_plugin(manager: pluggy.PluginManager, plugin: Plugin, obj: Any) -> None:
     """Register ``obj`` as ``plugin`` after checking its API version; on failure leave it out."""
     try:
-        declared_api = getattr(obj, "FLEXZOO_PLUGIN_API", PLUGIN_API_VERSION)
-        if declared_api != PLUGIN_API_VERSION:
-            raise PluginRejected(
-                f"written for plugin API {declared_api!r}; this flexzoo supports API {PLUGIN_API_VERSION}"
-            )
+        refusal = unsupported_api(getattr(obj, "FLEXZOO_PLUGIN_API", plugin.api or PLUGIN_API_VERSION))
+        if refusal:
+            raise PluginRejected(refusal)
         if manager.has_plugin(plugin.name):
             raise PluginRejected(f"another plugin is already registered as {plugin.name!r}")
         manager.register(obj, name=plugin.name)
@@ -163,12 +200,14 @@ def register_plugin(manager: pluggy.PluginManager, plugin: Plugin, obj: Any) -> 
         plugin.status, plugin.error = "failed", f"{type(exc).__name__}: {exc}"
 
 
-def discover(manager: pluggy.PluginManager, blocked: Iterable[str] = ()) -> list[Plugin]:
+def discover(manager: pluggy.PluginManager, blocked: Iterable[str] = ()) -> Discovery:
     """Load every plugin of the ``flexzoo`` entry-point group into ``manager``; report each."""
     blocked = set(blocked)
-    plugins: list[Plugin] = []
+    started = time.perf_counter()
+    entry_points = _entry_points()
+    discovery = Discovery(plugins=[], scan_seconds=time.perf_counter() - started)
     taken: dict[str, str] = {}
-    for ep in _entry_points():
+    for ep in entry_points:
         dist = ep.dist
         plugin = Plugin(
             name=ep.name,
@@ -176,7 +215,7 @@ def discover(manager: pluggy.PluginManager, blocked: Iterable[str] = ()) -> list
             version=dist.version if dist else None,
             source=ep.value,
         )
-        plugins.append(plugin)
+        discovery.plugins.append(plugin)
         if ep.name in taken:
             plugin.status = "failed"
             plugin.error = (
@@ -189,14 +228,28 @@ def discover(manager: pluggy.PluginManager, blocked: Iterable[str] = ()) -> list
         if reason:
             plugin.status, plugin.error = "blocked", reason
             continue
-        started = time.perf_counter()
-        try:
-            obj = ep.load()
-        except BaseException as exc:  # a plugin may even call sys.exit at import
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            plugin.status, plugin.error = "failed", f"import failed: {type(exc).__name__}: {exc}"
-        else:
-            register_plugin(manager, plugin, obj)
-        plugin.load_seconds = time.perf_counter() - started
-    return plugins
+        _load(manager, plugin, ep)
+    return discovery
+
+
+def _load(manager: pluggy.PluginManager, plugin: Plugin, ep: metadata.EntryPoint) -> None:
+    """Check the declared API from metadata, then import and register, timing both steps."""
+    started = time.perf_counter()
+    plugin.api = declared_api(ep.dist)
+    if plugin.api is not None and unsupported_api(plugin.api):
+        plugin.status = "failed"
+        keyword = f"{API_KEYWORD_PREFIX}{plugin.api}"
+        plugin.error = f"{unsupported_api(plugin.api)} (metadata keyword {keyword}; not imported)"
+        return
+    try:
+        obj = ep.load()
+    except BaseException as exc:  # a plugin may even call sys.exit at import
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        plugin.status, plugin.error = "failed", f"import failed: {type(exc).__name__}: {exc}"
+        return
+    finally:
+        plugin.import_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    register_plugin(manager, plugin, obj)
+    plugin.register_seconds = time.perf_counter() - started

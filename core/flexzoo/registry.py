@@ -11,6 +11,7 @@ from typing import Any
 
 import pluggy
 
+from flexzoo.catalogue import install_hint
 from flexzoo.components import KINDS, RegisteredComponent
 from flexzoo.discovery import Plugin, discover, new_plugin_manager, register_plugin
 from flexzoo.errors import FlexzooError
@@ -43,9 +44,10 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
 class Registry:
     """Components by kind and name, built from loaded plugins."""
 
-    def __init__(self, plugins: list[Plugin], manager: pluggy.PluginManager) -> None:
+    def __init__(self, plugins: list[Plugin], manager: pluggy.PluginManager, scan_seconds: float = 0.0) -> None:
         self.plugins = plugins
         self.manager = manager
+        self.scan_seconds = scan_seconds  # time spent finding entry points (0 for explicit plugins)
         self._by_kind: dict[str, dict[str, list[RegisteredComponent]]] = {kind: {} for kind in KINDS}
         for plugin in plugins:
             if plugin.status != "loaded":
@@ -90,7 +92,8 @@ class Registry:
             if plugin is None or plugin.status != "loaded":
                 loaded = sorted(p.name for p in self.plugins if p.status == "loaded")
                 why = f" ({plugin.status}: {plugin.error})" if plugin else ""
-                hint = did_you_mean(plugin_name, loaded) or f"loaded plugins: {', '.join(loaded)}"
+                hint = ((not plugin and install_hint(kind, name, plugin_name)) or did_you_mean(plugin_name, loaded)
+                        or f"loaded plugins: {', '.join(loaded)}")
                 raise UnknownComponent(f"no plugin named `{plugin_name}` is available{why}", hint)
             entries = [e for e in entries if e.plugin == plugin_name]
         if len(entries) == 1:
@@ -115,7 +118,10 @@ class Registry:
             pool = [e for e in pool if e.plugin == plugin_name]
         candidates = {e.name for e in pool} | {e.qualified_name for e in pool}
         where = f" in plugin `{plugin_name}`" if plugin_name else ""
-        hint = did_you_mean(reference, candidates) or f"`zoo list {kind}s` shows the {kind}s installed"
+        present = {p.name: "" if p.status == "loaded" else f"{p.status}: {p.error}" for p in self.plugins}
+        catalogued = "" if plugin_name else install_hint(kind, name, present=present)
+        hint = (catalogued or did_you_mean(reference, candidates)
+                or f"`zoo list {kind}s` shows the {kind}s installed")
         return UnknownComponent(f"unknown {kind} `{reference}`{where}", hint)
 
 
@@ -127,8 +133,8 @@ def blocked_from_env() -> set[str]:
 @lru_cache(maxsize=1)
 def _default_registry(blocked: frozenset[str]) -> Registry:
     manager = new_plugin_manager()
-    plugins = discover(manager, blocked=blocked)
-    return Registry(plugins, manager)
+    found = discover(manager, blocked=blocked)
+    return Registry(found.plugins, manager, found.scan_seconds)
 
 
 def default_registry() -> Registry:
@@ -137,3 +143,10 @@ def default_registry() -> Registry:
     Plugins named in ``FLEXZOO_BLOCK_PLUGINS`` (which ``zoo -p no:NAME`` sets) are not loaded.
     """
     return _default_registry(frozenset(blocked_from_env()))
+
+
+def built_default_registry() -> Registry | None:
+    """The default registry if this process has built it already, else None (builds nothing)."""
+    if not _default_registry.cache_info().currsize:
+        return None
+    return default_registry()

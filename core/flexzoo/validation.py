@@ -90,8 +90,8 @@ class _Checker:
             description=table.get("description", ""),
         )
 
-    def component(self, kind: str, table: dict[str, Any], key: str, extra_keys: tuple[str, ...] = (),
-                  default_use: str | None = None) -> ComponentSpec | None:
+    def component(self, kind: str, table: dict[str, Any], key: str, match: str | None = None,
+                  default_use: str | None = None, extra_keys: tuple[str, ...] = ()) -> ComponentSpec | None:
         use = table.get("use", default_use)
         if use is None:
             self.report(f"{key}.use", f"missing `use` in [{key}]", f'name the {kind}: use = "<name>" '
@@ -108,7 +108,8 @@ class _Checker:
         factory = found.component.factory
         specs = {p.name: p for p in schema.parameters(factory)}
         host_supplied = HOST_PARAMETERS.get(kind, {})
-        given = {k: v for k, v in table.items() if k != "use" and k not in extra_keys}
+        given = {k: v for k, v in table.items()
+                 if k != "use" and k not in extra_keys and not (match is not None and k == "match")}
         settable = [n for n in specs if n not in host_supplied]
         params: dict[str, Any] = {}
         ok = True
@@ -144,7 +145,6 @@ class _Checker:
                 params[name] = schema.to_toml(spec.default)
         if not ok:
             return None
-        match = table.get("match") if "match" in extra_keys else None
         transfer = {name: table[name] for name in TRANSFER_KEYS if name in extra_keys and name in table}
         return ComponentSpec(kind=kind, use=found.qualified_name, params=params, key=key, match=match,
                              weights_from=transfer.get("from"), freeze=transfer.get("freeze", False))
@@ -179,16 +179,15 @@ class _Checker:
         specs = []
         for index, table in enumerate(value):
             key = f"{section}[{index}]"
-            extra: tuple[str, ...] = ()
+            match = None
             if kind == "initializer":
-                extra = ("match",)
-                match = table.setdefault("match", "*")
+                match = table.get("match", "*")
                 if not isinstance(match, str) or not match:
                     self.report(f"{key}.match",
                                 f"`match` must be a non-empty glob string, got {schema.describe(match)}",
                                 'for example match = "backbone.*"')
                     continue
-            spec = self.component(kind, table, key, extra_keys=extra)
+            spec = self.component(kind, table, key, match=match)
             if spec:
                 specs.append(spec)
         return specs

@@ -10,6 +10,7 @@ from flexzoo.artifact.format import check_plugins, read_artifact
 from flexzoo.assembly import ZooModel, build_model
 from flexzoo.errors import ArtifactError, ManifestError
 from flexzoo.registry import Registry, default_registry
+from flexzoo.restoring import weights_restored_afterwards
 from flexzoo.validation import revalidate
 
 
@@ -26,7 +27,8 @@ def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
         manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)
         steps = artifact.compression_steps
         records = [step["record"] for step in steps] if steps else None
-        model = build_model(manifest, registry, transfer=False, records=records)  # the stored weights replace them
+        with weights_restored_afterwards():  # the stored weights replace what factories would load
+            model = build_model(manifest, registry, transfer=False, records=records)
     except ManifestError as exc:
         raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
     except (ValueError, KeyError, RuntimeError, AttributeError) as exc:  # a step could not use its record

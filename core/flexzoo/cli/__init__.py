@@ -13,11 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from flexzoo._version import __version__
-from flexzoo.cli import artifacts, catalog, export, training
+from flexzoo.cli import artifacts, catalog, export, index, scaffold, training
 from flexzoo.errors import FlexzooError
 
 #: Each module adds its verbs through ``register(verb)``, in the order ``zoo --help`` shows them.
-VERB_MODULES = (artifacts, training, export, catalog)
+VERB_MODULES = (artifacts, training, export, catalog, index, scaffold)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
                         help="block the plugin NAME (repeatable), as pytest's -p no:NAME")
+    parser.add_argument("--trace-plugins", action="store_true",
+                        help="after the command, show discovery time and each plugin's import and registration time")
     verbs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def verb(name: str, helptext: str, handler: Callable[[argparse.Namespace], int],
@@ -90,3 +92,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"zoo: internal error: {type(exc).__name__}: {exc}\n"
               "run again with --debug for the traceback, and report it", file=sys.stderr)
         return 3
+    finally:
+        if args.trace_plugins:
+            from flexzoo.cli.trace import report_plugin_trace
+
+            report_plugin_trace()

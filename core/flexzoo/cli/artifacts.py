@@ -70,5 +70,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         emit_json(artifact.as_dict())
     else:
         print(render_card(artifact.info, artifact.weights_sha256))
-        print("  verified      weights and metadata match their sha256" if not args.no_verify else "")
+        if not args.no_verify:
+            print("  verified      weights and metadata match their sha256")
     return 0

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_compress
-import pytest
 from flexzoo.registry import Registry
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import flexzoo
 import pytest
 import torch
+
+import flexzoo
 from flexzoo.artifact.format import read_artifact
 
 TINY = """
@@ -177,10 +178,11 @@ def test_report_measures_sizes_and_eager_latency_before_and_after(tmp_path, regi
 def test_a_record_that_does_not_fit_is_refused_clearly(tmp_path, registry):
     import json
 
-    from flexzoo.artifact.format import canonical_json, metadata_digest
-    from flexzoo.errors import ArtifactError
     from safetensors import safe_open
     from safetensors.torch import save_file
+
+    from flexzoo.artifact.format import canonical_json, metadata_digest
+    from flexzoo.errors import ArtifactError
 
     _, saved, _ = build_and_reload(tmp_path, registry, '[[compress]]\nuse = "quantize_int8"\nmode = "static"\n'
                                    "calibration_batches = 1\n")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import flexzoo
 import pytest
 import torch
+
+import flexzoo
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import ManifestError
 from flexzoo.training.fine_tune import evaluate

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import flexzoo
 import pytest
+
+import flexzoo
 from flexzoo.errors import ManifestError
 
 BASE = """

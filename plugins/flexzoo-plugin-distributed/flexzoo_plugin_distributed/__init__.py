@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flexzoo import Component, hookimpl
-
 from flexzoo_plugin_distributed.factories import ddp, fsdp
 
 FLEXZOO_PLUGIN_API = 1

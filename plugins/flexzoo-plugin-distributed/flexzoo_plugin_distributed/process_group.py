@@ -9,8 +9,9 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from flexzoo.errors import FlexzooError
 from torch import nn
+
+from flexzoo.errors import FlexzooError
 
 
 def _backend(requested: str) -> str:

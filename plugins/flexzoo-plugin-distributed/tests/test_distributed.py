@@ -10,14 +10,15 @@ import textwrap
 import time
 from pathlib import Path
 
-import flexzoo.builtin
-import flexzoo_plugin_distributed
 import pytest
 import torch
+from safetensors.torch import load_file
+
+import flexzoo.builtin
+import flexzoo_plugin_distributed
 from flexzoo.registry import Registry
 from flexzoo.training.trainer import train
 from flexzoo.validation import load_manifest
-from safetensors.torch import load_file
 
 # No normalization and no dropout: with the same global batch, ranks must reproduce one process exactly.
 MANIFEST = """

@@ -7,7 +7,6 @@ torch-pruning load when a step is built.
 from __future__ import annotations
 
 from flexzoo import Component, hookimpl
-
 from flexzoo_plugin_compress import factories
 
 FLEXZOO_PLUGIN_API = 1

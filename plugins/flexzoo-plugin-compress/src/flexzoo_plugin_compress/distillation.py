@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from flexzoo.errors import FlexzooError
 from flexzoo.manifest import ResolvedManifest
-from torch import nn
 
 
 class Distill:

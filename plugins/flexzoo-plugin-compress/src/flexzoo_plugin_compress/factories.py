@@ -7,12 +7,10 @@ Every step returned follows the compressor contract in ``flexzoo.hookspecs``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from flexzoo.errors import ParameterError
-
-if TYPE_CHECKING:
-    from flexzoo.manifest import ResolvedManifest
+from flexzoo.manifest import ResolvedManifest  # torch-free; annotations are schemas
 
 
 def _fraction(name: str, value: float, *, closed: bool = False) -> None:

@@ -1,0 +1,56 @@
+"""Issue 3: `zoo list` start-up with 200 installed distributions, 20 of them plugins, against import torch."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from common import Row, command_seconds
+from flexzoo.testing.distributions import make_distribution
+
+DISTRIBUTIONS = 200
+PLUGINS = 20
+PLUGIN_MODULE = """
+import flexzoo
+
+def part(input_shape: tuple, width: int = 8):
+    '''A backbone.'''
+    import torch
+    return torch.nn.Flatten()
+
+@flexzoo.hookimpl
+def flexzoo_backbones():
+    return [flexzoo.Component("part", part)]
+"""
+
+
+def populate(site: Path) -> None:
+    """180 ordinary distributions and 20 flexzoo plugins, each a real dist-info."""
+    for index in range(DISTRIBUTIONS - PLUGINS):
+        make_distribution(site, f"bench-package-{index:03d}", "1.0", {f"bench_package_{index:03d}": ""},
+                          {f"tool{index}": f"bench_package_{index:03d}:main"}, group="console_scripts")
+    for index in range(PLUGINS):
+        module = f"flexzoo_plugin_bench{index:02d}"
+        make_distribution(site, f"flexzoo-plugin-bench{index:02d}", "1.0", {module: PLUGIN_MODULE},
+                          {f"bench{index:02d}": module}, keywords="flexzoo-plugin-api-1")
+
+
+def measure() -> list[Row]:
+    python = sys.executable
+    with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as crowded:
+        populate(Path(crowded))
+        # `env` sets each command's extra path entry; all three start through it alike.
+        base, many, torch_import = command_seconds(
+            [["env", f"PYTHONPATH={empty}", python, "-m", "flexzoo", "list"],
+             ["env", f"PYTHONPATH={crowded}", python, "-m", "flexzoo", "list"],
+             ["env", f"PYTHONPATH={empty}", python, "-c", "import torch"]], repeats=15)
+    per_distribution = (many - base) / DISTRIBUTIONS
+    return [
+        Row(f"zoo list, {DISTRIBUTIONS} dists ({PLUGINS} plugins) vs import torch", many, torch_import, "s",
+            target=0.1, note=f"zoo list: {base * 1000:.0f} ms with no extra distribution, {many * 1000:.0f} ms "
+                             f"with {DISTRIBUTIONS}; import torch: {torch_import * 1000:.0f} ms"),
+        Row("zoo list: added cost per installed distribution", per_distribution, base, "s",
+            note=f"{per_distribution * 1e6:.0f} us per distribution (10% of them plugins), "
+                 f"against zoo list's own {base * 1000:.0f} ms"),
+    ]

@@ -1,0 +1,105 @@
+"""``zoo new-plugin``: write a plugin package that installs with pip and passes its own tests."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from string import Template
+
+from flexzoo._version import PLUGIN_API_VERSION, __version__
+from flexzoo.components import KINDS, REGISTRATION_HOOKS
+from flexzoo.errors import FlexzooError
+from flexzoo.scaffold import files
+from flexzoo.scaffold.components import EXAMPLE_USE, HOST_USE, TEMPLATES
+
+PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+DEFAULT_KINDS = ("backbone", "head")
+#: Example parameters the conformance test needs, for kinds whose example has required ones.
+REQUIRED_EXAMPLES = {"head": '"head": {"dense": {"num_classes": 3}}'}
+
+
+def _requirement() -> str:
+    """The flexzoo versions a new plugin supports: this minor release series."""
+    major, minor = (int(part) for part in __version__.split(".")[:2])
+    return f">={major}.{minor},<{major}.{minor + 1}" if major == 0 else f">={major}.{minor},<{major + 1}"
+
+
+def _components_module(name: str, kinds: Sequence[str]) -> str:
+    imports = []
+    if {"initializer", "compressor"} & set(kinds):
+        imports.append("from collections.abc import Callable")
+    imports.append("from typing import TYPE_CHECKING, Literal" if "backbone" in kinds else
+                   "from typing import TYPE_CHECKING")
+    text = Template(files.COMPONENTS_HEADER).substitute(name=name, imports="\n" + "\n".join(imports) + "\n")
+    if "backbone" in kinds:
+        text += '\nActivation = Literal["relu", "gelu", "tanh"]\n'
+    return text + "".join(TEMPLATES[kind][0] for kind in kinds)
+
+
+def _manifest(name: str, kinds: Sequence[str]) -> str:
+    parts = [Template(EXAMPLE_USE[k]).substitute(name=name) if k in kinds else HOST_USE.get(k, "") for k in KINDS]
+    return "\n".join(part for part in parts if part)
+
+
+def render(name: str, kinds: Sequence[str]) -> dict[str, str]:
+    """Relative path -> text of every file of the new package."""
+    summary = f"flexzoo components from {name}."
+    common = {"name": name, "summary": summary, "api": PLUGIN_API_VERSION}
+    package = f"flexzoo_plugin_{name}"
+    init = Template(files.INIT).substitute(common) + "".join(
+        Template(files.HOOK).substitute(hook=REGISTRATION_HOOKS[k], component=TEMPLATES[k][1]) for k in kinds)
+    examples = "{" + ", ".join(REQUIRED_EXAMPLES[k] for k in kinds if k in REQUIRED_EXAMPLES) + "}"
+    qualified = ", ".join(f'"{name}:{TEMPLATES[k][1]}"' for k in kinds)
+    manifest = _manifest(name, kinds)
+    return {
+        "pyproject.toml": Template(files.PYPROJECT).substitute(common, requirement=_requirement()),
+        "README.md": Template(files.README).substitute(common, manifest=manifest),
+        f"{package}/__init__.py": init,
+        f"{package}/components.py": _components_module(name, kinds),
+        f"tests/test_{name}_conformance.py": Template(files.CONFORMANCE_TEST).substitute(
+            common, title=name.title().replace("_", ""), examples=examples),
+        f"tests/test_{name}_build.py": Template(files.BUILD_TEST).substitute(
+            common, manifest=manifest, qualified=qualified),
+    }
+
+
+def parse_kinds(text: str) -> list[str]:
+    """'backbone,heads' -> ['backbone', 'head'] in lifecycle order; unknown words are an error."""
+    from flexzoo.components import kind_from_word
+    from flexzoo.registry import did_you_mean
+
+    kinds = []
+    for word in filter(None, (w.strip() for w in text.split(","))):
+        kind = kind_from_word(word)
+        if kind is None:
+            raise FlexzooError(f"unknown kind `{word}`; " + (did_you_mean(word, KINDS) or f"kinds: {', '.join(KINDS)}"))
+        kinds.append(kind)
+    if not kinds:
+        raise FlexzooError(f"--kinds names no kind; kinds: {', '.join(KINDS)}")
+    return sorted(set(kinds), key=KINDS.index)
+
+
+def create_plugin(name: str, kinds: Sequence[str], parent: Path) -> Path:
+    """Write ``parent/flexzoo-plugin-<name>/`` whole or not at all; return its path."""
+    if not PLUGIN_NAME.match(name):
+        suggestion = re.sub(r"[^a-z0-9_]", "_", name.lower()).lstrip("_0123456789") or "myplugin"
+        raise FlexzooError(f"`{name}` is not a plugin name: use lower-case letters, digits and '_', starting "
+                           f"with a letter (it becomes the module flexzoo_plugin_<name>); for example `{suggestion}`")
+    target = parent / f"flexzoo-plugin-{name}"
+    if target.exists():
+        raise FlexzooError(f"{target} already exists; choose another name or directory (-o)")
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=parent))
+    try:
+        for relative, text in render(name, kinds).items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

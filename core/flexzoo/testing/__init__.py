@@ -1,0 +1,42 @@
+"""The conformance kit: what the host relies on, checked in a plugin's own test suite.
+
+Subclass :class:`PluginConformance` in a test module and pytest runs every check on every
+component the plugin declares::
+
+    from flexzoo.testing import PluginConformance
+
+    class TestAcme(PluginConformance):
+        plugin = "flexzoo_plugin_acme"
+        examples = {"head": {"tiny": {"num_classes": 3}}}
+
+The checks are plain functions too (``check_schema``, ``check_backbone``, ...), raising
+``AssertionError`` with a message that says what to fix. Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+from flexzoo.testing.checks import (
+    check_backbone,
+    check_component,
+    check_compressor,
+    check_head,
+    check_initializer,
+    check_listing_is_light,
+    check_schema,
+    check_strategy,
+    plugin_components,
+)
+from flexzoo.testing.suite import PluginConformance
+
+__all__ = [
+    "PluginConformance",
+    "check_backbone",
+    "check_component",
+    "check_compressor",
+    "check_head",
+    "check_initializer",
+    "check_listing_is_light",
+    "check_schema",
+    "check_strategy",
+    "plugin_components",
+]

@@ -1,0 +1,22 @@
+"""flexzoo-plugin-timm: every timm architecture as a flexzoo backbone (``timm:<model name>``).
+
+Registration reads the architecture names from ``models.json``, a list generated from the timm
+release this plugin depends on, so ``zoo list`` imports neither timm nor torch.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flexzoo import Component, hookimpl
+from flexzoo_plugin_timm.backbone import backbone
+from flexzoo_plugin_timm.model_list import read_model_list
+
+FLEXZOO_PLUGIN_API = 1
+
+
+@hookimpl
+def flexzoo_backbones() -> list[Component]:
+    models = read_model_list()
+    return [Component(name, functools.partial(backbone, name), summary=f"timm {name} ({models.timm_version})")
+            for name in models.names]

@@ -1,0 +1,40 @@
+"""The static model list: true to the installed timm, and what lets listing skip torch and timm."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from flexzoo_plugin_timm.model_list import REGENERATE, installed_model_list, read_model_list
+
+LIST_AND_REPORT_IMPORTS = """
+import sys
+from flexzoo.cli import main
+status = main(sys.argv[1:])
+print("HEAVY=" + ",".join(sorted(m for m in ("torch", "timm") if m in sys.modules)), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def test_shipped_list_is_the_installed_timm_list():
+    shipped, installed = read_model_list(), installed_model_list()
+    assert shipped.timm_version == installed.timm_version, f"run `{REGENERATE}`"
+    assert shipped.names == installed.names, f"run `{REGENERATE}`"
+
+
+def test_zoo_list_shows_timm_backbones_without_importing_torch():
+    result = subprocess.run([sys.executable, "-c", LIST_AND_REPORT_IMPORTS, "list", "backbones", "resnet*", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY=\n" in result.stderr
+    listed = {c["qualified_name"] for c in json.loads(result.stdout)}
+    assert {"timm:resnet18", "timm:resnet50", "timm:resnet101"} <= listed
+    assert all(name.startswith("timm:resnet") for name in listed)
+
+
+def test_list_check_command_agrees():
+    result = subprocess.run([sys.executable, "-m", "flexzoo_plugin_timm.model_list"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout

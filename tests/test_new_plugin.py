@@ -1,0 +1,60 @@
+"""`zoo new-plugin`: what a third party does, from scaffold to a built model, with a real pip install."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+ALL_KINDS = "backbone,head,initializer,compressor,strategy"
+
+
+@pytest.mark.slow
+def test_scaffolded_plugin_installs_passes_its_tests_and_builds(zoo, tmp_path):
+    created = zoo("new-plugin", "acme", "--kinds", ALL_KINDS, "-o", str(tmp_path))
+    assert created.returncode == 0, created.stderr
+    package = tmp_path / "flexzoo-plugin-acme"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                              "--no-index", "--target", str(zoo.site), str(package)],
+                             capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr
+    elsewhere = tmp_path / "elsewhere"  # not the source tree: the tests must import the installed package
+    elsewhere.mkdir()
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests")],
+                           cwd=elsewhere, env=zoo.env, capture_output=True, text=True, timeout=300)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+
+    listed = {c["qualified_name"]: c["kind"] for c in zoo.json("list", "acme:*")}
+    assert listed == {"acme:flat": "backbone", "acme:dense": "head", "acme:small_normal": "initializer",
+                      "acme:magnitude_prune": "compressor", "acme:threads": "strategy"}
+    acme = next(p for p in zoo.json("plugins") if p["name"] == "acme")
+    assert (acme["distribution"], acme["status"], acme["api"]) == ("flexzoo-plugin-acme", "loaded", 1)
+
+    manifest = tmp_path / "model.toml"
+    manifest.write_text('[model]\nname = "acme-model"\ninput_shape = [1, 8, 8]\n[backbone]\nuse = "flat"\n'
+                        '[heads.label]\nuse = "dense"\nnum_classes = 4\n[[init]]\nuse = "small_normal"\n'
+                        '[[compress]]\nuse = "magnitude_prune"\n[distributed]\nuse = "threads"\n')
+    built = zoo("build", str(manifest), "-o", str(tmp_path / "out"))
+    assert built.returncode == 0, built.stderr
+    card = zoo.json("inspect", str(tmp_path / "out" / "acme-model.safetensors"))
+    assert card["manifest"]["backbone"]["use"] == "acme:flat"
+
+
+def test_new_plugin_refuses_a_name_that_is_not_an_identifier(zoo, tmp_path):
+    result = zoo("new-plugin", "Acme-Tools", "-o", str(tmp_path))
+    assert result.returncode == 1
+    assert "`Acme-Tools` is not a plugin name" in result.stderr and "for example `acme_tools`" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_new_plugin_never_overwrites(zoo, tmp_path):
+    (tmp_path / "flexzoo-plugin-acme").mkdir()
+    result = zoo("new-plugin", "acme", "-o", str(tmp_path))
+    assert result.returncode == 1 and "already exists" in result.stderr
+
+
+def test_new_plugin_names_an_unknown_kind(zoo, tmp_path):
+    result = zoo("new-plugin", "acme", "--kinds", "backbone,haeds", "-o", str(tmp_path))
+    assert result.returncode == 1 and "unknown kind `haeds`; did you mean `head`?" in result.stderr
