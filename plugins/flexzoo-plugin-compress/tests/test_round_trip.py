@@ -104,6 +104,13 @@ def test_low_rank_factorizes_and_reloads(tmp_path, registry):
     assert_identical(model, loaded)
 
 
+def test_pruned_then_static_int8_reloads(tmp_path, registry):
+    steps = ('[[compress]]\nuse = "prune_channels"\n'
+             '[[compress]]\nuse = "quantize_int8"\nmode = "static"\ncalibration_batches = 1\n')
+    model, _, loaded = build_and_reload(tmp_path, registry, steps)
+    assert_identical(model, loaded)
+
+
 def test_low_rank_convolution_is_the_best_rank_r_approximation(tmp_path, registry):
     from flexzoo_plugin_compress.factories import low_rank
 

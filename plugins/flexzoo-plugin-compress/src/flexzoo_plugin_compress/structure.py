@@ -46,8 +46,16 @@ def record(before: Snapshot, model: nn.Module) -> dict[str, Any]:
     return {"settings": changed, "shapes": shapes(model)}
 
 
+def _resized(tensor: torch.Tensor, shape: list[int]) -> torch.Tensor:
+    """``tensor`` cut to ``shape`` where it shrinks (zeros where it grows): finite values, so later
+    steps that run the model before the stored values arrive (int8 calibration) see real numbers."""
+    if all(new <= old for new, old in zip(shape, tensor.shape)) and len(shape) == tensor.ndim:
+        return tensor[tuple(slice(0, n) for n in shape)].clone()
+    return torch.zeros(shape, dtype=tensor.dtype, device=tensor.device)
+
+
 def restore(model: nn.Module, recorded: dict[str, Any]) -> nn.Module:
-    """Give ``model`` the recorded shapes (empty tensors) and settings; values are loaded later."""
+    """Give ``model`` the recorded shapes and settings; the stored values are loaded afterwards."""
     for name, values in recorded["settings"].items():
         module = model.get_submodule(name)
         for key, value in values.items():
@@ -59,9 +67,9 @@ def restore(model: nn.Module, recorded: dict[str, Any]) -> nn.Module:
         tensor = getattr(owner, leaf)
         if list(tensor.shape) == shape:
             continue
-        empty = torch.empty(shape, dtype=tensor.dtype, device=tensor.device)
+        resized = _resized(tensor.detach(), shape)
         if isinstance(tensor, nn.Parameter):
-            setattr(owner, leaf, nn.Parameter(empty, requires_grad=tensor.requires_grad))
+            setattr(owner, leaf, nn.Parameter(resized, requires_grad=tensor.requires_grad))
         else:
-            owner.register_buffer(leaf, empty, persistent=True)
+            owner.register_buffer(leaf, resized, persistent=True)
     return model
