@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
     from flexzoo.manifest import ResolvedManifest
 
 _PER_TENSOR = ("quantize_per_tensor", "dequantize_per_tensor")
+
+# torchao registers enums with torch's pytree on import, which torch 2.14 answers with a deprecation
+# warning per enum on stderr: noise for a user of `zoo`, not something they can act on.
+logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
 
 def _torchao_config(mode: str) -> Any:
