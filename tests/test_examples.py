@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import flexzoo
 from flexzoo.registry import default_registry
 from flexzoo.training.trainer import train
 from flexzoo.validation import load_manifest
@@ -18,14 +19,13 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 @pytest.mark.slow
 def test_digits_example_reaches_95_percent_on_digit(tmp_path):
-    result = train(load_manifest(EXAMPLES / "digits.toml"), tmp_path, show_progress=False)
+    result = flexzoo.train(EXAMPLES / "digits.toml", tmp_path)
     assert result.history[-1]["validation"]["digit.accuracy"] >= 0.95
 
 
 @pytest.mark.slow
 def test_timm_example_trains_on_generated_shapes(tmp_path):
-    if default_registry().plugin("timm") is None:  # flexzoo-plugin-timm comes with issue 3
-        pytest.skip("flexzoo-plugin-timm is not installed")
+    assert default_registry().plugin("timm").status == "loaded"  # plugins/flexzoo-plugin-timm (make venv)
     spec = importlib.util.spec_from_file_location("make_shapes", EXAMPLES / "make_shapes.py")
     make_shapes = importlib.util.module_from_spec(spec)
     sys.modules["make_shapes"] = make_shapes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flexzoo._version import PLUGIN_API_VERSION, __version__
-from flexzoo.api import build, list_components, save
+from flexzoo.api import build, list_components, save, train
 from flexzoo.components import Component
 from flexzoo.errors import ArtifactError, FlexzooError, ManifestError, ParameterError, PluginError
 from flexzoo.hookspecs import hookimpl, hookspec
@@ -32,6 +32,7 @@ __all__ = [
     "load",
     "load_manifest",
     "save",
+    "train",
 ]
 
 _LAZY = {"load": "flexzoo.artifact.load", "ZooModel": "flexzoo.assembly"}

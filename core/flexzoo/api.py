@@ -12,6 +12,7 @@ from flexzoo.validation import load_manifest
 
 if TYPE_CHECKING:
     from flexzoo.assembly import ZooModel
+    from flexzoo.training.trainer import TrainResult
 
 
 def list_components(kind: str | None = None, pattern: str | None = None) -> list[RegisteredComponent]:
@@ -41,3 +42,13 @@ def save(model: ZooModel, out_dir: str | Path, registry: Registry | None = None)
     if not isinstance(manifest, ResolvedManifest):
         raise TypeError("save() needs a model made by flexzoo.build() or flexzoo.load()")
     return write_artifact(model, manifest, out_dir, registry or default_registry())
+
+
+def train(manifest: str | Path | ResolvedManifest, out_dir: str | Path = "out", registry: Registry | None = None, *,
+          resume: bool = False, show_progress: bool = False) -> TrainResult:
+    """Train the model of a manifest with a ``[train]`` section; write ``<out_dir>/<name>.safetensors`` (rank 0)."""
+    from flexzoo.training.trainer import train as run_training
+
+    registry = registry or default_registry()
+    resolved = manifest if isinstance(manifest, ResolvedManifest) else load_manifest(manifest, registry)
+    return run_training(resolved, out_dir, registry, resume=resume, show_progress=show_progress)

@@ -91,7 +91,8 @@ class _Checker:
         )
 
     def component(self, kind: str, table: dict[str, Any], key: str, match: str | None = None,
-                  default_use: str | None = None, extra_keys: tuple[str, ...] = ()) -> ComponentSpec | None:
+                  default_use: str | None = None, transfer: bool = False) -> ComponentSpec | None:
+        """One component table; ``transfer`` lets it hold the host's ``from`` and ``freeze`` (the backbone)."""
         use = table.get("use", default_use)
         if use is None:
             self.report(f"{key}.use", f"missing `use` in [{key}]", f'name the {kind}: use = "<name>" '
@@ -108,8 +109,8 @@ class _Checker:
         factory = found.component.factory
         specs = {p.name: p for p in schema.parameters(factory)}
         host_supplied = HOST_PARAMETERS.get(kind, {})
-        given = {k: v for k, v in table.items()
-                 if k != "use" and k not in extra_keys and not (match is not None and k == "match")}
+        host_keys = {"use", *(["match"] if match is not None else []), *(TRANSFER_KEYS if transfer else [])}
+        given = {k: v for k, v in table.items() if k not in host_keys}
         settable = [n for n in specs if n not in host_supplied]
         params: dict[str, Any] = {}
         ok = True
@@ -145,9 +146,9 @@ class _Checker:
                 params[name] = schema.to_toml(spec.default)
         if not ok:
             return None
-        transfer = {name: table[name] for name in TRANSFER_KEYS if name in extra_keys and name in table}
+        reuse = {name: table[name] for name in TRANSFER_KEYS if transfer and name in table}
         return ComponentSpec(kind=kind, use=found.qualified_name, params=params, key=key, match=match,
-                             weights_from=transfer.get("from"), freeze=transfer.get("freeze", False))
+                             weights_from=reuse.get("from"), freeze=reuse.get("freeze", False))
 
     def backbone(self, data: dict[str, Any]) -> ComponentSpec | None:
         """[backbone]: a component, or one reused from an artifact (``from``), optionally frozen."""
@@ -165,7 +166,7 @@ class _Checker:
         except TransferProblem as exc:
             self.report(exc.key, exc.message, exc.hint)
             return None
-        return self.component("backbone", table, "backbone", extra_keys=TRANSFER_KEYS)
+        return self.component("backbone", table, "backbone", transfer=True)
 
     def steps(self, data: dict[str, Any], section: str, kind: str) -> list[ComponentSpec]:
         value = data.get(section, [])

@@ -7,7 +7,6 @@ each takes its share of every global batch. Only rank 0 writes files.
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import json
 import re
@@ -23,7 +22,7 @@ from flexzoo.assembly import ZooModel, build_model, compress_model, instantiate
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.manifest import ResolvedManifest
 from flexzoo.registry import Registry, default_registry
-from flexzoo.training.checkpoint import Checkpoint, CheckpointWriter, load_checkpoint
+from flexzoo.training.checkpoint import Checkpoint, CheckpointWriter, join_tensors, load_checkpoint, split_tensors
 from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig
 from flexzoo.training.data import Dataset, load_dataset
 from flexzoo.training.objectives import Objective
@@ -293,8 +292,10 @@ class Trainer:
         if self.writer:
             meta = {"manifest_sha256": manifest_fingerprint(self.manifest), "data_sha256": data.fingerprint,
                     "world_size": self.strategy.world_size}
+            plain, tensors = split_tensors(optimizer_state)  # clones below: training goes on changing them
             snapshot = Checkpoint({name: tensor.clone() for name, tensor in model_state.items()},
-                                  copy.deepcopy(optimizer_state), copy.deepcopy({**state, **meta}))
+                                  join_tensors(plain, {name: tensor.clone() for name, tensor in tensors.items()}),
+                                  {**state, "history": list(state["history"]), **meta})
             writer.submit(self.run_dir, snapshot)
 
     def _finish(self, final_state: dict[str, torch.Tensor], state: dict[str, Any], data: Dataset,

@@ -85,6 +85,16 @@ class DataParallel(ProcessGroupStrategy):
         optimizer.load_state_dict(state)
 
 
+def _shard_units(model: nn.Module) -> list[nn.Module]:
+    """Each child of the backbone with parameters and each head (any other model: its children with parameters)."""
+    backbone, heads = getattr(model, "backbone", None), getattr(model, "heads", None)
+    if isinstance(backbone, nn.Module) and isinstance(heads, nn.ModuleDict):
+        candidates = [*backbone.children(), *heads.values()]
+    else:
+        candidates = list(model.children())
+    return [unit for unit in candidates if any(True for _ in unit.parameters())]
+
+
 class FullyShardedDataParallel(ProcessGroupStrategy):
     """FSDP2: ``fully_shard`` on each backbone child with parameters and on each head, then on the model."""
 
@@ -98,10 +108,8 @@ class FullyShardedDataParallel(ProcessGroupStrategy):
         except ImportError:
             raise FlexzooError(f"fsdp needs FSDP2 (torch.distributed.fsdp.fully_shard, torch >= 2.6); this is torch "
                                f"{torch.__version__}; upgrade torch or use [distributed] use = \"ddp\"") from None
-        units = [child for child in model.backbone.children() if any(True for _ in child.parameters())]
-        units += list(model.heads.values())
         try:
-            for unit in units:
+            for unit in _shard_units(model):
                 fully_shard(unit, reshard_after_forward=self.reshard_after_forward)
             fully_shard(model, reshard_after_forward=self.reshard_after_forward)
         except (RuntimeError, NotImplementedError, AssertionError) as exc:

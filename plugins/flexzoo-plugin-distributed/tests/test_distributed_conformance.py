@@ -1,4 +1,4 @@
-"""The distributed plugin passes flexzoo's conformance kit: set up, wrap and tear down in one process."""
+"""The distributed plugin passes flexzoo's conformance kit: signatures, and each strategy set up, used, torn down."""
 
 from __future__ import annotations
 
