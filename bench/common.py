@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import statistics
 import subprocess
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+
+from flexzoo.report import median_seconds_interleaved  # the timer the compression report uses
 
 
 @dataclass
@@ -50,21 +50,6 @@ class Row:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ratio": self.ratio, "met": self.met}
-
-
-def median_seconds_interleaved(functions: Sequence[Callable[[], object]], repeats: int, warmup: int = 3
-                               ) -> list[float]:
-    """Median wall time of each function, calling them in turn so drift hits all of them alike."""
-    for _ in range(warmup):
-        for function in functions:
-            function()
-    times: list[list[float]] = [[] for _ in functions]
-    for _ in range(repeats):
-        for index, function in enumerate(functions):
-            started = time.perf_counter()
-            function()
-            times[index].append(time.perf_counter() - started)
-    return [statistics.median(t) for t in times]
 
 
 def command_seconds(commands: Sequence[Sequence[str]], repeats: int, env: dict | None = None) -> list[float]:

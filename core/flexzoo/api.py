@@ -20,13 +20,18 @@ def list_components(kind: str | None = None, pattern: str | None = None) -> list
     return default_registry().components(kind, pattern)
 
 
-def build(manifest: str | Path | ResolvedManifest, registry: Registry | None = None) -> ZooModel:
-    """Validate a manifest (a path or a resolved manifest), then build, initialize and compress its model."""
+def build(manifest: str | Path | ResolvedManifest, registry: Registry | None = None, *,
+          report: str = "none") -> ZooModel:
+    """Validate a manifest (a path or a resolved manifest), then build, initialize and compress its model.
+
+    :param report: "eager" or "compiled" measures the [[compress]] steps' effect (see ``flexzoo.report``);
+        ``flexzoo.save`` stores the report in the artifact and its model card.
+    """
     from flexzoo.assembly import build_model
 
     registry = registry or default_registry()
     resolved = manifest if isinstance(manifest, ResolvedManifest) else load_manifest(manifest, registry)
-    return build_model(resolved, registry)
+    return build_model(resolved, registry, report=report)
 
 
 def save(model: ZooModel, out_dir: str | Path, registry: Registry | None = None) -> Path:

@@ -7,6 +7,7 @@ and a model too large for this machine are all refused before any memory is spen
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import os
 from collections.abc import Callable
@@ -70,14 +71,21 @@ class _Builder:
         except (ValueError, TypeError, AssertionError) as exc:
             raise self.fail(spec.key, f"{spec.use} rejected its parameters: {exc}") from exc
 
-    def backbone(self) -> nn.Module:
-        host = {}
-        if "input_shape" in {p.name for p in schema.parameters(self.factory(self.manifest.backbone))}:
+    def call_with_host_values(self, spec: ComponentSpec) -> Any:
+        """Call a factory, filling ``input_shape`` (from [model]) and ``manifest`` when it declares them."""
+        host: dict[str, Any] = {}
+        declared = {p.name for p in schema.parameters(self.factory(spec))}
+        if "input_shape" in declared:
             if self.manifest.model.input_shape is None:
-                raise self.fail("model.input_shape", f"{self.manifest.backbone.use} needs [model] input_shape",
+                raise self.fail("model.input_shape", f"{spec.use} needs [model] input_shape",
                                 "add input_shape = [...] (one sample, no batch dimension)")
             host["input_shape"] = self.manifest.model.input_shape
-        return self.call(self.manifest.backbone, **host)
+        if "manifest" in declared:
+            host["manifest"] = self.manifest
+        return self.call(spec, **host)
+
+    def backbone(self) -> nn.Module:
+        return self.call_with_host_values(self.manifest.backbone)
 
     def feature_size(self, backbone: nn.Module) -> int:
         shape = self.manifest.model.input_shape
@@ -128,7 +136,7 @@ class _Builder:
         for step in self.manifest.init:
             self.call(step)
         for step in self.manifest.compress:
-            self.call(step)
+            self.call_with_host_values(step)
         tensors = [*model.parameters(), *model.buffers()]
         count = sum(p.numel() for p in model.parameters())
         size = sum(t.numel() * t.element_size() for t in tensors)
@@ -146,9 +154,21 @@ class _Builder:
                 if name and fnmatch.fnmatchcase(name, step.match or "*"):
                     init(module)
 
-    def compress(self, model: nn.Module) -> nn.Module:
-        for step in self.manifest.compress:
-            model = self.call(step)(model)
+    def compress(self, model: nn.Module, records: list[dict[str, Any]] | None) -> nn.Module:
+        """Apply the [[compress]] steps; with ``records`` (from an artifact), restore them instead.
+
+        A step with a ``restore`` method rebuilds its structure from its record; one without is
+        replayed. Either way the stored tensors are loaded afterwards (see hookspecs).
+        """
+        steps = []
+        for index, spec in enumerate(self.manifest.compress):
+            step = self.call_with_host_values(spec)
+            if records is not None and hasattr(step, "restore"):
+                model = step.restore(model, records[index])
+            else:
+                model = step(model)
+            steps.append(step)
+        model.compression_steps = steps  # what flexzoo.save asks for records and packing
         return model
 
 
@@ -178,13 +198,31 @@ def instantiate(spec: ComponentSpec, manifest: ResolvedManifest, registry: Regis
     return _Builder(manifest, registry or default_registry()).call(spec)
 
 
-def compress_model(model: nn.Module, manifest: ResolvedManifest, registry: Registry | None = None) -> nn.Module:
-    """Apply the manifest's ``[[compress]]`` steps to a model built with ``compress=False`` (after training)."""
+def compress_model(model: nn.Module, manifest: ResolvedManifest, registry: Registry | None = None, *,
+                   report: str = "eager") -> nn.Module:
+    """Apply the manifest's ``[[compress]]`` steps to a model built with ``compress=False`` (after training).
+
+    :param report: as for :func:`build_model`.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(manifest.model.seed)
-        compressed = _Builder(manifest, registry or default_registry()).compress(model)
+        compressed = _compress_and_report(_Builder(manifest, registry or default_registry()), model, None, report)
     compressed.manifest = manifest
     return compressed
+
+
+def _compress_and_report(builder: _Builder, model: nn.Module, records: list[dict[str, Any]] | None,
+                         report: str) -> nn.Module:
+    manifest = builder.manifest
+    reference = copy.deepcopy(model).eval() if report != "none" and manifest.compress else None
+    model = builder.compress(model, records)
+    if reference is not None:
+        from flexzoo.artifact.write import compression_of
+        from flexzoo.report import compression_report
+
+        state, _ = compression_of(model.eval(), manifest)
+        model.compression_report = compression_report(reference, model, state, manifest, latency=report)
+    return model
 
 
 def plan(manifest: ResolvedManifest, registry: Registry | None = None) -> BuildPlan:
@@ -198,6 +236,8 @@ def build_model(
     *,
     initialize: bool = True,
     compress: bool = True,
+    records: list[dict[str, Any]] | None = None,
+    report: str = "none",
 ) -> ZooModel:
     """Build the model a manifest describes: bit-identical for the same manifest, seed and plugins.
 
@@ -207,6 +247,10 @@ def build_model(
     (``[backbone] from``, a factory's ``pretrained`` file): the caller's stored weights replace them.
 
     :param compress: apply ``[[compress]]`` now (training applies it after the last epoch instead).
+    :param records: the compression steps' records from an artifact; given, the steps restore
+        their structure from them instead of compressing (``flexzoo.load`` then loads the weights).
+    :param report: with [[compress]] steps, measure before and after (``flexzoo.report``): "none",
+        "eager" (sizes and eager latency) or "compiled" (also latency under torch.compile).
     """
     registry = registry or default_registry()
     builder = _Builder(manifest, registry)
@@ -222,7 +266,7 @@ def build_model(
             load_transferred_weights(model, manifest)
         registry.manager.hook.flexzoo_model_built(model=model, manifest=manifest)
         if compress:
-            model = builder.compress(model)
+            model = _compress_and_report(builder, model, records, report)
     model.manifest = manifest  # what flexzoo.save records
     return model.eval()
 

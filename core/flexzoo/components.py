@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,8 @@ REGISTRATION_HOOKS: dict[str, str] = {
 HOST_PARAMETERS: dict[str, dict[str, str]] = {
     "backbone": {"input_shape": "filled from [model] input_shape"},
     "head": {"in_features": "filled from the backbone's feature size"},
+    "compressor": {"input_shape": "filled from [model] input_shape",
+                   "manifest": "the resolved manifest"},
 }
 
 
@@ -47,11 +49,20 @@ class Component:
         module must be cheap to import (import torch inside the function), because ``zoo info``
         reads its signature without building anything. ``functools.partial`` is accepted.
     :param summary: one line for ``zoo list``; defaults to the first line of the factory's doc.
+    :param makes: compressors only: what the step makes of a model (for example ``"int8"``,
+        ``"pruned"``), checked against later steps' ``refuses_after``.
+    :param refuses_after: compressors only: a ``makes`` word of an earlier step -> why this step
+        cannot follow it; validation refuses that order with the reason.
+    :param export_formats: compressors only: the ``[export] formats`` a model compressed by this
+        step can still be exported to; None means all of them.
     """
 
     name: str
     factory: Callable[..., Any]
     summary: str = field(default="")
+    makes: tuple[str, ...] = ()
+    refuses_after: Mapping[str, str] = field(default_factory=dict, compare=False)
+    export_formats: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.summary:

@@ -73,10 +73,31 @@ def flexzoo_initializers() -> Sequence[Component]:
 def flexzoo_compressors() -> Sequence[Component]:
     """Declare compressors: transformations of a built (or trained) model.
 
-    A compressor factory takes its parameters and returns a callable ``compress(model) -> model``.
-    The host replays the recorded steps when it rebuilds an artifact, so a step must be
-    deterministic given the architecture (the host seeds it), and must not depend on weights
-    that the stored tensors overwrite afterwards.
+    A compressor factory takes its parameters (and, if it declares them, ``input_shape``, filled
+    from ``[model]``, and ``manifest``, the resolved manifest, for steps that train on its
+    ``[train]`` data with ``flexzoo.training.fine_tune``) and returns a step: a callable
+    ``step(model) -> model`` that returns a model with the same ``backbone``/``heads`` layout.
+    The host keeps the step objects of a build and uses these optional members when it writes
+    and loads an artifact:
+
+    - ``step.record() -> dict``: after ``step(model)``, the JSON-serializable facts that the
+      architecture alone does not determine (pruned shapes, chosen ranks, activation scales).
+      Stored in the artifact under ``compression.steps[i].record``.
+    - ``step.restore(model, record) -> model``: on load, instead of ``step(model)``: rebuild the
+      compressed *structure* from the record, without data and without relying on the freshly
+      initialized weights; the host then loads the stored tensors strictly, so every value
+      comes from the artifact. Afterwards ``record()`` must return the same record, so that a
+      loaded model saves again. A step without ``restore`` is replayed with ``step(model)``, so
+      its structure must then follow from the architecture alone.
+    - ``step.pack(state_dict) -> (tensors, packing)`` and ``step.unpack(tensors, packing) ->
+      state_dict``: for tensors safetensors cannot hold (quantized tensor subclasses): ``pack``
+      turns them into plain tensors plus a JSON-serializable ``packing`` (a dict of strings),
+      ``unpack`` reverses it. Packs run in step order before writing, unpacks in reverse order
+      after reading; unpacked tensors are loaded with ``assign=True``.
+
+    A component may also say how steps combine (``Component.makes``, ``refuses_after``) and which
+    ``[export] formats`` its result supports (``Component.export_formats``); validation refuses a
+    manifest that breaks either, before anything is built.
 
     :return: the plugin's compressors. Every plugin's result is collected.
     """

@@ -18,10 +18,11 @@ from flexzoo.training.config import validate_train
 from flexzoo.transfer import TRANSFER_KEYS, TransferProblem, backbone_from_artifact, check_freeze
 
 SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export")
-#: Sections of the v1 shape whose features this version of the host does not offer yet.
-NOT_YET_SUPPORTED = {
-    "export": "export formats (`zoo export`)",
-}
+#: ``[export] formats``: the formats ``zoo export`` writes.
+EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
+EXPORT_KEYS = {"formats": list, "opset": int}
+DEFAULT_OPSET = 18
+EXPORT_TOLERANCE = 1e-4  # the largest absolute difference an export may show against the model
 MODEL_KEYS = {"name": str, "version": str, "seed": int, "input_shape": list, "description": str}
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 HEAD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -48,18 +49,22 @@ class _Checker:
             return None
         return value
 
+    def typed_keys(self, table: dict[str, Any], section: str, keys: dict[str, type]) -> None:
+        """Report keys a plain section does not have, and values of the wrong type."""
+        for key, value in table.items():
+            expected = keys.get(key)
+            if expected is None:
+                self.report(f"{section}.{key}", f"unknown key `{key}` in [{section}]",
+                            did_you_mean(key, keys) or f"allowed keys: {', '.join(keys)}")
+            elif not schema.matches(value, expected):
+                self.report(f"{section}.{key}", f"expected {expected.__name__}, got {schema.describe(value)}")
+
     def model(self, data: dict[str, Any]) -> ModelSection | None:
         table = self.table(data, "model", required=True)
         if table is None:
             return None
         before = len(self.problems)
-        for key, value in table.items():
-            expected = MODEL_KEYS.get(key)
-            if expected is None:
-                self.report(f"model.{key}", f"unknown key `{key}` in [model]",
-                            did_you_mean(key, MODEL_KEYS) or f"allowed keys: {', '.join(MODEL_KEYS)}")
-            elif not schema.matches(value, expected):
-                self.report(f"model.{key}", f"expected {expected.__name__}, got {schema.describe(value)}")
+        self.typed_keys(table, "model", MODEL_KEYS)
         name = table.get("name")
         if name is None:
             self.report("model.name", "missing `name` in [model]", 'add name = "my-model"; it names the artifact')
@@ -210,6 +215,59 @@ class _Checker:
                 heads[name] = spec
         return heads
 
+    def compress_order(self, steps: list[ComponentSpec]) -> None:
+        """Refuse a step placed after one whose result it cannot work on (pruning after int8)."""
+        made: dict[str, ComponentSpec] = {}
+        for spec in steps:
+            component = self.registry.resolve("compressor", spec.use).component
+            for word, reason in component.refuses_after.items():
+                if word in made:
+                    self.report(f"{spec.key}.use", f"`{spec.use}` cannot come after `{made[word].use}` "
+                                f"({made[word].key}): {reason}", f"move `{spec.name}` before `{made[word].name}`")
+            for word in component.makes:
+                made.setdefault(word, spec)
+
+    def export(self, data: dict[str, Any], steps: list[ComponentSpec]) -> dict[str, Any] | None:
+        """Check [export]: known formats, each one every compression step can still be exported to."""
+        table = self.table(data, "export", required=False)
+        if table is None:
+            return None
+        self.typed_keys(table, "export", EXPORT_KEYS)
+        formats = table.get("formats", [])
+        if not isinstance(formats, list):
+            return None
+        for name in formats:
+            if name not in EXPORT_FORMATS:
+                self.report("export.formats", f"unknown export format {schema.describe(name)}",
+                            (did_you_mean(name, EXPORT_FORMATS) if isinstance(name, str) else "")
+                            or f"formats: {', '.join(EXPORT_FORMATS)}")
+        for message, hint in _format_conflicts(self.registry, steps, formats):
+            self.report("export.formats", message, hint)
+        opset = table.get("opset", DEFAULT_OPSET)
+        if isinstance(opset, int) and not 13 <= opset <= 23:
+            self.report("export.opset", f"ONNX opset {opset} is out of range", "use an opset from 13 to 23")
+        return {"formats": list(formats), "opset": opset}
+
+
+def _format_conflicts(registry: Registry, steps: list[ComponentSpec], formats: list[Any]) -> list[tuple[str, str]]:
+    """(message, hint) for each export format that a compression step's result cannot be written in."""
+    conflicts = []
+    for spec in steps:
+        allowed = registry.resolve("compressor", spec.use).component.export_formats
+        for name in formats:
+            if allowed is not None and name in EXPORT_FORMATS and name not in allowed:
+                conflicts.append((f"format `{name}` cannot hold a model compressed by `{spec.use}` ({spec.key})",
+                                  f"`{spec.name}` models export to: {', '.join(allowed) or 'no format'}"))
+    return conflicts
+
+
+def check_export(manifest: ResolvedManifest, formats: list[str], registry: Registry | None = None) -> None:
+    """Refuse export formats that the manifest's compression steps cannot be written in."""
+    conflicts = _format_conflicts(registry or default_registry(), manifest.compress, formats)
+    if conflicts:
+        source = manifest.where()
+        raise ManifestError(source.file, [source.problem("export.formats", m, h) for m, h in conflicts])
+
 
 def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | None = None) -> ResolvedManifest:
     """Check a parsed manifest; return it resolved, or raise ManifestError with every problem."""
@@ -218,10 +276,6 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
         if section not in SECTIONS:
             checker.report(section, f"unknown section [{section}]",
                            did_you_mean(section, SECTIONS) or f"known sections: {', '.join(SECTIONS)}")
-        elif section in NOT_YET_SUPPORTED:
-            checker.report(section, f"[{section}] asks for {NOT_YET_SUPPORTED[section]}, "
-                           "which this version of flexzoo does not provide yet",
-                           f"remove [{section}] to build without it")
     backbone = checker.backbone(data)
     model = checker.model(data)
     heads = checker.heads(data)
@@ -232,11 +286,13 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     train_table = checker.table(data, "train", required=False)
     head_names = list(data["heads"]) if isinstance(data.get("heads"), dict) else []
     train = validate_train(train_table, head_names, checker.report) if train_table is not None else None
+    checker.compress_order(compress)
+    export = checker.export(data, compress)
     if checker.problems:
         raise ManifestError(source.file, checker.problems)
     assert model and backbone and distributed
     return ResolvedManifest(file=source.file, model=model, backbone=backbone, heads=heads, init=init,
-                            compress=compress, distributed=distributed, train=train, source=source)
+                            compress=compress, distributed=distributed, train=train, export=export, source=source)
 
 
 def load_manifest(path: str | Path, registry: Registry | None = None) -> ResolvedManifest:

@@ -22,6 +22,7 @@ def render_card(info: dict[str, Any], weights_sha256: str) -> str:
     width = max(len(name) for name in card["heads"]) if card["heads"] else 0
     for name, head in card["heads"].items():
         lines.append(f"    {name:<{width}}  {head['use']:<20} output {head['output_shape']}")
+    lines += _compression_lines(info.get("compression"))
     plugins = ", ".join(f"{n} {p.get('version')}" for n, p in sorted(info["plugins"].items()))
     lines += [
         f"  plugins       {plugins}",
@@ -35,3 +36,31 @@ def render_card(info: dict[str, Any], weights_sha256: str) -> str:
                   f"  epochs        {training['epochs_run']}{' (stopped early)' if training['stopped_early'] else ''}",
                   f"  validation    {final}"]
     return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:.3g}"
+
+
+def _ratio(pair: dict[str, float], unit: str) -> str:
+    before, after = pair["before"], pair["after"]
+    text = f"{_number(after)}{unit}"
+    return f"{text} (was {_number(before)}{unit}, x{after / before:.3f})" if before else text
+
+
+def _compression_lines(compression: dict[str, Any] | None) -> list[str]:
+    if not compression:
+        return []
+    lines = ["  compression   " + " -> ".join(step["use"].partition(":")[2] for step in compression["steps"])]
+    report = compression.get("report")
+    if report:
+        lines.append(f"    parameters  {_ratio(report['parameters'], '')}")
+        lines.append(f"    bytes       {_ratio(report['bytes'], ' B')}")
+        latency = report.get("latency", {})
+        for mode in ("eager", "compiled"):
+            if mode in latency:
+                times = {"before": latency[mode]["before_ms"], "after": latency[mode]["after_ms"]}
+                lines.append(f"    {mode:<10}  {_ratio(times, ' ms')} at batch {latency['batch']}")
+        for metric, pair in report.get("accuracy", {}).items():
+            lines.append(f"    {metric:<16}  {pair['after']:.4f} (was {pair['before']:.4f})")
+    return lines

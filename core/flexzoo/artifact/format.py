@@ -51,6 +51,11 @@ class ArtifactInfo:
     def card(self) -> dict[str, Any]:
         return self.info["card"]
 
+    @property
+    def compression_steps(self) -> list[dict[str, Any]]:
+        """Each [[compress]] step's use, record and packing (empty for an uncompressed model)."""
+        return self.info.get("compression", {}).get("steps", [])
+
     def as_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "format": FORMAT, "weights_sha256": self.weights_sha256, **self.info}
 

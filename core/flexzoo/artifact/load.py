@@ -25,17 +25,28 @@ def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
     check_plugins(artifact, {p.name: (p.status, p.distribution, p.version) for p in registry.plugins})
     try:
         manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)
-        with weights_restored_afterwards():
-            model = build_model(manifest, registry)
+        steps = artifact.compression_steps
+        records = [step["record"] for step in steps] if steps else None
+        with weights_restored_afterwards():  # the stored weights replace what factories would load
+            model = build_model(manifest, registry, records=records)
     except ManifestError as exc:
         raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
+    except (ValueError, KeyError, RuntimeError, AttributeError) as exc:  # a step could not use its record
+        raise ArtifactError(f"{artifact.path}: a compression step cannot rebuild its structure from the record "
+                            f"stored in the artifact ({type(exc).__name__}: {exc}); rebuild the artifact with the "
+                            "installed plugins") from exc
     tensors = load_file(str(artifact.path))
+    packed = False
+    for step, record in reversed(list(zip(model.compression_steps, steps))):
+        if record.get("packing") is not None:
+            tensors = step.unpack(tensors, record["packing"])
+            packed = True
     missing, unexpected = sorted(set(model.state_dict()) - set(tensors)), sorted(set(tensors) - set(model.state_dict()))
     if missing or unexpected:
         raise ArtifactError(f"{artifact.path}: weights do not fit the rebuilt model "
                             f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
     try:
-        model.load_state_dict(tensors, strict=True)
+        model.load_state_dict(tensors, strict=True, assign=packed)  # unpacked tensors replace, as they are
     except RuntimeError as exc:
         raise ArtifactError(f"{artifact.path}: weights do not fit the rebuilt model: {exc}") from exc
     return model.eval()

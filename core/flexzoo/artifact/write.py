@@ -26,11 +26,29 @@ SAFETENSORS_DTYPES = {
 }
 
 
-def weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The state dict as independent, contiguous CPU tensors (safetensors refuses shared storage)."""
+def compression_of(model: torch.nn.Module, manifest: ResolvedManifest
+                   ) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+    """The state dict packed by the compression steps, and each step's record and packing (JSON).
+
+    A step's ``pack`` turns the tensors safetensors cannot hold (quantized tensor subclasses) into
+    plain ones; ``record`` says what ``restore`` needs to rebuild its structure (see hookspecs).
+    """
+    state = model.state_dict()
+    steps = []
+    for spec, step in zip(manifest.compress, getattr(model, "compression_steps", [])):
+        record = step.record() if hasattr(step, "record") else {}
+        packing = None
+        if hasattr(step, "pack"):
+            state, packing = step.pack(state)
+        steps.append({"use": spec.use, "record": record, "packing": packing})
+    return state, steps
+
+
+def weights_of(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict as independent, contiguous CPU tensors (safetensors refuses shared storage)."""
     tensors: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
-    for name, tensor in model.state_dict().items():
+    for name, tensor in state.items():
         tensor = tensor.detach().to("cpu").contiguous()
         if tensor.untyped_storage().data_ptr() in seen:
             tensor = tensor.clone()
@@ -75,9 +93,11 @@ def model_card(model: ZooModel, manifest: ResolvedManifest, tensors: dict[str, t
 
 
 def artifact_metadata(model: ZooModel, manifest: ResolvedManifest, registry: Registry,
-                      tensors: dict[str, torch.Tensor], training: dict[str, Any] | None = None) -> dict[str, str]:
+                      tensors: dict[str, torch.Tensor], compression: list[dict[str, Any]],
+                      training: dict[str, Any] | None = None) -> dict[str, str]:
     """The header metadata: format, the JSON document, and the hashes that protect both.
 
+    :param compression: each [[compress]] step's record and packing (see ``compression_of``).
     :param training: what a training run records (data fingerprint, final metrics, metrics as JSON lines).
     """
     plugins = {}
@@ -97,6 +117,11 @@ def artifact_metadata(model: ZooModel, manifest: ResolvedManifest, registry: Reg
         "card": model_card(model, manifest, tensors),
         "extra": extra,
     }
+    if compression:
+        info["compression"] = {"steps": compression}
+        report = getattr(model, "compression_report", None)
+        if report:
+            info["compression"]["report"] = report
     if training is not None:
         info["training"] = training
     document = canonical_json(info)
@@ -107,7 +132,8 @@ def artifact_metadata(model: ZooModel, manifest: ResolvedManifest, registry: Reg
 def write_artifact(model: ZooModel, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry,
                    training: dict[str, Any] | None = None) -> Path:
     """Write ``<out_dir>/<model name>.safetensors`` atomically and return its path."""
-    tensors = weights_of(model)
-    metadata = artifact_metadata(model, manifest, registry, tensors, training)
+    state, compression = compression_of(model, manifest)
+    tensors = weights_of(state)
+    metadata = artifact_metadata(model, manifest, registry, tensors, compression, training)
     target = artifact_path(out_dir, manifest.model.name)
     return write_atomically(target, lambda partial: save_file(tensors, str(partial), metadata=metadata))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from flexzoo.cli.export import manifest_exports, print_exports
 from flexzoo.cli.render import emit_json
 from flexzoo.validation import load_manifest
 
@@ -17,6 +18,9 @@ def register(verbs: Any) -> None:
     build = verbs("build", "validate a manifest and build it into an artifact", cmd_build)
     build.add_argument("manifest")
     build.add_argument("-o", "--output", default="out", metavar="DIR", help="artifact directory (default: out)")
+    build.add_argument("--report", choices=("none", "eager", "compiled"), default="eager",
+                       help="with [[compress]] steps: measure sizes and latency before and after, eagerly "
+                            "or also under torch.compile (slower to build) (default: eager)")
     inspect = verbs("inspect", "show an artifact's model card and verify its hashes", cmd_inspect)
     inspect.add_argument("artifact")
     inspect.add_argument("--no-verify", action="store_true", help="skip hashing the weights")
@@ -44,14 +48,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     from flexzoo.artifact.card import render_card
     from flexzoo.artifact.format import read_artifact
 
-    model = flexzoo.build(args.manifest)
+    model = flexzoo.build(args.manifest, report=args.report)
     path = flexzoo.save(model, args.output)
     artifact = read_artifact(path)
+    exports = manifest_exports(str(path), model.manifest)
     if args.json:
-        emit_json({"artifact": str(path), **artifact.as_dict()})
+        emit_json({"artifact": str(path), **artifact.as_dict(), "exports": exports})
     else:
         print(render_card(artifact.info, artifact.weights_sha256))
         print(f"wrote {path}")
+        print_exports(exports)
     return 0
 
 

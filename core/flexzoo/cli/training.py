@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from flexzoo.cli.export import manifest_exports, print_exports
 from flexzoo.cli.render import emit_json
 from flexzoo.errors import FlexzooError
 from flexzoo.validation import DEFAULT_STRATEGY, load_manifest
@@ -52,12 +53,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(manifest, args.output, resume=args.resume, show_progress=not args.quiet and not args.json)
     if result.artifact is None:
         return 0  # ranks other than 0 write nothing
+    exports = manifest_exports(str(result.artifact), manifest)
     if args.json:
-        emit_json({"artifact": str(result.artifact), "epochs": len(result.history),
+        emit_json({"artifact": str(result.artifact), "exports": exports, "epochs": len(result.history),
                    "stopped_early": result.stopped_early, "validation": result.history[-1]["validation"],
                    "history": result.history})
     else:
         print(result.summary)
         stopped = " (stopped early)" if result.stopped_early else ""
         print(f"wrote {result.artifact} after {len(result.history)} epoch(s){stopped}", file=sys.stdout)
+        print_exports(exports)
     return 0

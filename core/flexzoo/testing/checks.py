@@ -147,8 +147,10 @@ def check_compressor(entry: RegisteredComponent, example: Mapping[str, Any] | No
     model, x = _tiny_model(), torch.randn(4, 12)
     with torch.no_grad():
         expected = {k: v.shape for k, v in model(x).items()}
-    compress = entry.component.factory(**_arguments(entry, example))
-    compressed = compress(model)
+    kwargs = _arguments(entry, example)
+    if "input_shape" in {s.name for s in schema.parameters(entry.component.factory)}:
+        kwargs["input_shape"] = (12,)  # the host fills it from [model] input_shape
+    compressed = entry.component.factory(**kwargs)(model)
     assert isinstance(compressed, torch.nn.Module), f"{entry.qualified_name} must return a Module"
     with torch.no_grad():
         out = compressed(x)

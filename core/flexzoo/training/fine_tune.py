@@ -1,0 +1,140 @@
+"""Training an already built (and compressed) model further, with the manifest's [train] settings.
+
+Compression steps use it: ``prune_channels`` fine-tunes after pruning, ``distill`` trains a student
+against a teacher's softened outputs. It runs the same epoch and validation code as ``zoo train``,
+in this process, on the same seeded data order; no checkpoints or artifacts are written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from flexzoo.builtin.strategies import SingleProcess
+from flexzoo.manifest import ResolvedManifest
+from flexzoo.registry import Registry
+from flexzoo.training.data import Dataset, load_dataset
+from flexzoo.training.objectives import Objective
+from flexzoo.training.optimization import lr_factor, make_optimizer
+from flexzoo.training.progress import Progress
+from flexzoo.training.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """Knowledge distillation: ``alpha`` of the loss matches the teacher's outputs softened by ``temperature``."""
+
+    teacher: nn.Module
+    temperature: float
+    alpha: float
+
+
+class _WithTeacher(nn.Module):
+    """The student, remembering what the teacher says about the same batch."""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module) -> None:
+        super().__init__()
+        self.student = student
+        self.teacher = [teacher.eval()]  # a list: not a submodule, so it is neither trained nor saved
+        self.teacher_outputs: dict[str, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            self.teacher_outputs = self.teacher[0](x)
+        return self.student(x)
+
+
+class _DistillationObjective:
+    """The task loss, blended with the KL divergence from the teacher on every classification head."""
+
+    def __init__(self, objective: Objective, wrapped: _WithTeacher, distillation: Distillation) -> None:
+        self.objective = objective
+        self.wrapped = wrapped
+        self.distillation = distillation
+
+    def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], denominator: float
+             ) -> torch.Tensor:
+        task = self.objective.loss(outputs, targets, denominator)
+        temperature, alpha = self.distillation.temperature, self.distillation.alpha
+        soft = None
+        for head in self.objective.heads:
+            if head.task != "classification" or not head.weight:
+                continue
+            teacher = self.wrapped.teacher_outputs[head.name]
+            divergence = functional.kl_div(functional.log_softmax(outputs[head.name] / temperature, dim=1),
+                                           functional.log_softmax(teacher / temperature, dim=1),
+                                           reduction="sum", log_target=True) * temperature**2 / denominator
+            soft = divergence * head.weight if soft is None else soft + divergence * head.weight
+        return task if soft is None else (1 - alpha) * task + alpha * soft
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.objective, name)
+
+
+class _FineTuner(Trainer):
+    """The trainer's epoch and validation code, on a given model, in one process, without files."""
+
+    def __init__(self, manifest: ResolvedManifest, registry: Registry | None, epochs: int | None) -> None:
+        super().__init__(manifest, ".", registry, show_progress=False)
+        # Starting from trained weights: no warm-up, the schedule spans the fine-tune's own epochs.
+        self.config = dataclasses.replace(self.config, epochs=epochs or self.config.epochs, warmup_epochs=0.0)
+        self.strategy = SingleProcess()
+        self.data: Dataset = load_dataset(self.config, manifest.model.input_shape, manifest.file)
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        objective = self._objective(model, self.data)
+        return self._validate(model, objective, self.data, torch.device("cpu"))
+
+    def fit(self, model: nn.Module, distillation: Distillation | None) -> list[dict[str, Any]]:
+        objective: Any = self._objective(model, self.data)
+        runner: nn.Module = model
+        if distillation is not None:
+            runner = _WithTeacher(model, distillation.teacher)
+            objective = _DistillationObjective(objective, runner, distillation)
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        optimizer = make_optimizer(self.config, model.parameters())
+        steps = self._steps_per_epoch(len(self.data.train_index))
+        schedule = lr_factor(self.config, steps)
+        progress = Progress(self.config.epochs, steps, enabled=False)
+        device, step, history = torch.device("cpu"), 0, []
+        for epoch in range(self.config.epochs):
+            runner.train()
+            loss, step = self._train_epoch(runner, objective, optimizer, self.data, device, epoch, step, schedule,
+                                           None, progress)
+            history.append({"epoch": epoch + 1, "train_loss": loss,
+                            "validation": self._validate(model, objective.objective if distillation else objective,
+                                                         self.data, device)})
+        model.eval()
+        return history
+
+
+def fine_tune(model: nn.Module, manifest: ResolvedManifest, *, epochs: int | None = None,
+              distillation: Distillation | None = None, registry: Registry | None = None) -> list[dict[str, Any]]:
+    """Train ``model`` in place for ``epochs`` (default: [train] epochs) on the manifest's data; return history."""
+    return _FineTuner(manifest, registry, epochs).fit(model, distillation)
+
+
+class _InputsAs(nn.Module):
+    """A model whose weights are in another dtype (bf16, fp16), fed and read in float32."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.model = model
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: output.float() for name, output in self.model(x.to(self.dtype)).items()}
+
+
+def evaluate(model: nn.Module, manifest: ResolvedManifest, registry: Registry | None = None) -> dict[str, float]:
+    """The validation metrics of ``model`` on the manifest's [train] data (its held-out split)."""
+    from flexzoo.exporters import input_dtype
+
+    with torch.no_grad():
+        return _FineTuner(manifest, registry, None).evaluate(_InputsAs(model.eval(), input_dtype(model)))
