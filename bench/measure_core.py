@@ -29,9 +29,9 @@ class HandWritten(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.backbone = ConvBackbone(1, [16, 32], 1, 3, "relu", 0.0, 0.05)
-        self.digit = nn.Linear(32, 10)
-        self.parity = mlp_layers(32, [32], 2, "relu", 0.0)
+        self.backbone = ConvBackbone(1, [32, 64], 1, 3, "relu", 0.0, 0.05)
+        self.digit = nn.Linear(64, 10)
+        self.parity = mlp_layers(64, [32], 2, "relu", 0.0)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.backbone(x)

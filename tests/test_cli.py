@@ -98,7 +98,7 @@ def test_validate_reports_valid_and_resolved(zoo):
 
 def test_validate_deep_dry_runs_on_meta(zoo, tmp_path):
     manifest = tmp_path / "m.toml"
-    manifest.write_text(DIGITS.read_text().replace("channels = [16, 32]", "channels = [16, 0]"))
+    manifest.write_text(DIGITS.read_text().replace("channels = [32, 64]", "channels = [32, 0]"))
     assert zoo("validate", str(manifest)).returncode == 0
     deep = zoo("validate", "--deep", str(manifest))
     assert deep.returncode == 1
