@@ -66,7 +66,7 @@ class Zoo:
 
     def __init__(self, tmp_path: Path) -> None:
         self.site = tmp_path / "site"
-        self.env = {**os.environ, "PYTHONPATH": str(self.site)}
+        self.env = {**os.environ, "PYTHONPATH": str(self.site), "FLEXZOO_CACHE_DIR": str(tmp_path / "cache")}
         self.env.pop("FLEXZOO_BLOCK_PLUGINS", None)
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120

@@ -187,3 +187,22 @@ def test_discovery_order_does_not_depend_on_install_order(zoo):
     names = [p["name"] for p in zoo.json("plugins")]
     assert names == sorted(names)
     assert [n for n in names if n in ("alpha", "builtin", "zeta")] == ["alpha", "builtin", "zeta"]
+
+
+def test_entry_point_cache_sees_a_newly_installed_plugin(zoo):
+    assert "good" not in by_name(zoo)  # this run writes the cache
+    assert any(zoo.site.parent.joinpath("cache").glob("entry-points-*.json"))
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    assert by_name(zoo)["good"]["status"] == "loaded"  # the site directory changed: the cache key too
+
+
+def test_cached_and_uncached_discovery_agree(zoo):
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    zoo.install("flexzoo-plugin-future", "5.0", {"future_plugin": GOOD}, {"future": "future_plugin"})
+    first, cached = zoo.json("plugins"), zoo.json("plugins")
+    uncached = zoo.json("plugins", env={"FLEXZOO_NO_CACHE": "1"})
+
+    def stable(plugins):
+        return [{k: v for k, v in p.items() if not k.endswith("_seconds")} for p in plugins]
+
+    assert stable(first) == stable(cached) == stable(uncached)

@@ -17,7 +17,6 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import pluggy
@@ -25,6 +24,8 @@ import pluggy
 from flexzoo import hookspecs
 from flexzoo._version import PLUGIN_API_VERSION
 from flexzoo.components import KINDS, REGISTRATION_HOOKS, Component
+from flexzoo.entry_point_cache import API_KEYWORD_PREFIX, EntryPointRecord
+from flexzoo.entry_point_cache import entry_points as cached_entry_points
 
 ENTRY_POINT_GROUP = "flexzoo"
 #: Set to any non-empty value to load no plugin but ``builtin`` and those in FLEXZOO_PLUGINS
@@ -33,8 +34,6 @@ DISABLE_AUTOLOAD_ENV = "FLEXZOO_DISABLE_PLUGIN_AUTOLOAD"
 #: Comma-separated plugin names: only these (and ``builtin``) are loaded.
 ONLY_PLUGINS_ENV = "FLEXZOO_PLUGINS"
 BUILTIN = "builtin"
-#: The metadata keyword that declares a distribution's plugin API, e.g. ``flexzoo-plugin-api-1``.
-API_KEYWORD_PREFIX = "flexzoo-plugin-api-"
 
 _COMPONENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -88,23 +87,6 @@ def new_plugin_manager() -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     return manager
-
-
-def _entry_points() -> list[metadata.EntryPoint]:
-    found = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    # The file system's order is not an order: sort by plugin name, then distribution name.
-    return sorted(found, key=lambda ep: (ep.name, ep.dist.name if ep.dist else ""))
-
-
-def declared_api(dist: metadata.Distribution | None) -> int | None:
-    """The plugin API a distribution declares through its ``flexzoo-plugin-api-<N>`` keyword, if any."""
-    if dist is None:
-        return None
-    keywords = dist.metadata.get("Keywords") or ""
-    for word in re.split(r"[,\s]+", keywords):
-        if word.startswith(API_KEYWORD_PREFIX) and word[len(API_KEYWORD_PREFIX):].isdigit():
-            return int(word[len(API_KEYWORD_PREFIX):])
-    return None
 
 
 def unsupported_api(declared: object) -> str:
@@ -204,17 +186,11 @@ def discover(manager: pluggy.PluginManager, blocked: Iterable[str] = ()) -> Disc
     """Load every plugin of the ``flexzoo`` entry-point group into ``manager``; report each."""
     blocked = set(blocked)
     started = time.perf_counter()
-    entry_points = _entry_points()
+    entry_points = cached_entry_points(ENTRY_POINT_GROUP)
     discovery = Discovery(plugins=[], scan_seconds=time.perf_counter() - started)
     taken: dict[str, str] = {}
     for ep in entry_points:
-        dist = ep.dist
-        plugin = Plugin(
-            name=ep.name,
-            distribution=dist.name if dist else None,
-            version=dist.version if dist else None,
-            source=ep.value,
-        )
+        plugin = Plugin(name=ep.name, distribution=ep.distribution, version=ep.version, source=ep.value)
         discovery.plugins.append(plugin)
         if ep.name in taken:
             plugin.status = "failed"
@@ -232,10 +208,10 @@ def discover(manager: pluggy.PluginManager, blocked: Iterable[str] = ()) -> Disc
     return discovery
 
 
-def _load(manager: pluggy.PluginManager, plugin: Plugin, ep: metadata.EntryPoint) -> None:
+def _load(manager: pluggy.PluginManager, plugin: Plugin, ep: EntryPointRecord) -> None:
     """Check the declared API from metadata, then import and register, timing both steps."""
     started = time.perf_counter()
-    plugin.api = declared_api(ep.dist)
+    plugin.api = ep.api
     if plugin.api is not None and unsupported_api(plugin.api):
         plugin.status = "failed"
         keyword = f"{API_KEYWORD_PREFIX}{plugin.api}"
