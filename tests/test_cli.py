@@ -126,3 +126,12 @@ def test_inspect_imports_no_torch(tmp_path):
     save_file({"w": np.zeros(3, dtype=np.float32)}, str(path))
     status, heavy = heavy_modules_after("inspect", str(path))
     assert status == 1 and heavy == ""
+
+
+def test_inspecting_a_real_artifact_imports_no_torch(tmp_path, manifest_file, registry):
+    import flexzoo
+    from conftest import TINY_MANIFEST
+
+    path = flexzoo.save(flexzoo.build(manifest_file(TINY_MANIFEST), registry), tmp_path / "out", registry)
+    status, heavy = heavy_modules_after("inspect", str(path))
+    assert status == 0 and heavy == ""

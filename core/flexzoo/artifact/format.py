@@ -60,6 +60,16 @@ class ArtifactInfo:
         return {"path": str(self.path), "format": FORMAT, "weights_sha256": self.weights_sha256, **self.info}
 
 
+def verify_weights_digest(path: Path, actual: str, recorded: str) -> None:
+    """Refuse weights whose sha256 is not the one the artifact recorded."""
+    if actual != recorded:
+        raise ArtifactError(
+            f"{path}: weights hash mismatch (sha256 {actual[:12]}…, recorded {recorded[:12]}…): "
+            "the weights were modified or corrupted after the artifact was written; rebuild it or restore "
+            "the original file"
+        )
+
+
 def read_artifact(path: str | Path, *, verify_weights: bool = True) -> ArtifactInfo:
     """Read and check an artifact's metadata (and by default its weights' hash)."""
     path = Path(path)
@@ -79,13 +89,7 @@ def read_artifact(path: str | Path, *, verify_weights: bool = True) -> ArtifactI
     if missing:
         raise ArtifactError(f"{path}: the artifact is missing its {', '.join(missing)}")
     if verify_weights:
-        actual = hash_file_tensors(path, header)
-        if actual != meta["weights_sha256"]:
-            raise ArtifactError(
-                f"{path}: weights hash mismatch (sha256 {actual[:12]}…, recorded {meta['weights_sha256'][:12]}…): "
-                "the weights were modified or corrupted after the artifact was written; rebuild it or restore "
-                "the original file"
-            )
+        verify_weights_digest(path, hash_file_tensors(path, header), meta["weights_sha256"])
     return ArtifactInfo(path=path, header=header, info=info, weights_sha256=meta["weights_sha256"])
 
 

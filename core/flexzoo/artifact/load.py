@@ -6,7 +6,8 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from flexzoo.artifact.format import check_plugins, read_artifact
+from flexzoo.artifact.format import check_plugins, read_artifact, verify_weights_digest
+from flexzoo.artifact.write import weights_sha256
 from flexzoo.assembly import ZooModel, build_model
 from flexzoo.errors import ArtifactError, ManifestError
 from flexzoo.registry import Registry, default_registry
@@ -21,8 +22,13 @@ def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
     weights or metadata do not match their hashes, and one whose plugins are missing or incompatible.
     """
     registry = registry or default_registry()
-    artifact = read_artifact(path)
+    artifact = read_artifact(path, verify_weights=False)  # checked on the loaded tensors: one read of the file
     check_plugins(artifact, {p.name: (p.status, p.distribution, p.version) for p in registry.plugins})
+    try:
+        tensors = load_file(str(artifact.path))
+    except Exception as exc:  # safetensors' own error for data it cannot decode
+        raise ArtifactError(f"{artifact.path}: corrupt safetensors data: {exc}") from exc
+    verify_weights_digest(artifact.path, weights_sha256(tensors), artifact.weights_sha256)
     try:
         manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)
         steps = artifact.compression_steps
@@ -35,7 +41,6 @@ def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
         raise ArtifactError(f"{artifact.path}: a compression step cannot rebuild its structure from the record "
                             f"stored in the artifact ({type(exc).__name__}: {exc}); rebuild the artifact with the "
                             "installed plugins") from exc
-    tensors = load_file(str(artifact.path))
     packed = False
     for step, record in reversed(list(zip(model.compression_steps, steps))):
         if record.get("packing") is not None:
