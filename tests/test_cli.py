@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import DIGITS
+from conftest import DIGITS, TINY_MANIFEST
 
 NO_HEAVY_IMPORTS = """
 import sys
@@ -130,7 +130,6 @@ def test_inspect_imports_no_torch(tmp_path):
 
 def test_inspecting_a_real_artifact_imports_no_torch(tmp_path, manifest_file, registry):
     import flexzoo
-    from conftest import TINY_MANIFEST
 
     path = flexzoo.save(flexzoo.build(manifest_file(TINY_MANIFEST), registry), tmp_path / "out", registry)
     status, heavy = heavy_modules_after("inspect", str(path))
