@@ -24,7 +24,8 @@ HOST_PARAMETERS: dict[str, dict[str, str]] = {
     "backbone": {"input_shape": "filled from [model] input_shape"},
     "head": {"in_features": "filled from the backbone's feature size"},
     "compressor": {"input_shape": "filled from [model] input_shape",
-                   "manifest": "the resolved manifest"},
+                   "context": "the host's StepContext (data, fine-tune, evaluate, artifacts)",
+                   "manifest": "the resolved manifest (plugin API 1, deprecated: take `context`)"},
 }
 
 

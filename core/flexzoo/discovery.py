@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import pluggy
 
 from flexzoo import hookspecs
-from flexzoo._version import PLUGIN_API_VERSION
+from flexzoo._version import DEPRECATED_PLUGIN_APIS, PLUGIN_API_VERSION, SUPPORTED_PLUGIN_APIS
 from flexzoo.components import KINDS, REGISTRATION_HOOKS, Component
 from flexzoo.entry_point_cache import API_KEYWORD_PREFIX, EntryPointRecord
 from flexzoo.entry_point_cache import entry_points as cached_entry_points
@@ -91,9 +92,10 @@ def new_plugin_manager() -> pluggy.PluginManager:
 
 def unsupported_api(declared: object) -> str:
     """Why a plugin written for API ``declared`` cannot load here, or '' when it can."""
-    if declared == PLUGIN_API_VERSION:
+    if declared in SUPPORTED_PLUGIN_APIS:
         return ""
-    return f"written for plugin API {declared!r}; this flexzoo supports API {PLUGIN_API_VERSION}"
+    supported = " and ".join(map(str, SUPPORTED_PLUGIN_APIS))
+    return f"written for plugin API {declared!r}; this flexzoo supports API {supported}"
 
 
 def _allowed(name: str, blocked: set[str]) -> str:
@@ -161,9 +163,13 @@ def _check_hook_names(manager: pluggy.PluginManager, obj: Any) -> None:
 def register_plugin(manager: pluggy.PluginManager, plugin: Plugin, obj: Any) -> None:
     """Register ``obj`` as ``plugin`` after checking its API version; on failure leave it out."""
     try:
-        refusal = unsupported_api(getattr(obj, "FLEXZOO_PLUGIN_API", plugin.api or PLUGIN_API_VERSION))
+        declared = getattr(obj, "FLEXZOO_PLUGIN_API", plugin.api or PLUGIN_API_VERSION)
+        refusal = unsupported_api(declared)
         if refusal:
             raise PluginRejected(refusal)
+        if declared in DEPRECATED_PLUGIN_APIS:
+            warnings.warn(f"flexzoo plugin {plugin.name!r}: {DEPRECATED_PLUGIN_APIS[declared]}", DeprecationWarning,
+                          stacklevel=2)
         if manager.has_plugin(plugin.name):
             raise PluginRejected(f"another plugin is already registered as {plugin.name!r}")
         manager.register(obj, name=plugin.name)

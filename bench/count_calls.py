@@ -1,0 +1,33 @@
+"""Count the distinct flexzoo functions a CLI command runs: ``python bench/count_calls.py build M -o DIR``.
+
+Runs ``zoo ARGS...`` in this process under cProfile and counts the functions defined in flexzoo's
+own modules (core and first-party plugins) that were called, and how many calls they received.
+Used to compare the ``zoo build`` and ``zoo train`` paths before and after a restructuring.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import sys
+
+
+def _ours(filename: str) -> bool:
+    return "/flexzoo/" in filename or "/flexzoo_plugin_" in filename
+
+
+def main(argv: list[str]) -> int:
+    from flexzoo.cli import main as zoo
+
+    profile = cProfile.Profile()
+    status = profile.runcall(zoo, argv)
+    stats = pstats.Stats(profile).stats  # {(file, line, name): (calls, ...)}
+    ours = {key: value for key, value in stats.items() if _ours(key[0])}
+    calls = sum(value[1] for value in ours.values())
+    print(f"zoo {' '.join(argv)}: exit {status}, {len(ours)} distinct flexzoo functions, {calls} calls",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,55 @@
+"""What a plugin may import from flexzoo: this module, ``flexzoo.testing`` and nothing else.
+
+Everything a plugin author needs is listed once, in ``__all__`` below, and versioned by
+``PLUGIN_API_VERSION``; every other module of flexzoo is internal and may change in any release.
+Importing this module does not import torch. docs/plugins.md documents each name.
+
+    from flexzoo.plugin import Component, ParameterError, StepContext, hookimpl
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flexzoo._version import PLUGIN_API_VERSION
+from flexzoo.artifact.safetensors_header import read_header
+from flexzoo.atomic import write_atomically
+from flexzoo.components import Component
+from flexzoo.errors import ArtifactError, FlexzooError, ParameterError
+from flexzoo.hookspecs import hookimpl
+from flexzoo.protocols import Backbone, CompressionStep, Head, Initializer, PackingStep, RestorableStep, Strategy
+from flexzoo.restoring import restoring_weights
+from flexzoo.single_process import SingleProcess
+from flexzoo.steps import Distillation, StepContext, StepUnavailable, TrainingData
+
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "ArtifactError",
+    "Backbone",
+    "Component",
+    "CompressionStep",
+    "Distillation",
+    "FlexzooError",
+    "Head",
+    "Initializer",
+    "PackingStep",
+    "ParameterError",
+    "RestorableStep",
+    "SingleProcess",
+    "StepContext",
+    "StepUnavailable",
+    "Strategy",
+    "TrainingData",
+    "hookimpl",
+    "restoring_weights",
+    "safetensors_shapes",
+    "write_atomically",
+]
+
+
+def safetensors_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor in a ``.safetensors`` file, read from its header alone.
+
+    Raises ArtifactError, with the reason, for a file that is missing or not safetensors.
+    """
+    return {name: tuple(entry["shape"]) for name, entry in read_header(path).tensors.items()}

@@ -1,0 +1,143 @@
+"""The contract of each component kind: what its factory returns, as typed Protocols.
+
+The host calls exactly the members listed here, the conformance kit (``flexzoo.testing``) checks
+them, and ``zoo new-plugin`` writes components that follow them. Importing this module does not
+import torch; tensors and modules appear in annotations only.
+
+| kind        | the factory returns                                   | host-supplied factory parameters |
+|-------------|-------------------------------------------------------|----------------------------------|
+| backbone    | a :class:`Backbone` (an ``nn.Module``)                | ``input_shape``                  |
+| head        | a :class:`Head` (an ``nn.Module``)                    | ``in_features``                  |
+| initializer | an :class:`Initializer`                               |                                  |
+| compressor  | a :class:`CompressionStep` (optionally restorable)    | ``input_shape``, ``context``     |
+| strategy    | a :class:`Strategy`                                   |                                  |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = [
+    "Backbone",
+    "CompressionStep",
+    "Head",
+    "Initializer",
+    "PackingStep",
+    "RestorableStep",
+    "Strategy",
+]
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """An ``nn.Module`` mapping a batch ``(B, *input_shape)`` to features ``(B, F)``.
+
+    ``num_features: int`` is optional: the host reads the feature size from it when the manifest
+    has no ``input_shape`` to run a dry forward pass with.
+    """
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Head(Protocol):
+    """An ``nn.Module`` mapping features ``(B, in_features)`` to one task's output ``(B, ...)``."""
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Initializer(Protocol):
+    """Initializes, in place, the parameters one module owns directly (``recurse=False``).
+
+    The host calls it on every module whose qualified name matches the step's ``match`` glob, in
+    module order, under the build seed.
+    """
+
+    def __call__(self, module: nn.Module) -> None: ...
+
+
+@runtime_checkable
+class CompressionStep(Protocol):
+    """Transforms a built (or trained) model; returns a model with the same ``backbone``/``heads`` layout.
+
+    A step that needs the host (data to calibrate on, a fine-tune, a teacher artifact) declares the
+    factory parameter ``context`` and receives a :class:`flexzoo.plugin.StepContext`.
+    """
+
+    def __call__(self, model: nn.Module) -> nn.Module: ...
+
+
+@runtime_checkable
+class RestorableStep(CompressionStep, Protocol):
+    """A step whose result the architecture alone does not determine (pruned shapes, ranks, scales).
+
+    ``record()`` (after the step ran) returns the JSON-serializable facts that ``restore`` needs;
+    the host stores it in the artifact. On load the host calls ``restore(model, record)`` instead
+    of the step: rebuild the compressed *structure* without data and without relying on the fresh
+    weights, which the host then replaces strictly with the stored tensors. Afterwards ``record()``
+    returns the same record, so a loaded model saves again. A step that is not restorable is
+    replayed on load, so its structure must follow from the architecture alone.
+    """
+
+    def record(self) -> dict[str, Any]: ...
+
+    def restore(self, model: nn.Module, record: dict[str, Any]) -> nn.Module: ...
+
+
+@runtime_checkable
+class PackingStep(CompressionStep, Protocol):
+    """A step that leaves tensors safetensors cannot hold (quantized tensor subclasses).
+
+    ``pack(state)`` returns plain tensors plus a JSON-serializable ``packing`` (a dict of strings);
+    ``unpack(tensors, packing)`` reverses it. Packs run in step order before writing, unpacks in
+    reverse order after reading; unpacked tensors are loaded with ``assign=True``.
+    """
+
+    def pack(self, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], Mapping[str, str]]: ...
+
+    def unpack(self, tensors: dict[str, torch.Tensor], packing: Mapping[str, str]) -> dict[str, torch.Tensor]: ...
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """How a model runs across processes; exactly what the trainer calls, in this order.
+
+    ``setup()`` first (join the process group; ``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ...), then
+    ``rank``, ``world_size`` and ``local_rank`` are read (0, 1, 0 for one process). ``wrap(model)``
+    is called once, on the model already on its device; the optimizer is made from the wrapped
+    module's parameters. Every epoch, ``all_reduce`` sums the loss and metric tensors over ranks,
+    and ``model_state`` / ``optimizer_state`` snapshot the run for the checkpoint (collective: every
+    rank calls them; rank 0 must receive the full, unsharded state on the CPU, keyed like the
+    unwrapped model's). On resume ``load_optimizer_state`` restores what ``optimizer_state``
+    returned. ``teardown()`` is called last, even when training failed.
+
+    The trainer gives each rank its shard of every global batch and scales the loss so that
+    averaging gradients over ranks yields the gradient of the whole batch; only rank 0 writes.
+    Subclass :class:`flexzoo.plugin.SingleProcess` to inherit the one-process behaviour of each
+    member and change only what your strategy does differently.
+    """
+
+    rank: int
+    world_size: int
+    local_rank: int
+
+    def setup(self) -> None: ...
+
+    def wrap(self, model: nn.Module) -> nn.Module: ...
+
+    def all_reduce(self, tensor: torch.Tensor) -> torch.Tensor: ...
+
+    def model_state(self, wrapped: nn.Module) -> dict[str, torch.Tensor]: ...
+
+    def optimizer_state(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]: ...
+
+    def load_optimizer_state(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer,
+                             state: dict[str, Any]) -> None: ...
+
+    def teardown(self) -> None: ...
