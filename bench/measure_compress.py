@@ -167,9 +167,10 @@ weight = 0.5
 
 def digits() -> list[Row]:
     import flexzoo
-    from flexzoo.assembly import compress_model
-    from flexzoo.training.fine_tune import evaluate
-    from flexzoo.training.trainer import train
+    from flexzoo.pipeline import Pipeline, train
+
+    def evaluate(model, manifest):
+        return Pipeline(manifest).evaluate(model)
 
     rows = []
     with tempfile.TemporaryDirectory() as directory:
@@ -190,8 +191,7 @@ def digits() -> list[Row]:
         ]:
             with_steps = folder / "example-compressed.toml"
             with_steps.write_text(EXAMPLE.read_text() + "\n" + steps)
-            compressed = compress_model(copy.deepcopy(teacher.model), flexzoo.load_manifest(with_steps),
-                                        report="none")
+            compressed = Pipeline(flexzoo.load_manifest(with_steps)).compressed(copy.deepcopy(teacher.model), "none")
             accuracy = evaluate(compressed, teacher_manifest)["digit.accuracy"]
             lost = max(0.0, (teacher_accuracy - accuracy) * 100)
             rows.append(Row(f"digits {label}: accuracy points lost", lost, allowed, "points", target=1.0,

@@ -24,9 +24,9 @@ import flexzoo
 import flexzoo.builtin
 from common import Row
 from flexzoo.artifact.format import read_artifact
+from flexzoo.pipeline import train
 from flexzoo.registry import Registry
 from flexzoo.training.data import load_dataset
-from flexzoo.training.trainer import train
 from flexzoo.validation import load_manifest
 
 EPOCHS = 12

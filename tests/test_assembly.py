@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from conftest import TINY_MANIFEST
-from flexzoo.assembly import ZooModel, build_model
+from flexzoo.assembly import ZooModel
 from flexzoo.builtin.layers import DropPath
+from flexzoo.pipeline import build as build_model
 from flexzoo.validation import load_manifest
 
 

@@ -95,18 +95,18 @@ def test_unsupported_plugin_api_version(zoo):
     zoo.install("flexzoo-plugin-future", "5.0", {"future_plugin": code}, {"future": "future_plugin"})
     future = by_name(zoo)["future"]
     assert future["status"] == "failed"
-    assert future["error"] == "written for plugin API 99; this flexzoo supports API 1"
+    assert future["error"] == "written for plugin API 99; this flexzoo supports API 1 and 2"
     assert all(c["plugin"] != "future" for c in zoo.json("list"))
 
 
 def test_unsupported_api_in_metadata_is_refused_before_import(zoo):
-    code = "raise RuntimeError('imported although its metadata says API 2')\n" + GOOD
+    code = "raise RuntimeError('imported although its metadata says API 3')\n" + GOOD
     zoo.install("flexzoo-plugin-next", "2.0", {"next_plugin": code}, {"next": "next_plugin"},
-                keywords="flexzoo,flexzoo-plugin-api-2")
+                keywords="flexzoo,flexzoo-plugin-api-3")
     future = by_name(zoo)["next"]
-    assert future["status"] == "failed" and future["api"] == 2
-    assert future["error"] == ("written for plugin API 2; this flexzoo supports API 1 "
-                               "(metadata keyword flexzoo-plugin-api-2; not imported)")
+    assert future["status"] == "failed" and future["api"] == 3
+    assert future["error"] == ("written for plugin API 3; this flexzoo supports API 1 and 2 "
+                               "(metadata keyword flexzoo-plugin-api-3; not imported)")
 
 
 def test_supported_api_in_metadata_loads(zoo):

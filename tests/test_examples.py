@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import flexzoo
+from flexzoo.pipeline import train
 from flexzoo.registry import default_registry
-from flexzoo.training.trainer import train
 from flexzoo.validation import load_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from flexzoo.errors import FlexzooError
+from flexzoo.pipeline import train
 from flexzoo.training.checkpoint import checkpoint_state
-from flexzoo.training.trainer import train
 from flexzoo.validation import load_manifest
 
 RESUMABLE = """

@@ -7,7 +7,7 @@ import torch
 
 import flexzoo
 from flexzoo.errors import ManifestError
-from flexzoo.training.trainer import train
+from flexzoo.pipeline import train
 from flexzoo.validation import load_manifest
 
 SOURCE = """

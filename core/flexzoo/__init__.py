@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flexzoo._version import PLUGIN_API_VERSION, __version__
-from flexzoo.api import build, list_components, save, train
+from flexzoo.api import build, export, list_components, load, save, train
 from flexzoo.components import Component
 from flexzoo.errors import ArtifactError, FlexzooError, ManifestError, ParameterError, PluginError
 from flexzoo.hookspecs import hookimpl, hookspec
 from flexzoo.validation import load_manifest
 
 if TYPE_CHECKING:
-    from flexzoo.artifact.load import load
     from flexzoo.assembly import ZooModel
 
 __all__ = [
@@ -26,6 +25,7 @@ __all__ = [
     "ZooModel",
     "__version__",
     "build",
+    "export",
     "hookimpl",
     "hookspec",
     "list_components",
@@ -35,7 +35,7 @@ __all__ = [
     "train",
 ]
 
-_LAZY = {"load": "flexzoo.artifact.load", "ZooModel": "flexzoo.assembly"}
+_LAZY = {"ZooModel": "flexzoo.assembly"}
 
 
 def __getattr__(name: str) -> Any:

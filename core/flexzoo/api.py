@@ -1,9 +1,14 @@
-"""The front door: build a model from a manifest, save it as an artifact, load it back."""
+"""The front door: build a model from a manifest, train it, save it as an artifact, load it back, export it.
+
+Each function is a thin wrapper over :mod:`flexzoo.pipeline`, which owns the order of stages, so
+the Python API and the ``zoo`` verbs give the same results. Importing this module does not import
+torch; the pipeline is imported on first use.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flexzoo.components import RegisteredComponent
 from flexzoo.manifest import ResolvedManifest
@@ -12,7 +17,13 @@ from flexzoo.validation import load_manifest
 
 if TYPE_CHECKING:
     from flexzoo.assembly import ZooModel
-    from flexzoo.training.trainer import TrainResult
+    from flexzoo.pipeline import TrainResult
+
+__all__ = ["build", "export", "list_components", "load", "save", "train"]
+
+
+def _resolved(manifest: str | Path | ResolvedManifest, registry: Registry) -> ResolvedManifest:
+    return manifest if isinstance(manifest, ResolvedManifest) else load_manifest(manifest, registry)
 
 
 def list_components(kind: str | None = None, pattern: str | None = None) -> list[RegisteredComponent]:
@@ -27,28 +38,52 @@ def build(manifest: str | Path | ResolvedManifest, registry: Registry | None = N
     :param report: "eager" or "compiled" measures the [[compress]] steps' effect (see ``flexzoo.report``);
         ``flexzoo.save`` stores the report in the artifact and its model card.
     """
-    from flexzoo.assembly import build_model
+    from flexzoo import pipeline
 
     registry = registry or default_registry()
-    resolved = manifest if isinstance(manifest, ResolvedManifest) else load_manifest(manifest, registry)
-    return build_model(resolved, registry, report=report)
+    return pipeline.build(_resolved(manifest, registry), registry, report=report)
 
 
-def save(model: ZooModel, out_dir: str | Path, registry: Registry | None = None) -> Path:
-    """Write a model built by :func:`build` as ``<out_dir>/<name>.safetensors``, atomically."""
-    from flexzoo.artifact.write import write_artifact
+def save(model: ZooModel, out_dir: str | Path, registry: Registry | None = None, *, export: bool = True) -> Path:
+    """Write a model built by :func:`build` (or :func:`load`) as ``<out_dir>/<name>.safetensors``, atomically.
 
-    manifest = getattr(model, "manifest", None)
-    if not isinstance(manifest, ResolvedManifest):
-        raise TypeError("save() needs a model made by flexzoo.build() or flexzoo.load()")
-    return write_artifact(model, manifest, out_dir, registry or default_registry())
+    :param export: also write the formats the manifest's ``[export]`` section asks for, beside it, as
+        ``zoo build`` does.
+    """
+    from flexzoo import pipeline
+
+    return pipeline.save(model, out_dir, registry, export=export).artifact
+
+
+def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
+    """Rebuild the model stored at ``path``, in eval mode, with the weights it was saved with.
+
+    Refuses, with an ArtifactError or PluginError, a file that is not a flexzoo artifact, one whose
+    weights or metadata do not match their hashes, and one whose plugins are missing or incompatible.
+    """
+    from flexzoo import pipeline
+
+    return pipeline.load(path, registry)
 
 
 def train(manifest: str | Path | ResolvedManifest, out_dir: str | Path = "out", registry: Registry | None = None, *,
           resume: bool = False, show_progress: bool = False) -> TrainResult:
-    """Train the model of a manifest with a ``[train]`` section; write ``<out_dir>/<name>.safetensors`` (rank 0)."""
-    from flexzoo.training.trainer import train as run_training
+    """Train the model of a manifest with a ``[train]`` section; write ``<out_dir>/<name>.safetensors`` (rank 0)
+    and the formats its ``[export]`` section asks for."""
+    from flexzoo import pipeline
 
     registry = registry or default_registry()
-    resolved = manifest if isinstance(manifest, ResolvedManifest) else load_manifest(manifest, registry)
-    return run_training(resolved, out_dir, registry, resume=resume, show_progress=show_progress)
+    return pipeline.train(_resolved(manifest, registry), out_dir, registry, resume=resume,
+                          show_progress=show_progress)
+
+
+def export(model: ZooModel, artifact: str | Path, formats: list[str] | None = None,
+           out_dir: str | Path | None = None, **options: Any) -> list[dict[str, Any]]:
+    """Export a built or loaded model (default formats: its ``[export]`` section's, else onnx).
+
+    Files are named after ``artifact`` and written beside it (or in ``out_dir``); each is loaded
+    back and compared with the model (``tolerance``, default 1e-4).
+    """
+    from flexzoo import pipeline
+
+    return pipeline.export(model, artifact, formats, out_dir, **options)

@@ -7,9 +7,9 @@ and a model too large for this machine are all refused before any memory is spen
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,19 +18,33 @@ import torch
 from torch import nn
 
 from flexzoo import schema
+from flexzoo.compression import Compression
 from flexzoo.errors import ManifestError, ParameterError
 from flexzoo.manifest import ComponentSpec, ResolvedManifest
+from flexzoo.protocols import Strategy
 from flexzoo.registry import Registry, closest, default_registry
-from flexzoo.restoring import restoring_weights
+from flexzoo.steps import StepContext
+
+__all__ = ["BuildPlan", "ZooModel", "assemble", "available_memory", "compression_steps", "initialize",
+           "instantiate", "plan", "strategy"]
 
 
 class ZooModel(nn.Module):
-    """A backbone and named heads; ``forward`` returns a dict of head outputs keyed by head name."""
+    """A backbone and named heads; ``forward`` returns a dict of head outputs keyed by head name.
+
+    ``manifest`` is the resolved manifest the model was built from and ``compression`` its
+    ``[[compress]]`` steps with their report: what ``flexzoo.save`` records. The pipeline sets both.
+    """
+
+    manifest: ResolvedManifest | None
+    compression: Compression | None
 
     def __init__(self, backbone: nn.Module, heads: dict[str, nn.Module]) -> None:
         super().__init__()
         self.backbone = backbone
         self.heads = nn.ModuleDict(heads)
+        self.manifest = None
+        self.compression = None
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.backbone(x)
@@ -47,10 +61,11 @@ class BuildPlan:
 
 
 class _Builder:
-    def __init__(self, manifest: ResolvedManifest, registry: Registry) -> None:
+    def __init__(self, manifest: ResolvedManifest, registry: Registry, context: StepContext | None = None) -> None:
         self.manifest = manifest
         self.registry = registry
         self.source = manifest.where()
+        self.context = context or dry_run_context(manifest)
 
     def fail(self, key: str, message: str, hint: str = "") -> ManifestError:
         return ManifestError(self.source.file, [self.source.problem(key, message, hint)])
@@ -72,7 +87,7 @@ class _Builder:
             raise self.fail(spec.key, f"{spec.use} rejected its parameters: {exc}") from exc
 
     def call_with_host_values(self, spec: ComponentSpec) -> Any:
-        """Call a factory, filling ``input_shape`` (from [model]) and ``manifest`` when it declares them."""
+        """Call a factory, filling ``input_shape`` (from [model]) and ``context`` when it declares them."""
         host: dict[str, Any] = {}
         declared = {p.name for p in schema.parameters(self.factory(spec))}
         if "input_shape" in declared:
@@ -80,7 +95,11 @@ class _Builder:
                 raise self.fail("model.input_shape", f"{spec.use} needs [model] input_shape",
                                 "add input_shape = [...] (one sample, no batch dimension)")
             host["input_shape"] = self.manifest.model.input_shape
-        if "manifest" in declared:
+        if "context" in declared:
+            host["context"] = self.context
+        if "manifest" in declared:  # plugin API 1
+            warnings.warn(f"{spec.use}: a factory parameter `manifest` is plugin API 1, deprecated; take "
+                          "`context: StepContext` instead (docs/plugins.md)", DeprecationWarning, stacklevel=2)
             host["manifest"] = self.manifest
         return self.call(spec, **host)
 
@@ -154,22 +173,9 @@ class _Builder:
                 if name and fnmatch.fnmatchcase(name, step.match or "*"):
                     init(module)
 
-    def compress(self, model: nn.Module, records: list[dict[str, Any]] | None) -> nn.Module:
-        """Apply the [[compress]] steps; with ``records`` (from an artifact), restore them instead.
-
-        A step with a ``restore`` method rebuilds its structure from its record; one without is
-        replayed. Either way the stored tensors are loaded afterwards (see hookspecs).
-        """
-        steps = []
-        for index, spec in enumerate(self.manifest.compress):
-            step = self.call_with_host_values(spec)
-            if records is not None and hasattr(step, "restore"):
-                model = step.restore(model, records[index])
-            else:
-                model = step(model)
-            steps.append(step)
-        model.compression_steps = steps  # what flexzoo.save asks for records and packing
-        return model
+    def compression(self) -> Compression:
+        specs = self.manifest.compress
+        return Compression(specs, [self.call_with_host_values(spec) for spec in specs])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -193,81 +199,39 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def dry_run_context(manifest: ResolvedManifest) -> StepContext:
+    """The context factories get when nothing will run: they may check their parameters, no more."""
+    return StepContext(input_shape=manifest.model.input_shape, base_dir=manifest.base_dir(), restoring=False,
+                       has_training_data=manifest.train is not None)
+
+
+def plan(manifest: ResolvedManifest, registry: Registry | None = None, context: StepContext | None = None
+         ) -> BuildPlan:
+    """Dry-run the manifest on the meta device; raise ManifestError for anything that would fail."""
+    return _Builder(manifest, registry or default_registry(), context).dry_run()
+
+
+def assemble(manifest: ResolvedManifest, registry: Registry, build_plan: BuildPlan) -> ZooModel:
+    """Call the backbone and head factories for real (under the caller's seed)."""
+    return _Builder(manifest, registry).assemble(build_plan.in_features)
+
+
+def initialize(model: ZooModel, manifest: ResolvedManifest, registry: Registry) -> None:
+    """Apply the ``[[init]]`` steps, in order, to the modules they match (under the caller's seed)."""
+    _Builder(manifest, registry).initialize(model)
+
+
+def compression_steps(manifest: ResolvedManifest, registry: Registry, context: StepContext) -> Compression:
+    """The ``[[compress]]`` steps, made by their factories with ``context`` (not applied yet)."""
+    return _Builder(manifest, registry, context).compression()
+
+
+def strategy(manifest: ResolvedManifest, registry: Registry) -> Strategy:
+    """The ``[distributed]`` strategy (``single`` when the manifest has none)."""
+    assert manifest.distributed is not None
+    return instantiate(manifest.distributed, manifest, registry)
+
+
 def instantiate(spec: ComponentSpec, manifest: ResolvedManifest, registry: Registry | None = None) -> Any:
     """Call one component's factory with its resolved parameters (a rejected value names its manifest key)."""
     return _Builder(manifest, registry or default_registry()).call(spec)
-
-
-def compress_model(model: nn.Module, manifest: ResolvedManifest, registry: Registry | None = None, *,
-                   report: str = "eager") -> nn.Module:
-    """Apply the manifest's ``[[compress]]`` steps to a model built with ``compress=False`` (after training).
-
-    :param report: as for :func:`build_model`.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(manifest.model.seed)
-        compressed = _compress_and_report(_Builder(manifest, registry or default_registry()), model, None, report)
-    compressed.manifest = manifest
-    return compressed
-
-
-def _compress_and_report(builder: _Builder, model: nn.Module, records: list[dict[str, Any]] | None,
-                         report: str) -> nn.Module:
-    manifest = builder.manifest
-    reference = copy.deepcopy(model).eval() if report != "none" and manifest.compress else None
-    model = builder.compress(model, records)
-    if reference is not None:
-        from flexzoo.artifact.write import compression_of
-        from flexzoo.report import compression_report
-
-        state, _ = compression_of(model.eval(), manifest)
-        model.compression_report = compression_report(reference, model, state, manifest, latency=report)
-    return model
-
-
-def plan(manifest: ResolvedManifest, registry: Registry | None = None) -> BuildPlan:
-    """Dry-run the manifest on the meta device; raise ManifestError for anything that would fail."""
-    return _Builder(manifest, registry or default_registry()).dry_run()
-
-
-def build_model(
-    manifest: ResolvedManifest,
-    registry: Registry | None = None,
-    *,
-    initialize: bool = True,
-    compress: bool = True,
-    records: list[dict[str, Any]] | None = None,
-    report: str = "none",
-) -> ZooModel:
-    """Build the model a manifest describes: bit-identical for the same manifest, seed and plugins.
-
-    The global RNG state is left as it was: the build runs under its own seed.
-
-    Inside ``flexzoo.restoring.weights_restored_afterwards()`` no outside weights are loaded
-    (``[backbone] from``, a factory's ``pretrained`` file): the caller's stored weights replace them.
-
-    :param compress: apply ``[[compress]]`` now (training applies it after the last epoch instead).
-    :param records: the compression steps' records from an artifact; given, the steps restore
-        their structure from them instead of compressing (``flexzoo.load`` then loads the weights).
-    :param report: with [[compress]] steps, measure before and after (``flexzoo.report``): "none",
-        "eager" (sizes and eager latency) or "compiled" (also latency under torch.compile).
-    """
-    registry = registry or default_registry()
-    builder = _Builder(manifest, registry)
-    build_plan = builder.dry_run()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(manifest.model.seed)
-        model = builder.assemble(build_plan.in_features)
-        if initialize:
-            builder.initialize(model)
-        if manifest.backbone.weights_from is not None and not restoring_weights():
-            from flexzoo.transfer import load_transferred_weights
-
-            load_transferred_weights(model, manifest)
-        registry.manager.hook.flexzoo_model_built(model=model, manifest=manifest)
-        if compress:
-            model = _compress_and_report(builder, model, records, report)
-    model.manifest = manifest  # what flexzoo.save records
-    return model.eval()
-
-

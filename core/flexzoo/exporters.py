@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from flexzoo.atomic import write_atomically
+from flexzoo.dtypes import input_dtype
 from flexzoo.errors import FlexzooError
 from flexzoo.validation import DEFAULT_OPSET, EXPORT_TOLERANCE
 
@@ -53,14 +54,6 @@ class HeadOutputs(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs = self.model(x)
         return tuple(outputs[name] for name in self.names)
-
-
-def input_dtype(model: nn.Module) -> torch.dtype:
-    """The dtype inputs must have: that of the model's floating-point weights."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return torch.float32
 
 
 def _sample(shape: tuple[int, ...], batch: int, dtype: torch.dtype) -> torch.Tensor:

@@ -175,6 +175,11 @@ class ResolvedManifest:
     export: dict[str, Any] | None = None  # the validated [export] section, when there is one
     source: ManifestSource | None = field(default=None, compare=False, repr=False)
 
+    def base_dir(self) -> Path | None:
+        """The manifest's folder, which relative paths in it are relative to; None for a stored manifest."""
+        path = Path(self.file)
+        return path.parent if path.is_file() else None
+
     def where(self) -> ManifestSource:
         """Where the manifest came from, for error messages (lines unknown for stored manifests)."""
         return self.source or ManifestSource(file=self.file, lines={})

@@ -10,13 +10,17 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from flexzoo.manifest import ResolvedManifest
+from flexzoo.dtypes import input_dtype
+
+__all__ = ["LATENCY_MODES", "compiled", "compression_report", "median_seconds_interleaved"]
+
+#: Measures a model on held-out data: validation metric name -> value.
+Evaluate = Callable[[nn.Module], dict[str, float]]
 
 LATENCY_MODES = ("none", "eager", "compiled")
 
@@ -57,25 +61,22 @@ def _sizes(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[int, int]:
 
 
 def compression_report(before: nn.Module, after: nn.Module, after_state: dict[str, torch.Tensor],
-                       manifest: ResolvedManifest, latency: str = "eager", batch: int = 8,
-                       repeats: int = 20) -> dict[str, Any]:
+                       input_shape: tuple[int, ...] | None, *, evaluate: Evaluate | None = None,
+                       latency: str = "eager", batch: int = 8, repeats: int = 20) -> dict[str, Any]:
     """Compare ``before`` and ``after`` (whose packed tensors, as stored, are ``after_state``).
 
-    With a [train] section, the validation metrics of both on its held-out data are compared too.
+    :param input_shape: one sample's shape; without it, latency is not measured.
+    :param evaluate: the validation metrics of a model (the manifest's [train] data); given, the
+        metrics of both models are compared too.
     """
-    from flexzoo.exporters import input_dtype
-
-    input_shape = manifest.model.input_shape
     params_before, bytes_before = _sizes(before, before.state_dict())
     params_after, bytes_after = _sizes(after, after_state)
     report: dict[str, Any] = {
         "parameters": {"before": params_before, "after": params_after},
         "bytes": {"before": bytes_before, "after": bytes_after},
     }
-    if manifest.train is not None:
-        from flexzoo.training.fine_tune import evaluate
-
-        metrics = [evaluate(model, manifest) for model in (before, after)]
+    if evaluate is not None:
+        metrics = [evaluate(model) for model in (before, after)]
         report["accuracy"] = {name: {"before": metrics[0][name], "after": metrics[1][name]}
                               for name in metrics[0] if not name.endswith("loss")}
     if latency == "none" or input_shape is None:

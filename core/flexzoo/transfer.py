@@ -1,25 +1,20 @@
 """Transfer learning: ``[backbone] from = "artifact"`` reuses a trained backbone, ``freeze`` fixes parts of it.
 
-The manifest side is torch-free: a backbone table with ``from`` and no ``use`` takes its component
-and parameters from the artifact's stored manifest (and ``[model] input_shape`` when the manifest
-has none). When the model is built, the artifact's backbone weights replace the initialized ones,
-and so do the weights of every head whose name and component are the same in both manifests: an
-artifact is rebuilt with heads added or removed, keeping what stayed.
+This is the manifest side, torch-free: a backbone table with ``from`` and no ``use`` takes its
+component and parameters from the artifact's stored manifest (and ``[model] input_shape`` when the
+manifest has none). When the model is built (``flexzoo.transfer_weights``), the artifact's backbone
+weights replace the initialized ones, and so do the weights of every head whose name and component
+are the same in both manifests: an artifact is rebuilt with heads added or removed, keeping what stayed.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flexzoo import schema
+from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import FlexzooError
-
-if TYPE_CHECKING:
-    from torch import nn
-
-    from flexzoo.manifest import ResolvedManifest
 
 #: Keys of [backbone] that belong to the host, not to the backbone's factory.
 TRANSFER_KEYS = ("from", "freeze")
@@ -53,8 +48,6 @@ def check_freeze(value: Any) -> None:
 
 def backbone_from_artifact(table: dict[str, Any], manifest_file: str) -> tuple[dict[str, Any], list[int] | None]:
     """The backbone table an artifact stored (``from`` and ``freeze`` kept), and its input shape."""
-    from flexzoo.artifact.format import read_artifact
-
     reference = table["from"]
     if not isinstance(reference, str) or not reference:
         raise TransferProblem("backbone.from", f"`from` must be an artifact's path, got {schema.describe(reference)}",
@@ -72,65 +65,3 @@ def backbone_from_artifact(table: dict[str, Any], manifest_file: str) -> tuple[d
     stored = {k: v for k, v in artifact.manifest["backbone"].items() if k not in TRANSFER_KEYS}
     stored.update({k: table[k] for k in TRANSFER_KEYS if k in table})
     return stored, artifact.manifest["model"].get("input_shape")
-
-
-def load_transferred_weights(model: nn.Module, manifest: ResolvedManifest) -> list[str]:
-    """Copy the ``from`` artifact's backbone (and unchanged heads) into ``model``; return the parts copied."""
-    from safetensors.torch import load_file
-
-    from flexzoo.artifact.format import read_artifact
-    from flexzoo.errors import ManifestError
-
-    reference = manifest.backbone.weights_from
-    assert reference is not None
-    where = manifest.where()
-    try:
-        artifact = read_artifact(artifact_location(reference, manifest.file))
-    except FlexzooError as exc:
-        raise ManifestError(where.file, [where.problem("backbone.from", f"cannot reuse the backbone: {exc}")]) from None
-    stored_heads = artifact.manifest.get("heads", {})
-    kept = ["backbone"] + [name for name, spec in manifest.heads.items()
-                           if _same_component(stored_heads.get(name), spec.to_dict())]
-    tensors = load_file(str(artifact.path))
-    state = model.state_dict()
-    wanted = {name: tensor for name, tensor in tensors.items() if _part_of(name) in kept}
-    problems = [f"{name}: {tuple(t.shape)} in the artifact, {tuple(state[name].shape)} here"
-                for name, t in wanted.items() if name in state and state[name].shape != t.shape]
-    missing = sorted(n for n in state if _part_of(n) in kept and n not in wanted)
-    if problems or missing:
-        detail = "; ".join(problems[:3]) or f"missing {', '.join(missing[:3])}"
-        raise ManifestError(where.file, [where.problem(
-            "backbone.from", f"the weights in `{reference}` do not fit this model's backbone ({detail})",
-            "use the same backbone and parameters as the artifact, or drop `use` so they are taken from it")])
-    model.load_state_dict(wanted, strict=False)
-    return kept
-
-
-def _part_of(tensor_name: str) -> str:
-    """``backbone`` or the head a state-dict entry belongs to."""
-    first, _, rest = tensor_name.partition(".")
-    return rest.partition(".")[0] if first == "heads" else first
-
-
-def _same_component(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
-    return stored is not None and stored == wanted
-
-
-def frozen_parameter_names(model: nn.Module, freeze: bool | list[str]) -> list[str]:
-    """The backbone parameters ``freeze`` selects, as ``backbone.<name>``; a pattern matching none is an error."""
-    names = [name for name, _ in model.backbone.named_parameters()]
-    if freeze is True:
-        return [f"backbone.{n}" for n in names]
-    if not freeze:
-        return []
-    selected: list[str] = []
-    for pattern in freeze:
-        matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-        if not matched:
-            from flexzoo.registry import closest
-
-            near = closest(pattern, names) or names[:3]
-            raise TransferProblem("backbone.freeze", f"freeze pattern `{pattern}` matches no backbone parameter",
-                                  "backbone parameters are named like " + ", ".join(f"`{n}`" for n in near))
-        selected += [f"backbone.{n}" for n in matched if f"backbone.{n}" not in selected]
-    return selected

@@ -13,10 +13,12 @@ from safetensors.torch import save_file
 from flexzoo._version import PLUGIN_API_VERSION, __version__
 from flexzoo.artifact.format import FORMAT, artifact_path, canonical_json, metadata_digest
 from flexzoo.artifact.safetensors_header import tensor_digest_prefix
-from flexzoo.assembly import ZooModel
 from flexzoo.atomic import write_atomically
+from flexzoo.compression import Compression
 from flexzoo.manifest import ResolvedManifest
 from flexzoo.registry import Registry
+
+__all__ = ["artifact_metadata", "model_card", "weights_of", "weights_sha256", "write_artifact"]
 
 #: torch dtype -> safetensors dtype code, as written in the file's header.
 SAFETENSORS_DTYPES = {
@@ -24,24 +26,6 @@ SAFETENSORS_DTYPES = {
     torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
     torch.bool: "BOOL",
 }
-
-
-def compression_of(model: torch.nn.Module, manifest: ResolvedManifest
-                   ) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
-    """The state dict packed by the compression steps, and each step's record and packing (JSON).
-
-    A step's ``pack`` turns the tensors safetensors cannot hold (quantized tensor subclasses) into
-    plain ones; ``record`` says what ``restore`` needs to rebuild its structure (see hookspecs).
-    """
-    state = model.state_dict()
-    steps = []
-    for spec, step in zip(manifest.compress, getattr(model, "compression_steps", [])):
-        record = step.record() if hasattr(step, "record") else {}
-        packing = None
-        if hasattr(step, "pack"):
-            state, packing = step.pack(state)
-        steps.append({"use": spec.use, "record": record, "packing": packing})
-    return state, steps
 
 
 def weights_of(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -67,7 +51,7 @@ def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def model_card(model: ZooModel, manifest: ResolvedManifest, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Parameters, bytes, and each head's output shape for one sample."""
     heads: dict[str, Any] = {}
     feature_size = None
@@ -92,34 +76,44 @@ def model_card(model: ZooModel, manifest: ResolvedManifest, tensors: dict[str, t
     }
 
 
-def artifact_metadata(model: ZooModel, manifest: ResolvedManifest, registry: Registry,
+def _plugin_metadata(model: torch.nn.Module, manifest: ResolvedManifest, registry: Registry) -> dict[str, Any]:
+    """What each plugin's ``flexzoo_artifact_metadata`` adds, keyed by plugin name (called through pluggy)."""
+    manager = registry.manager
+    implementers = [impl.plugin_name for impl in manager.hook.flexzoo_artifact_metadata.get_hookimpls()]
+    extra = {}
+    for name in implementers:
+        others = [manager.get_plugin(other) for other in implementers if other != name]
+        call = manager.subset_hook_caller("flexzoo_artifact_metadata", remove_plugins=others)
+        added = [entry for entry in call(model=model, manifest=manifest) if entry]
+        if added:
+            extra[name] = dict(added[0])
+    return extra
+
+
+def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, registry: Registry,
                       tensors: dict[str, torch.Tensor], compression: list[dict[str, Any]],
-                      training: dict[str, Any] | None = None) -> dict[str, str]:
+                      report: dict[str, Any] | None = None, training: dict[str, Any] | None = None
+                      ) -> dict[str, str]:
     """The header metadata: format, the JSON document, and the hashes that protect both.
 
-    :param compression: each [[compress]] step's record and packing (see ``compression_of``).
+    :param compression: each [[compress]] step's record and packing (see ``Compression.pack``).
+    :param report: the compression report (sizes, latency, metrics before and after), if measured.
     :param training: what a training run records (data fingerprint, final metrics, metrics as JSON lines).
     """
     plugins = {}
     for name in manifest.plugins():
         plugin = registry.plugin(name)
         plugins[name] = {"distribution": plugin.distribution, "version": plugin.version} if plugin else {}
-    extra = {}
-    for impl in registry.manager.hook.flexzoo_artifact_metadata.get_hookimpls():
-        added = impl.function(model=model, manifest=manifest)
-        if added:
-            extra[impl.plugin_name] = dict(added)
     info = {
         "manifest": manifest.to_dict(),
         "plugins": plugins,
         "versions": {"flexzoo": __version__, "plugin_api": PLUGIN_API_VERSION,
                      "torch": torch.__version__, "python": platform.python_version()},
         "card": model_card(model, manifest, tensors),
-        "extra": extra,
+        "extra": _plugin_metadata(model, manifest, registry),
     }
     if compression:
         info["compression"] = {"steps": compression}
-        report = getattr(model, "compression_report", None)
         if report:
             info["compression"]["report"] = report
     if training is not None:
@@ -129,11 +123,15 @@ def artifact_metadata(model: ZooModel, manifest: ResolvedManifest, registry: Reg
             "weights_sha256": weights_sha256(tensors)}
 
 
-def write_artifact(model: ZooModel, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry,
-                   training: dict[str, Any] | None = None) -> Path:
-    """Write ``<out_dir>/<model name>.safetensors`` atomically and return its path."""
-    state, compression = compression_of(model, manifest)
+def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry, *,
+                   compression: Compression | None = None, training: dict[str, Any] | None = None) -> Path:
+    """Write ``<out_dir>/<model name>.safetensors`` atomically and return its path.
+
+    The weights are hashed once, from the tensors written.
+    """
+    state, records = compression.pack(model) if compression else (model.state_dict(), [])
     tensors = weights_of(state)
-    metadata = artifact_metadata(model, manifest, registry, tensors, compression, training)
+    metadata = artifact_metadata(model, manifest, registry, tensors, records,
+                                 compression.report if compression else None, training)
     target = artifact_path(out_dir, manifest.model.name)
     return write_atomically(target, lambda partial: save_file(tensors, str(partial), metadata=metadata))

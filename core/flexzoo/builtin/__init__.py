@@ -6,10 +6,9 @@ Importing this module is cheap: factories import torch when called.
 from __future__ import annotations
 
 from flexzoo.builtin import backbones, heads, initializers, strategies
-from flexzoo.components import Component
-from flexzoo.hookspecs import hookimpl
+from flexzoo.plugin import Component, hookimpl
 
-FLEXZOO_PLUGIN_API = 1
+FLEXZOO_PLUGIN_API = 2
 
 
 @hookimpl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flexzoo.errors import ParameterError
+from flexzoo.plugin import ParameterError
 
 
 def positive(name: str, value: int) -> None:

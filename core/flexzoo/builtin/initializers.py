@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from flexzoo.errors import ParameterError
+from flexzoo.plugin import ParameterError
 
 if TYPE_CHECKING:
     from torch import nn

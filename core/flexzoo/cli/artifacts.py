@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from flexzoo.cli.export import manifest_exports, print_exports
+from flexzoo.cli.export import print_exports
 from flexzoo.cli.render import emit_json
 from flexzoo.validation import load_manifest
 
@@ -44,20 +44,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    import flexzoo
     from flexzoo.artifact.card import render_card
     from flexzoo.artifact.format import read_artifact
+    from flexzoo.pipeline import build_artifact
 
-    model = flexzoo.build(args.manifest, report=args.report)
-    path = flexzoo.save(model, args.output)
-    artifact = read_artifact(path, verify_weights=False)  # written from the tensors its digest was taken of
-    exports = manifest_exports(str(path), model.manifest)
+    result = build_artifact(load_manifest(args.manifest), args.output, report=args.report)
+    artifact = read_artifact(result.artifact, verify_weights=False)  # its digest was taken of the tensors written
     if args.json:
-        emit_json({"artifact": str(path), **artifact.as_dict(), "exports": exports})
+        emit_json({"artifact": str(result.artifact), **artifact.as_dict(), "exports": result.exports})
     else:
         print(render_card(artifact.info, artifact.weights_sha256))
-        print(f"wrote {path}")
-        print_exports(exports)
+        print(f"wrote {result.artifact}")
+        print_exports(result.exports)
     return 0
 
 

@@ -24,29 +24,9 @@ def register(verbs: Any) -> None:
 def export_artifact(artifact: str, formats: list[str] | None, out_dir: str | None, tolerance: float
                     ) -> list[dict[str, Any]]:
     """Load the artifact, then export and check it in each format; validation rules apply as in a build."""
-    import flexzoo
-    from flexzoo.exporters import export, export_path
-    from flexzoo.validation import DEFAULT_OPSET, check_export
+    from flexzoo import pipeline
 
-    model = flexzoo.load(artifact)
-    manifest = model.manifest
-    settings = manifest.export or {}
-    chosen = formats or settings.get("formats") or ["onnx"]
-    check_export(manifest, chosen)
-    if manifest.model.input_shape is None:
-        from flexzoo.errors import ArtifactError
-
-        raise ArtifactError(f"{artifact}: the model has no [model] input_shape, which export needs to trace it")
-    return [export(model, manifest.model.input_shape, name, export_path(artifact, name, out_dir),
-                   opset=settings.get("opset", DEFAULT_OPSET), tolerance=tolerance).as_dict()
-            for name in chosen]
-
-
-def manifest_exports(artifact: str, manifest: Any) -> list[dict[str, Any]]:
-    """The exports ``[export] formats`` asks for, written beside a freshly written artifact."""
-    if not (manifest.export and manifest.export["formats"]):
-        return []
-    return export_artifact(artifact, None, None, EXPORT_TOLERANCE)
+    return pipeline.export(pipeline.load(artifact), artifact, formats, out_dir, tolerance)
 
 
 def print_exports(exports: list[dict[str, Any]]) -> None:

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from flexzoo.cli.export import manifest_exports, print_exports
+from flexzoo.cli.export import print_exports
 from flexzoo.cli.render import emit_json
 from flexzoo.errors import FlexzooError
 from flexzoo.validation import DEFAULT_STRATEGY, load_manifest
@@ -48,12 +48,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         launch(args.nproc, forwarded)
         return 0
     _needs_distributed(manifest.distributed.use, int(os.environ.get("WORLD_SIZE", "1")), "torchrun")
-    from flexzoo.training.trainer import train
+    from flexzoo.pipeline import train
 
     result = train(manifest, args.output, resume=args.resume, show_progress=not args.quiet and not args.json)
     if result.artifact is None:
         return 0  # ranks other than 0 write nothing
-    exports = manifest_exports(str(result.artifact), manifest)
+    exports = result.exports
     if args.json:
         emit_json({"artifact": str(result.artifact), "exports": exports, "epochs": len(result.history),
                    "stopped_early": result.stopped_early, "validation": result.history[-1]["validation"],

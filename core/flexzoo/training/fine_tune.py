@@ -1,37 +1,31 @@
 """Training an already built (and compressed) model further, with the manifest's [train] settings.
 
-Compression steps use it: ``prune_channels`` fine-tunes after pruning, ``distill`` trains a student
-against a teacher's softened outputs. It runs the same epoch and validation code as ``zoo train``,
-in this process, on the same seeded data order; no checkpoints or artifacts are written.
+Compression steps reach it through their ``StepContext`` (``context.fine_tune``, ``context.evaluate``):
+``prune_channels`` fine-tunes after pruning, ``distill`` trains a student against a teacher's softened
+outputs. It runs the same epoch and validation code as ``zoo train``, in this process, on the same
+seeded data order and the data the run already loaded; no checkpoints or artifacts are written.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional
 
-from flexzoo.builtin.strategies import SingleProcess
-from flexzoo.manifest import ResolvedManifest
-from flexzoo.registry import Registry
-from flexzoo.training.data import Dataset, load_dataset
+from flexzoo.dtypes import input_dtype
+from flexzoo.single_process import SingleProcess
+from flexzoo.steps import Distillation
+from flexzoo.training.config import TrainConfig
+from flexzoo.training.data import Dataset
+from flexzoo.training.loop import EpochLoop, Fail
 from flexzoo.training.objectives import Objective
 from flexzoo.training.optimization import lr_factor, make_optimizer
 from flexzoo.training.progress import Progress
-from flexzoo.training.trainer import Trainer
 
-
-@dataclass(frozen=True)
-class Distillation:
-    """Knowledge distillation: ``alpha`` of the loss matches the teacher's outputs softened by ``temperature``."""
-
-    teacher: nn.Module
-    temperature: float
-    alpha: float
+__all__ = ["evaluate", "fine_tune"]
 
 
 class _WithTeacher(nn.Module):
@@ -76,22 +70,21 @@ class _DistillationObjective:
         return getattr(self.objective, name)
 
 
-class _FineTuner(Trainer):
+class _FineTuner(EpochLoop):
     """The trainer's epoch and validation code, on a given model, in one process, without files."""
 
-    def __init__(self, manifest: ResolvedManifest, registry: Registry | None, epochs: int | None) -> None:
-        super().__init__(manifest, ".", registry, show_progress=False)
+    def __init__(self, config: TrainConfig, data: Dataset, seed: int, fail: Fail, epochs: int | None) -> None:
         # Starting from trained weights: no warm-up, the schedule spans the fine-tune's own epochs.
-        self.config = dataclasses.replace(self.config, epochs=epochs or self.config.epochs, warmup_epochs=0.0)
-        self.strategy = SingleProcess()
-        self.data: Dataset = load_dataset(self.config, manifest.model.input_shape, manifest.file)
+        config = dataclasses.replace(config, epochs=epochs or config.epochs, warmup_epochs=0.0)
+        super().__init__(config, SingleProcess(), seed, fail)
+        self.data = data
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        objective = self._objective(model, self.data)
-        return self._validate(model, objective, self.data, torch.device("cpu"))
+        objective = self.objective(model, self.data)
+        return self.validate(model, objective, self.data, torch.device("cpu"))
 
     def fit(self, model: nn.Module, distillation: Distillation | None) -> list[dict[str, Any]]:
-        objective: Any = self._objective(model, self.data)
+        objective: Any = self.objective(model, self.data)
         runner: nn.Module = model
         if distillation is not None:
             runner = _WithTeacher(model, distillation.teacher)
@@ -99,25 +92,25 @@ class _FineTuner(Trainer):
         for parameter in model.parameters():
             parameter.requires_grad_(True)
         optimizer = make_optimizer(self.config, model.parameters())
-        steps = self._steps_per_epoch(len(self.data.train_index))
+        steps = self.steps_per_epoch(len(self.data.train_index))
         schedule = lr_factor(self.config, steps)
         progress = Progress(self.config.epochs, steps, enabled=False)
         device, step, history = torch.device("cpu"), 0, []
         for epoch in range(self.config.epochs):
             runner.train()
-            loss, step = self._train_epoch(runner, objective, optimizer, self.data, device, epoch, step, schedule,
-                                           None, progress)
+            loss, step = self.train_epoch(runner, objective, optimizer, self.data, device, epoch, step, schedule,
+                                          None, progress)
             history.append({"epoch": epoch + 1, "train_loss": loss,
-                            "validation": self._validate(model, objective.objective if distillation else objective,
-                                                         self.data, device)})
+                            "validation": self.validate(model, objective.objective if distillation else objective,
+                                                        self.data, device)})
         model.eval()
         return history
 
 
-def fine_tune(model: nn.Module, manifest: ResolvedManifest, *, epochs: int | None = None,
-              distillation: Distillation | None = None, registry: Registry | None = None) -> list[dict[str, Any]]:
-    """Train ``model`` in place for ``epochs`` (default: [train] epochs) on the manifest's data; return history."""
-    return _FineTuner(manifest, registry, epochs).fit(model, distillation)
+def fine_tune(model: nn.Module, config: TrainConfig, data: Dataset, *, seed: int, fail: Fail,
+              epochs: int | None = None, distillation: Distillation | None = None) -> list[dict[str, Any]]:
+    """Train ``model`` in place for ``epochs`` (default: [train] epochs) on ``data``; return the history."""
+    return _FineTuner(config, data, seed, fail, epochs).fit(model, distillation)
 
 
 class _InputsAs(nn.Module):
@@ -132,9 +125,7 @@ class _InputsAs(nn.Module):
         return {name: output.float() for name, output in self.model(x.to(self.dtype)).items()}
 
 
-def evaluate(model: nn.Module, manifest: ResolvedManifest, registry: Registry | None = None) -> dict[str, float]:
-    """The validation metrics of ``model`` on the manifest's [train] data (its held-out split)."""
-    from flexzoo.exporters import input_dtype
-
+def evaluate(model: nn.Module, config: TrainConfig, data: Dataset, *, seed: int, fail: Fail) -> dict[str, float]:
+    """The validation metrics of ``model`` on ``data``'s held-out split."""
     with torch.no_grad():
-        return _FineTuner(manifest, registry, None).evaluate(_InputsAs(model.eval(), input_dtype(model)))
+        return _FineTuner(config, data, seed, fail, None).evaluate(_InputsAs(model.eval(), input_dtype(model)))

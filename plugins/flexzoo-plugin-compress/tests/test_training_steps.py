@@ -8,8 +8,7 @@ import torch
 import flexzoo
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import ManifestError
-from flexzoo.training.fine_tune import evaluate
-from flexzoo.training.trainer import train
+from flexzoo.pipeline import Pipeline, train
 
 DIGITS = """
 [model]
@@ -71,7 +70,7 @@ def test_distilled_student_learns_from_its_teacher(tmp_path, registry):
     record = student.compression_steps[0].record()
     assert record["teacher"]["weights_sha256"] == read_artifact(teacher.artifact).weights_sha256
     assert record["epochs"] == 6
-    assert evaluate(student, manifest)["digit.accuracy"] > 0.6  # chance is 0.1; it learned from the teacher
+    assert Pipeline(manifest).evaluate(student)["digit.accuracy"] > 0.6  # chance is 0.1; it learned from the teacher
     saved = flexzoo.save(student, tmp_path / "out", registry)
     assert torch.equal(outputs(student), outputs(flexzoo.load(saved, registry)))
 

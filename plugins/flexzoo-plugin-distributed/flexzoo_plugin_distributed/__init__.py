@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flexzoo import Component, hookimpl
+from flexzoo.plugin import Component, hookimpl
 from flexzoo_plugin_distributed.factories import ddp, fsdp
 
-FLEXZOO_PLUGIN_API = 1
+FLEXZOO_PLUGIN_API = 2
 
 
 @hookimpl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from flexzoo.errors import ParameterError
+from flexzoo.plugin import ParameterError
 
 if TYPE_CHECKING:
     from flexzoo_plugin_distributed.process_group import DataParallel, FullyShardedDataParallel

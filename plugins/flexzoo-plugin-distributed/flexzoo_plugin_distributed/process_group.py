@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from flexzoo.errors import FlexzooError
+from flexzoo.plugin import FlexzooError
 
 
 def _backend(requested: str) -> str:

@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 import flexzoo.builtin
 import flexzoo_plugin_distributed
+from flexzoo.pipeline import train
 from flexzoo.registry import Registry
-from flexzoo.training.trainer import train
 from flexzoo.validation import load_manifest
 
 # No normalization and no dropout: with the same global batch, ranks must reproduce one process exactly.

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 
-from flexzoo import Component, hookimpl
+from flexzoo.plugin import Component, hookimpl
 from flexzoo_plugin_timm.backbone import backbone
 from flexzoo_plugin_timm.model_list import read_model_list
 
-FLEXZOO_PLUGIN_API = 1
+FLEXZOO_PLUGIN_API = 2
 
 
 @hookimpl

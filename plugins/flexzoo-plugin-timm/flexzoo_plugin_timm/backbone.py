@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from flexzoo import ParameterError
-from flexzoo.restoring import restoring_weights
+from flexzoo.plugin import ParameterError, restoring_weights
 
 if TYPE_CHECKING:
     from torch import nn

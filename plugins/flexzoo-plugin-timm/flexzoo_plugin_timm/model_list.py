@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from flexzoo.plugin import write_atomically
+
 MODEL_LIST = Path(__file__).with_name("models.json")
 REGENERATE = "python -m flexzoo_plugin_timm.model_list --write"
 
@@ -62,8 +64,6 @@ _warned: list[str] = []
 
 def write_model_list(models: ModelList, path: Path = MODEL_LIST) -> None:
     """Write ``models`` atomically as the shipped list."""
-    from flexzoo.atomic import write_atomically
-
     text = json.dumps({"timm_version": models.timm_version, "models": list(models.names)}, indent=0) + "\n"
     write_atomically(path, lambda target: target.write_text(text, encoding="utf-8"))
 

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flexzoo import ArtifactError, ParameterError
+from flexzoo.plugin import ArtifactError, ParameterError, safetensors_shapes
 
 if TYPE_CHECKING:
     from torch import nn
@@ -35,10 +35,8 @@ def _listing(keys: list[str]) -> str:
 
 def check_against_file(model: nn.Module, path: Path) -> tuple[list[str], list[str], list[str]]:
     """Missing, unexpected and misshapen tensor names of ``path`` for ``model``."""
-    from flexzoo.artifact.safetensors_header import read_header
-
     try:
-        stored = {name: tuple(entry["shape"]) for name, entry in read_header(path).tensors.items()}
+        stored = safetensors_shapes(path)
     except ArtifactError as exc:
         raise ParameterError("pretrained", str(exc), "give the path of a .safetensors weights file") from None
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}

@@ -6,10 +6,10 @@ torch-pruning load when a step is built.
 
 from __future__ import annotations
 
-from flexzoo import Component, hookimpl
+from flexzoo.plugin import Component, hookimpl
 from flexzoo_plugin_compress import factories
 
-FLEXZOO_PLUGIN_API = 1
+FLEXZOO_PLUGIN_API = 2
 
 _NEEDS_FLOAT = "it works on float weights, and an earlier step made them int8"
 _INT8_FORMATS = ("exported-program",)

@@ -17,5 +17,8 @@ class Cast:
     def __call__(self, model: nn.Module) -> nn.Module:
         return model.to(self.dtype)
 
+    def record(self) -> dict:
+        return {}  # the dtype is a parameter: nothing else to remember
+
     def restore(self, model: nn.Module, record: dict) -> nn.Module:
         return self(model)

@@ -7,16 +7,15 @@ from typing import Any
 
 from torch import nn
 
-from flexzoo.errors import FlexzooError
-from flexzoo.manifest import ResolvedManifest
+from flexzoo.plugin import Distillation, FlexzooError, StepContext
 
 
 class Distill:
     """Train the model (the student) against the teacher with the manifest's [train] settings."""
 
-    def __init__(self, manifest: ResolvedManifest, teacher: Path, temperature: float, alpha: float,
+    def __init__(self, context: StepContext, teacher: Path, temperature: float, alpha: float,
                  epochs: int) -> None:
-        self.manifest = manifest
+        self.context = context
         self.teacher = teacher
         self.temperature = temperature
         self.alpha = alpha
@@ -24,20 +23,16 @@ class Distill:
         self.recorded: dict[str, Any] = {}
 
     def __call__(self, model: nn.Module) -> nn.Module:
-        import flexzoo
-        from flexzoo.artifact.format import read_artifact
-        from flexzoo.training.fine_tune import Distillation, evaluate, fine_tune
-
-        teacher = flexzoo.load(self.teacher)
+        teacher = self.context.load_artifact(self.teacher)
         if set(teacher.heads) != set(model.heads):
             raise FlexzooError(f"distill: the teacher {self.teacher} has heads {sorted(teacher.heads)}, the student "
                                f"{sorted(model.heads)}; they must be the same")
-        history = fine_tune(model, self.manifest, epochs=self.epochs or None,
-                            distillation=Distillation(teacher, self.temperature, self.alpha))
+        history = self.context.fine_tune(model, epochs=self.epochs or None,
+                                         distillation=Distillation(teacher, self.temperature, self.alpha))
         self.recorded = {"teacher": {"name": self.teacher.name,
-                                     "weights_sha256": read_artifact(self.teacher).weights_sha256,
+                                     "weights_sha256": self.context.weights_sha256(self.teacher),
                                      "parameters": sum(p.numel() for p in teacher.parameters()),
-                                     "validation": evaluate(teacher, self.manifest)},
+                                     "validation": self.context.evaluate(teacher)},
                          "student": {"parameters": sum(p.numel() for p in model.parameters()),
                                      "validation": history[-1]["validation"]},
                          "epochs": len(history)}

@@ -6,11 +6,9 @@ Every step returned follows the compressor contract in ``flexzoo.hookspecs``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
-from flexzoo.errors import ParameterError
-from flexzoo.manifest import ResolvedManifest  # torch-free; annotations are schemas
+from flexzoo.plugin import ParameterError, StepContext  # torch-free; annotations are schemas
 
 
 def _fraction(name: str, value: float, *, closed: bool = False) -> None:
@@ -18,8 +16,8 @@ def _fraction(name: str, value: float, *, closed: bool = False) -> None:
         raise ParameterError(name, f"must be in (0, 1{']' if closed else ')'}, got {value}")
 
 
-def _needs_training_data(manifest: ResolvedManifest | None, parameter: str, what: str) -> None:
-    if manifest is None or manifest.train is None:
+def _needs_training_data(context: StepContext, parameter: str, what: str) -> None:
+    if not context.has_training_data:
         raise ParameterError(parameter, f"{what} trains on the manifest's [train] data, and there is no [train]",
                              'add a [train] section (for example data = "digits")')
 
@@ -30,7 +28,8 @@ def prune_channels(
     importance: Literal["l2", "l1"] = "l2",
     round_to: int = 1,
     fine_tune_epochs: int = 0,
-    manifest: ResolvedManifest | None = None,
+    *,
+    context: StepContext,
 ) -> Any:
     """Structured channel pruning (torch-pruning): removes channels, so layers really shrink.
 
@@ -43,7 +42,7 @@ def prune_channels(
         importance: the norm that ranks channels by their weights' magnitude.
         round_to: keep channel counts multiples of this (8 suits vectorized kernels).
         fine_tune_epochs: then train this many epochs with the [train] settings to recover accuracy.
-        manifest: the resolved manifest (its [train] section drives the fine-tune).
+        context: the host's step context (set by the host; the fine-tune trains through it).
     """
     _fraction("amount", amount)
     if round_to < 1:
@@ -51,11 +50,10 @@ def prune_channels(
     if fine_tune_epochs < 0:
         raise ParameterError("fine_tune_epochs", f"must be 0 or more, got {fine_tune_epochs}")
     if fine_tune_epochs:
-        _needs_training_data(manifest, "fine_tune_epochs", "the fine-tune")
+        _needs_training_data(context, "fine_tune_epochs", "the fine-tune")
     from flexzoo_plugin_compress.pruning import PruneChannels
 
-    return PruneChannels(input_shape, amount, importance, round_to, manifest if fine_tune_epochs else None,
-                         fine_tune_epochs)
+    return PruneChannels(input_shape, amount, importance, round_to, context, fine_tune_epochs)
 
 
 def prune_l1(amount: float = 0.5, scope: Literal["global", "layer"] = "global") -> Any:
@@ -80,7 +78,8 @@ def quantize_int8(
     mode: Literal["dynamic", "static", "weight_only"] = "dynamic",
     calibration_batches: int = 8,
     batch_size: int = 8,
-    manifest: ResolvedManifest | None = None,
+    *,
+    context: StepContext,
 ) -> Any:
     """int8 quantization: `static` (calibrated; CNNs, ViTs), `dynamic` (uncalibrated), `weight_only` (size).
 
@@ -98,7 +97,7 @@ def quantize_int8(
         mode: static, dynamic or weight_only (see above).
         calibration_batches: static only: how many batches calibrate the activation scales.
         batch_size: static only: samples per calibration batch.
-        manifest: the resolved manifest (its [train] data calibrates `static`).
+        context: the host's step context (set by the host; its [train] data calibrates `static`).
     """
     if calibration_batches < 1 or batch_size < 1:
         name = "calibration_batches" if calibration_batches < 1 else "batch_size"
@@ -106,8 +105,7 @@ def quantize_int8(
     from flexzoo_plugin_compress.quantization import StaticInt8, TorchaoInt8
 
     if mode == "static":
-        calibration = manifest if manifest is not None and manifest.train is not None else None
-        return StaticInt8(input_shape, calibration_batches, batch_size, calibration)
+        return StaticInt8(input_shape, calibration_batches, batch_size, context)
     return TorchaoInt8(mode)
 
 
@@ -142,11 +140,12 @@ def cast(dtype: Literal["bfloat16", "float16"] = "bfloat16") -> Any:
 
 
 def distill(
-    manifest: ResolvedManifest,
     teacher: str,
     temperature: float = 4.0,
     alpha: float = 0.7,
     epochs: int = 0,
+    *,
+    context: StepContext,
 ) -> Any:
     """Knowledge distillation: trains the manifest's model as the student of a teacher artifact.
 
@@ -155,25 +154,22 @@ def distill(
     [train]. Teacher and student need the same heads.
 
     Args:
-        manifest: the resolved manifest (its [train] section drives the training).
         teacher: the teacher's artifact (.safetensors), relative to the manifest's folder.
         temperature: softens both distributions; higher passes on more of the teacher's dark knowledge.
         alpha: weight of the distillation term against the task loss.
         epochs: epochs of distillation; 0 takes [train] epochs.
+        context: the host's step context (set by the host; it loads the teacher and trains the student).
     """
-    _needs_training_data(manifest, "teacher", "distillation")
+    _needs_training_data(context, "teacher", "distillation")
     if temperature <= 0:
         raise ParameterError("temperature", f"must be positive, got {temperature}")
     if not 0.0 <= alpha <= 1.0:
         raise ParameterError("alpha", f"must be in [0, 1], got {alpha}")
     if epochs < 0:
         raise ParameterError("epochs", f"must be 0 or more, got {epochs}")
-    path = Path(teacher)
-    manifest_file = Path(manifest.file)
-    if not path.is_absolute() and manifest_file.is_file():
-        path = manifest_file.parent / path
-    if manifest_file.is_file() and not path.is_file():  # a stored manifest restores without its teacher
+    path = context.resolve_path(teacher)
+    if not context.restoring and not path.is_file():  # an artifact restores without its teacher
         raise ParameterError("teacher", f"no teacher artifact at {path}", "train the teacher first (`zoo train`)")
     from flexzoo_plugin_compress.distillation import Distill
 
-    return Distill(manifest, path, temperature, alpha, epochs)
+    return Distill(context, path, temperature, alpha, epochs)

@@ -10,7 +10,7 @@ from torch import nn
 from flexzoo_plugin_compress import structure
 
 if TYPE_CHECKING:
-    from flexzoo.manifest import ResolvedManifest
+    from flexzoo.plugin import StepContext
 
 
 def _attention_layers(model: nn.Module) -> dict[nn.Linear, int]:
@@ -35,12 +35,12 @@ class PruneChannels:
     """Remove the least important channels of every prunable layer, keeping each head's outputs."""
 
     def __init__(self, input_shape: tuple[int, ...], amount: float, importance: str, round_to: int,
-                 manifest: ResolvedManifest | None, fine_tune_epochs: int) -> None:
+                 context: StepContext, fine_tune_epochs: int) -> None:
         self.input_shape = input_shape
         self.amount = amount
         self.importance = importance
         self.round_to = round_to
-        self.manifest = manifest
+        self.context = context
         self.fine_tune_epochs = fine_tune_epochs
         self.recorded: dict[str, Any] = {}
 
@@ -76,10 +76,8 @@ class PruneChannels:
             model.train(was_training)
         self.recorded = structure.record(before, model)
         self.recorded["parameters"] = [params_before, sum(p.numel() for p in model.parameters())]
-        if self.manifest is not None:
-            from flexzoo.training.fine_tune import fine_tune
-
-            history = fine_tune(model, self.manifest, epochs=self.fine_tune_epochs)
+        if self.fine_tune_epochs:
+            history = self.context.fine_tune(model, epochs=self.fine_tune_epochs)
             self.recorded["fine_tune"] = [{"epoch": h["epoch"], "validation": h["validation"]} for h in history]
         return model
 

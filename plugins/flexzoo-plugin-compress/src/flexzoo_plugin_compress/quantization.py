@@ -18,7 +18,7 @@ import torch
 from torch import fx, nn
 
 if TYPE_CHECKING:
-    from flexzoo.manifest import ResolvedManifest
+    from flexzoo.plugin import StepContext
 
 _PER_TENSOR = ("quantize_per_tensor", "dequantize_per_tensor")
 
@@ -45,8 +45,11 @@ class TorchaoInt8:
         quantize_(model, _torchao_config(self.mode))
         return model
 
+    def record(self) -> dict[str, Any]:
+        return {}  # the layers to quantize follow from the architecture
+
     def restore(self, model: nn.Module, record: dict[str, Any]) -> nn.Module:
-        return self(model)  # the layers to quantize follow from the architecture; values are loaded
+        return self(model)  # values are loaded afterwards
 
     def pack(self, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         from torchao.prototype.safetensors.safetensors_support import flatten_tensor_state_dict
@@ -82,23 +85,17 @@ class StaticInt8:
     """PT2E static int8 (x86 inductor quantizer): calibrated activation scales, int8 convolutions."""
 
     def __init__(self, input_shape: tuple[int, ...], calibration_batches: int, batch_size: int,
-                 manifest: ResolvedManifest | None) -> None:
+                 context: StepContext) -> None:
         self.input_shape = input_shape
         self.calibration_batches = calibration_batches
         self.batch_size = batch_size
-        self.manifest = manifest
+        self.context = context
         self.qparams: dict[str, list[list[float]]] = {}
 
-    def calibration(self, count: int) -> list[torch.Tensor]:
+    def calibration(self, count: int, representative: bool = True) -> list[torch.Tensor]:
         """The first batches of the [train] data's training split, else seeded Gaussian batches."""
-        if self.manifest is not None:
-            from flexzoo.training.config import TrainConfig
-            from flexzoo.training.data import load_dataset
-
-            data = load_dataset(TrainConfig.from_dict(self.manifest.train), self.input_shape, self.manifest.file)
-            index = data.train_index[: count * self.batch_size]
-            return [data.batch(index[start:start + self.batch_size])[0]
-                    for start in range(0, len(index), self.batch_size)]
+        if representative and self.context.has_training_data:
+            return self.context.calibration_batches(count, self.batch_size)
         generator = torch.Generator().manual_seed(0)
         return [torch.randn(self.batch_size, *self.input_shape, generator=generator) for _ in range(count)]
 
@@ -140,9 +137,9 @@ class StaticInt8:
 
     def restore(self, model: nn.Module, record: dict[str, Any]) -> nn.Module:
         """Re-capture the same graphs (any calibration), then write back the recorded activation scales."""
-        self.manifest = None  # any batch rebuilds the graph: the recorded scales replace what it observes
         self.qparams = record["activation_qparams"]
-        model = self._quantize(model, self.calibration(1))
+        # any batch rebuilds the graph: the recorded scales replace what it observes
+        model = self._quantize(model, self.calibration(1, representative=False))
         for key, recorded in record["activation_qparams"].items():
             module = model.get_submodule(key)
             nodes = _activation_nodes(module.graph)

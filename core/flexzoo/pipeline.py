@@ -1,0 +1,340 @@
+"""The one owner of the order of stages.
+
+    validate → plan → build → init → transfer → [train] → compress → report → write → export
+
+``flexzoo.build/train/save/load/export`` and the ``zoo`` verbs are thin wrappers over the functions
+at the end of this module; each reads top to bottom as the stages it runs. Stages hand each other
+typed values (a :class:`~flexzoo.assembly.BuildPlan`, the model, a :class:`~flexzoo.compression.Compression`,
+a :class:`~flexzoo.training.trainer.Fitted`, the artifact's path). A run loads its ``[train]`` data
+once, whoever asks first (training, a fine-tuning or calibrating compression step, the report), and
+hashes the artifact once, as it writes it.
+
+The :class:`Pipeline` is also the host behind every compression step's
+:class:`~flexzoo.steps.StepContext`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from flexzoo import assembly
+from flexzoo.artifact.format import canonical_json, read_artifact
+from flexzoo.artifact.load import read_weights
+from flexzoo.artifact.write import write_artifact
+from flexzoo.assembly import BuildPlan, ZooModel
+from flexzoo.compression import Compression
+from flexzoo.errors import ArtifactError, ManifestError
+from flexzoo.exporters import export as export_format
+from flexzoo.exporters import export_path
+from flexzoo.manifest import ResolvedManifest
+from flexzoo.registry import Registry, default_registry
+from flexzoo.report import compression_report
+from flexzoo.restoring import weights_restored_afterwards
+from flexzoo.steps import Distillation, StepContext
+from flexzoo.training import fine_tune as tuning
+from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig
+from flexzoo.training.data import Dataset, load_dataset
+from flexzoo.training.progress import summary_table
+from flexzoo.training.trainer import Fitted, Trainer
+from flexzoo.transfer_weights import load_transferred_weights
+from flexzoo.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
+
+__all__ = ["STAGES", "BuildResult", "Pipeline", "TrainResult", "build", "build_artifact", "export", "load", "save",
+           "train"]
+
+#: The stages, in the order every path through the host runs them (``train`` only with [train]).
+STAGES = ("validate", "plan", "build", "init", "transfer", "train", "compress", "report", "write", "export")
+
+
+@dataclass
+class BuildResult:
+    """What ``zoo build`` (and ``flexzoo.save``) produced."""
+
+    model: ZooModel
+    artifact: Path
+    exports: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced (``model``, ``artifact``, ``summary`` and ``exports`` on rank 0 only)."""
+
+    model: ZooModel | None
+    history: list[dict[str, Any]]
+    artifact: Path | None
+    summary: str
+    stopped_early: bool
+    exports: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_directory(out_dir: str | Path, manifest: ResolvedManifest) -> Path:
+    """Where a run keeps its checkpoint and metrics: ``<out_dir>/<name>.train``."""
+    return Path(out_dir) / f"{manifest.model.name}.train"
+
+
+def manifest_fingerprint(manifest: ResolvedManifest) -> str:
+    """The sha256 of the resolved manifest: a checkpoint resumes only the run it came from."""
+    return hashlib.sha256(canonical_json(manifest.to_dict()).encode()).hexdigest()
+
+
+class Pipeline:
+    """The stages over one validated manifest, and what they share: the registry and the data, loaded once.
+
+    :param restoring: the model is being rebuilt by ``flexzoo.load``: outside weights are not loaded,
+        initializers do not run, compression steps restore their structure from their records.
+    """
+
+    def __init__(self, manifest: ResolvedManifest, registry: Registry | None = None, *,
+                 restoring: bool = False) -> None:
+        self.manifest = manifest
+        self.registry = registry or default_registry()
+        self.restoring = restoring
+        self.config = TrainConfig.from_dict(manifest.train) if manifest.train is not None else None
+        self.context = StepContext(input_shape=manifest.model.input_shape, base_dir=manifest.base_dir(),
+                                   restoring=restoring, has_training_data=self.config is not None, host=self)
+        self._data: Dataset | None = None
+
+    def fail(self, key: str, message: str, hint: str = "") -> ManifestError:
+        where = self.manifest.where()
+        return ManifestError(where.file, [where.problem(key, message, hint)])
+
+    # -- stages -------------------------------------------------------------------------------
+
+    def plan(self) -> BuildPlan:
+        """Dry-run every factory on the meta device: anything that would fail, fails here, before allocation."""
+        return assembly.plan(self.manifest, self.registry, self.context)
+
+    def build(self, build_plan: BuildPlan) -> ZooModel:
+        """Call the backbone and head factories for real."""
+        return assembly.assemble(self.manifest, self.registry, build_plan)
+
+    def init(self, model: ZooModel) -> None:
+        """Apply the ``[[init]]`` steps (not when restoring: the stored weights replace them)."""
+        if not self.restoring:
+            assembly.initialize(model, self.manifest, self.registry)
+
+    def transfer(self, model: ZooModel) -> None:
+        """Copy the ``[backbone] from`` artifact's weights (not when restoring: the artifact stands alone)."""
+        if self.manifest.backbone.weights_from is not None and not self.restoring:
+            load_transferred_weights(model, self.manifest, self.registry)
+
+    def model(self) -> ZooModel:
+        """plan → build → init → transfer, under the manifest's seed; then ``flexzoo_model_built``.
+
+        Bit-identical for the same manifest, seed and plugins; the global RNG state is left as it was.
+        """
+        build_plan = self.plan()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.manifest.model.seed)
+            model = self.build(build_plan)
+            self.init(model)
+            self.transfer(model)
+            self.registry.manager.hook.flexzoo_model_built(model=model, manifest=self.manifest)
+        return model
+
+    def train(self, model: ZooModel, out_dir: str | Path, *, resume: bool, show_progress: bool) -> Fitted:
+        """Fit the model on the ``[train]`` data under the ``[distributed]`` strategy."""
+        assert self.config is not None
+        trainer = Trainer(self.config, assembly.strategy(self.manifest, self.registry), seed=self.manifest.model.seed,
+                          fail=self.fail, freeze=self.manifest.backbone.freeze,
+                          run_dir=run_directory(out_dir, self.manifest),
+                          fingerprint=manifest_fingerprint(self.manifest), resume=resume, show_progress=show_progress)
+        return trainer.fit(model, self.training_data())
+
+    def compress(self, model: nn.Module) -> tuple[nn.Module, Compression]:
+        """Make the ``[[compress]]`` steps (factories get this pipeline's context) and apply them in order."""
+        compression = assembly.compression_steps(self.manifest, self.registry, self.context)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.manifest.model.seed)
+            return compression.apply(model), compression
+
+    def report(self, before: nn.Module, after: nn.Module, compression: Compression, latency: str) -> None:
+        """Measure the compression (sizes, latency, validation metrics before and after) into ``compression``."""
+        state, _ = compression.pack(after.eval())
+        evaluate = self.evaluate if self.config is not None else None
+        compression.report = compression_report(before, after, state, self.manifest.model.input_shape,
+                                                evaluate=evaluate, latency=latency)
+
+    def compressed(self, model: nn.Module, latency: str) -> ZooModel:
+        """compress → report (when ``latency`` is not "none" and there are steps); the result knows its recipe."""
+        before = copy.deepcopy(model).eval() if latency != "none" and self.manifest.compress else None
+        model, compression = self.compress(model)
+        if before is not None:
+            self.report(before, model, compression, latency)
+        return self.described(model, compression)
+
+    def described(self, model: nn.Module, compression: Compression | None) -> ZooModel:
+        """The model, in eval mode, carrying the manifest and compression that ``flexzoo.save`` records."""
+        assert isinstance(model, ZooModel), "a compression step must return the model it was given"
+        model.manifest = self.manifest
+        model.compression = compression
+        return model.eval()
+
+    def write(self, model: ZooModel, out_dir: str | Path, training: dict[str, Any] | None = None) -> Path:
+        """Write the artifact atomically (weights hashed once, from the tensors written)."""
+        return write_artifact(model, self.manifest, out_dir, self.registry, compression=model.compression,
+                              training=training)
+
+    def export(self, model: nn.Module, artifact: str | Path, formats: list[str] | None = None,
+               out_dir: str | Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> list[dict[str, Any]]:
+        """Export the model in memory to ``formats`` (default: ``[export] formats``) beside the artifact."""
+        settings = self.manifest.export or {}
+        chosen = formats if formats is not None else settings.get("formats", [])
+        if not chosen:
+            return []
+        check_export(self.manifest, chosen, self.registry)
+        if self.manifest.model.input_shape is None:
+            raise ArtifactError(f"{artifact}: the model has no [model] input_shape, which export needs to trace it")
+        return [export_format(model, self.manifest.model.input_shape, name, export_path(artifact, name, out_dir),
+                              opset=settings.get("opset", DEFAULT_OPSET), tolerance=tolerance).as_dict()
+                for name in chosen]
+
+    # -- what compression steps may ask of the host (flexzoo.steps.StepHost) ----------------
+
+    def training_data(self) -> Dataset:
+        """The ``[train]`` data, loaded on first use and kept for the rest of the run."""
+        assert self.config is not None
+        if self._data is None:
+            self._data = load_dataset(self.config, self.manifest.model.input_shape, self.manifest.file)
+        return self._data
+
+    def fine_tune(self, model: nn.Module, epochs: int | None, distillation: Distillation | None
+                  ) -> list[dict[str, Any]]:
+        assert self.config is not None
+        return tuning.fine_tune(model, self.config, self.training_data(), seed=self.manifest.model.seed,
+                                fail=self.fail, epochs=epochs, distillation=distillation)
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        assert self.config is not None
+        return tuning.evaluate(model, self.config, self.training_data(), seed=self.manifest.model.seed,
+                               fail=self.fail)
+
+    def load_artifact(self, path: Path) -> nn.Module:
+        return load(path, self.registry)
+
+    def weights_sha256(self, path: Path) -> str:
+        return read_artifact(path, verify_weights=False).weights_sha256
+
+
+# -- the paths through the stages ---------------------------------------------------------------
+
+
+def build(manifest: ResolvedManifest, registry: Registry | None = None, *, report: str = "none") -> ZooModel:
+    """plan → build → init → transfer → compress → report: the model in memory, ready to save."""
+    pipeline = Pipeline(manifest, registry)
+    return pipeline.compressed(pipeline.model(), report)
+
+
+def save(model: ZooModel, out_dir: str | Path, registry: Registry | None = None, *, export: bool = True
+         ) -> BuildResult:
+    """write → export: the artifact of a model made by ``build`` or ``load``, and its ``[export]`` formats."""
+    if not isinstance(model.manifest, ResolvedManifest):
+        raise TypeError("save() needs a model made by flexzoo.build() or flexzoo.load()")
+    pipeline = Pipeline(model.manifest, registry)
+    artifact = pipeline.write(model, out_dir)
+    return BuildResult(model, artifact, pipeline.export(model, artifact) if export else [])
+
+
+def build_artifact(manifest: ResolvedManifest, out_dir: str | Path, registry: Registry | None = None, *,
+                   report: str = "eager") -> BuildResult:
+    """Every stage but train: what ``zoo build`` does."""
+    pipeline = Pipeline(manifest, registry)
+    model = pipeline.compressed(pipeline.model(), report)
+    artifact = pipeline.write(model, out_dir)
+    return BuildResult(model, artifact, pipeline.export(model, artifact))
+
+
+def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Registry | None = None, *,
+          resume: bool = False, show_progress: bool = False) -> TrainResult:
+    """Every stage: what ``zoo train`` does on each rank (rank 0 compresses, writes and exports)."""
+    pipeline = Pipeline(manifest, registry)
+    if pipeline.config is None:
+        raise pipeline.fail("train", "the manifest has no [train] section", 'add [train] with data = "digits" '
+                            "(for example)")
+    pipeline.training_data()
+    fitted = pipeline.train(pipeline.model(), out_dir, resume=resume, show_progress=show_progress)
+    if fitted.rank != 0:  # ranks other than 0 write nothing
+        return TrainResult(None, fitted.history, None, "", fitted.stopped_early)
+    trained = fitted.model if fitted.plain else _unsharded(pipeline)
+    trained.load_state_dict(fitted.state)
+    trained.cpu().requires_grad_(True)
+    model = pipeline.compressed(trained, "eager")
+    artifact = pipeline.write(model, out_dir, _training_record(pipeline, fitted))
+    exports = pipeline.export(model, artifact)
+    summary = summary_table(fitted.history, HIGHER_IS_BETTER) if fitted.history else ""
+    return TrainResult(model, fitted.history, artifact, summary, fitted.stopped_early, exports)
+
+
+def _unsharded(pipeline: Pipeline) -> ZooModel:
+    """A plain copy of the architecture to hold the gathered state of a sharded (FSDP) run."""
+    with weights_restored_afterwards():
+        return Pipeline(pipeline.manifest, pipeline.registry, restoring=True).model()
+
+
+def _training_record(pipeline: Pipeline, fitted: Fitted) -> dict[str, Any]:
+    """What the artifact records of a run: data fingerprint and sizes, epochs, final metrics, metrics.jsonl."""
+    data, config, manifest = pipeline.training_data(), pipeline.config, pipeline.manifest
+    assert config is not None and manifest.distributed is not None
+    history = fitted.history
+    return {
+        "data": {"source": config.data, "description": data.description, "sha256": data.fingerprint,
+                 "train_samples": len(data.train_index), "validation_samples": len(data.validation_index)},
+        "epochs_run": len(history), "stopped_early": fitted.stopped_early,
+        "world_size": fitted.world_size, "strategy": manifest.distributed.use,
+        "final_validation": history[-1]["validation"] if history else {},
+        "metrics_jsonl": "".join(json.dumps(record) + "\n" for record in history),
+    }
+
+
+def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
+    """Rebuild the model stored at ``path``, in eval mode, with the weights it was saved with.
+
+    The file is read once; its weights are checked against their sha256, its plugins against
+    what is installed; the model is rebuilt from the stored manifest (restoring: no initializers,
+    no outside weights, compression steps restore their structure) and loaded strictly.
+    """
+    registry = registry or default_registry()
+    artifact, tensors = read_weights(path, registry)
+    records = artifact.compression_steps
+    try:
+        manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)
+        pipeline = Pipeline(manifest, registry, restoring=True)
+        with weights_restored_afterwards():  # the stored weights replace what factories would load
+            model = pipeline.model()
+            compression = assembly.compression_steps(manifest, registry, pipeline.context)
+            model = compression.restore(model, records)
+    except ManifestError as exc:
+        raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
+    except (ValueError, KeyError, RuntimeError, AttributeError) as exc:  # a step could not use its record
+        raise ArtifactError(f"{artifact.path}: a compression step cannot rebuild its structure from the record "
+                            f"stored in the artifact ({type(exc).__name__}: {exc}); rebuild the artifact with the "
+                            "installed plugins") from exc
+    tensors, packed = compression.unpack(tensors, records)
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise ArtifactError(f"{artifact.path}: weights do not fit the rebuilt model "
+                            f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    try:
+        model.load_state_dict(tensors, strict=True, assign=packed)  # unpacked tensors replace, as they are
+    except RuntimeError as exc:
+        raise ArtifactError(f"{artifact.path}: weights do not fit the rebuilt model: {exc}") from exc
+    return pipeline.described(model, compression)
+
+
+def export(model: ZooModel, artifact: str | Path, formats: list[str] | None = None, out_dir: str | Path | None = None,
+           tolerance: float = EXPORT_TOLERANCE, registry: Registry | None = None) -> list[dict[str, Any]]:
+    """Export a built or loaded model to ``formats`` (default: its ``[export] formats``, else onnx)."""
+    if not isinstance(model.manifest, ResolvedManifest):
+        raise TypeError("export() needs a model made by flexzoo.build() or flexzoo.load()")
+    settings = model.manifest.export or {}
+    chosen = formats or settings.get("formats") or ["onnx"]
+    return Pipeline(model.manifest, registry).export(model, artifact, chosen, out_dir, tolerance)

@@ -1,0 +1,119 @@
+"""The epoch and the validation pass, shared by ``zoo train`` and by fine-tuning compression steps.
+
+Every rank walks the same seeded order of the data and takes its share of every global batch; the
+loss is scaled so that averaging gradients over ranks gives the gradient of the whole batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from flexzoo.errors import FlexzooError
+from flexzoo.protocols import Strategy
+from flexzoo.training.config import TrainConfig
+from flexzoo.training.data import Dataset
+from flexzoo.training.objectives import Objective
+from flexzoo.training.optimization import set_lr
+from flexzoo.training.progress import Progress
+
+__all__ = ["AMP_DTYPES", "EPOCH_SEED_STRIDE", "EpochLoop", "Fail"]
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+EPOCH_SEED_STRIDE = 1_000_003  # keeps (seed, epoch, rank) streams apart
+
+#: Makes the error for a manifest key: ``fail(key, message, hint)``.
+Fail = Callable[[str, str, str], FlexzooError]
+
+
+class EpochLoop:
+    """One rank's epochs over a data set: seeded order, sharded batches, loss, metrics."""
+
+    def __init__(self, config: TrainConfig, strategy: Strategy, seed: int, fail: Fail) -> None:
+        self.config = config
+        self.strategy = strategy
+        self.seed = seed
+        self.fail = fail
+
+    def objective(self, model: torch.nn.Module, data: Dataset) -> Objective:
+        """The heads' losses and metrics, checked against what the model returns for two samples."""
+        sample_inputs, _ = data.batch(data.train_index[:2])
+        with torch.no_grad():
+            outputs = model.eval()(sample_inputs)
+        return Objective.for_model(self.config.heads, outputs, data.targets, self.fail)
+
+    def steps_per_epoch(self, samples: int) -> int:
+        """Full batches, plus a last partial one when it gives every rank at least one sample."""
+        full, rest = divmod(samples, self.config.batch_size)
+        return full + (1 if rest >= self.strategy.world_size else 0)
+
+    def epoch_order(self, data: Dataset, epoch: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * EPOCH_SEED_STRIDE + epoch)
+        return data.train_index[torch.randperm(len(data.train_index), generator=generator)]
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self.config.amp == "none":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[self.config.amp])
+
+    def train_epoch(self, wrapped: torch.nn.Module, objective: Any, optimizer: torch.optim.Optimizer,
+                    data: Dataset, device: torch.device, epoch: int, step: int, schedule: Any,
+                    scaler: Any, progress: Progress) -> tuple[float, int]:
+        """One pass over this rank's share of the epoch; returns the mean training loss and the next step."""
+        config, rank, world = self.config, self.strategy.rank, self.strategy.world_size
+        torch.manual_seed((self.seed * EPOCH_SEED_STRIDE + epoch) * 1024 + rank)  # dropout
+        order = self.epoch_order(data, epoch)
+        steps = self.steps_per_epoch(len(order))
+        losses, shares = [], []
+        for index in range(steps):
+            batch = order[index * config.batch_size:(index + 1) * config.batch_size]
+            inputs, targets = data.batch(batch[rank::world])
+            if inputs.device != device:
+                inputs = inputs.to(device, non_blocking=True)
+            set_lr(optimizer, config, schedule(step))
+            with self.autocast(device):
+                outputs = wrapped(inputs)
+            loss = objective.loss(outputs, targets, len(batch) / world)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
+            if config.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(wrapped.parameters(), config.clip_grad_norm)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.detach())
+            shares.append(len(batch) / world)
+            step += 1
+            progress.step(epoch, index + 1, loss.detach())
+        seen = float(min(steps * config.batch_size, len(order)))
+        total = torch.stack(losses).double() @ torch.tensor(shares, dtype=torch.float64, device=device)
+        total = self.strategy.all_reduce(total)
+        return float(total / seen), step
+
+    def validate(self, wrapped: torch.nn.Module, objective: Objective, data: Dataset, device: torch.device
+                 ) -> dict[str, float]:
+        """The metrics on the held-out split, summed over ranks."""
+        rank, world = self.strategy.rank, self.strategy.world_size
+        shard = data.validation_index[rank::world]
+        per_rank = -(-len(data.validation_index) // world)  # the same number of batches on every rank
+        sums = None
+        wrapped.eval()
+        with torch.no_grad():
+            for start in range(0, per_rank, self.config.batch_size):
+                inputs, targets = data.batch(shard[start:start + self.config.batch_size])
+                with self.autocast(device):
+                    outputs = wrapped(inputs.to(device))
+                batch_sums = objective.sums(outputs, targets)
+                sums = batch_sums if sums is None else sums + batch_sums
+        assert sums is not None
+        sums = self.strategy.all_reduce(sums.to(device))
+        return objective.metrics(sums.cpu(), float(len(data.validation_index)))

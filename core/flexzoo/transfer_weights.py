@@ -1,0 +1,57 @@
+"""The transfer stage: copy a ``from`` artifact's backbone (and unchanged heads) into a freshly built model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flexzoo.artifact.load import read_weights
+from flexzoo.errors import FlexzooError, ManifestError
+from flexzoo.transfer import artifact_location
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from flexzoo.manifest import ResolvedManifest
+    from flexzoo.registry import Registry
+
+__all__ = ["load_transferred_weights"]
+
+
+def load_transferred_weights(model: nn.Module, manifest: ResolvedManifest, registry: Registry) -> list[str]:
+    """Copy the ``from`` artifact's backbone (and unchanged heads) into ``model``; return the parts copied.
+
+    The artifact is read once; its weights are checked against their recorded sha256.
+    """
+    reference = manifest.backbone.weights_from
+    assert reference is not None
+    where = manifest.where()
+    try:
+        artifact, tensors = read_weights(artifact_location(reference, manifest.file), registry)
+    except FlexzooError as exc:
+        raise ManifestError(where.file, [where.problem("backbone.from", f"cannot reuse the backbone: {exc}")]) from None
+    stored_heads = artifact.manifest.get("heads", {})
+    kept = ["backbone"] + [name for name, spec in manifest.heads.items()
+                           if _same_component(stored_heads.get(name), spec.to_dict())]
+    state = model.state_dict()
+    wanted = {name: tensor for name, tensor in tensors.items() if _part_of(name) in kept}
+    problems = [f"{name}: {tuple(t.shape)} in the artifact, {tuple(state[name].shape)} here"
+                for name, t in wanted.items() if name in state and state[name].shape != t.shape]
+    missing = sorted(n for n in state if _part_of(n) in kept and n not in wanted)
+    if problems or missing:
+        detail = "; ".join(problems[:3]) or f"missing {', '.join(missing[:3])}"
+        raise ManifestError(where.file, [where.problem(
+            "backbone.from", f"the weights in `{reference}` do not fit this model's backbone ({detail})",
+            "use the same backbone and parameters as the artifact, or drop `use` so they are taken from it")])
+    model.load_state_dict(wanted, strict=False)
+    return kept
+
+
+def _part_of(tensor_name: str) -> str:
+    """``backbone`` or the head a state-dict entry belongs to."""
+    first, _, rest = tensor_name.partition(".")
+    return rest.partition(".")[0] if first == "heads" else first
+
+
+def _same_component(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
+    return stored is not None and stored == wanted
+
