@@ -66,7 +66,9 @@ class Zoo:
 
     def __init__(self, tmp_path: Path) -> None:
         self.site = tmp_path / "site"
-        self.env = {**os.environ, "PYTHONPATH": str(self.site), "FLEXZOO_CACHE_DIR": str(tmp_path / "cache")}
+        # The plugin directory first, then the caller's path (a checkout under test stays the flexzoo imported).
+        path = os.pathsep.join(filter(None, [str(self.site), os.environ.get("PYTHONPATH")]))
+        self.env = {**os.environ, "PYTHONPATH": path, "FLEXZOO_CACHE_DIR": str(tmp_path / "cache")}
         self.env.pop("FLEXZOO_BLOCK_PLUGINS", None)
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from flexzoo.components import Component, RegisteredComponent
+from flexzoo.plugin import SingleProcess, StepContext
 from flexzoo.testing import check_backbone, check_compressor, check_initializer, check_schema, check_strategy
 
 
@@ -95,21 +96,113 @@ def test_initializer_check_refuses_an_initializer_that_changes_nothing():
         check_initializer(entry("initializer", idle))
 
 
+class Shrinks:
+    """Halves every weight and records the factor, but cannot restore from the record."""
+
+    def __call__(self, model: torch.nn.Module) -> torch.nn.Module:
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.mul_(0.5)
+        return model
+
+    def record(self) -> dict:
+        return {"factor": 0.5}
+
+
+def record_only():
+    """Records without restoring."""
+    return Shrinks()
+
+
+def test_compressor_check_refuses_a_record_without_restore():
+    with pytest.raises(AssertionError, match=r"has record\(\) but no restore\(model, record\).*add restore\(\)"):
+        check_compressor(entry("compressor", record_only))
+
+
+class PacksOnly(Shrinks):
+    def record(self) -> dict:  # restorable, so that only the packing is wrong
+        return {}
+
+    def restore(self, model: torch.nn.Module, record: dict) -> torch.nn.Module:
+        return model
+
+    def pack(self, state):
+        return state, {}
+
+
+def pack_only():
+    """Packs without unpacking."""
+    return PacksOnly()
+
+
+def test_compressor_check_wants_pack_and_unpack_together():
+    with pytest.raises(AssertionError, match=r"has pack\(\) but not unpack\(\).*add both"):
+        check_compressor(entry("compressor", pack_only))
+
+
+class FactorsByValue:
+    """Factorizes the head through as many units as it has positive weights: a structure the weights decide."""
+
+    def __call__(self, model: torch.nn.Module) -> torch.nn.Module:
+        weight = next(model.heads["out"].parameters())
+        rank = int((weight > 0).sum())
+        model.heads["out"] = torch.nn.Sequential(torch.nn.Linear(weight.shape[1], rank),
+                                                 torch.nn.Linear(rank, weight.shape[0]))
+        return model
+
+
+def prune_by_value():
+    """A data-dependent structure replayed on load (no record, no restore)."""
+    return FactorsByValue()
+
+
+def test_compressor_check_rebuilds_the_model_as_load_does():
+    with pytest.raises(AssertionError, match="the model rebuilt by replaying the step on a fresh model"):
+        check_compressor(entry("compressor", prune_by_value))
+
+
+def with_context(context: StepContext, amount: float = 0.5):
+    """Reads its context.
+
+    Args:
+        context: the host's step context.
+        amount: unused.
+    """
+    assert context.input_shape == (12,) and not context.has_training_data
+    return lambda model: model
+
+
+def test_compressor_check_gives_a_declared_context():
+    check_compressor(entry("compressor", with_context))
+
+
 def drop_heads():
     """Returns only the backbone."""
     return lambda model: model.backbone
 
 
-def test_compressor_check_wants_a_model_that_still_runs_the_same_way():
-    with pytest.raises(AssertionError, match="returns Tensor, not the dict of head outputs"):
+def test_compressor_check_wants_the_backbone_and_heads_layout():
+    with pytest.raises(AssertionError, match="the compressed model lost its `backbone` or `heads`"):
         check_compressor(entry("compressor", drop_heads))
 
 
-class LeavesGroup:
+class LeavesGroup(SingleProcess):
     def setup(self) -> None:
         import torch.distributed as dist
 
         dist.init_process_group("gloo")
+
+
+def leaky():
+    """Forgets to destroy its process group."""
+    return LeavesGroup()
+
+
+class ThreadsOnly:
+    """A strategy with only the members the kit used to check."""
+
+    def setup(self) -> None:
+        pass
 
     def wrap(self, model):
         return model
@@ -118,9 +211,52 @@ class LeavesGroup:
         pass
 
 
-def leaky():
-    """Forgets to destroy its process group."""
-    return LeavesGroup()
+def partial():
+    """Sets up, wraps and tears down, and nothing else."""
+    return ThreadsOnly()
+
+
+def test_strategy_check_names_every_method_the_trainer_calls():
+    with pytest.raises(AssertionError, match=r"has no all_reduce\(\), model_state\(\), optimizer_state\(\), "
+                                             r"load_optimizer_state\(\).*subclass flexzoo.plugin.SingleProcess"):
+        check_strategy(entry("strategy", partial))
+
+
+class NoWorldSize(SingleProcess):
+    def __getattribute__(self, name):
+        if name == "world_size":
+            raise AttributeError(name)
+        return super().__getattribute__(name)
+
+
+def no_world_size():
+    """Everything but world_size."""
+    return NoWorldSize()
+
+
+def test_strategy_check_refuses_a_strategy_without_world_size():
+    with pytest.raises(AssertionError, match=r"has no `world_size`; the trainer reads rank, world_size and "
+                                             r"local_rank after setup\(\).*subclass flexzoo.plugin.SingleProcess"):
+        check_strategy(entry("strategy", no_world_size))
+
+
+class ForgetsMomentum(SingleProcess):
+    def load_optimizer_state(self, wrapped, optimizer, state) -> None:
+        pass
+
+
+def forgetful():
+    """Does not restore the optimizer's state."""
+    return ForgetsMomentum()
+
+
+def test_strategy_check_wants_the_optimizer_state_round_trip():
+    with pytest.raises(AssertionError, match=r"load_optimizer_state\(\) did not restore"):
+        check_strategy(entry("strategy", forgetful))
+
+
+def test_strategy_check_passes_the_single_process_base():
+    check_strategy(entry("strategy", SingleProcess))
 
 
 def test_strategy_check_refuses_a_teardown_that_leaves_a_process_group():

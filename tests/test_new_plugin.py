@@ -10,8 +10,40 @@ import pytest
 ALL_KINDS = "backbone,head,initializer,compressor,strategy"
 
 
+MANIFEST = """
+[model]
+name = "acme-model"
+seed = 0
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "flat"
+
+[heads.digit]
+use = "dense"
+num_classes = 10
+
+[heads.parity]
+use = "dense"
+num_classes = 2
+
+[[init]]
+use = "small_normal"
+
+[[compress]]
+use = "magnitude_prune"
+
+[distributed]
+use = "threads"
+
+[train]
+data = "digits"
+epochs = 1
+"""
+
+
 @pytest.mark.slow
-def test_scaffolded_plugin_installs_passes_its_tests_and_builds(zoo, tmp_path):
+def test_scaffolded_plugin_installs_passes_its_tests_trains_and_builds(zoo, tmp_path):
     created = zoo("new-plugin", "acme", "--kinds", ALL_KINDS, "-o", str(tmp_path))
     assert created.returncode == 0, created.stderr
     package = tmp_path / "flexzoo-plugin-acme"
@@ -22,7 +54,7 @@ def test_scaffolded_plugin_installs_passes_its_tests_and_builds(zoo, tmp_path):
     elsewhere = tmp_path / "elsewhere"  # not the source tree: the tests must import the installed package
     elsewhere.mkdir()
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests")],
-                           cwd=elsewhere, env=zoo.env, capture_output=True, text=True, timeout=300)
+                           cwd=elsewhere, env=zoo.env, capture_output=True, text=True, timeout=600)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert " passed" in tests.stdout and "failed" not in tests.stdout
 
@@ -30,16 +62,26 @@ def test_scaffolded_plugin_installs_passes_its_tests_and_builds(zoo, tmp_path):
     assert listed == {"acme:flat": "backbone", "acme:dense": "head", "acme:small_normal": "initializer",
                       "acme:magnitude_prune": "compressor", "acme:threads": "strategy"}
     acme = next(p for p in zoo.json("plugins") if p["name"] == "acme")
-    assert (acme["distribution"], acme["status"], acme["api"]) == ("flexzoo-plugin-acme", "loaded", 1)
+    assert (acme["distribution"], acme["status"], acme["api"]) == ("flexzoo-plugin-acme", "loaded", 2)
 
     manifest = tmp_path / "model.toml"
-    manifest.write_text('[model]\nname = "acme-model"\ninput_shape = [1, 8, 8]\n[backbone]\nuse = "flat"\n'
-                        '[heads.label]\nuse = "dense"\nnum_classes = 4\n[[init]]\nuse = "small_normal"\n'
-                        '[[compress]]\nuse = "magnitude_prune"\n[distributed]\nuse = "threads"\n')
-    built = zoo("build", str(manifest), "-o", str(tmp_path / "out"))
+    manifest.write_text(MANIFEST)
+    trained = zoo("train", str(manifest), "-o", str(tmp_path / "trained"), "-q", timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    card = zoo.json("inspect", str(tmp_path / "trained" / "acme-model.safetensors"))
+    assert card["manifest"]["distributed"]["use"] == "acme:threads"
+    assert card["training"]["epochs_run"] == 1 and card["training"]["strategy"] == "acme:threads"
+    assert set(card["training"]["final_validation"]) >= {"digit.accuracy", "parity.accuracy"}
+    assert len(card["training"]["metrics_jsonl"].splitlines()) == 1  # one epoch recorded
+
+    built = zoo("build", str(manifest), "-o", str(tmp_path / "built"))
     assert built.returncode == 0, built.stderr
-    card = zoo.json("inspect", str(tmp_path / "out" / "acme-model.safetensors"))
-    assert card["manifest"]["backbone"]["use"] == "acme:flat"
+    card = zoo.json("inspect", str(tmp_path / "built" / "acme-model.safetensors"))
+    assert {key: card["manifest"][key]["use"] for key in ("backbone", "distributed")} == \
+        {"backbone": "acme:flat", "distributed": "acme:threads"}
+    assert [step["use"] for step in card["manifest"]["compress"]] == ["acme:magnitude_prune"]
+    assert {name: head["use"] for name, head in card["manifest"]["heads"].items()} == \
+        {"digit": "acme:dense", "parity": "acme:dense"}
 
 
 def test_new_plugin_refuses_a_name_that_is_not_an_identifier(zoo, tmp_path):

@@ -28,15 +28,17 @@ def _requirement() -> str:
 
 
 def _components_module(name: str, kinds: Sequence[str]) -> str:
-    imports = []
-    if {"initializer", "compressor"} & set(kinds):
-        imports.append("from collections.abc import Callable")
-    imports.append("from typing import TYPE_CHECKING, Literal" if "backbone" in kinds else
-                   "from typing import TYPE_CHECKING")
+    needs_nn = bool({"initializer", "compressor"} & set(kinds))  # their inner functions annotate with nn.Module
+    typing_names = [n for n, wanted in (("TYPE_CHECKING", needs_nn), ("Literal", "backbone" in kinds)) if wanted]
+    from_plugin = sorted({"ParameterError", *(n for k in kinds for n in TEMPLATES[k].imports)})
+    imports = [f"from typing import {', '.join(typing_names)}", ""] if typing_names else []
+    imports.append(f"from flexzoo.plugin import {', '.join(from_plugin)}")
+    if needs_nn:
+        imports += ["", "if TYPE_CHECKING:", "    from torch import nn"]
     text = Template(files.COMPONENTS_HEADER).substitute(name=name, imports="\n" + "\n".join(imports) + "\n")
     if "backbone" in kinds:
         text += '\nActivation = Literal["relu", "gelu", "tanh"]\n'
-    return text + "".join(TEMPLATES[kind][0] for kind in kinds)
+    return text + "".join(TEMPLATES[kind].source for kind in kinds)
 
 
 def _manifest(name: str, kinds: Sequence[str]) -> str:
@@ -50,9 +52,10 @@ def render(name: str, kinds: Sequence[str]) -> dict[str, str]:
     common = {"name": name, "summary": summary, "api": PLUGIN_API_VERSION}
     package = f"flexzoo_plugin_{name}"
     init = Template(files.INIT).substitute(common) + "".join(
-        Template(files.HOOK).substitute(hook=REGISTRATION_HOOKS[k], component=TEMPLATES[k][1]) for k in kinds)
+        Template(files.HOOK).substitute(hook=REGISTRATION_HOOKS[k], component=TEMPLATES[k].factory) for k in kinds)
     examples = "{" + ", ".join(REQUIRED_EXAMPLES[k] for k in kinds if k in REQUIRED_EXAMPLES) + "}"
-    qualified = ", ".join(f'"{name}:{TEMPLATES[k][1]}"' for k in kinds)
+    qualified = "".join(f'\n    "{name}:{TEMPLATES[k].factory}",' for k in kinds)
+    kind_tests = "".join(Template(TEMPLATES[k].test).substitute(name=name) for k in kinds)
     manifest = _manifest(name, kinds)
     return {
         "pyproject.toml": Template(files.PYPROJECT).substitute(common, requirement=_requirement()),
@@ -62,7 +65,7 @@ def render(name: str, kinds: Sequence[str]) -> dict[str, str]:
         f"tests/test_{name}_conformance.py": Template(files.CONFORMANCE_TEST).substitute(
             common, title=name.title().replace("_", ""), examples=examples),
         f"tests/test_{name}_build.py": Template(files.BUILD_TEST).substitute(
-            common, manifest=manifest, qualified=qualified),
+            common, manifest=manifest, qualified=qualified, kind_tests=kind_tests),
     }
 
 

@@ -1,15 +1,21 @@
 """The example component of each kind that ``zoo new-plugin`` writes, as source text templates.
 
-Each template defines one factory, importing torch inside the function so that listing the new
-plugin stays cheap; ``$name`` is the plugin's name. ``EXAMPLE_USE`` says how a manifest uses it.
+Each template defines one factory that follows its kind's Protocol (``flexzoo.plugin.Backbone``,
+``Head``, ``Initializer``, ``CompressionStep``, ``Strategy``), says so in its docstring and return
+annotation, and imports torch inside the function so that listing the new plugin stays cheap.
+``EXAMPLE_USE`` says how a manifest uses it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 BACKBONE = '''
 
-def flat(input_shape: tuple[int, ...], width: int = 32, activation: Activation = "relu") -> nn.Module:
+def flat(input_shape: tuple[int, ...], width: int = 32, activation: Activation = "relu") -> Backbone:
     """Flatten the input and project it to `width` features.
+
+    Returns a flexzoo.plugin.Backbone: an nn.Module mapping (B, *input_shape) to (B, width).
 
     Args:
         input_shape: one sample's shape, from [model] input_shape.
@@ -28,8 +34,10 @@ def flat(input_shape: tuple[int, ...], width: int = 32, activation: Activation =
 
 HEAD = '''
 
-def dense(in_features: int, num_classes: int, dropout: float = 0.0) -> nn.Module:
+def dense(in_features: int, num_classes: int, dropout: float = 0.0) -> Head:
     """Dropout, then a linear layer to `num_classes` outputs.
+
+    Returns a flexzoo.plugin.Head: an nn.Module mapping (B, in_features) to (B, num_classes).
 
     Args:
         in_features: the backbone's feature size (set by the host).
@@ -47,8 +55,11 @@ def dense(in_features: int, num_classes: int, dropout: float = 0.0) -> nn.Module
 
 INITIALIZER = '''
 
-def small_normal(std: float = 0.02) -> Callable[[nn.Module], None]:
+def small_normal(std: float = 0.02) -> Initializer:
     """Weights from N(0, std), biases zero, for the parameters a module owns directly.
+
+    Returns a flexzoo.plugin.Initializer: init(module) changes, in place, only the parameters
+    `module` owns directly (the host calls it on every module the step's `match` selects).
 
     Args:
         std: standard deviation of the weights.
@@ -71,8 +82,13 @@ def small_normal(std: float = 0.02) -> Callable[[nn.Module], None]:
 
 COMPRESSOR = '''
 
-def magnitude_prune(amount: float = 0.5) -> Callable[[nn.Module], nn.Module]:
+def magnitude_prune(amount: float = 0.5) -> CompressionStep:
     """Zero the smallest-magnitude `amount` of every weight matrix, in place.
+
+    Returns a flexzoo.plugin.CompressionStep: step(model) -> model with the same backbone and heads.
+    The zeros change no shape, so on load the host replays the step and then loads the stored
+    weights; a step whose structure depends on the weights (pruned channels, ranks) also defines
+    record() and restore(model, record): see flexzoo.plugin.RestorableStep.
 
     Args:
         amount: fraction of each weight matrix set to zero.
@@ -97,12 +113,17 @@ def magnitude_prune(amount: float = 0.5) -> Callable[[nn.Module], nn.Module]:
 
 STRATEGY = '''
 
-class ThreadLimit:
-    """Runs the model in this process with a fixed number of CPU threads, restored at teardown."""
+class ThreadLimit(SingleProcess):
+    """A flexzoo.plugin.Strategy: one process, with torch limited to `threads` CPU threads while it runs.
+
+    setup() sets the limit and teardown() restores the previous one; rank, world_size, local_rank,
+    wrap, all_reduce and the state methods are SingleProcess's, the one-process behaviour.
+    """
 
     def __init__(self, threads: int) -> None:
+        super().__init__()
         self.threads = threads
-        self.previous = 0
+        self.previous: int | None = None
 
     def setup(self) -> None:
         import torch
@@ -110,17 +131,18 @@ class ThreadLimit:
         self.previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
 
-    def wrap(self, model: nn.Module) -> nn.Module:
-        return model
-
     def teardown(self) -> None:
-        import torch
+        if self.previous is not None:
+            import torch
 
-        torch.set_num_threads(self.previous)
+            torch.set_num_threads(self.previous)
+            self.previous = None
 
 
-def threads(threads: int = 1) -> ThreadLimit:
+def threads(threads: int = 1) -> Strategy:
     """Single process with a fixed number of CPU threads.
+
+    Returns a flexzoo.plugin.Strategy (a SingleProcess that sets the thread count in setup()).
 
     Args:
         threads: CPU threads torch may use while the model runs.
@@ -130,13 +152,42 @@ def threads(threads: int = 1) -> ThreadLimit:
     return ThreadLimit(threads)
 '''
 
-#: kind -> (template, factory name).
-TEMPLATES: dict[str, tuple[str, str]] = {
-    "backbone": (BACKBONE, "flat"),
-    "head": (HEAD, "dense"),
-    "initializer": (INITIALIZER, "small_normal"),
-    "compressor": (COMPRESSOR, "magnitude_prune"),
-    "strategy": (STRATEGY, "threads"),
+#: A test of what the example strategy does, beyond the conformance kit (``$name`` is the plugin).
+STRATEGY_TEST = '''
+
+def test_threads_limits_torch_between_setup_and_teardown():
+    import torch
+
+    from flexzoo_plugin_$name.components import threads
+
+    before = torch.get_num_threads()
+    strategy = threads(threads=before + 1)
+    strategy.setup()
+    try:
+        assert torch.get_num_threads() == before + 1
+    finally:
+        strategy.teardown()
+    assert torch.get_num_threads() == before
+'''
+
+
+@dataclass(frozen=True)
+class Template:
+    """One kind's example: its source, its factory's name, what it imports from ``flexzoo.plugin``."""
+
+    source: str
+    factory: str
+    imports: tuple[str, ...]
+    test: str = ""
+
+
+#: kind -> the example component written for it.
+TEMPLATES: dict[str, Template] = {
+    "backbone": Template(BACKBONE, "flat", ("Backbone",)),
+    "head": Template(HEAD, "dense", ("Head",)),
+    "initializer": Template(INITIALIZER, "small_normal", ("Initializer",)),
+    "compressor": Template(COMPRESSOR, "magnitude_prune", ("CompressionStep",)),
+    "strategy": Template(STRATEGY, "threads", ("SingleProcess", "Strategy"), STRATEGY_TEST),
 }
 
 #: kind -> the manifest lines that use the example component (``$name`` is the plugin).

@@ -34,35 +34,34 @@ testpaths = ["tests"]
 INIT = '''"""flexzoo-plugin-$name: $summary
 
 Registration hooks return declarations only; the factories in ``components`` import torch when
-a model is built, so ``zoo list`` stays fast.
+a model is built, so ``zoo list`` stays fast. Everything from flexzoo comes from ``flexzoo.plugin``.
 """
 
 from __future__ import annotations
 
-import flexzoo
-from flexzoo import Component
+from flexzoo.plugin import Component, hookimpl
 
 from flexzoo_plugin_$name import components
 
+#: The flexzoo plugin API this package is written for (its pyproject says so too: flexzoo-plugin-api-$api).
 FLEXZOO_PLUGIN_API = $api
 '''
 
 HOOK = '''
 
-@flexzoo.hookimpl
+@hookimpl
 def $hook() -> list[Component]:
     return [Component("$component", components.$component)]
 '''
 
-COMPONENTS_HEADER = '''"""Components of flexzoo-plugin-$name. Cheap to import: factories import torch when called."""
+COMPONENTS_HEADER = '''"""Components of flexzoo-plugin-$name. Cheap to import: factories import torch when called.
+
+Each factory returns what its kind's Protocol in flexzoo.plugin describes; the conformance kit
+(tests/test_${name}_conformance.py) checks that the host can use it.
+"""
 
 from __future__ import annotations
-$imports
-from flexzoo import ParameterError
-
-if TYPE_CHECKING:
-    from torch import nn
-'''
+$imports'''
 
 CONFORMANCE_TEST = '''"""flexzoo's conformance kit, run on every component this plugin declares."""
 
@@ -80,12 +79,15 @@ class Test$title(PluginConformance):
     examples: ClassVar = $examples
 '''
 
-BUILD_TEST = '''"""A manifest naming this plugin's components builds into a model that runs."""
+BUILD_TEST = '''"""A manifest naming this plugin's components builds into an artifact with `zoo build`."""
 
 from __future__ import annotations
 
-import flexzoo
-import torch
+import json
+import subprocess
+import sys
+
+from flexzoo.plugin import safetensors_shapes
 
 MANIFEST = """
 [model]
@@ -95,19 +97,31 @@ input_shape = [1, 8, 8]
 
 $manifest"""
 
+#: The components the plugin declares, as manifests name them.
+COMPONENTS = {$qualified
+}
 
-def test_manifest_with_the_plugins_components_builds_and_runs(tmp_path):
+
+def zoo(*args: str) -> subprocess.CompletedProcess:
+    """Run flexzoo's command line with this Python, as a user would."""
+    return subprocess.run([sys.executable, "-m", "flexzoo", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_manifest_with_the_plugins_components_builds(tmp_path):
     path = tmp_path / "model.toml"
     path.write_text(MANIFEST)
-    model = flexzoo.build(path)
-    out = model(torch.randn(4, 1, 8, 8))
-    assert out["label"].shape == (4, 3)
+    built = zoo("build", str(path), "-o", str(tmp_path / "out"))
+    assert built.returncode == 0, built.stderr
+    shapes = safetensors_shapes(tmp_path / "out" / "$name-example.safetensors")
+    label = [shape for name, shape in shapes.items() if name.startswith("heads.label.") and len(shape) == 2]
+    assert label and label[-1][0] == 3  # the head's last layer has num_classes outputs
 
 
 def test_components_are_listed_under_the_plugins_name():
-    names = {c.qualified_name for c in flexzoo.list_components()}
-    assert {$qualified} <= names
-'''
+    listed = zoo("list", "$name:*", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {component["qualified_name"] for component in json.loads(listed.stdout)} == COMPONENTS
+$kind_tests'''
 
 README = '''# flexzoo-plugin-$name
 

@@ -9,6 +9,9 @@ component the plugin declares::
         plugin = "flexzoo_plugin_acme"
         examples = {"head": {"tiny": {"num_classes": 3}}}
 
+Each kind's check holds its components to the kind's Protocol (``flexzoo.plugin.Backbone``, ``Head``,
+``Initializer``, ``CompressionStep``, ``Strategy``) by running them as the host does: a strategy
+through the trainer's whole sequence of calls, a compressor through a build, a save and a load.
 The checks are plain functions too (``check_schema``, ``check_backbone``, ...), raising
 ``AssertionError`` with a message that says what to fix. Importing this module does not import torch.
 """

@@ -1,24 +1,32 @@
-"""One check per promise the host relies on; each raises AssertionError saying what to fix."""
+"""One check per promise the host relies on; each raises AssertionError saying what to fix.
+
+Each kind's check runs its component as the host does and holds it to the kind's Protocol in
+``flexzoo.protocols`` (re-exported by ``flexzoo.plugin``); strategies and compressors, whose
+contracts are longest, have a module each.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import inspect
-import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flexzoo import schema
-from flexzoo.components import HOST_PARAMETERS, RegisteredComponent
+from flexzoo.components import RegisteredComponent
+from flexzoo.protocols import Backbone, Head, Initializer
 from flexzoo.registry import Registry
+from flexzoo.testing.compressors import check_compressor
+from flexzoo.testing.inputs import BATCH, declared, example_arguments
+from flexzoo.testing.strategies import check_strategy
+
+__all__ = ["HEAVY_MODULES", "check_backbone", "check_component", "check_compressor", "check_head",
+           "check_initializer", "check_listing_is_light", "check_schema", "check_strategy", "plugin_components"]
 
 #: Modules a plugin's registration must not import.
 HEAVY_MODULES: tuple[str, ...] = ("torch", "timm", "numpy", "safetensors")
-_BATCH = 2
 
 
 def plugin_components(module: str | Any, name: str | None = None) -> list[RegisteredComponent]:
@@ -53,35 +61,23 @@ def check_schema(entry: RegisteredComponent) -> None:
                 f"{where}: the default of `{spec.name}`, {spec.default!r}, is not a {spec.type_text}"
 
 
-def _arguments(entry: RegisteredComponent, example: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The example's values, checked and converted as the host converts manifest values."""
-    example = example or {}
-    host = HOST_PARAMETERS.get(entry.kind, {})
-    specs = {s.name: s for s in schema.parameters(entry.component.factory)}
-    unknown = sorted(set(example) - set(specs))
-    assert not unknown, f"{entry.qualified_name}: example sets unknown parameters {unknown}"
-    missing = [n for n, s in specs.items() if s.required and n not in host and n not in example]
-    assert not missing, f"{entry.qualified_name}: give example values for the required parameters {missing} " \
-        f"(examples = {{{entry.kind!r}: {{{entry.name!r}: {{...}}}}}})"
-    for name, value in example.items():
-        assert schema.matches(value, specs[name].annotation), \
-            f"{entry.qualified_name}: example `{name}` = {value!r} is not a {specs[name].type_text}"
-    return {name: schema.to_python(value, specs[name].annotation) for name, value in example.items()}
-
-
 def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], example: Mapping[str, Any] | None = None
                    ) -> int:
-    """The backbone builds and maps (B, *input_shape) to (B, F); returns F, matching ``num_features`` if set."""
+    """The backbone follows :class:`flexzoo.plugin.Backbone`: an nn.Module mapping (B, *input_shape) to (B, F).
+
+    Returns F, which must match ``num_features`` where the module sets it.
+    """
     import torch
 
-    kwargs = _arguments(entry, example)
-    if "input_shape" in {s.name for s in schema.parameters(entry.component.factory)}:
+    kwargs = example_arguments(entry, example)
+    if "input_shape" in declared(entry):
         kwargs["input_shape"] = tuple(input_shape)
     module = entry.component.factory(**kwargs).eval()
-    assert isinstance(module, torch.nn.Module), f"{entry.qualified_name} returned {type(module).__name__}, not a Module"
+    assert isinstance(module, torch.nn.Module) and isinstance(module, Backbone), \
+        f"{entry.qualified_name} returned {type(module).__name__}; a backbone factory must return an nn.Module"
     with torch.no_grad():
-        features = module(torch.randn(_BATCH, *input_shape))
-    assert isinstance(features, torch.Tensor) and features.ndim == 2 and features.shape[0] == _BATCH, \
+        features = module(torch.randn(BATCH, *input_shape))
+    assert isinstance(features, torch.Tensor) and features.ndim == 2 and features.shape[0] == BATCH, \
         f"{entry.qualified_name}: features must be (batch, F), got {getattr(features, 'shape', type(features))}"
     size = int(features.shape[1])
     reported = getattr(module, "num_features", None)
@@ -92,13 +88,17 @@ def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], examp
 
 def check_head(entry: RegisteredComponent, in_features: int = 8, example: Mapping[str, Any] | None = None
                ) -> None:
-    """The head builds for ``in_features`` and maps (B, in_features) to a batch of outputs."""
+    """The head follows :class:`flexzoo.plugin.Head`: an nn.Module mapping (B, in_features) to (B, ...)."""
     import torch
 
-    module = entry.component.factory(in_features=in_features, **_arguments(entry, example)).eval()
+    module = entry.component.factory(in_features=in_features, **example_arguments(entry, example))
+    assert isinstance(module, torch.nn.Module) and isinstance(module, Head), \
+        f"{entry.qualified_name} returned {type(module).__name__}; a head factory must return an nn.Module " \
+        "(the host puts it in the model's `heads`, an nn.ModuleDict)"
+    module.eval()
     with torch.no_grad():
-        out = module(torch.randn(_BATCH, in_features))
-    assert isinstance(out, torch.Tensor) and out.shape[0] == _BATCH, \
+        out = module(torch.randn(BATCH, in_features))
+    assert isinstance(out, torch.Tensor) and out.shape[0] == BATCH, \
         f"{entry.qualified_name}: output must be a tensor with the batch first, got {getattr(out, 'shape', out)}"
 
 
@@ -107,12 +107,14 @@ def _state(module: Any) -> dict[str, Any]:
 
 
 def check_initializer(entry: RegisteredComponent, example: Mapping[str, Any] | None = None) -> None:
-    """The initializer changes parameters of the module it is called on, and nothing else."""
+    """The initializer follows :class:`flexzoo.plugin.Initializer`: ``init(module)`` changes, in place, the
+    parameters that module owns directly, and nothing else."""
     import torch
     from torch import nn
 
-    init = entry.component.factory(**_arguments(entry, example))
-    assert callable(init), f"{entry.qualified_name} must return a callable init(module)"
+    init = entry.component.factory(**example_arguments(entry, example))
+    assert isinstance(init, Initializer), \
+        f"{entry.qualified_name} returned {type(init).__name__}; an initializer factory must return init(module)"
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(5), nn.Linear(5, 3))
     net(torch.randn(1, 2, 5, 5))
@@ -131,71 +133,6 @@ def check_initializer(entry: RegisteredComponent, example: Mapping[str, Any] | N
     assert all(torch.equal(before[n], t) for n, t in _state(net).items()), \
         f"{entry.qualified_name} called on a container changed its children's parameters"
     assert changed_any, f"{entry.qualified_name} changed no parameter of a Linear or a Conv2d layer"
-
-
-def _tiny_model() -> Any:
-    from flexzoo.assembly import ZooModel
-    from flexzoo.builtin import backbones, heads
-
-    return ZooModel(backbones.mlp(input_shape=(12,), widths=[16, 8]), {"out": heads.linear(8, 3)}).eval()
-
-
-def check_compressor(entry: RegisteredComponent, example: Mapping[str, Any] | None = None) -> None:
-    """The compressed model still runs on the same input and gives outputs of the same shapes."""
-    import torch
-
-    model, x = _tiny_model(), torch.randn(4, 12)
-    with torch.no_grad():
-        expected = {k: v.shape for k, v in model(x).items()}
-    kwargs = _arguments(entry, example)
-    if "input_shape" in {s.name for s in schema.parameters(entry.component.factory)}:
-        kwargs["input_shape"] = (12,)  # the host fills it from [model] input_shape
-    compressed = entry.component.factory(**kwargs)(model)
-    assert isinstance(compressed, torch.nn.Module), f"{entry.qualified_name} must return a Module"
-    with torch.no_grad():
-        out = compressed(x)
-    assert isinstance(out, dict), \
-        f"{entry.qualified_name}: the compressed model returns {type(out).__name__}, not the dict of head outputs"
-    got = {k: v.shape for k, v in out.items()}
-    assert got == expected, f"{entry.qualified_name}: outputs changed shape: {expected} became {got}"
-
-
-@contextlib.contextmanager
-def _single_process_env() -> Iterator[None]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    wanted = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1",
-              "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update({k: v for k, v in wanted.items() if saved[k] is None})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-
-
-def check_strategy(entry: RegisteredComponent, example: Mapping[str, Any] | None = None) -> None:
-    """The strategy sets up, wraps a model that still runs, and tears down, in one process."""
-    import torch
-
-    strategy = entry.component.factory(**_arguments(entry, example))
-    for method in ("setup", "wrap", "teardown"):
-        assert callable(getattr(strategy, method, None)), f"{entry.qualified_name}: the strategy has no {method}()"
-    with _single_process_env():
-        strategy.setup()
-        try:
-            wrapped = strategy.wrap(_tiny_model())
-            with torch.no_grad():
-                out = wrapped(torch.randn(4, 12))
-            assert set(out) == {"out"}, f"{entry.qualified_name}: the wrapped model's outputs changed"
-        finally:
-            strategy.teardown()
-    distributed = sys.modules.get("torch.distributed")
-    assert not (distributed and distributed.is_available() and distributed.is_initialized()), \
-        f"{entry.qualified_name}: teardown() left a process group behind"
 
 
 def check_component(entry: RegisteredComponent, input_shape: Sequence[int], example: Mapping[str, Any] | None = None

@@ -1,0 +1,47 @@
+"""What the checks feed a component: example arguments converted as the host converts them, a tiny model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flexzoo import schema
+from flexzoo.components import HOST_PARAMETERS, RegisteredComponent
+
+#: Samples per batch the checks run.
+BATCH = 2
+#: One sample's shape for :func:`tiny_model` (a flat vector).
+TINY_INPUT = (12,)
+
+
+def declared(entry: RegisteredComponent) -> set[str]:
+    """The names of the factory's parameters."""
+    return {spec.name for spec in schema.parameters(entry.component.factory)}
+
+
+def example_arguments(entry: RegisteredComponent, example: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The example's values, checked and converted as the host converts manifest values."""
+    example = example or {}
+    host = HOST_PARAMETERS.get(entry.kind, {})
+    specs = {s.name: s for s in schema.parameters(entry.component.factory)}
+    unknown = sorted(set(example) - set(specs))
+    assert not unknown, f"{entry.qualified_name}: example sets unknown parameters {unknown}"
+    missing = [n for n, s in specs.items() if s.required and n not in host and n not in example]
+    assert not missing, f"{entry.qualified_name}: give example values for the required parameters {missing} " \
+        f"(examples = {{{entry.kind!r}: {{{entry.name!r}: {{...}}}}}})"
+    for name, value in example.items():
+        assert schema.matches(value, specs[name].annotation), \
+            f"{entry.qualified_name}: example `{name}` = {value!r} is not a {specs[name].type_text}"
+    return {name: schema.to_python(value, specs[name].annotation) for name, value in example.items()}
+
+
+def tiny_model(seed: int = 0) -> Any:
+    """A model as the host assembles it (``backbone``, ``heads`` with one head ``out``), for :data:`TINY_INPUT`."""
+    import torch
+
+    from flexzoo.assembly import ZooModel
+    from flexzoo.builtin import backbones, heads
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ZooModel(backbones.mlp(input_shape=TINY_INPUT, widths=[16, 8]), {"out": heads.linear(8, 3)}).eval()
