@@ -66,7 +66,8 @@ class Zoo:
 
     def __init__(self, tmp_path: Path) -> None:
         self.site = tmp_path / "site"
-        self.env = {**os.environ, "PYTHONPATH": str(self.site), "FLEXZOO_CACHE_DIR": str(tmp_path / "cache")}
+        path = os.pathsep.join(filter(None, [str(self.site), os.environ.get("PYTHONPATH")]))  # keep the caller's
+        self.env = {**os.environ, "PYTHONPATH": path, "FLEXZOO_CACHE_DIR": str(tmp_path / "cache")}
         self.env.pop("FLEXZOO_BLOCK_PLUGINS", None)
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120

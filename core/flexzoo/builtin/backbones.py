@@ -60,11 +60,12 @@ def cnn(
     if len(input_shape) != 3:
         from flexzoo.errors import ParameterError
 
-        raise ParameterError("input_shape", f"must be (channels, height, width) for `cnn`, got {list(input_shape)}")
+        raise ParameterError("input_shape", f"must be (channels, height, width) for `cnn`, got {list(input_shape)}",
+                             "give [model] input_shape as [channels, height, width], e.g. [1, 8, 8]")
     if kernel_size % 2 == 0:
         from flexzoo.errors import ParameterError
 
-        raise ParameterError("kernel_size", f"must be odd, got {kernel_size}")
+        raise ParameterError("kernel_size", f"must be odd, got {kernel_size}", "use 1, 3, 5 or 7")
     from flexzoo.builtin.layers import ConvBackbone
 
     return ConvBackbone(input_shape[0], list(channels), depth, kernel_size, activation, dropout, drop_path_rate)
