@@ -51,6 +51,8 @@ def check_schema(entry: RegisteredComponent) -> None:
         if not spec.required:
             assert schema.matches(schema.to_toml(spec.default), spec.annotation), \
                 f"{where}: the default of `{spec.name}`, {spec.default!r}, is not a {spec.type_text}"
+            broken = schema.violations(schema.to_toml(spec.default), spec.annotation, spec.name)
+            assert not broken, f"{where}: the default breaks its own constraint: {'; '.join(broken)}"
 
 
 def _arguments(entry: RegisteredComponent, example: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -66,6 +68,8 @@ def _arguments(entry: RegisteredComponent, example: Mapping[str, Any] | None) ->
     for name, value in example.items():
         assert schema.matches(value, specs[name].annotation), \
             f"{entry.qualified_name}: example `{name}` = {value!r} is not a {specs[name].type_text}"
+        broken = schema.violations(value, specs[name].annotation, name)
+        assert not broken, f"{entry.qualified_name}: example {'; '.join(broken)}"
     return {name: schema.to_python(value, specs[name].annotation) for name, value in example.items()}
 
 
