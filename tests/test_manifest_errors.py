@@ -229,3 +229,22 @@ def test_input_shape_that_fails_the_forward_pass(manifest_file):
     message = problems(path, registry, deep=True)
     assert f"{path}:3: [model.input_shape] the backbone fixed:flat64 cannot take input of shape [1, 8, 8]" in message
     assert "fix: set input_shape to what this backbone takes, or change its parameters" in message
+
+
+def test_section_ranges_are_checked_like_parameters(manifest_file, registry):
+    text = manifest('[backbone]\nuse = "mlp"', model='name = "m"\ninput_shape = [1, 0, 8]')
+    text += '\n[train]\ndata = "digits"\nepochs = 0\nbetas = [0.9, 1.5]\n\n[train.early_stopping]\nmetric = "loss"\n'
+    text += "patience = -1\n"
+    message = problems(manifest_file(text), registry)
+    assert "4 problems" in message
+    assert ":3: [model.input_shape] `input_shape[1]` must be > 0, got 0" in message
+    assert "fix: give one sample's shape without the batch dimension, e.g. [1, 8, 8]" in message
+    assert ":14: [train.epochs] `epochs` must be > 0, got 0\n    fix: epochs: passes over the training data" in message
+    assert ":15: [train.betas] `betas[1]` must be in [0, 1), got 1.5" in message
+    assert ":19: [train.early_stopping.patience] `patience` must be > 0, got -1" in message
+
+
+def test_a_missing_section_key_names_its_table_line(manifest_file, registry):
+    text = manifest('[backbone]\nuse = "mlp"') + '\n[train]\nepochs = 2\n'
+    message = problems(manifest_file(text), registry)
+    assert ":12: [train.data] missing `data` in [train]" in message and "fix: add data = ...:" in message
