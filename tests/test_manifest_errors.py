@@ -138,11 +138,28 @@ def test_host_parameter_cannot_be_set(manifest_file, registry):
 
 
 def test_value_the_factory_rejects_names_the_key(manifest_file, registry):
-    path = manifest_file(manifest('[backbone]\nuse = "cnn"\nchannels = [16, -4]'))
-    manifest_ok = load_manifest(path, registry)  # types are right: only the factory can refuse it
-    assert manifest_ok.backbone.params["channels"] == [16, -4]
+    path = manifest_file(manifest('[backbone]\nuse = "cnn"\nkernel_size = 4'))
+    manifest_ok = load_manifest(path, registry)  # no annotation says "odd": only the factory can refuse it
+    assert manifest_ok.backbone.params["kernel_size"] == 4
     message = problems(path, registry, deep=True)
-    assert f"{path}:7: [backbone.channels]" in message and "must hold positive sizes" in message
+    assert f"{path}:7: [backbone.kernel_size] builtin:cnn: `kernel_size` must be odd, got 4" in message
+
+
+def test_annotated_range_is_checked_without_building(manifest_file, registry):
+    path = manifest_file(manifest('[backbone]\nuse = "cnn"\nchannels = [16, -4]\ndropout = 1.0',
+                                  heads='[heads.out]\nuse = "linear"\nnum_classes = -3'))
+    message = problems(path, registry)
+    assert "3 problems" in message
+    assert f"{path}:7: [backbone.channels] `channels[1]` must be > 0, got -4" in message
+    assert "fix: change `channels`: it must be non-empty; each item > 0 (`zoo info builtin:cnn`" in message
+    assert f"{path}:8: [backbone.dropout] `dropout` must be in [0, 1), got 1.0" in message
+    assert f"{path}:11: [heads.out.num_classes] `num_classes` must be > 0, got -3" in message
+    assert "fix: change `num_classes`: it must be > 0" in message
+
+
+def test_empty_size_list_is_refused(manifest_file, registry):
+    path = manifest_file(manifest('[backbone]\nuse = "mlp"\nwidths = []'))
+    assert "[backbone.widths] `widths` must be non-empty, got []" in problems(path, registry)
 
 
 def test_artifact_name_must_be_a_plain_name(manifest_file, registry):
@@ -212,3 +229,22 @@ def test_input_shape_that_fails_the_forward_pass(manifest_file):
     message = problems(path, registry, deep=True)
     assert f"{path}:3: [model.input_shape] the backbone fixed:flat64 cannot take input of shape [1, 8, 8]" in message
     assert "fix: set input_shape to what this backbone takes, or change its parameters" in message
+
+
+def test_section_ranges_are_checked_like_parameters(manifest_file, registry):
+    text = manifest('[backbone]\nuse = "mlp"', model='name = "m"\ninput_shape = [1, 0, 8]')
+    text += '\n[train]\ndata = "digits"\nepochs = 0\nbetas = [0.9, 1.5]\n\n[train.early_stopping]\nmetric = "loss"\n'
+    text += "patience = -1\n"
+    message = problems(manifest_file(text), registry)
+    assert "4 problems" in message
+    assert ":3: [model.input_shape] `input_shape[1]` must be > 0, got 0" in message
+    assert "fix: give one sample's shape without the batch dimension, e.g. [1, 8, 8]" in message
+    assert ":14: [train.epochs] `epochs` must be > 0, got 0\n    fix: epochs: passes over the training data" in message
+    assert ":15: [train.betas] `betas[1]` must be in [0, 1), got 1.5" in message
+    assert ":19: [train.early_stopping.patience] `patience` must be > 0, got -1" in message
+
+
+def test_a_missing_section_key_names_its_table_line(manifest_file, registry):
+    text = manifest('[backbone]\nuse = "mlp"') + '\n[train]\nepochs = 2\n'
+    message = problems(manifest_file(text), registry)
+    assert ":12: [train.data] missing `data` in [train]" in message and "fix: add data = ...:" in message

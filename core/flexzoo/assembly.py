@@ -19,7 +19,7 @@ from torch import nn
 
 from flexzoo import schema
 from flexzoo.compression import Compression
-from flexzoo.errors import ManifestError, ParameterError
+from flexzoo.errors import ManifestError, ParameterError, Problem
 from flexzoo.manifest import ComponentSpec, ResolvedManifest
 from flexzoo.protocols import Strategy
 from flexzoo.registry import Registry, closest, default_registry
@@ -133,38 +133,73 @@ class _Builder:
         return ZooModel(self.backbone(), heads)
 
     def dry_run(self) -> BuildPlan:
+        """Run every factory and a forward pass on the meta device; raise one ManifestError with every problem.
+
+        Independent checks all run: each head, each ``[[init]]`` step and pattern, each ``[[compress]]``
+        step, and the size check. Only what needs a part that failed (the heads and patterns need the
+        backbone) is skipped.
+        """
+        problems: list[Problem] = []
         with torch.device("meta"):
-            backbone = self.backbone()
-            in_features = self.feature_size(backbone)
-            heads = {name: self.call(spec, in_features=in_features) for name, spec in self.manifest.heads.items()}
-            model = ZooModel(backbone, heads)
-        shape = self.manifest.model.input_shape
-        if shape is not None:
-            for name, head in model.heads.items():
-                try:
-                    head.eval()(torch.empty((2, in_features), device="meta"))
-                except Exception as exc:
-                    raise self.fail(f"heads.{name}", f"head `{name}` cannot take features of size "
-                                    f"{in_features}: {_first_line(exc)}") from exc
-        module_names = [name for name, _ in model.named_modules() if name]
+            backbone = self.attempt(problems, self.backbone)
+            in_features = self.attempt(problems, self.feature_size, backbone) if backbone is not None else None
+            heads: dict[str, nn.Module] = {}
+            if in_features is not None:
+                for name, spec in self.manifest.heads.items():
+                    head = self.attempt(problems, self.call, spec, in_features=in_features)
+                    if head is not None and self.attempt(problems, self.head_takes, name, head, in_features):
+                        heads[name] = head
+        model = ZooModel(backbone, heads) if backbone is not None else None
+        module_names = [name for name, _ in model.named_modules() if name] if model is not None else []
         for index, step in enumerate(self.manifest.init):
-            if not any(fnmatch.fnmatchcase(name, step.match or "*") for name in module_names):
-                near = closest(step.match or "", module_names) or module_names[:3]
-                raise self.fail(f"init[{index}].match", f"`{step.match}` matches no module of the model",
-                                "module names look like " + ", ".join(f"`{n}`" for n in near))
-        for step in self.manifest.init:
-            self.call(step)
+            self.attempt(problems, self.call, step)
+            if model is not None and len(heads) == len(self.manifest.heads):
+                self.attempt(problems, self.pattern_matches, index, step, module_names)
         for step in self.manifest.compress:
-            self.call_with_host_values(step)
-        tensors = [*model.parameters(), *model.buffers()]
-        count = sum(p.numel() for p in model.parameters())
-        size = sum(t.numel() * t.element_size() for t in tensors)
+            self.attempt(problems, self.call_with_host_values, step)
+        size = count = 0
+        if model is not None:
+            count = sum(p.numel() for p in model.parameters())
+            size = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+            self.attempt(problems, self.fits_in_memory, count, size)
+        if problems:
+            raise ManifestError(self.source.file, problems)
+        assert in_features is not None
+        return BuildPlan(in_features=in_features, parameters=count, bytes=size)
+
+    def attempt(self, problems: list[Problem], check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one check of the dry run; on a ManifestError keep its problems and return None."""
+        try:
+            return check(*args, **kwargs)
+        except ManifestError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    def head_takes(self, name: str, head: nn.Module, in_features: int) -> bool:
+        """Refuse a head that cannot take the backbone's features."""
+        if self.manifest.model.input_shape is None:
+            return True
+        try:
+            head.eval()(torch.empty((2, in_features), device="meta"))
+        except Exception as exc:
+            raise self.fail(f"heads.{name}", f"head `{name}` cannot take features of size "
+                            f"{in_features}: {_first_line(exc)}") from exc
+        return True
+
+    def pattern_matches(self, index: int, step: ComponentSpec, module_names: list[str]) -> None:
+        """Refuse an ``[[init]]`` pattern that matches no module of the model."""
+        if not any(fnmatch.fnmatchcase(name, step.match or "*") for name in module_names):
+            near = closest(step.match or "", module_names) or module_names[:3]
+            raise self.fail(f"init[{index}].match", f"`{step.match}` matches no module of the model",
+                            "module names look like " + ", ".join(f"`{n}`" for n in near))
+
+    def fits_in_memory(self, count: int, size: int) -> None:
+        """Refuse a model larger than the memory available here (nothing has been allocated yet)."""
         available = available_memory()
         if size > available:
             raise self.fail("model", f"the model has {count:,} parameters ({_gib(size)} GiB), more than the "
                             f"{_gib(available)} GiB of memory available here; nothing was allocated",
                             "make the backbone or heads smaller")
-        return BuildPlan(in_features=in_features, parameters=count, bytes=size)
 
     def initialize(self, model: ZooModel) -> None:
         for step in self.manifest.init:

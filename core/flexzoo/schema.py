@@ -1,7 +1,9 @@
 """A factory's signature as a schema: parameter names, types, defaults and docs, and type checks.
 
 Annotations are evaluated lazily against the factory's module, so factories may use
-``from __future__ import annotations`` and keep heavy types under ``TYPE_CHECKING``.
+``from __future__ import annotations`` and keep heavy types under ``TYPE_CHECKING``. An annotation may
+carry value constraints (``Annotated[int, Gt(0)]``, see :mod:`flexzoo.constraints`): the type checks
+here look through them, and ``violations`` checks them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flexzoo import constraints
+
+__all__ = ["REQUIRED", "ParameterSpec", "accepts_any_keyword", "describe", "matches", "parameters", "to_python",
+           "to_toml", "type_text", "violations"]
+
 REQUIRED = inspect.Parameter.empty
 
 
@@ -23,10 +30,11 @@ class ParameterSpec:
     """One parameter of a factory."""
 
     name: str
-    annotation: Any  # the evaluated type, or None when unannotated or not evaluable
+    annotation: Any  # the evaluated type (constraints included), or None when unannotated or not evaluable
     type_text: str
     default: Any  # REQUIRED when there is none
     doc: str
+    constraints: str = ""  # the annotation's value constraints as text (``> 0``), "" when none
 
     @property
     def required(self) -> bool:
@@ -60,7 +68,7 @@ def _doc_of_parameters(doc: str) -> dict[str, str]:
 def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
     target = _unwrap(factory)
     try:
-        return typing.get_type_hints(target, include_extras=False)
+        return typing.get_type_hints(target, include_extras=True)
     except Exception:  # an unresolvable annotation: check what we can, one by one
         hints = {}
         module = inspect.getmodule(target)
@@ -77,6 +85,7 @@ def type_text(annotation: Any) -> str:
     """A short human form of a type: ``list[int]``, ``'relu' | 'gelu'``, ``int | None``."""
     if annotation is None or annotation is REQUIRED:
         return "any"
+    annotation = constraints.strip(annotation)
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Literal:
@@ -110,6 +119,7 @@ def parameters(factory: Callable[..., Any]) -> tuple[ParameterSpec, ...]:
                 type_text=type_text(annotation) if param.name in hints else "any",
                 default=param.default,
                 doc=docs.get(param.name, ""),
+                constraints=constraints.describe(annotation),
             )
         )
     return tuple(specs)
@@ -122,6 +132,7 @@ def accepts_any_keyword(factory: Callable[..., Any]) -> bool:
 
 def matches(value: Any, annotation: Any) -> bool:
     """Whether a TOML value fits a type annotation (ints fit floats; bools fit only bools)."""
+    annotation = constraints.strip(annotation)
     if annotation is None or annotation is Any or annotation is inspect.Parameter.empty:
         return True
     origin = typing.get_origin(annotation)
@@ -157,6 +168,7 @@ def matches(value: Any, annotation: Any) -> bool:
 
 def to_python(value: Any, annotation: Any) -> Any:
     """Turn a checked TOML value into what the annotation names (lists into tuples)."""
+    annotation = constraints.strip(annotation)
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
@@ -167,6 +179,11 @@ def to_python(value: Any, annotation: Any) -> Any:
     if annotation is float and isinstance(value, int):
         return float(value)
     return value
+
+
+def violations(value: Any, annotation: Any, name: str) -> list[str]:
+    """The constraints a well-typed value breaks, as messages (``"`num_classes` must be > 0, got -3"``)."""
+    return constraints.violations(value, annotation, name)
 
 
 def describe(value: Any) -> str:

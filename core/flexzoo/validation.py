@@ -7,24 +7,55 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Gt, MinLen
 
 from flexzoo import schema
 from flexzoo.components import HOST_PARAMETERS
 from flexzoo.errors import ManifestError, Problem
 from flexzoo.manifest import ComponentSpec, ManifestSource, ModelSection, ResolvedManifest, read_manifest
 from flexzoo.registry import Registry, UnknownComponent, default_registry, did_you_mean
+from flexzoo.sections import REQUIRED, Key, KeyTable
 from flexzoo.training.config import validate_train
 from flexzoo.transfer import TRANSFER_KEYS, TransferProblem, backbone_from_artifact, check_freeze
 
 SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export")
 #: ``[export] formats``: the formats ``zoo export`` writes.
 EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
-EXPORT_KEYS = {"formats": list, "opset": int}
 DEFAULT_OPSET = 18
 EXPORT_TOLERANCE = 1e-4  # the largest absolute difference an export may show against the model
-MODEL_KEYS = {"name": str, "version": str, "seed": int, "input_shape": list, "description": str}
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+
+
+def _plain_name(name: str) -> str:
+    return "" if PLAIN_NAME.match(name) else f"`{name}` is not a plain name (it names the artifact file)"
+
+
+def _seed_in_range(seed: int) -> str:
+    return "" if 0 <= seed < 2**63 else f"seed {seed} is out of range"
+
+
+def _opset_in_range(opset: int) -> str:
+    return "" if 13 <= opset <= 23 else f"ONNX opset {opset} is out of range"
+
+
+MODEL_KEYS = KeyTable(
+    Key("name", str, REQUIRED, 'the artifact\'s name, e.g. "my-model"', _plain_name,
+        fix="use letters, digits, '.', '_' and '-', starting with a letter or digit; no '/'"),
+    Key("version", str, "0.1.0", "the model's version"),
+    Key("seed", int, 0, "seed of the build: same manifest, seed and plugins give bit-identical weights",
+        _seed_in_range, fix="use an integer in [0, 2**63)"),
+    Key("input_shape", Annotated[list[Annotated[int, Gt(0)]], MinLen(1)], None,
+        "one sample's shape, without the batch dimension",
+        fix="give one sample's shape without the batch dimension, e.g. [1, 8, 8]"),
+    Key("description", str, "", "what the model is for"),
+)
+EXPORT_KEYS = KeyTable(
+    Key("formats", list[str], [], f"what `zoo build` exports the artifact to: {', '.join(EXPORT_FORMATS)}"),
+    Key("opset", int, DEFAULT_OPSET, "the ONNX opset to export with", _opset_in_range,
+        fix="use an opset from 13 to 23"),
+)
 HEAD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 DEFAULT_STRATEGY = "single"
 
@@ -38,6 +69,10 @@ class _Checker:
     def report(self, key: str, message: str, hint: str = "") -> None:
         self.problems.append(self.source.problem(key, message, hint))
 
+    def add(self, problem: Problem) -> None:
+        """Record a problem found without the source (a section's key check): its line is added here."""
+        self.report(problem.key, problem.message, problem.hint)
+
     def table(self, data: dict[str, Any], key: str, *, required: bool) -> dict[str, Any] | None:
         value = data.get(key.rpartition(".")[2])
         if value is None:
@@ -49,46 +84,17 @@ class _Checker:
             return None
         return value
 
-    def typed_keys(self, table: dict[str, Any], section: str, keys: dict[str, type]) -> None:
-        """Report keys a plain section does not have, and values of the wrong type."""
-        for key, value in table.items():
-            expected = keys.get(key)
-            if expected is None:
-                self.report(f"{section}.{key}", f"unknown key `{key}` in [{section}]",
-                            did_you_mean(key, keys) or f"allowed keys: {', '.join(keys)}")
-            elif not schema.matches(value, expected):
-                self.report(f"{section}.{key}", f"expected {expected.__name__}, got {schema.describe(value)}")
-
     def model(self, data: dict[str, Any]) -> ModelSection | None:
         table = self.table(data, "model", required=True)
         if table is None:
             return None
-        before = len(self.problems)
-        self.typed_keys(table, "model", MODEL_KEYS)
-        name = table.get("name")
-        if name is None:
-            self.report("model.name", "missing `name` in [model]", 'add name = "my-model"; it names the artifact')
-        elif isinstance(name, str) and not PLAIN_NAME.match(name):
-            self.report("model.name", f"`{name}` is not a plain name (it names the artifact file)",
-                        "use letters, digits, '.', '_' and '-', starting with a letter or digit; no '/'")
-        seed = table.get("seed", 0)
-        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**63:
-            self.report("model.seed", f"seed {seed} is out of range", "use an integer in [0, 2**63)")
-        shape = table.get("input_shape")
-        if isinstance(shape, list) and not (
-            shape and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
-        ):
-            self.report("model.input_shape", f"input_shape must be a list of positive integers, got {shape}",
-                        "give one sample's shape without the batch dimension, e.g. [1, 8, 8]")
-        if len(self.problems) > before:
+        resolved = MODEL_KEYS.check(table, "model", self.add)
+        if resolved is None:
             return None
-        return ModelSection(
-            name=name,
-            version=table.get("version", "0.1.0"),
-            seed=seed,
-            input_shape=tuple(shape) if shape is not None else None,
-            description=table.get("description", ""),
-        )
+        shape = resolved["input_shape"]
+        return ModelSection(name=resolved["name"], version=resolved["version"], seed=resolved["seed"],
+                            input_shape=tuple(shape) if shape is not None else None,
+                            description=resolved["description"])
 
     def component(self, kind: str, table: dict[str, Any], key: str, match: str | None = None,
                   default_use: str | None = None, transfer: bool = False) -> ComponentSpec | None:
@@ -131,6 +137,11 @@ class _Checker:
             elif not schema.matches(value, specs[name].annotation):
                 self.report(where, f"`{name}` expects {specs[name].type_text}, got {schema.describe(value)}",
                             f"`zoo info {found.qualified_name}` documents it")
+                ok = False
+            elif broken := schema.violations(value, specs[name].annotation, name):
+                for message in broken:
+                    self.report(where, message, f"change `{name}`: it must be {specs[name].constraints} "
+                                f"(`zoo info {found.qualified_name}` documents it)")
                 ok = False
             else:
                 params[name] = value
@@ -232,21 +243,16 @@ class _Checker:
         table = self.table(data, "export", required=False)
         if table is None:
             return None
-        self.typed_keys(table, "export", EXPORT_KEYS)
+        resolved = EXPORT_KEYS.check(table, "export", self.add)
         formats = table.get("formats", [])
-        if not isinstance(formats, list):
-            return None
+        formats = [name for name in formats if isinstance(name, str)] if isinstance(formats, list) else []
         for name in formats:
             if name not in EXPORT_FORMATS:
                 self.report("export.formats", f"unknown export format {schema.describe(name)}",
-                            (did_you_mean(name, EXPORT_FORMATS) if isinstance(name, str) else "")
-                            or f"formats: {', '.join(EXPORT_FORMATS)}")
+                            did_you_mean(name, EXPORT_FORMATS) or f"formats: {', '.join(EXPORT_FORMATS)}")
         for message, hint in _format_conflicts(self.registry, steps, formats):
             self.report("export.formats", message, hint)
-        opset = table.get("opset", DEFAULT_OPSET)
-        if isinstance(opset, int) and not 13 <= opset <= 23:
-            self.report("export.opset", f"ONNX opset {opset} is out of range", "use an opset from 13 to 23")
-        return {"formats": list(formats), "opset": opset}
+        return resolved
 
 
 def _format_conflicts(registry: Registry, steps: list[ComponentSpec], formats: list[Any]) -> list[tuple[str, str]]:
@@ -285,7 +291,7 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     distributed = checker.component("strategy", distributed_table, "distributed", default_use=DEFAULT_STRATEGY)
     train_table = checker.table(data, "train", required=False)
     head_names = list(data["heads"]) if isinstance(data.get("heads"), dict) else []
-    train = validate_train(train_table, head_names, checker.report) if train_table is not None else None
+    train = validate_train(train_table, head_names, checker.add) if train_table is not None else None
     checker.compress_order(compress)
     export = checker.export(data, compress)
     if checker.problems:

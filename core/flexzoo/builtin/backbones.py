@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from flexzoo.builtin.checks import all_positive, positive, probability
+from flexzoo.builtin.checks import Positive, Probability, Sizes
 
 if TYPE_CHECKING:
     from torch import nn
@@ -15,9 +15,9 @@ Norm = Literal["batch", "layer", "none"]
 
 def mlp(
     input_shape: tuple[int, ...],
-    widths: list[int] = [256, 128],  # noqa: B006 - never mutated; shown by `zoo info`
+    widths: Sizes = [256, 128],  # noqa: B006 - never mutated; shown by `zoo info`
     activation: Activation = "relu",
-    dropout: float = 0.0,
+    dropout: Probability = 0.0,
     norm: Norm = "none",
 ) -> nn.Module:
     """Multilayer perceptron on the flattened input.
@@ -29,8 +29,6 @@ def mlp(
         dropout: dropout probability after each layer.
         norm: normalization after each linear layer.
     """
-    all_positive("widths", widths)
-    probability("dropout", dropout)
     from flexzoo.builtin.layers import MLPBackbone
 
     in_features = 1
@@ -41,12 +39,12 @@ def mlp(
 
 def cnn(
     input_shape: tuple[int, ...],
-    channels: list[int] = [16, 32],  # noqa: B006 - never mutated; shown by `zoo info`
-    depth: int = 1,
-    kernel_size: int = 3,
+    channels: Sizes = [16, 32],  # noqa: B006 - never mutated; shown by `zoo info`
+    depth: Positive = 1,
+    kernel_size: Positive = 3,
     activation: Activation = "relu",
-    dropout: float = 0.0,
-    drop_path_rate: float = 0.0,
+    dropout: Probability = 0.0,
+    drop_path_rate: Probability = 0.0,
 ) -> nn.Module:
     """Residual CNN: a stem, then one stage per entry of `channels`, then global average pooling.
 
@@ -62,16 +60,12 @@ def cnn(
     if len(input_shape) != 3:
         from flexzoo.errors import ParameterError
 
-        raise ParameterError("input_shape", f"must be (channels, height, width) for `cnn`, got {list(input_shape)}")
-    all_positive("channels", channels)
-    positive("depth", depth)
-    positive("kernel_size", kernel_size)
+        raise ParameterError("input_shape", f"must be (channels, height, width) for `cnn`, got {list(input_shape)}",
+                             "give [model] input_shape as [channels, height, width], e.g. [1, 8, 8]")
     if kernel_size % 2 == 0:
         from flexzoo.errors import ParameterError
 
-        raise ParameterError("kernel_size", f"must be odd, got {kernel_size}")
-    probability("dropout", dropout)
-    probability("drop_path_rate", drop_path_rate)
+        raise ParameterError("kernel_size", f"must be odd, got {kernel_size}", "use 1, 3, 5 or 7")
     from flexzoo.builtin.layers import ConvBackbone
 
     return ConvBackbone(input_shape[0], list(channels), depth, kernel_size, activation, dropout, drop_path_rate)

@@ -1,25 +1,15 @@
-"""Value checks shared by the builtin factories (they raise ParameterError, which names the key)."""
+"""Value constraints shared by the builtin factories, as annotations the static check and `zoo info` read."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Annotated
 
-from flexzoo.plugin import ParameterError
+from annotated_types import Ge, Gt, Interval, MinLen
 
+__all__ = ["NonNegative", "Positive", "PositiveFloat", "Probability", "Sizes"]
 
-def positive(name: str, value: int) -> None:
-    if value <= 0:
-        raise ParameterError(name, f"must be positive, got {value}")
-
-
-def all_positive(name: str, values: Sequence[int], *, allow_empty: bool = False) -> None:
-    if not values and not allow_empty:
-        raise ParameterError(name, "must not be empty")
-    bad = [v for v in values if v <= 0]
-    if bad:
-        raise ParameterError(name, f"must hold positive sizes, got {list(values)}")
-
-
-def probability(name: str, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ParameterError(name, f"must be in [0, 1), got {value}")
+Positive = Annotated[int, Gt(0)]
+NonNegative = Annotated[int, Ge(0)]
+PositiveFloat = Annotated[float, Gt(0)]
+Probability = Annotated[float, Interval(ge=0, lt=1)]
+Sizes = Annotated[list[Positive], MinLen(1)]  # layer widths: at least one, each positive

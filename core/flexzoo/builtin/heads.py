@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flexzoo.builtin.backbones import Activation
-from flexzoo.builtin.checks import all_positive, positive, probability
+from flexzoo.builtin.checks import Positive, Probability
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-def linear(in_features: int, num_classes: int, dropout: float = 0.0, bias: bool = True) -> nn.Module:
+def linear(in_features: int, num_classes: Positive, dropout: Probability = 0.0, bias: bool = True) -> nn.Module:
     """Linear layer on the features (logits for classification, values for regression).
 
     Args:
@@ -20,8 +20,6 @@ def linear(in_features: int, num_classes: int, dropout: float = 0.0, bias: bool 
         dropout: dropout probability before the layer.
         bias: learn an additive bias.
     """
-    positive("num_classes", num_classes)
-    probability("dropout", dropout)
     from flexzoo.builtin.layers import mlp_layers
 
     return mlp_layers(in_features, [], num_classes, "relu", dropout, bias=bias)
@@ -29,10 +27,10 @@ def linear(in_features: int, num_classes: int, dropout: float = 0.0, bias: bool 
 
 def mlp(
     in_features: int,
-    num_classes: int,
-    hidden: list[int] = [128],  # noqa: B006 - never mutated; shown by `zoo info`
+    num_classes: Positive,
+    hidden: list[Positive] = [128],  # noqa: B006 - never mutated; shown by `zoo info`
     activation: Activation = "relu",
-    dropout: float = 0.0,
+    dropout: Probability = 0.0,
 ) -> nn.Module:
     """Small MLP on the features: hidden layers, then a linear output.
 
@@ -43,9 +41,6 @@ def mlp(
         activation: nonlinearity after each hidden layer.
         dropout: dropout probability before each linear layer.
     """
-    positive("num_classes", num_classes)
-    all_positive("hidden", hidden, allow_empty=True)
-    probability("dropout", dropout)
     from flexzoo.builtin.layers import mlp_layers
 
     return mlp_layers(in_features, list(hidden), num_classes, activation, dropout)

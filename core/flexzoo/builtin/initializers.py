@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
+from flexzoo.builtin.checks import PositiveFloat
 from flexzoo.plugin import ParameterError
 
 if TYPE_CHECKING:
@@ -96,7 +97,9 @@ def orthogonal(gain: float = 1.0, bias: float = 0.0) -> Init:
     return _weight_init("orthogonal_", bias, gain=gain)
 
 
-def trunc_normal(std: float = 0.02, mean: float = 0.0, a: float = -2.0, b: float = 2.0, bias: float = 0.0) -> Init:
+def trunc_normal(
+    std: PositiveFloat = 0.02, mean: float = 0.0, a: float = -2.0, b: float = 2.0, bias: float = 0.0
+) -> Init:
     """Normal weights truncated to [a, b] (torch.nn.init.trunc_normal_), as ViTs use.
 
     Args:
@@ -106,8 +109,6 @@ def trunc_normal(std: float = 0.02, mean: float = 0.0, a: float = -2.0, b: float
         b: upper cut-off.
         bias: value for the biases of the initialized layers.
     """
-    if std <= 0:
-        raise ParameterError("std", f"must be positive, got {std}")
     if not a < b:
         raise ParameterError("a", f"must be below b, got a={a}, b={b}")
     return _weight_init("trunc_normal_", bias, std=std, mean=mean, a=a, b=b)

@@ -11,10 +11,13 @@ from flexzoo.validation import load_manifest
 
 
 def register(verbs: Any) -> None:
-    validate = verbs("validate", "check a manifest without building it (no torch import)", cmd_validate)
+    validate = verbs("validate", "check that `zoo build` will accept a manifest: every key, then a dry run on "
+                     "the meta device (allocates nothing); every problem is reported", cmd_validate)
     validate.add_argument("manifest")
-    validate.add_argument("--deep", action="store_true",
-                          help="also dry-run the build on the meta device (imports torch, allocates nothing)")
+    validate.add_argument("--static", action="store_true",
+                          help="only the checks that need no torch (keys, types, ranges, names): for editors "
+                               "and pre-commit hooks")
+    validate.add_argument("--deep", action="store_true", help=argparse.SUPPRESS)  # the default since 0.2
     build = verbs("build", "validate a manifest and build it into an artifact", cmd_build)
     build.add_argument("manifest")
     build.add_argument("-o", "--output", default="out", metavar="DIR", help="artifact directory (default: out)")
@@ -29,7 +32,7 @@ def register(verbs: Any) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     result: dict[str, Any] = {"manifest": manifest.file, "valid": True, "resolved": manifest.to_dict()}
-    if args.deep:
+    if not args.static:
         from flexzoo.assembly import plan
 
         build_plan = plan(manifest)
@@ -38,7 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result)
     else:
-        extra = f" ({result['parameters']:,} parameters)" if args.deep else ""
+        extra = " (static checks only)" if args.static else f" ({result['parameters']:,} parameters)"
         print(f"{manifest.file}: valid{extra}")
     return 0
 

@@ -18,7 +18,7 @@ def register(verbs: Any) -> None:
     listing = verbs("list", "list installed components", cmd_list)
     listing.add_argument("kind", nargs="?", help="backbones, heads, initializers, compressors or strategies")
     listing.add_argument("pattern", nargs="?", help="shell wildcard on the name, e.g. 'res*'")
-    info = verbs("info", "show a component's parameters, types, defaults and doc", cmd_info)
+    info = verbs("info", "show a component's parameters, types, constraints, defaults and doc", cmd_info)
     info.add_argument("component", help="name or plugin:name")
     info.add_argument("--kind", help="only this kind (when a name exists as several kinds)")
     verbs("plugins", "list discovered plugins and why any failed", cmd_plugins)
@@ -87,6 +87,7 @@ def _describe(entry: RegisteredComponent) -> dict[str, Any]:
         params.append({
             "name": spec.name,
             "type": spec.type_text,
+            "constraints": spec.constraints,
             "default": None if spec.required else schema.to_toml(spec.default),
             "required": spec.required and spec.name not in host,
             "set_by_host": host.get(spec.name),
@@ -114,10 +115,10 @@ def cmd_info(args: argparse.Namespace) -> int:
                 default = f"(host: {p['set_by_host']})"
             else:
                 default = "(required)" if p["required"] else repr(p["default"])
-            rows.append([p["name"], p["type"], default, p["doc"]])
+            rows.append([p["name"], p["type"], p["constraints"] or "-", default, p["doc"]])
         print()
-        print("\n".join("  " + line for line in table(["PARAMETER", "TYPE", "DEFAULT", "DOC"], rows).splitlines())
-              if rows else "  no parameters")
+        headers = ["PARAMETER", "TYPE", "CONSTRAINTS", "DEFAULT", "DOC"]
+        print("\n".join("  " + line for line in table(headers, rows).splitlines()) if rows else "  no parameters")
     return 0
 
 

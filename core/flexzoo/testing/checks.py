@@ -59,6 +59,8 @@ def check_schema(entry: RegisteredComponent) -> None:
         if not spec.required:
             assert schema.matches(schema.to_toml(spec.default), spec.annotation), \
                 f"{where}: the default of `{spec.name}`, {spec.default!r}, is not a {spec.type_text}"
+            broken = schema.violations(schema.to_toml(spec.default), spec.annotation, spec.name)
+            assert not broken, f"{where}: the default breaks its own constraint: {'; '.join(broken)}"
 
 
 def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], example: Mapping[str, Any] | None = None

@@ -32,6 +32,8 @@ def example_arguments(entry: RegisteredComponent, example: Mapping[str, Any] | N
     for name, value in example.items():
         assert schema.matches(value, specs[name].annotation), \
             f"{entry.qualified_name}: example `{name}` = {value!r} is not a {specs[name].type_text}"
+        broken = schema.violations(value, specs[name].annotation, name)
+        assert not broken, f"{entry.qualified_name}: example {'; '.join(broken)}"
     return {name: schema.to_python(value, specs[name].annotation) for name, value in example.items()}
 
 
