@@ -15,6 +15,8 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+__all__ = ["PARTIAL_SUFFIX", "atomic_path", "remove_stale_partials", "write_atomically"]
+
 PARTIAL_SUFFIX = ".partial"
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["HOST_PARAMETERS", "KINDS", "REGISTRATION_HOOKS", "Component", "RegisteredComponent", "kind_from_word"]
+
 #: Component kinds, singular, in lifecycle order.
 KINDS: tuple[str, ...] = ("backbone", "head", "initializer", "compressor", "strategy")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import annotated_types as at
@@ -127,29 +127,27 @@ def describe(annotation: Any) -> str:
     return "; ".join(texts)
 
 
-def violations(value: Any, annotation: Any, name: str) -> list[str]:
+def violations(value: Any, annotation: Any, name: str, matches: Callable[[Any, Any], bool]) -> list[str]:
     """What is wrong with ``value`` (already of the right type) against ``annotation``'s constraints.
 
     Each entry is a message such as ``"`num_classes` must be > 0, got -3"``; items of a list are
-    named by index (``channels[1]``).
+    named by index (``channels[1]``). ``matches(value, type)`` picks the branch of a union.
     """
-    from flexzoo.schema import matches
-
     base, found = _metadata(annotation)
     origin, args = typing.get_origin(base), typing.get_args(base)
     problems: list[str] = []
     if origin in (typing.Union, types.UnionType):
         branch = next((a for a in args if matches(value, a)), None)
         if branch is not None:
-            problems += violations(value, branch, name)
+            problems += violations(value, branch, name, matches)
     elif _is_sequence(origin, base) and args and isinstance(value, list):
         fixed = origin is tuple and not (len(args) == 2 and args[1] is Ellipsis)
         for index, item in enumerate(value):
             item_type = (args[index] if index < len(args) else None) if fixed else args[0]
-            problems += violations(item, item_type, f"{name}[{index}]")
+            problems += violations(item, item_type, f"{name}[{index}]", matches)
     elif origin is dict and len(args) == 2 and isinstance(value, dict):
         for key, item in value.items():
-            problems += violations(item, args[1], f"{name}[{key!r}]")
+            problems += violations(item, args[1], f"{name}[{key!r}]", matches)
     for constraint in found:
         if not _holds(constraint, value):
             problems.append(f"`{name}` must be {_phrase(constraint)}, got {value!r}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = ["ArtifactError", "FlexzooError", "ManifestError", "ParameterError", "PluginError", "Problem"]
+
 
 class FlexzooError(Exception):
     """Base class: the message says what was wrong, where, and what to do."""

@@ -21,6 +21,19 @@ if TYPE_CHECKING:
     from flexzoo.components import Component
     from flexzoo.manifest import ResolvedManifest
 
+__all__ = [
+    "PROJECT_NAME",
+    "flexzoo_artifact_metadata",
+    "flexzoo_backbones",
+    "flexzoo_compressors",
+    "flexzoo_heads",
+    "flexzoo_initializers",
+    "flexzoo_model_built",
+    "flexzoo_strategies",
+    "hookimpl",
+    "hookspec",
+]
+
 PROJECT_NAME = "flexzoo"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -73,27 +86,22 @@ def flexzoo_initializers() -> Sequence[Component]:
 def flexzoo_compressors() -> Sequence[Component]:
     """Declare compressors: transformations of a built (or trained) model.
 
-    A compressor factory takes its parameters (and, if it declares them, ``input_shape``, filled
-    from ``[model]``, and ``manifest``, the resolved manifest, for steps that train on its
-    ``[train]`` data with ``flexzoo.training.fine_tune``) and returns a step: a callable
-    ``step(model) -> model`` that returns a model with the same ``backbone``/``heads`` layout.
-    The host keeps the step objects of a build and uses these optional members when it writes
-    and loads an artifact:
+    A compressor factory takes its parameters and returns a step that follows
+    :class:`flexzoo.plugin.CompressionStep`: ``step(model) -> model``, keeping the ``backbone``/``heads``
+    layout. The host fills two factory parameters when the factory declares them:
 
-    - ``step.record() -> dict``: after ``step(model)``, the JSON-serializable facts that the
-      architecture alone does not determine (pruned shapes, chosen ranks, activation scales).
-      Stored in the artifact under ``compression.steps[i].record``.
-    - ``step.restore(model, record) -> model``: on load, instead of ``step(model)``: rebuild the
-      compressed *structure* from the record, without data and without relying on the freshly
-      initialized weights; the host then loads the stored tensors strictly, so every value
-      comes from the artifact. Afterwards ``record()`` must return the same record, so that a
-      loaded model saves again. A step without ``restore`` is replayed with ``step(model)``, so
-      its structure must then follow from the architecture alone.
-    - ``step.pack(state_dict) -> (tensors, packing)`` and ``step.unpack(tensors, packing) ->
-      state_dict``: for tensors safetensors cannot hold (quantized tensor subclasses): ``pack``
-      turns them into plain tensors plus a JSON-serializable ``packing`` (a dict of strings),
-      ``unpack`` reverses it. Packs run in step order before writing, unpacks in reverse order
-      after reading; unpacked tensors are loaded with ``assign=True``.
+    - ``input_shape: tuple[int, ...]``, from ``[model] input_shape``;
+    - ``context: StepContext`` (:class:`flexzoo.plugin.StepContext`): what a step may ask of the host:
+      the ``[train]`` data (loaded once per run), ``fine_tune(model, epochs=...)``, ``evaluate(model)``,
+      ``load_artifact(path)`` (a teacher), ``resolve_path``, and ``restoring`` (the model is being
+      rebuilt by ``flexzoo.load``: restore, don't train). Ask for data in the step, not the factory:
+      factories also run in the dry run.
+
+    A step whose structure the architecture alone does not determine (pruned shapes, ranks,
+    activation scales) is a :class:`flexzoo.plugin.RestorableStep` (``record()`` and
+    ``restore(model, record)``); one that leaves tensors safetensors cannot hold is a
+    :class:`flexzoo.plugin.PackingStep` (``pack(state)`` and ``unpack(tensors, packing)``). The
+    Protocols' docstrings say when the host calls each member.
 
     A component may also say how steps combine (``Component.makes``, ``refuses_after``) and which
     ``[export] formats`` its result supports (``Component.export_formats``); validation refuses a
@@ -107,35 +115,32 @@ def flexzoo_compressors() -> Sequence[Component]:
 def flexzoo_strategies() -> Sequence[Component]:
     """Declare distributed strategies: how a model runs across processes.
 
-    A strategy factory takes its parameters (``[distributed]`` keys) and returns an object with:
-
-    - ``rank``, ``world_size``, ``local_rank``: ints, valid after ``setup()`` (0, 1, 0 for one process).
-    - ``setup()``: join the process group (``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``...).
-    - ``wrap(model) -> model``: the module to train (DDP, FSDP...); called once, on the model already
-      on its device. The optimizer is made afterwards from the wrapped module's parameters.
-    - ``model_state(wrapped) -> dict[str, Tensor]``: the full, unsharded state dict on the CPU, keyed
-      like the unwrapped model's. Collective: every rank calls it; rank 0 must get the full state.
-    - ``optimizer_state(wrapped, optimizer) -> dict`` and ``load_optimizer_state(wrapped, optimizer, state)``:
-      a full optimizer state that survives a restart with the same world size (collective).
-    - ``all_reduce(tensor) -> tensor``: the sum over ranks (for metrics); ``barrier()``.
-    - ``teardown()``: leave the process group; called even when training fails.
-
-    The trainer gives each rank its shard of every global batch and scales the loss so that
-    averaging gradients over ranks yields the gradient of the whole batch; only rank 0 writes.
-    ``flexzoo.builtin.strategies.SingleProcess`` is the reference implementation.
+    A strategy factory takes its parameters (``[distributed]`` keys) and returns an object that
+    follows :class:`flexzoo.plugin.Strategy`, exactly what the trainer calls: ``setup()``; then
+    ``rank``, ``world_size``, ``local_rank``; ``wrap(model)``; ``all_reduce(tensor)`` (a sum over
+    ranks); ``model_state(wrapped)`` and ``optimizer_state(wrapped, optimizer)`` (collective; rank 0
+    receives the full state on the CPU); ``load_optimizer_state(wrapped, optimizer, state)`` on
+    resume; ``teardown()``, even when training failed. Subclass :class:`flexzoo.plugin.SingleProcess`
+    and override what your strategy does differently; ``flexzoo.testing.check_strategy`` runs the
+    trainer's sequence on your strategy.
 
     :return: the plugin's strategies. Every plugin's result is collected.
     """
 
 
 # ---------------------------------------------------------------------------------------------
-# Lifecycle hooks: called during ``zoo build`` / ``flexzoo.build``, in plugin order.
+# Lifecycle hooks: called by the pipeline (``flexzoo.pipeline``) at its stages, in plugin order.
 # ---------------------------------------------------------------------------------------------
 
 
 @hookspec
 def flexzoo_model_built(model: nn.Module, manifest: ResolvedManifest) -> None:
-    """Called after the model is assembled and initialized, before compression.
+    """Called after the model is assembled, initialized and given its ``from`` weights (the ``build``,
+    ``init`` and ``transfer`` stages), before training and compression; also when ``flexzoo.load``
+    rebuilds a model, before its stored weights are loaded.
+
+    Like every hook, it is called through pluggy: an implementation may take any subset of the
+    arguments.
 
     :param model: the assembled model (``model.backbone``, ``model.heads``).
     :param manifest: the validated manifest, every default filled in.

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+__all__ = ["restoring_weights", "weights_restored_afterwards"]
+
 _restoring: ContextVar[bool] = ContextVar("flexzoo_restoring_weights", default=False)
 
 

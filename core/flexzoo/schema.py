@@ -183,7 +183,7 @@ def to_python(value: Any, annotation: Any) -> Any:
 
 def violations(value: Any, annotation: Any, name: str) -> list[str]:
     """The constraints a well-typed value breaks, as messages (``"`num_classes` must be > 0, got -3"``)."""
-    return constraints.violations(value, annotation, name)
+    return constraints.violations(value, annotation, name, matches)
 
 
 def describe(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from flexzoo.builtin.checks import Positive, Probability, Sizes
+from flexzoo.plugin import ParameterError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -58,13 +59,9 @@ def cnn(
         drop_path_rate: stochastic depth; the drop rate grows linearly to this value over the blocks.
     """
     if len(input_shape) != 3:
-        from flexzoo.errors import ParameterError
-
         raise ParameterError("input_shape", f"must be (channels, height, width) for `cnn`, got {list(input_shape)}",
                              "give [model] input_shape as [channels, height, width], e.g. [1, 8, 8]")
     if kernel_size % 2 == 0:
-        from flexzoo.errors import ParameterError
-
         raise ParameterError("kernel_size", f"must be odd, got {kernel_size}", "use 1, 3, 5 or 7")
     from flexzoo.builtin.layers import ConvBackbone
 

@@ -1,0 +1,64 @@
+"""Lifecycle hooks are called through pluggy: an implementation may take any subset of the hook's arguments."""
+
+from __future__ import annotations
+
+import inspect
+import types
+
+import flexzoo
+import flexzoo.builtin
+from flexzoo import hookspecs
+from flexzoo.artifact.format import read_artifact
+from flexzoo.components import REGISTRATION_HOOKS
+from flexzoo.registry import Registry
+from flexzoo.validation import load_manifest
+
+from conftest import TINY_MANIFEST
+
+LIFECYCLE_HOOKS = sorted(name for name, value in vars(hookspecs).items()
+                         if name.startswith("flexzoo_") and inspect.isfunction(value)
+                         and name not in REGISTRATION_HOOKS.values())
+
+
+def _plugin(**hooks: object) -> types.ModuleType:
+    module = types.ModuleType("probe")
+    for name, function in hooks.items():
+        setattr(module, name, flexzoo.hookimpl(function))
+    return module
+
+
+def test_every_lifecycle_hook_is_covered_here():
+    assert LIFECYCLE_HOOKS == ["flexzoo_artifact_metadata", "flexzoo_model_built"]
+
+
+def test_implementations_taking_a_subset_of_the_arguments_are_called(manifest_file, tmp_path):
+    seen: dict[str, object] = {}
+
+    def model_built(manifest):  # no `model`
+        seen["built"] = manifest.model.name
+
+    def artifact_metadata(model):  # no `manifest`
+        seen["parameters"] = sum(p.numel() for p in model.parameters())
+        return {"heads": sorted(model.heads)}
+
+    registry = Registry.from_modules({"builtin": flexzoo.builtin,
+                                      "probe": _plugin(flexzoo_model_built=model_built,
+                                                       flexzoo_artifact_metadata=artifact_metadata)})
+    manifest = load_manifest(manifest_file(TINY_MANIFEST), registry)
+    model = flexzoo.build(manifest, registry)
+    path = flexzoo.save(model, tmp_path, registry)
+
+    assert seen == {"built": manifest.model.name, "parameters": sum(p.numel() for p in model.parameters())}
+    assert read_artifact(path).info["extra"] == {"probe": {"heads": sorted(manifest.heads)}}
+
+
+def test_each_plugin_metadata_is_stored_under_its_own_name(manifest_file, tmp_path):
+    registry = Registry.from_modules({
+        "builtin": flexzoo.builtin,
+        "first": _plugin(flexzoo_artifact_metadata=lambda: {"n": 1}),  # no arguments at all
+        "second": _plugin(flexzoo_artifact_metadata=lambda manifest: {"name": manifest.model.name}),
+        "silent": _plugin(flexzoo_artifact_metadata=lambda model, manifest: None),
+    })
+    manifest = load_manifest(manifest_file(TINY_MANIFEST), registry)
+    path = flexzoo.save(flexzoo.build(manifest, registry), tmp_path, registry)
+    assert read_artifact(path).info["extra"] == {"first": {"n": 1}, "second": {"name": manifest.model.name}}
