@@ -2,12 +2,14 @@
 
 Runs ``zoo ARGS...`` in this process under cProfile and counts the functions defined in flexzoo's
 own modules (core and first-party plugins) that were called, and how many calls they received.
+``FLEXZOO_SHOW=load_dataset,weights_sha256`` also prints how often functions of those names ran.
 Used to compare the ``zoo build`` and ``zoo train`` paths before and after a restructuring.
 """
 
 from __future__ import annotations
 
 import cProfile
+import os
 import pstats
 import sys
 
@@ -26,6 +28,9 @@ def main(argv: list[str]) -> int:
     calls = sum(value[1] for value in ours.values())
     print(f"zoo {' '.join(argv)}: exit {status}, {len(ours)} distinct flexzoo functions, {calls} calls",
           file=sys.stderr)
+    for name in filter(None, os.environ.get("FLEXZOO_SHOW", "").split(",")):
+        count = sum(value[1] for key, value in ours.items() if key[2] == name)
+        print(f"  {name}: {count} call(s)", file=sys.stderr)
     return 0
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import inspect
 import types
 
+import torch
+
 import flexzoo
 import flexzoo.builtin
+from conftest import TINY_MANIFEST
 from flexzoo import hookspecs
 from flexzoo.artifact.format import read_artifact
 from flexzoo.components import REGISTRATION_HOOKS
 from flexzoo.registry import Registry
 from flexzoo.validation import load_manifest
-
-from conftest import TINY_MANIFEST
 
 LIFECYCLE_HOOKS = sorted(name for name, value in vars(hookspecs).items()
                          if name.startswith("flexzoo_") and inspect.isfunction(value)
@@ -62,3 +63,32 @@ def test_each_plugin_metadata_is_stored_under_its_own_name(manifest_file, tmp_pa
     manifest = load_manifest(manifest_file(TINY_MANIFEST), registry)
     path = flexzoo.save(flexzoo.build(manifest, registry), tmp_path, registry)
     assert read_artifact(path).info["extra"] == {"first": {"n": 1}, "second": {"name": manifest.model.name}}
+
+
+def test_an_api_1_compressor_taking_the_manifest_still_builds_with_a_deprecation_warning(manifest_file, tmp_path):
+    import pytest
+
+    seen = {}
+
+    def halve(manifest, factor: float = 0.5):
+        """Scale every weight (an API-1 factory: it asks for the whole manifest)."""
+        seen["manifest"] = manifest.model.name
+
+        def step(model):
+            for parameter in model.parameters():
+                parameter.data.mul_(factor)
+            return model
+
+        return step
+
+    legacy = _plugin(flexzoo_compressors=lambda: [flexzoo.Component("halve", halve)])
+    legacy.FLEXZOO_PLUGIN_API = 1
+    with pytest.warns(DeprecationWarning, match="plugin API 1 is deprecated"):
+        registry = Registry.from_modules({"builtin": flexzoo.builtin, "legacy": legacy})
+    manifest = load_manifest(manifest_file(TINY_MANIFEST + '\n[[compress]]\nuse = "halve"\n'), registry)
+    with pytest.warns(DeprecationWarning, match="take `context: StepContext` instead"):
+        model = flexzoo.build(manifest, registry)
+    assert seen == {"manifest": manifest.model.name}
+    with pytest.warns(DeprecationWarning, match="take `context: StepContext` instead"):  # the rebuild asks again
+        loaded = flexzoo.load(flexzoo.save(model, tmp_path, registry), registry)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())

@@ -67,7 +67,7 @@ def test_distilled_student_learns_from_its_teacher(tmp_path, registry):
     steps = '[[compress]]\nuse = "distill"\nteacher = "teacher.safetensors"\nepochs = 6\n'
     manifest = flexzoo.load_manifest(write(tmp_path, "student", "[4, 8]", steps=steps), registry)
     student = flexzoo.build(manifest, registry)
-    record = student.compression_steps[0].record()
+    record = student.compression.steps[0].record()
     assert record["teacher"]["weights_sha256"] == read_artifact(teacher.artifact).weights_sha256
     assert record["epochs"] == 6
     assert Pipeline(manifest).evaluate(student)["digit.accuracy"] > 0.6  # chance is 0.1; it learned from the teacher
