@@ -25,9 +25,10 @@ def main(argv: list[str]) -> int:
     status = profile.runcall(zoo, argv)
     stats = pstats.Stats(profile).stats  # {(file, line, name): (calls, ...)}
     ours = {key: value for key, value in stats.items() if _ours(key[0])}
-    calls = sum(value[1] for value in ours.values())
-    print(f"zoo {' '.join(argv)}: exit {status}, {len(ours)} distinct flexzoo functions, {calls} calls",
-          file=sys.stderr)
+    named = {key: value for key, value in ours.items() if not key[2].startswith("<")}  # no module bodies, lambdas
+    calls = sum(value[1] for value in named.values())
+    print(f"zoo {' '.join(argv)}: exit {status}, {len(named)} distinct flexzoo functions ({len(ours)} code "
+          f"objects with module bodies, lambdas and comprehensions), {calls} calls", file=sys.stderr)
     for name in filter(None, os.environ.get("FLEXZOO_SHOW", "").split(",")):
         count = sum(value[1] for key, value in ours.items() if key[2] == name)
         print(f"  {name}: {count} call(s)", file=sys.stderr)
