@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MANIFEST
 from serving_helpers import TRAP_MANIFEST, TRAP_PLUGIN, Server, multipart, server_env
 
 import flexzoo
+from conftest import TINY_MANIFEST
 from flexzoo.images import decode_image
 from flexzoo.testing.distributions import make_distribution
 

@@ -10,6 +10,7 @@ changes nothing. ``rollback`` makes the previous current version current again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -195,7 +196,5 @@ class ModelStore:
 
 
 def _close_later(batcher: Batcher) -> None:
-    try:
+    with contextlib.suppress(RuntimeError):  # no loop yet (initial loads): nothing runs
         asyncio.get_running_loop().create_task(batcher.close())
-    except RuntimeError:  # no loop yet (initial loads): nothing runs
-        pass

@@ -126,7 +126,7 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
     tasks: list[asyncio.Task] = []
 
     @contextlib.asynccontextmanager
-    async def lifespan(app_: object):  # noqa: ANN202
+    async def lifespan(app_: object):
         if watched:
             tasks.append(asyncio.create_task(_watch(store, watched, options.watch_interval, seen)))
         yield

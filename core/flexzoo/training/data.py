@@ -18,7 +18,6 @@ from flexzoo.images import IMAGE_SUFFIXES, decode_image
 from flexzoo.training.config import TrainConfig
 
 
-
 class DataError(FlexzooError):
     """The data a manifest names cannot be loaded or does not fit the model."""
 
