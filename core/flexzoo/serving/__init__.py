@@ -7,4 +7,9 @@
 - :mod:`~flexzoo.serving.app`: the HTTP routes and their errors.
 - :mod:`~flexzoo.serving.server`: the process: uvicorn, signals (SIGTERM drains), directory watching.
 - :mod:`~flexzoo.serving.dockerfile`: a Dockerfile that installs the plugin versions an artifact records.
+
+FastAPI + uvicorn rather than LitServe, measured by ``bench/compare_serving_libraries.py`` (numbers in the
+README's Deploy section): LitServe is faster for a lone request, this server several times faster at
+concurrency 32; and versions, reload, rollback and an admin endpoint are simple in one process, where
+LitServe fixes its APIs at start-up in separate worker processes.
 """
