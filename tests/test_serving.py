@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -11,6 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -123,6 +127,25 @@ def test_concurrent_requests_are_merged_into_batches(server):
 def test_bad_input_is_a_4xx_with_one_message(server, body, content_type, status, message):
     got, answer = server.request("POST", "/v1/models/tiny/predict", body, content_type)
     assert (got, message in answer["error"]) == (status, True), answer
+    assert server.post("/v1/models/tiny/predict", {"inputs": np.zeros((1, 8, 8)).tolist()})[0] == 200
+
+
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_an_over_limit_body_is_a_413_before_the_server_reads_it_all(server, framing):
+    """The client sends just over the limit and then nothing more: a server that read to the end would hang."""
+    url = urlsplit(server.url)
+    header = "Transfer-Encoding: chunked" if framing == "chunked" else f"Content-Length: {100 * LIMIT}"
+    chunk = b"x" * 10_000
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(f"POST /v1/models/tiny/predict HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                     f"Content-Type: application/json\r\n{header}\r\n\r\n".encode())
+        for _ in range(LIMIT // len(chunk) + 1):  # the body never ends
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk) if framing == "chunked" else chunk)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        status, answer = response.status, json.loads(response.read())
+    assert status == 413, answer
+    assert "over the limit of 100,000" in answer["error"]
     assert server.post("/v1/models/tiny/predict", {"inputs": np.zeros((1, 8, 8)).tolist()})[0] == 200
 
 

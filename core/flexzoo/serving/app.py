@@ -45,13 +45,36 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused with a 413 as soon as it passes ``limit`` bytes: the rest is never read.
+
+    A declared ``Content-Length`` over the limit is refused before reading anything; a chunked upload is
+    read chunk by chunk (uvicorn pauses the socket while a chunk waits), so at most ``limit`` bytes plus
+    one chunk are ever held.
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise Problem(413, f"the request body is {int(declared):,} bytes, over the limit of {limit:,}")
-    body = await request.body()
-    if len(body) > limit:
-        raise Problem(413, f"the request body is {len(body):,} bytes, over the limit of {limit:,}")
-    return body
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"the request body is over the limit of {limit:,} bytes (refused after {size:,})")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(request: Request, body: bytes) -> Request:
+    """``request`` again, with its body (already read and checked by ``_body``) given back to Starlette's parsers."""
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, receive)
 
 
 async def _inputs(request: Request, version: Version, limit: int) -> tuple[np.ndarray, int]:
@@ -63,7 +86,7 @@ async def _inputs(request: Request, version: Version, limit: int) -> tuple[np.nd
     if kind.startswith("image/"):
         return image_input(body, shape, predictor.preprocessing, "the uploaded image")[None], 1
     if kind == "multipart/form-data":
-        form = await request.form()
+        form = await _replay(request, body).form(max_part_size=limit)
         files = [item for item in form.getlist("file") if hasattr(item, "read")]
         if not files:
             raise Problem(400, "a multipart request needs one or more image files in the field `file`")
