@@ -84,6 +84,24 @@ def test_onnx_and_exported_program_runtimes_agree_with_eager(artifact):
             np.testing.assert_allclose(outputs[head], value, atol=1e-4, err_msg=runtime)
 
 
+@pytest.mark.slow
+def test_predict_with_the_compile_runtime_gives_the_probabilities_load_gives(zoo, artifact, inputs):
+    folder, x = inputs
+    result = zoo("predict", str(artifact), str(folder / "x.npy"), "--runtime", "compile", "--json", "--top-k", "2",
+                 timeout=300)  # compiling takes a while on a busy CPU
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)
+    with torch.no_grad():
+        logits = flexzoo.load(artifact)(torch.from_numpy(x))
+    assert len(answers) == len(x)
+    for answer, *values in zip(answers, *[torch.softmax(v, 1) for v in logits.values()]):
+        for head, probabilities in zip(logits, values):
+            top = probabilities.topk(2)
+            got = answer["outputs"][head]["top_k"]
+            assert [t["label"] for t in got] == [str(int(i)) for i in top.indices], head
+            assert [t["probability"] for t in got] == pytest.approx(top.values.tolist(), abs=1e-5), head
+
+
 def test_print_dockerfile_pins_the_recorded_versions(zoo, artifact):
     result = zoo("serve", str(artifact), "--print-dockerfile")
     assert result.returncode == 0, result.stderr

@@ -23,11 +23,13 @@ from serving_helpers import TRAP_MANIFEST, TRAP_PLUGIN, Server, multipart, serve
 
 import flexzoo
 from conftest import TINY_MANIFEST
+from flexzoo.artifact.format import read_artifact
 from flexzoo.images import decode_image
 from flexzoo.testing.distributions import make_distribution
 
 pytestmark = pytest.mark.slow
 LIMIT = 100_000
+STATIC_INT8 = '\n[[compress]]\nuse = "quantize_int8"\nmode = "static"\ncalibration_batches = 1\n'
 
 
 def _manifest(tmp: Path, name: str, seed: int) -> Path:
@@ -37,8 +39,10 @@ def _manifest(tmp: Path, name: str, seed: int) -> Path:
     return path
 
 
-def _artifact(tmp: Path, name: str, seed: int) -> Path:
-    return flexzoo.save(flexzoo.build(_manifest(tmp, name, seed)), tmp / f"{name}-{seed}", export=False)
+def _artifact(tmp: Path, name: str, seed: int, steps: str = "") -> Path:
+    manifest = _manifest(tmp, name, seed)
+    manifest.write_text(manifest.read_text() + steps)
+    return flexzoo.save(flexzoo.build(manifest), tmp / f"{name}-{seed}", export=False)
 
 
 def expected(artifact: Path, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -58,7 +62,7 @@ def setup(tmp_path_factory):
     assert built.returncode == 0, built.stderr
     artifacts = {"v1": _artifact(tmp, "tiny", 0), "v2": _artifact(tmp, "tiny", 1),
                  "watched-v1": _artifact(tmp, "watched", 0), "watched-v2": _artifact(tmp, "watched", 1),
-                 "trap": tmp / "trap.safetensors"}
+                 "trap": tmp / "trap.safetensors", "int8": _artifact(tmp, "quantized", 0, STATIC_INT8)}
     tampered = tmp / "tampered" / "tiny.safetensors"
     tampered.parent.mkdir()
     data = bytearray(artifacts["v2"].read_bytes())
@@ -74,8 +78,9 @@ def setup(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(setup):
     a = setup["artifacts"]
-    server = Server([str(a["v1"]), str(a["trap"]), "--max-wait-ms", "100", "--max-body-bytes", str(LIMIT),
-                     "--watch", str(setup["watch"]), "--watch-interval", "0.2"], setup["env"])
+    server = Server([str(a["v1"]), str(a["trap"]), str(a["int8"]), "--max-wait-ms", "100",
+                     "--max-body-bytes", str(LIMIT), "--watch", str(setup["watch"]), "--watch-interval", "0.2"],
+                    setup["env"])
     yield server
     server.stop()
 
@@ -89,6 +94,31 @@ def test_predictions_equal_flexzoo_load(server, setup):
         np.testing.assert_allclose(np.array(body["outputs"][head]), value, rtol=0, atol=1e-6)
         assert [p[head]["label"] for p in body["predictions"]] == [str(i) for i in value.argmax(1)]
         assert len(body["predictions"][0][head]["top_k"]) == min(3, value.shape[1])
+
+
+def test_a_static_int8_artifact_is_served_as_it_is(server, setup):
+    artifact = setup["artifacts"]["int8"]
+    stored = {entry["dtype"] for entry in read_artifact(artifact).header.tensors.values()}
+    assert "I8" in stored  # the weights on disk are int8; the server loads them without dequantizing first
+    x = np.random.default_rng(2).random((3, 1, 8, 8), dtype=np.float32)
+    status, body = server.post("/v1/models/quantized/predict", {"inputs": x.tolist()})
+    assert status == 200, body
+    for head, value in expected(artifact, x).items():
+        np.testing.assert_allclose(np.array(body["outputs"][head]), value, rtol=0, atol=1e-6, err_msg=head)
+
+
+def test_the_compile_runtime_serves_what_flexzoo_load_gives(setup):
+    artifact = setup["artifacts"]["v1"]
+    server = Server([str(artifact), "--runtime", "compile"], setup["env"], timeout=300)
+    try:
+        assert server.get("/v1/models/tiny")[1]["versions"][0]["runtime"] == "compile"
+        x = np.random.default_rng(3).random((3, 1, 8, 8), dtype=np.float32)
+        status, body = server.post("/v1/models/tiny/predict", {"inputs": x.tolist()})
+        assert status == 200, body
+        for head, value in expected(artifact, x).items():
+            np.testing.assert_allclose(np.array(body["outputs"][head]), value, rtol=0, atol=1e-5, err_msg=head)
+    finally:
+        assert server.stop() == 0
 
 
 def test_image_upload_is_decoded_resized_and_scaled(server, setup):
@@ -152,7 +182,7 @@ def test_an_over_limit_body_is_a_413_before_the_server_reads_it_all(server, fram
 def test_unknown_model_or_version_is_404(server):
     x = {"inputs": np.zeros((1, 8, 8)).tolist()}
     assert server.post("/v1/models/nope/predict", x) == (404, {"error": "no model `nope` is served; models: "
-                                                                        "tiny, trap, watched"})
+                                                                        "tiny, trap, quantized, watched"})
     status, answer = server.post("/v1/models/tiny/versions/9.9/predict", x)
     assert status == 404 and answer["error"].startswith("model `tiny` has no version `9.9`")
 
