@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import json
@@ -258,6 +259,30 @@ def test_health_ready_and_metrics(server):
     assert server.get("/health") == (200, {"status": "ok"})
     assert server.get("/ready")[1]["ready"] is True
     assert server.metric("flexzoo_requests_total", model="tiny", status="200") > 0
+
+
+def test_connections_get_tcp_nodelay_so_a_small_answer_is_not_held_back():
+    """Without TCP_NODELAY, Nagle's algorithm and the client's delayed ACK add about 40 ms to each answer."""
+    from flexzoo.serving.server import _listen
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        class Accept(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        listener = _listen("127.0.0.1", 0)  # what uvicorn is given: it serves on it with loop.create_server
+        server = await asyncio.get_running_loop().create_server(Accept, sock=listener)
+        async with server:
+            _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            value = await asyncio.wait_for(seen, 10)
+            writer.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0
 
 
 def test_sigterm_drains_requests_in_flight_then_exits_0(setup):
