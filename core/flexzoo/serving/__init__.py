@@ -9,7 +9,7 @@
 - :mod:`~flexzoo.serving.dockerfile`: a Dockerfile that installs the plugin versions an artifact records.
 
 FastAPI + uvicorn rather than LitServe, measured by ``bench/compare_serving_libraries.py`` (numbers in the
-README's Deploy section): LitServe is faster for a lone request, this server several times faster at
-concurrency 32; and versions, reload, rollback and an admin endpoint are simple in one process, where
-LitServe fixes its APIs at start-up in separate worker processes.
+README's Deploy section): on the same artifact and client this server had 2.7x LitServe's throughput at
+concurrency 1 and 4x at 32; and versions, reload, rollback and an admin endpoint are simple in one
+process, where LitServe fixes its APIs at start-up in separate worker processes.
 """
