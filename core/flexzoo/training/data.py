@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from flexzoo.errors import FlexzooError
+from flexzoo.images import IMAGE_SUFFIXES, decode_image
 from flexzoo.training.config import TrainConfig
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 class DataError(FlexzooError):
@@ -74,20 +73,15 @@ def _image_classes(root: Path) -> list[str]:
 
 
 def _image_folder(root: Path, classes: list[str], input_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
-
-    channels, height, width = input_shape
-    mode = {1: "L", 3: "RGB"}.get(channels)
-    if mode is None:
+    channels = input_shape[0]
+    if channels not in (1, 3):
         raise DataError(f"image folders give 1 or 3 channels; [model] input_shape asks for {channels}")
     images, labels = [], []
     for label, name in enumerate(classes):
         for file in sorted((root / name).rglob("*")):
             if file.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            with Image.open(file) as image:
-                pixels = np.asarray(image.convert(mode).resize((width, height), Image.BILINEAR), dtype=np.float32)
-            images.append(pixels.reshape(height, width, channels).transpose(2, 0, 1) / 255.0)
+            images.append(decode_image(file, input_shape, str(file)))
             labels.append(label)
     if not images:
         raise DataError(f"`{root}` holds no images ({', '.join(IMAGE_SUFFIXES)}) in class folders")
