@@ -1,0 +1,72 @@
+"""`zoo tune`: Optuna over manifest keys; the best trial beats the manifest's own values on digits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import flexzoo
+from flexzoo.cli import main
+from flexzoo.errors import FlexzooError
+from flexzoo.tuning import parse_space
+
+MANIFEST = """
+[model]
+name = "tuned"
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "mlp"
+widths = [32]
+
+[heads.digit]
+use = "linear"
+num_classes = 10
+
+[train]
+data = "digits"
+epochs = 2
+batch_size = 128
+lr = 0.0001
+"""
+
+
+def test_a_malformed_space_says_which_forms_are_accepted():
+    with pytest.raises(FlexzooError, match=r"expected KEY=DIST with DIST one of uniform"):
+        parse_space(["train.lr=gauss(0,1)"])
+
+
+def test_a_space_value_that_breaks_the_manifest_is_refused_before_the_first_trial(tmp_path, capsys):
+    (tmp_path / "m.toml").write_text(MANIFEST)
+    code = main(["tune", str(tmp_path / "m.toml"), "--space", "train.lr=uniform(-1,0.1)", "--trials", "2",
+                 "-o", str(tmp_path)])
+    assert code != 0 and "--space train.lr: the value -1 does not make a valid manifest" in capsys.readouterr().err
+    assert not (tmp_path / "tuned.tune").exists()
+
+
+@pytest.mark.slow
+def test_the_best_trial_beats_the_manifest_and_two_workers_share_one_sqlite_study(tmp_path):
+    (tmp_path / "m.toml").write_text(MANIFEST)
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = [sys.executable, "-m", "flexzoo", "tune", str(tmp_path / "m.toml"), "--space",
+               "train.lr=loguniform(1e-3,1e-1)", "--trials", "6", "-o", str(tmp_path), "--storage", storage,
+               "--json"]
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    results = [json.loads(worker.communicate(timeout=300)[0]) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers)
+
+    import optuna
+
+    study = optuna.load_study(study_name="tuned", storage=storage)
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) >= 6
+    default = study.trials[0]  # the manifest's own values, enqueued first
+    assert default.params == {"train.lr": pytest.approx(1e-4)}
+    best = max(results, key=lambda r: r["best_value"])
+    assert best["best_value"] > default.value
+    model = flexzoo.load(best["artifact"])
+    assert model.manifest.train["lr"] == pytest.approx(best["best_params"]["train.lr"])
