@@ -150,8 +150,7 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
     direction = "maximize" if metric.rpartition(".")[2] in HIGHER_IS_BETTER else "minimize"
-    rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=5, grace_period=15,
-                                     failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+    rdb = _storage(storage)
     study = optuna.create_study(study_name=study_name or base.model.name, storage=rdb, direction=direction,
                                 load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=base.model.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
@@ -196,3 +195,21 @@ def _current(data: dict[str, Any], dimension: Dimension) -> Any:
         plain = [list(v) if isinstance(v, tuple) else v for v in dimension.values]
         return plain.index(value) if value in plain else 0
     return value if value is not None else dimension.values[0]
+
+
+def _storage(url: str) -> Any:
+    """The study's RDB storage; workers starting together race to create its tables, so a loser tries again."""
+    import time
+
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=5, grace_period=15,
+                                              failed_trial_callback=optuna.storages.RetryFailedTrialCallback(1))
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
