@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import flexzoo
+from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
 from flexzoo.errors import FlexzooError
 from flexzoo.tuning import parse_space
@@ -70,3 +71,29 @@ def test_the_best_trial_beats_the_manifest_and_two_workers_share_one_sqlite_stud
     assert best["best_value"] > default.value
     model = flexzoo.load(best["artifact"])
     assert model.manifest.train["lr"] == pytest.approx(best["best_params"]["train.lr"])
+
+
+def test_cv_scores_each_trial_by_the_mean_of_its_folds_and_trains_the_best_manifest(tmp_path, capsys):
+    (tmp_path / "m.toml").write_text(MANIFEST.replace("widths = [32]", "widths = [8]").replace("epochs = 2",
+                                                                                             "epochs = 1"))
+    code = main(["tune", str(tmp_path / "m.toml"), "--space", "train.lr=loguniform(1e-3,1e-1)", "--trials", "1",
+                 "--cv", "2", "-o", str(tmp_path), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["cv"] == 2
+    first, second = result["fold_values"]
+    assert result["best_value"] == pytest.approx((first + second) / 2)
+    trial = tmp_path / "tuned.tune" / f"trial-{result['best_trial']}"
+    folds = [read_artifact(trial / f"fold-{k}" / "tuned.safetensors") for k in range(2)]
+    assert [(f.manifest["train"]["folds"], f.manifest["train"]["fold"]) for f in folds] == [(2, 0), (2, 1)]
+    assert [f.info["training"]["final_validation"]["digit.accuracy"] for f in folds] == [first, second]
+    assert sum(f.info["training"]["data"]["validation_samples"] for f in folds) == 1797  # the folds cover the data once
+    best = flexzoo.load(result["artifact"])  # trained from best.toml: the manifest's own split, no folds
+    assert "folds" not in best.manifest.train and best.manifest.train["validation_split"] == 0.2
+    assert "folds" not in (tmp_path / "tuned.tune" / "best.toml").read_text()
+
+
+def test_cv_refuses_a_manifest_that_chooses_its_own_fold(tmp_path, capsys):
+    (tmp_path / "m.toml").write_text(MANIFEST + "folds = 3\n")
+    code = main(["tune", str(tmp_path / "m.toml"), "--space", "train.lr=loguniform(1e-3,1e-1)", "--cv", "2",
+                 "-o", str(tmp_path)])
+    assert code != 0 and "sets [train] folds itself; remove folds and fold there" in capsys.readouterr().err

@@ -4,8 +4,10 @@
 ``uniform(a,b)``, ``loguniform(a,b)``, ``int(a,b)``, ``choice(v1,v2,...)``. Every value the space can give
 is validated like the manifest before the first trial. The objective is a validation metric of the last
 epoch; each epoch's value is reported to Optuna (through the run hook ``flexzoo_epoch_end``) so that its
-pruner stops bad trials. The study lives in an Optuna storage: a local SQLite file by default, any
-Optuna RDB URL to share it between processes or machines; a killed study resumes where it stopped.
+pruner stops bad trials. ``--cv K`` scores each trial by K-fold cross-validation instead: K runs, one per
+fold of a seeded split (``[train] folds``/``fold``), and the mean of their metric. The study lives in an
+Optuna storage: a local SQLite file by default, any Optuna RDB URL to share it between processes or
+machines; a killed study resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -107,26 +109,39 @@ def dump_toml(data: dict[str, Any], prefix: str = "") -> str:
 
 
 class _Reporter:
-    """A run-hook plugin of the tuner's own: reports each epoch's objective to the trial, prunes on request."""
+    """A run-hook plugin of the tuner's own: reports the objective to the trial, prunes when the pruner says so.
 
-    def __init__(self, metric: str) -> None:
+    Without cross-validation each epoch is a step; with it, each fold is one (the mean of the folds so far),
+    so that trials compare at the same step.
+    """
+
+    def __init__(self, metric: str, per_epoch: bool) -> None:
         self.metric = metric
+        self.per_epoch = per_epoch
         self.trial: Any = None
 
     @hookimpl
     def flexzoo_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        if self.per_epoch:
+            self.report(metrics[f"validation/{self.metric}"], epoch)
+
+    def report(self, value: float, step: int) -> None:
         import optuna
 
-        self.trial.report(metrics[f"validation/{self.metric}"], epoch)
+        self.trial.report(value, step)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+            raise optuna.TrialPruned(f"pruned at step {step}")
 
 
 def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metric: str | None, out_dir: str | Path,
-         storage: str | None = None, study_name: str | None = None, registry: Registry | None = None) -> dict[str, Any]:
+         storage: str | None = None, study_name: str | None = None, cv: int = 1,
+         registry: Registry | None = None) -> dict[str, Any]:
     """Run trials until the study holds ``trials`` finished (complete or pruned) ones.
 
-    Writes ``<out>/<name>.tune/best.toml`` (the best trial's manifest) and the best trial's artifact beside it.
+    With ``cv`` K > 1 each trial trains K times, on the K folds of a seeded split of the data
+    (``[train] folds``/``fold``), and its objective is the mean of the folds' metric.
+    Writes ``<out>/<name>.tune/best.toml`` (the best trial's manifest) and its artifact beside it: the best
+    trial's own, or, with ``cv``, one trained from ``best.toml`` once the study is done.
     """
     import optuna
 
@@ -135,6 +150,11 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
     base = validate(copy.deepcopy(data), source, registry)
     if base.train is None:
         raise FlexzooError(f"{manifest_path}: zoo tune trains each trial; add a [train] section")
+    if cv < 1:
+        raise FlexzooError(f"--cv {cv}: give 2 or more folds (1, the default, means no cross-validation)")
+    if cv > 1 and "folds" in base.train:
+        raise FlexzooError(f"--cv {cv}: {manifest_path} sets [train] folds itself; remove folds and fold there, "
+                           "--cv sets them for each trial")
     heads = [name for name in base.train["heads"]]
     metric = metric or (base.train.get("early_stopping") or {}).get("metric") or f"{heads[0]}.accuracy"
     for dimension in space:  # every value the space can give must make a valid manifest
@@ -154,21 +174,37 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
     study = optuna.create_study(study_name=study_name or base.model.name, storage=rdb, direction=direction,
                                 load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=base.model.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    if study.user_attrs.get("cv", cv) != cv:
+        raise FlexzooError(f"study {study.study_name!r} ran with --cv {study.user_attrs['cv']}, not {cv}: its trials' "
+                           "values would not compare; give the same --cv, or another --study")
     if not study.trials:  # the manifest's own values first: the best trial is never worse than the manifest
+        study.set_user_attr("cv", cv)
         resolved = base.to_dict()
         study.enqueue_trial({d.key: _current(resolved, d) for d in space}, skip_if_exists=True)
-    reporter = _Reporter(metric)
+    reporter = _Reporter(metric, per_epoch=cv == 1)
     registry.manager.register(reporter, name=f"flexzoo-tune-{id(reporter)}")
+
+    def run(candidate: dict[str, Any], run_dir: Path) -> float:
+        manifest = validate(candidate, ManifestSource(file=source.file, lines={}), registry)
+        return float(train(manifest, run_dir, registry).history[-1]["validation"][metric])
 
     def objective(trial: Any) -> float:
         candidate = copy.deepcopy(data)
         for dimension in space:
             _set(candidate, dimension.key, dimension.suggest(trial))
-        manifest = validate(candidate, ManifestSource(file=source.file, lines={}), registry)
         reporter.trial = trial
-        result = train(manifest, out / f"trial-{trial.number}", registry)
-        (out / f"trial-{trial.number}" / "manifest.toml").write_text(dump_toml(candidate))
-        return result.history[-1]["validation"][metric]
+        trial_dir = out / f"trial-{trial.number}"
+        if cv == 1:
+            value = run(candidate, trial_dir)
+        else:
+            values: list[float] = []
+            for fold in range(cv):
+                values.append(run(_with_fold(candidate, cv, fold), trial_dir / f"fold-{fold}"))
+                trial.set_user_attr("fold_values", values)
+                reporter.report(sum(values) / len(values), fold)
+            value = sum(values) / cv
+        (trial_dir / "manifest.toml").write_text(dump_toml(candidate))
+        return value
 
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     try:
@@ -180,10 +216,24 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
     best_dir = out / f"trial-{best.number}"
     shutil.copyfile(best_dir / "manifest.toml", out / "best.toml")
     artifact = out / f"{base.model.name}.safetensors"
+    if cv > 1:  # each fold's model saw (K-1)/K of the data: train the best manifest itself
+        best_data, best_source = read_manifest(out / "best.toml")
+        best_dir = out / "best"
+        train(validate(best_data, best_source, registry), best_dir, registry)
     shutil.copyfile(best_dir / f"{base.model.name}.safetensors", artifact)
     return {"metric": metric, "direction": direction, "best_value": best.value, "best_params": best.params,
             "best_trial": best.number, "trials": len(study.trials), "best_manifest": str(out / "best.toml"),
-            "artifact": str(artifact), "storage": storage}
+            "artifact": str(artifact), "storage": storage, "cv": cv,
+            "fold_values": best.user_attrs.get("fold_values", [])}
+
+
+def _with_fold(data: dict[str, Any], folds: int, fold: int) -> dict[str, Any]:
+    """A copy of the manifest that validates on fold ``fold`` of ``folds`` (the folds replace validation_split)."""
+    candidate = copy.deepcopy(data)
+    table = candidate.setdefault("train", {})
+    table.pop("validation_split", None)
+    table.update(folds=folds, fold=fold)
+    return candidate
 
 
 def _current(data: dict[str, Any], dimension: Dimension) -> Any:

@@ -22,17 +22,21 @@ def register(verbs: Any) -> None:
     tune.add_argument("--storage", help="an Optuna RDB URL (default: sqlite:///DIR/<name>.tune/study.db); "
                       "workers on one storage share the study")
     tune.add_argument("--study", help="the study's name (default: the model's name)")
+    tune.add_argument("--cv", type=int, default=1, metavar="K", help="K-fold cross-validation: each trial trains "
+                      "on K seeded folds and scores the mean of their metric; the best manifest is then trained "
+                      "once more for its artifact (default 1: the manifest's own validation split)")
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from flexzoo.tuning import parse_space, tune
 
     result = tune(args.manifest, parse_space(args.space), args.trials, metric=args.metric, out_dir=args.output,
-                  storage=args.storage, study_name=args.study)
+                  storage=args.storage, study_name=args.study, cv=args.cv)
     if args.json:
         emit_json(result)
     else:
-        print(f"best {result['metric']} {result['best_value']:.4f} (trial {result['best_trial']} of "
+        folds = f" (mean of {result['cv']} folds)" if result["cv"] > 1 else ""
+        print(f"best {result['metric']} {result['best_value']:.4f}{folds} (trial {result['best_trial']} of "
               f"{result['trials']}): {result['best_params']}")
         print(f"wrote {result['best_manifest']} and {result['artifact']}")
     return 0
