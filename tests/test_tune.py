@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -97,3 +101,55 @@ def test_cv_refuses_a_manifest_that_chooses_its_own_fold(tmp_path, capsys):
     code = main(["tune", str(tmp_path / "m.toml"), "--space", "train.lr=loguniform(1e-3,1e-1)", "--cv", "2",
                  "-o", str(tmp_path)])
     assert code != 0 and "sets [train] folds itself; remove folds and fold there" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two CLI processes (about 7 s of imports each) and three trials
+def test_a_killed_study_resumes_and_finishes_the_requested_trials(tmp_path):
+    (tmp_path / "m.toml").write_text(MANIFEST.replace("widths = [32]", "widths = [8]").replace("epochs = 2",
+                                                                                             "epochs = 1"))
+    command = [sys.executable, "-m", "flexzoo", "tune", str(tmp_path / "m.toml"), "--space",
+               "train.lr=loguniform(1e-3,1e-1)", "--trials", "3", "-o", str(tmp_path), "--json"]
+    database = tmp_path / "tuned.tune" / "study.db"
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        done_before_kill = _wait_for_finished_trial(database, first)
+    finally:
+        first.kill()  # SIGKILL: no handler runs, the running trial stays behind in the storage
+        first.wait()
+    assert first.returncode == -signal.SIGKILL
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    result = json.loads(second.stdout)
+
+    import optuna
+
+    study = optuna.load_study(study_name="tuned", storage=f"sqlite:///{database}")
+    finished = {t.number: t.value for t in study.trials if t.state.is_finished()}
+    assert len(finished) == 3
+    assert done_before_kill.items() <= finished.items()  # the trials done before the kill were kept, not rerun
+    assert [t.params for t in study.trials].count({"train.lr": pytest.approx(1e-4)}) == 1  # enqueued once
+    assert result["best_value"] == max(finished.values())
+    model = flexzoo.load(result["artifact"])
+    assert model.manifest.train["lr"] == pytest.approx(result["best_params"]["train.lr"])
+    assert (tmp_path / "tuned.tune" / "best.toml").read_text() == \
+        (tmp_path / "tuned.tune" / f"trial-{result['best_trial']}" / "manifest.toml").read_text()
+
+
+def _wait_for_finished_trial(database, process, timeout=60.0):
+    """The {number: value} of the study's finished trials, as soon as there is one and while more are to come."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the study ended before it could be killed mid-way"
+        if database.exists():
+            with contextlib.closing(sqlite3.connect(database, timeout=5)) as connection:
+                try:
+                    rows = connection.execute(
+                        "SELECT t.number, v.value FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id "
+                        "WHERE t.state = 'COMPLETE'").fetchall()
+                except sqlite3.OperationalError:  # the tables are not created yet
+                    rows = []
+            if rows:
+                return dict(rows)
+        time.sleep(0.1)
+    raise AssertionError(f"no trial finished within {timeout} s")
