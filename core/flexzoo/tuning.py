@@ -140,8 +140,9 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
 
     With ``cv`` K > 1 each trial trains K times, on the K folds of a seeded split of the data
     (``[train] folds``/``fold``), and its objective is the mean of the folds' metric.
-    Writes ``<out>/<name>.tune/best.toml`` (the best trial's manifest) and its artifact beside it: the best
-    trial's own, or, with ``cv``, one trained from ``best.toml`` once the study is done.
+    Writes ``<out>/<study>.tune/best.toml`` (the best trial's manifest; the study is named for the model
+    unless ``study_name`` says otherwise) and its artifact beside it: the best trial's own, or, with ``cv``,
+    one trained from ``best.toml`` once the study is done.
     """
     import optuna
 
@@ -166,12 +167,13 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
             except ManifestError as exc:
                 raise FlexzooError(f"--space {dimension.key}: the value {value!r} does not make a valid manifest:\n"
                                    f"{exc}") from None
-    out = Path(out_dir) / f"{base.model.name}.tune"
+    study_name = study_name or base.model.name
+    out = Path(out_dir) / f"{study_name}.tune"  # one folder per study: trial numbers restart in each
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
     direction = "maximize" if metric.rpartition(".")[2] in HIGHER_IS_BETTER else "minimize"
     rdb = _storage(storage)
-    study = optuna.create_study(study_name=study_name or base.model.name, storage=rdb, direction=direction,
+    study = optuna.create_study(study_name=study_name, storage=rdb, direction=direction,
                                 load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=base.model.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
     if study.user_attrs.get("cv", cv) != cv:

@@ -18,10 +18,11 @@ def register(verbs: Any) -> None:
     tune.add_argument("--trials", type=int, default=20, metavar="N", help="finished trials the study should hold")
     tune.add_argument("--metric", help="validation metric to optimize (default: [train.early_stopping] metric, "
                       "else <first head>.accuracy)")
-    tune.add_argument("-o", "--output", default="out", metavar="DIR", help="where DIR/<name>.tune/ goes")
-    tune.add_argument("--storage", help="an Optuna RDB URL (default: sqlite:///DIR/<name>.tune/study.db); "
+    tune.add_argument("-o", "--output", default="out", metavar="DIR", help="where DIR/<study>.tune/ goes")
+    tune.add_argument("--storage", help="an Optuna RDB URL (default: sqlite:///DIR/<study>.tune/study.db); "
                       "workers on one storage share the study")
-    tune.add_argument("--study", help="the study's name (default: the model's name)")
+    tune.add_argument("--study", help="the study's name (default: the model's name); "
+                      "each study has its own DIR/<study>.tune/")
     tune.add_argument("--cv", type=int, default=1, metavar="K", help="K-fold cross-validation: each trial trains "
                       "on K seeded folds and scores the mean of their metric; the best manifest is then trained "
                       "once more for its artifact (default 1: the manifest's own validation split)")
