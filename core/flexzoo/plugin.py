@@ -21,6 +21,7 @@ from flexzoo.protocols import Backbone, CompressionStep, Head, Initializer, Pack
 from flexzoo.restoring import restoring_weights
 from flexzoo.single_process import SingleProcess
 from flexzoo.steps import Distillation, StepContext, StepUnavailable, TrainingData
+from flexzoo.tracking import RunInfo
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -35,6 +36,7 @@ __all__ = [
     "PackingStep",
     "ParameterError",
     "RestorableStep",
+    "RunInfo",
     "SingleProcess",
     "StepContext",
     "StepUnavailable",

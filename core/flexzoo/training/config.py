@@ -1,8 +1,11 @@
 """The ``[train]`` section: its keys, their types and defaults, and its validation (no torch here).
 
-The validated section is a plain dict with every default filled in; :class:`TrainConfig` is the
-typed view the loop reads. Keys are declared once, as :class:`~flexzoo.sections.KeyTable` s
-:data:`TRAIN_KEYS`, :data:`HEAD_KEYS` and :data:`EARLY_STOPPING_KEYS`; validation and docs come from them.
+The validated section is a plain dict with every default filled in, except the fold keys:
+``folds`` and ``fold`` stay out of it unless ``folds > 1`` (and then ``validation_split`` does), so
+that a manifest without cross-validation resolves, stores and hashes as it did before they existed.
+:class:`TrainConfig` is the typed view the loop reads. Keys are declared once, as
+:class:`~flexzoo.sections.KeyTable` s :data:`TRAIN_KEYS`, :data:`HEAD_KEYS` and
+:data:`EARLY_STOPPING_KEYS`; validation and docs come from them.
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ TRAIN_KEYS = KeyTable(
     Key("validation_split", float, 0.2, "fraction of the samples held out for validation (seeded split)",
         _fraction),
     Key("split_seed", NonNegative, 0, "seed of the train/validation split"),
+    Key("folds", Positive, 1, "k-fold cross-validation: the samples in this many seeded folds, one of them "
+        "held out for validation (1: validation_split holds out the validation samples)"),
+    Key("fold", NonNegative, 0, "which fold is held out for validation when folds > 1 (0 to folds - 1)"),
     Key("inputs", str, "x", "name of the input array in a .npz or .safetensors file"),
     Key("epochs", Positive, 10, "passes over the training data"),
     Key("batch_size", Positive, 64, "global batch size (split across ranks)"),
@@ -130,6 +136,8 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
     if resolved and resolved["schedule"] == "onecycle" and resolved["warmup_epochs"]:
         counting(Problem("train.warmup_epochs", "onecycle has its own warm-up; `warmup_epochs` would be ignored",
                          "remove warmup_epochs, or choose schedule = \"cosine\""))
+    if resolved:
+        _folds(table, resolved, counting)
     head_tables = table.get("heads", {})
     resolved_heads: dict[str, Any] = {}
     if not isinstance(head_tables, dict):
@@ -154,6 +162,24 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
     if early is not None:
         resolved["early_stopping"] = early
     return resolved
+
+
+def _folds(table: dict[str, Any], resolved: dict[str, Any], report: Report) -> None:
+    """Check the fold keys against each other; leave them out of ``resolved`` when there is no cross-validation."""
+    folds, fold = resolved["folds"], resolved["fold"]
+    if folds == 1:
+        if fold:
+            report(Problem("train.fold", f"`fold = {fold}` needs cross-validation, but folds = 1",
+                           "set folds = K (K >= 2) or remove fold"))
+        del resolved["folds"], resolved["fold"]
+        return
+    if fold >= folds:
+        report(Problem("train.fold", f"`fold = {fold}` is not one of the {folds} folds",
+                       f"choose fold = 0 to {folds - 1}"))
+    if "validation_split" in table:
+        report(Problem("train.validation_split", "`validation_split` and `folds` both choose the validation "
+                       "samples", "remove validation_split (with folds = K each fold holds out 1/K)"))
+    del resolved["validation_split"]
 
 
 def _early_stopping(table: Any, heads: dict[str, Any], report: Report) -> dict[str, Any] | None:
@@ -209,6 +235,8 @@ class TrainConfig:
     data: str
     validation_split: float
     split_seed: int
+    folds: int
+    fold: int
     inputs: str
     epochs: int
     batch_size: int
@@ -232,7 +260,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, section: dict[str, Any]) -> TrainConfig:
-        plain = {name: section[name] for name in TRAIN_KEYS}
+        plain = {name: section.get(name, key.default) for name, key in TRAIN_KEYS.items()}
         plain["betas"] = tuple(plain["betas"])
         heads = tuple(HeadObjective(name=name, loss=h["loss"], weight=h["weight"], target=h["target"],
                                     metrics=tuple(h["metrics"])) for name, h in section["heads"].items())

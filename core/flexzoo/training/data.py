@@ -1,7 +1,7 @@
 """Data sources for ``[train] data``: scikit-learn's digits, an image folder, or arrays in a .npz/.safetensors file.
 
 Every source becomes one in-memory :class:`Dataset`: inputs, named targets, a fixed seeded
-train/validation split, and a fingerprint of all of it that the artifact records.
+train/validation split (or one fold of a seeded k-fold split), and a fingerprint of all of it that the artifact records.
 """
 
 from __future__ import annotations
@@ -107,6 +107,21 @@ def _images(root: Path, input_shape: tuple[int, ...] | None) -> tuple[dict[str, 
         f"{len(classes)} classes: {', '.join(classes[:5])}{'...' if len(classes) > 5 else ''})", held_out
 
 
+def _fold_split(count: int, config: TrainConfig, description: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fold ``config.fold`` of ``config.folds`` seeded folds for validation, the others for training.
+
+    The folds cut one seeded permutation of every sample (an image folder's ``train/`` and ``val/`` pooled),
+    so the K validation sets of one seed are disjoint and cover the data once.
+    """
+    if count < config.folds:
+        raise DataError(f"{description}: {count} samples cannot make {config.folds} folds; lower [train] folds")
+    order = np.random.default_rng(config.split_seed).permutation(count)
+    parts = np.array_split(order, config.folds)
+    validation = parts[config.fold]
+    train = np.concatenate([part for index, part in enumerate(parts) if index != config.fold])
+    return np.sort(validation), np.sort(train)
+
+
 def _fingerprint(arrays: dict[str, np.ndarray], validation: np.ndarray) -> str:
     digest = hashlib.sha256()
     for name in sorted(arrays):
@@ -127,7 +142,8 @@ def _fit_inputs(inputs: np.ndarray, input_shape: tuple[int, ...] | None) -> np.n
 
 
 def load_dataset(config: TrainConfig, input_shape: tuple[int, ...] | None, manifest_file: str) -> Dataset:
-    """Load the data ``config.data`` names, with its seeded train/validation split."""
+    """Load the data ``config.data`` names, with its seeded train/validation split (fold ``config.fold`` of
+    ``config.folds`` when there are folds)."""
     base = Path(manifest_file).parent
     held_out: int | None = None
     if config.data == "digits":
@@ -141,7 +157,9 @@ def load_dataset(config: TrainConfig, input_shape: tuple[int, ...] | None, manif
     short = [name for name, array in arrays.items() if len(array) != count]
     if short:
         raise DataError(f"every array needs one entry per sample ({count}); {', '.join(short)} differ(s)")
-    if held_out is not None:
+    if config.folds > 1:
+        validation, train = _fold_split(count, config, description)
+    elif held_out is not None:
         validation = np.arange(count - held_out, count)
         train = np.arange(count - held_out)
     else:
