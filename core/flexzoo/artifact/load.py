@@ -9,6 +9,7 @@ verified as they are read. A model loaded on the meta device and given these ten
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import torch
@@ -39,7 +40,8 @@ def read_weights(path: str | Path, registry: Registry, device: str | torch.devic
     target = torch.device(device) if device is not None else None
     header = artifact.header
     size = artifact.path.stat().st_size
-    mapped = torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage.from_file(str(artifact.path), False, size))
+    storage = torch.UntypedStorage.from_file(str(artifact.path), False, size)
+    mapped = torch.empty(0, dtype=torch.uint8).set_(storage)
     digest = hashlib.sha256()
     tensors: dict[str, torch.Tensor] = {}
     for name in sorted(header.tensors):  # the hash's order (see ``hash_file_tensors``)
@@ -49,29 +51,27 @@ def read_weights(path: str | Path, registry: Registry, device: str | torch.devic
             raise ArtifactError(f"{artifact.path}: tensor {name!r} has dtype {entry.get('dtype')!r}, which a flexzoo "
                                 "artifact does not hold; rebuild it with `zoo build`")
         start, end = (header.data_start + offset for offset in entry["data_offsets"])
-        raw = mapped[start:end]
         digest.update(tensor_digest_prefix(name, entry["dtype"], entry["shape"]))
-        digest.update(raw.numpy().data)
-        tensors[name] = _typed(artifact.path, name, raw, dtype, entry["shape"], target)
+        digest.update(mapped[start:end].numpy().data)
+        tensors[name] = _tensor(artifact.path, name, storage, start, end, dtype, entry["shape"], target)
     verify_weights_digest(artifact.path, digest.hexdigest(), artifact.weights_sha256)
     return artifact, tensors
 
 
-def _typed(path: Path, name: str, raw: torch.Tensor, dtype: torch.dtype, shape: list[int],
-           device: torch.device | None) -> torch.Tensor:
-    """The bytes of one tensor as a tensor of its dtype and shape (a view unless it is misaligned or moved)."""
+def _tensor(path: Path, name: str, storage: torch.UntypedStorage, start: int, end: int, dtype: torch.dtype,
+            shape: list[int], device: torch.device | None) -> torch.Tensor:
+    """One tensor over bytes ``start:end`` of the mapping (a copy only if misaligned or moved to a device).
+
+    Each tensor is set on the storage rather than sliced from one tensor: slices would share one
+    autograd version counter, and an in-place update of one buffer (batch-norm statistics) would
+    then look like a change to every weight saved for the backward pass.
+    """
     itemsize = torch.empty((), dtype=dtype).element_size()
-    if raw.numel() != itemsize * _count(shape):
-        raise ArtifactError(f"{path}: corrupt safetensors file (tensor {name!r} has {raw.numel()} bytes for shape "
+    if end - start != itemsize * math.prod(shape):
+        raise ArtifactError(f"{path}: corrupt safetensors file (tensor {name!r} has {end - start} bytes for shape "
                             f"{shape})")
-    if raw.storage_offset() % itemsize:  # another writer's layout: copy rather than refuse
-        raw = raw.clone()
-    tensor = raw.view(dtype).reshape(shape)
+    if start % itemsize:  # another writer's layout: copy rather than refuse
+        tensor = torch.empty(0, dtype=torch.uint8).set_(storage)[start:end].clone().view(dtype).reshape(shape)
+    else:
+        tensor = torch.empty(0, dtype=dtype).set_(storage, start // itemsize, shape)
     return tensor if device is None or device.type == "cpu" else tensor.to(device)
-
-
-def _count(shape: list[int]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count

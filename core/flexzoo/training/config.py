@@ -21,6 +21,7 @@ Optimizer = Literal["sgd", "adam", "adamw"]
 Schedule = Literal["constant", "cosine", "step", "onecycle"]
 Amp = Literal["none", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
+OptimizerImpl = Literal["auto", "for_loop", "foreach", "fused"]
 Loss = Literal["cross_entropy", "mse", "mae", "smooth_l1"]
 Metric = Literal["accuracy", "macro_f1", "mse", "mae"]
 Mode = Literal["auto", "min", "max"]
@@ -78,6 +79,12 @@ TRAIN_KEYS = KeyTable(
     Key("amp", Amp, "none", "mixed precision: bf16 (CPU or GPU) or fp16 (GPU)"),
     Key("device", Device, "auto", "cpu, cuda, or auto (cuda when there is one)"),
     Key("threads", NonNegative, 0, "torch threads per process (0: torch's default; 1 per rank when distributed)"),
+    Key("compile", bool, False, "torch.compile the model for training and validation (the first steps compile "
+        "it: worth it for runs longer than a minute)"),
+    Key("channels_last", bool, False, "channels-last memory format for the model and its image batches "
+        "(inputs of shape [channels, height, width]; faster convolutions on most CPUs and GPUs)"),
+    Key("optimizer_impl", OptimizerImpl, "auto", "the optimizer's kernels: fused (one kernel for all "
+        "parameters), foreach (batched), for_loop (one parameter at a time) or auto (torch's choice)"),
     nested=("heads", "early_stopping"),
 )
 
@@ -227,6 +234,9 @@ class TrainConfig:
     amp: str
     device: str
     threads: int
+    compile: bool
+    channels_last: bool
+    optimizer_impl: str
     heads: tuple[HeadObjective, ...]
     early_stopping: EarlyStopping | None
 
