@@ -242,7 +242,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, section: dict[str, Any]) -> TrainConfig:
-        plain = {name: section[name] for name in TRAIN_KEYS}
+        # a key added since the section was resolved (compile, channels_last...) takes its default
+        plain = {name: section[name] if name in section or key.required else key.default
+                 for name, key in TRAIN_KEYS.items()}
         plain["betas"] = tuple(plain["betas"])
         heads = tuple(HeadObjective(name=name, loss=h["loss"], weight=h["weight"], target=h["target"],
                                     metrics=tuple(h["metrics"])) for name, h in section["heads"].items())
