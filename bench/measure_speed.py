@@ -210,6 +210,26 @@ def throughput(directory: Path) -> list[Row]:
     return rows
 
 
+def checkpoint_writer(directory: Path) -> list[Row]:
+    """Does the background checkpoint writer compete with training for the cores? Epochs with it and without."""
+    from flexzoo.training.checkpoint import CheckpointWriter
+
+    manifest = write_manifest(directory, "writer")
+    submit = CheckpointWriter.submit
+    measured: dict[str, list[float]] = {"with": [], "without": []}
+    for round_index in range(2):
+        measured["with"] += zoo_epochs(manifest, directory / f"w{round_index}")[1:]
+        CheckpointWriter.submit = lambda self, run_dir, checkpoint: None  # type: ignore[method-assign]
+        try:
+            measured["without"] += zoo_epochs(manifest, directory / f"n{round_index}")[1:]
+        finally:
+            CheckpointWriter.submit = submit  # type: ignore[method-assign]
+    return [Row("epoch time: zoo train with its per-epoch checkpoint writer vs without", statistics.median(
+        measured["with"]), statistics.median(measured["without"]), "s", target=1.02,
+        note="same CNN; the writer (a thread: safetensors + fsync + rename) overlaps the next epoch; "
+             "epochs 2 onwards of 2 interleaved runs each")]
+
+
 def first_step_seconds(args: list[str]) -> float:
     started = time.time()
     done = subprocess.run([*CHILD, "first-step", *args], check=True, capture_output=True, text=True, timeout=600)
@@ -238,4 +258,5 @@ def start_up(directory: Path) -> list[Row]:
 def measure() -> list[Row]:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as directory:
-        return [*loading(Path(directory)), *throughput(Path(directory)), *start_up(Path(directory))]
+        return [*loading(Path(directory)), *throughput(Path(directory)), *checkpoint_writer(Path(directory)),
+                *start_up(Path(directory))]
