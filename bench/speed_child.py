@@ -55,7 +55,9 @@ def first_step(kind: str, *args: str) -> None:
         print(f"{time.time():.6f}", flush=True)
         os._exit(0)
 
-    torch.optim.optimizer.register_optimizer_step_post_hook(stop)
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    register_optimizer_step_post_hook(stop)
     if kind == "zoo":
         from flexzoo.cli import main
 
