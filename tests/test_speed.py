@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+
 import pytest
 import torch
 
@@ -12,6 +16,7 @@ from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import ArtifactError, ManifestError
 from flexzoo.pipeline import train
 from flexzoo.registry import Registry
+from flexzoo.training.checkpoint import CheckpointWriter, checkpoint_state
 from flexzoo.training.config import TrainConfig
 from flexzoo.training.optimization import make_optimizer
 from flexzoo.validation import load_manifest
@@ -154,8 +159,44 @@ def test_tied_parameters_stay_tied_after_loading(manifest_file, tmp_path):
 
 def test_speed_keys_are_resolved_and_recorded(manifest_file, registry):
     manifest = load_manifest(manifest_file(CNN_TRAIN), registry)
-    assert {k: manifest.train[k] for k in ("compile", "channels_last", "optimizer_impl")} == {
-        "compile": False, "channels_last": False, "optimizer_impl": "auto"}
+    assert {k: manifest.train[k] for k in ("compile", "channels_last", "optimizer_impl", "checkpoint_every")} == {
+        "compile": False, "channels_last": False, "optimizer_impl": "auto", "checkpoint_every": 1}
+
+
+def test_checkpoint_every_must_be_positive(manifest_file, registry):
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(manifest_file(CNN_TRAIN + "checkpoint_every = 0\n"), registry)
+    (problem,) = caught.value.problems
+    assert problem.key == "train.checkpoint_every"
+
+
+def test_checkpoint_every_skips_epochs_but_not_the_last_nor_the_metrics(manifest_file, registry, tmp_path,
+                                                                        monkeypatch):
+    checkpointed = []
+    submit = CheckpointWriter.submit
+
+    def recording(self, run_dir, checkpoint):
+        checkpointed.append(checkpoint.state["epoch"])
+        submit(self, run_dir, checkpoint)
+
+    monkeypatch.setattr(CheckpointWriter, "submit", recording)
+    text = CNN_TRAIN.replace("epochs = 1", "epochs = 5") + "checkpoint_every = 2\n"
+    result = train(load_manifest(manifest_file(text), registry), tmp_path, registry)
+    assert checkpointed == [2, 4, 5]
+    assert checkpoint_state(tmp_path / "speedy.train")["epoch"] == 5
+    lines = (tmp_path / "speedy.train" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4, 5]
+    assert read_artifact(result.artifact).manifest["train"]["checkpoint_every"] == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority") or os.uname().sysname != "Linux", reason="per-thread niceness")
+def test_checkpoint_writer_thread_yields_the_cpu_to_training():
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    with CheckpointWriter() as writer:
+        writer_niceness = writer._pool.submit(niceness).result()
+    assert writer_niceness > niceness()
 
 
 def test_speed_keys_are_validated_with_clear_errors(manifest_file, registry):

@@ -85,6 +85,8 @@ TRAIN_KEYS = KeyTable(
         "(inputs of shape [channels, height, width]; faster convolutions on most CPUs and GPUs)"),
     Key("optimizer_impl", OptimizerImpl, "auto", "the optimizer's kernels: fused (one kernel for all "
         "parameters), foreach (batched), for_loop (one parameter at a time) or auto (torch's choice)"),
+    Key("checkpoint_every", Positive, 1, "epochs between checkpoints (the last epoch, or an early stop, is always "
+        "checkpointed); --resume continues from the latest one"),
     nested=("heads", "early_stopping"),
 )
 
@@ -237,6 +239,7 @@ class TrainConfig:
     compile: bool
     channels_last: bool
     optimizer_impl: str
+    checkpoint_every: int
     heads: tuple[HeadObjective, ...]
     early_stopping: EarlyStopping | None
 

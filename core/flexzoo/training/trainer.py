@@ -159,7 +159,15 @@ class Trainer(EpochLoop):
             state["epoch"] = epoch + 1
             self._early_stopping(state, validation)
             progress.epoch(record)
-            self._save(wrapped, optimizer, state, data, writer)
+            if self._checkpoint_due(state):
+                self._save(wrapped, optimizer, state, data, writer)
+            elif self.writer:
+                writer.submit_metrics(self.run_dir, state["history"])
+
+    def _checkpoint_due(self, state: dict[str, Any]) -> bool:
+        """Every ``checkpoint_every`` epochs, and always after the last one (the same answer on every rank)."""
+        epoch = state["epoch"]
+        return epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs or state["stopped_early"]
 
     def _freeze(self, model: nn.Module) -> str:
         try:
