@@ -71,7 +71,7 @@ metric = "digit.acuracy"
         load_manifest(manifest_file(text), registry)
     found = problems(caught.value)
     assert ":16: [train.optimiser] unknown key `optimiser`" in found["train.optimiser"]
-    assert "did you mean `optimizer`?" in found["train.optimiser"]
+    assert "did you mean `optimizer`" in found["train.optimiser"]
     assert "did you mean `cosine`?" in found["train.schedule"]
     assert "between 0 and 1" in found["train.validation_split"]
     assert "names no head of the model" in found["train.heads.digt"] and "`digit`" in found["train.heads.digt"]

@@ -55,15 +55,19 @@ def save(model: ZooModel, out_dir: str | Path, registry: Registry | None = None,
     return pipeline.save(model, out_dir, registry, export=export).artifact
 
 
-def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
+def load(path: str | Path, registry: Registry | None = None, *, device: str | None = None) -> ZooModel:
     """Rebuild the model stored at ``path``, in eval mode, with the weights it was saved with.
+
+    The model is built on the meta device and given the file's tensors, memory-mapped and verified
+    as they are read: no initializer runs and the weights are not copied. ``device="cuda"`` puts
+    them straight on the GPU.
 
     Refuses, with an ArtifactError or PluginError, a file that is not a flexzoo artifact, one whose
     weights or metadata do not match their hashes, and one whose plugins are missing or incompatible.
     """
     from flexzoo import pipeline
 
-    return pipeline.load(path, registry)
+    return pipeline.load(path, registry, device=device)
 
 
 def train(manifest: str | Path | ResolvedManifest, out_dir: str | Path = "out", registry: Registry | None = None, *,

@@ -30,6 +30,16 @@ class Compression:
     steps: Sequence[CompressionStep]
     report: dict[str, Any] | None = field(default=None)
 
+    @property
+    def restores_on_meta(self) -> bool:
+        """Whether every step restores its structure from its record alone, on the meta device.
+
+        A step says so with a true ``restores_on_meta`` attribute (it needs no tensor values: it
+        reshapes, replaces or casts modules). One that runs the model while restoring (static int8
+        calibration) does not, and ``flexzoo.load`` then builds that model with real tensors.
+        """
+        return all(getattr(step, "restores_on_meta", False) for step in self.steps)
+
     def apply(self, model: nn.Module) -> nn.Module:
         """Run every step in order on ``model``; return the compressed model."""
         for step in self.steps:

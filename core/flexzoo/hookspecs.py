@@ -106,7 +106,10 @@ def flexzoo_compressors() -> Sequence[Component]:
     activation scales) is a :class:`flexzoo.plugin.RestorableStep` (``record()`` and
     ``restore(model, record)``); one that leaves tensors safetensors cannot hold is a
     :class:`flexzoo.plugin.PackingStep` (``pack(state)`` and ``unpack(tensors, packing)``). The
-    Protocols' docstrings say when the host calls each member.
+    Protocols' docstrings say when the host calls each member. A step whose ``restore`` (or replay)
+    needs no tensor values (it reshapes, replaces or casts modules) sets ``restores_on_meta = True``:
+    ``flexzoo.load`` then rebuilds the model on the meta device and assigns the stored tensors,
+    without allocating or initializing anything; otherwise the model is built with real tensors.
 
     A component may also say how steps combine (``Component.makes``, ``refuses_after``) and which
     ``[export] formats`` its result supports (``Component.export_formats``); validation refuses a

@@ -15,6 +15,7 @@ The :class:`Pipeline` is also the host behind every compression step's
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -332,23 +333,30 @@ def _training_record(pipeline: Pipeline, fitted: Fitted) -> dict[str, Any]:
     }
 
 
-def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
+def load(path: str | Path, registry: Registry | None = None, *, device: str | torch.device | None = None
+         ) -> ZooModel:
     """Rebuild the model stored at ``path``, in eval mode, with the weights it was saved with.
 
-    The file is read once; its weights are checked against their sha256, its plugins against
-    what is installed; the model is rebuilt from the stored manifest (restoring: no initializers,
-    no outside weights, compression steps restore their structure) and loaded strictly.
+    The file is memory-mapped and read once; its weights are checked against their sha256 as they
+    are read, its plugins against what is installed. The model is rebuilt from the stored manifest
+    (restoring: no initializers, no outside weights, compression steps restore their structure) on
+    the meta device, and the stored tensors are assigned to it: nothing is allocated twice and no
+    initializer runs. Where that cannot work (a step that runs the model while restoring, a buffer
+    the file does not hold) the model is built with real tensors and loaded strictly, as before.
+
+    :param device: where the weights go ("cuda" loads them straight to the GPU); default: the CPU.
     """
     registry = registry or default_registry()
-    artifact, tensors = read_weights(path, registry)
+    artifact, tensors = read_weights(path, registry, device)
     records = artifact.compression_steps
     try:
         manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)
         pipeline = Pipeline(manifest, registry, restoring=True)
-        with weights_restored_afterwards():  # the stored weights replace what factories would load
-            model = pipeline.model()
-            compression = assembly.compression_steps(manifest, registry, pipeline.context)
-            model = compression.restore(model, records)
+        compression = assembly.compression_steps(manifest, registry, pipeline.context)
+        on_meta = compression.restores_on_meta
+        model = _restored(pipeline, compression, records, on_meta)
+        if on_meta and _unstored_meta_tensors(model):  # non-persistent buffers: only a real build has them
+            on_meta, model = False, _restored(pipeline, compression, records, on_meta=False)
     except ManifestError as exc:
         raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
     except (ValueError, KeyError, RuntimeError, AttributeError) as exc:  # a step could not use its record
@@ -361,11 +369,48 @@ def load(path: str | Path, registry: Registry | None = None) -> ZooModel:
     if missing or unexpected:
         raise ArtifactError(f"{artifact.path}: weights do not fit the rebuilt model "
                             f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
-    try:
-        model.load_state_dict(tensors, strict=True, assign=packed)  # unpacked tensors replace, as they are
+    ties = _tied_parameters(model)
+    try:  # on meta, and for unpacked tensors, the stored tensors become the model's, as they are
+        model.load_state_dict(tensors, strict=True, assign=on_meta or packed)
     except RuntimeError as exc:
         raise ArtifactError(f"{artifact.path}: weights do not fit the rebuilt model: {exc}") from exc
+    _retie(model, ties)
+    if device is not None and not on_meta:
+        model.to(device)
     return pipeline.described(model, compression)
+
+
+def _restored(pipeline: Pipeline, compression: Compression, records: list[dict[str, Any]], on_meta: bool
+              ) -> ZooModel:
+    """The architecture with its compressed structure, without weights worth keeping (meta ones when ``on_meta``)."""
+    with weights_restored_afterwards(), (torch.device("meta") if on_meta else contextlib.nullcontext()):
+        return compression.restore(pipeline.model(), records)  # the stored weights replace what factories load
+
+
+def _unstored_meta_tensors(model: nn.Module) -> list[str]:
+    """Meta tensors that loading the state dict would not replace (non-persistent buffers)."""
+    stored = set(model.state_dict())
+    return [name for name, tensor in [*model.named_parameters(), *model.named_buffers()]
+            if tensor.is_meta and name not in stored]
+
+
+def _tied_parameters(model: nn.Module) -> dict[str, str]:
+    """Each parameter name that aliases another parameter (tied weights), mapped to the first name."""
+    first: dict[int, str] = {}
+    aliases = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        if id(parameter) in first:
+            aliases[name] = first[id(parameter)]
+        else:
+            first[id(parameter)] = name
+    return aliases
+
+
+def _retie(model: nn.Module, aliases: dict[str, str]) -> None:
+    """Make tied parameters one tensor again after ``assign=True`` gave each name its own."""
+    for alias, name in aliases.items():
+        owner_name, _, leaf = alias.rpartition(".")
+        setattr(model.get_submodule(owner_name), leaf, model.get_parameter(name))
 
 
 def export(model: ZooModel, artifact: str | Path, formats: list[str] | None = None, out_dir: str | Path | None = None,

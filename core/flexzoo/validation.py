@@ -94,6 +94,15 @@ class _Checker:
     def report(self, key: str, message: str, hint: str = "") -> None:
         self.problems.append(self.source.problem(key, message, hint))
 
+    def train_layout(self, model: ModelSection | None, train: dict[str, Any] | None) -> None:
+        """``channels_last`` needs image inputs: one sample of shape [channels, height, width]."""
+        if not train or not train["channels_last"] or model is None or model.input_shape is None:
+            return
+        if len(model.input_shape) != 3:
+            self.report("train.channels_last", f"channels_last needs image inputs of shape [channels, height, "
+                        f"width], but [model] input_shape is {list(model.input_shape)}",
+                        "remove channels_last: it only changes the layout of 4-D batches")
+
     def add(self, problem: Problem) -> None:
         """Record a problem found without the source (a section's key check): its line is added here."""
         self.report(problem.key, problem.message, problem.hint)
@@ -323,6 +332,7 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     train_table = checker.table(data, "train", required=False)
     head_names = list(data["heads"]) if isinstance(data.get("heads"), dict) else []
     train = validate_train(train_table, head_names, checker.add) if train_table is not None else None
+    checker.train_layout(model, train)
     checker.compress_order(compress)
     export = checker.export(data, compress)
     track_table = checker.table(data, "track", required=False)

@@ -1,4 +1,4 @@
-"""Checkpoints: one safetensors file per run, replaced atomically after every epoch.
+"""Checkpoints: one safetensors file per run, replaced atomically after every ``checkpoint_every`` epochs.
 
 The model's and the optimizer's tensors are the file's tensors (``model.<name>``, ``optimizer.<path>``);
 everything else (the loop's state, the optimizer's non-tensor parts) is JSON in the file's header.
@@ -8,7 +8,11 @@ previous checkpoint or the new one, never a mix, with one fsync per epoch.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,7 @@ CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
 HEADER_KEY = "flexzoo.checkpoint"
 TENSOR = "__tensor__"
+WRITER_NICENESS = 10  # how much the writer thread yields to training (and to everything else) for the CPU
 
 
 def split_tensors(value: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tensor]]:
@@ -114,21 +119,37 @@ def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> Path:
     return write_atomically(run_dir / METRICS, lambda path: path.write_text(lines))
 
 
+def _lower_thread_priority() -> None:
+    """Raise the calling thread's niceness (Linux schedules threads one by one; elsewhere nothing is done)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                           os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + WRITER_NICENESS)
+
+
 class CheckpointWriter:
     """Writes each checkpoint (and the metrics) on a background thread while the next epoch trains.
 
     One write at a time: submitting waits for the previous one, and leaving the ``with`` block waits
     for the last, so a write error surfaces at most one epoch late. The snapshot handed over must
-    not share storage with tensors that training keeps changing.
+    not share storage with tensors that training keeps changing. The thread runs at a lower
+    priority, so that on a busy machine it takes the CPU that training leaves.
     """
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flexzoo-checkpoint")
-        self._pending: Future[None] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flexzoo-checkpoint",
+                                        initializer=_lower_thread_priority)
+        self._pending: Future[Any] | None = None
 
     def submit(self, run_dir: Path, checkpoint: Checkpoint) -> None:
+        """Write ``checkpoint`` and the metrics of its history."""
         self.wait()
         self._pending = self._pool.submit(self._write, run_dir, checkpoint)
+
+    def submit_metrics(self, run_dir: Path, history: list[dict[str, Any]]) -> None:
+        """Write the metrics alone (an epoch that is not checkpointed)."""
+        self.wait()
+        self._pending = self._pool.submit(write_metrics, run_dir, list(history))
 
     @staticmethod
     def _write(run_dir: Path, checkpoint: Checkpoint) -> None:

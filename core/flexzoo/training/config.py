@@ -24,6 +24,7 @@ Optimizer = Literal["sgd", "adam", "adamw"]
 Schedule = Literal["constant", "cosine", "step", "onecycle"]
 Amp = Literal["none", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
+OptimizerImpl = Literal["auto", "for_loop", "foreach", "fused"]
 Loss = Literal["cross_entropy", "mse", "mae", "smooth_l1"]
 Metric = Literal["accuracy", "macro_f1", "mse", "mae"]
 Mode = Literal["auto", "min", "max"]
@@ -84,6 +85,14 @@ TRAIN_KEYS = KeyTable(
     Key("amp", Amp, "none", "mixed precision: bf16 (CPU or GPU) or fp16 (GPU)"),
     Key("device", Device, "auto", "cpu, cuda, or auto (cuda when there is one)"),
     Key("threads", NonNegative, 0, "torch threads per process (0: torch's default; 1 per rank when distributed)"),
+    Key("compile", bool, False, "torch.compile the model for training and validation (the first steps compile "
+        "it: worth it for runs longer than a minute)"),
+    Key("channels_last", bool, False, "channels-last memory format for the model and its image batches "
+        "(inputs of shape [channels, height, width]; faster convolutions on most CPUs and GPUs)"),
+    Key("optimizer_impl", OptimizerImpl, "auto", "the optimizer's kernels: fused (one kernel for all "
+        "parameters), foreach (batched), for_loop (one parameter at a time) or auto (torch's choice)"),
+    Key("checkpoint_every", Positive, 1, "epochs between checkpoints (the last epoch, or an early stop, is always "
+        "checkpointed); --resume continues from the latest one"),
     nested=("heads", "early_stopping"),
 )
 
@@ -255,12 +264,18 @@ class TrainConfig:
     amp: str
     device: str
     threads: int
+    compile: bool
+    channels_last: bool
+    optimizer_impl: str
+    checkpoint_every: int
     heads: tuple[HeadObjective, ...]
     early_stopping: EarlyStopping | None
 
     @classmethod
     def from_dict(cls, section: dict[str, Any]) -> TrainConfig:
-        plain = {name: section.get(name, key.default) for name, key in TRAIN_KEYS.items()}
+        # a key added since the section was resolved (compile, channels_last...) takes its default
+        plain = {name: section[name] if name in section or key.required else key.default
+                 for name, key in TRAIN_KEYS.items()}
         plain["betas"] = tuple(plain["betas"])
         heads = tuple(HeadObjective(name=name, loss=h["loss"], weight=h["weight"], target=h["target"],
                                     metrics=tuple(h["metrics"])) for name, h in section["heads"].items())

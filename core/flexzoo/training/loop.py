@@ -54,6 +54,14 @@ class EpochLoop:
         generator = torch.Generator().manual_seed(self.seed * EPOCH_SEED_STRIDE + epoch)
         return data.train_index[torch.randperm(len(data.train_index), generator=generator)]
 
+    def laid_out(self, inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """A batch on ``device``, channels-last when ``[train] channels_last`` asks for it."""
+        if inputs.device != device:
+            inputs = inputs.to(device, non_blocking=True)
+        if self.config.channels_last and inputs.ndim == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
+
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         if self.config.amp == "none":
             return contextlib.nullcontext()
@@ -71,8 +79,7 @@ class EpochLoop:
         for index in range(steps):
             batch = order[index * config.batch_size:(index + 1) * config.batch_size]
             inputs, targets = data.batch(batch[rank::world])
-            if inputs.device != device:
-                inputs = inputs.to(device, non_blocking=True)
+            inputs = self.laid_out(inputs, device)
             set_lr(optimizer, config, schedule(step))
             with self.autocast(device):
                 outputs = wrapped(inputs)
@@ -111,7 +118,7 @@ class EpochLoop:
             for start in range(0, per_rank, self.config.batch_size):
                 inputs, targets = data.batch(shard[start:start + self.config.batch_size])
                 with self.autocast(device):
-                    outputs = wrapped(inputs.to(device))
+                    outputs = wrapped(self.laid_out(inputs, device))
                 batch_sums = objective.sums(outputs, targets)
                 sums = batch_sums if sums is None else sums + batch_sums
         assert sums is not None

@@ -17,15 +17,21 @@ ONECYCLE_START_DIVISOR = 25.0  # torch's OneCycleLR defaults
 ONECYCLE_FINAL_DIVISOR = 1e4
 ONECYCLE_RISE = 0.3
 
+#: ``[train] optimizer_impl`` -> the keyword arguments torch's SGD, Adam and AdamW take for it.
+IMPLEMENTATIONS: dict[str, dict[str, bool]] = {
+    "auto": {}, "for_loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True},
+}
+
 
 def make_optimizer(config: TrainConfig, parameters: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """The optimizer ``[train] optimizer`` names, over the parameters that require gradients."""
     trainable = [p for p in parameters if p.requires_grad]
+    impl = IMPLEMENTATIONS[config.optimizer_impl]
     if config.optimizer == "sgd":
         return torch.optim.SGD(trainable, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                               weight_decay=config.weight_decay)
+                               weight_decay=config.weight_decay, **impl)
     kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return kind(trainable, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    return kind(trainable, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, **impl)
 
 
 def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:

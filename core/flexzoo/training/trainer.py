@@ -53,6 +53,20 @@ class Fitted:
     world_size: int
 
 
+def _copy(tensor: torch.Tensor) -> torch.Tensor:
+    """A contiguous copy (safetensors stores row-major tensors; channels_last ones are not)."""
+    return tensor.clone(memory_format=torch.contiguous_format)
+
+
+def compiled(module: nn.Module) -> nn.Module:
+    """``torch.compile`` of the module for ``[train] compile``; it shares the module's parameters and state.
+
+    Shapes that change (the last partial batch, validation) are compiled once more as dynamic ones,
+    instead of once per size.
+    """
+    return torch.compile(module)  # type: ignore[return-value]
+
+
 class Trainer(EpochLoop):
     """One rank's view of a run.
 
@@ -116,7 +130,7 @@ class Trainer(EpochLoop):
         checkpoint = self._checkpoint(data)
         if checkpoint:
             model.load_state_dict(checkpoint.model)
-        model.to(device)
+        model.to(device, memory_format=torch.channels_last if config.channels_last else torch.preserve_format)
         wrapped = strategy.wrap(model)
         optimizer = make_optimizer(config, wrapped.parameters())
         if checkpoint:
@@ -129,28 +143,29 @@ class Trainer(EpochLoop):
         progress = Progress(config.epochs, steps_per_epoch, enabled=self.show_progress and self.writer)
         if self.listener is not None and self.writer:
             self.listener.started(strategy.world_size, state["epoch"] + 1)
+        runner = compiled(wrapped) if config.compile else wrapped
         with CheckpointWriter() as writer:
-            self._epochs(model, wrapped, objective, optimizer, data, device, state, schedule, scaler, progress,
-                         frozen, writer)
+            self._epochs(model, wrapped, runner, objective, optimizer, data, device, state, schedule, scaler,
+                         progress, frozen, writer)
             final_state = strategy.model_state(wrapped)
         return Fitted(model=model, state=final_state,
                       plain=all(type(p.data) is torch.Tensor for p in model.parameters()),
                       history=state["history"], stopped_early=state["stopped_early"],
                       rank=strategy.rank, world_size=strategy.world_size)
 
-    def _epochs(self, model: nn.Module, wrapped: nn.Module, objective: Objective,
+    def _epochs(self, model: nn.Module, wrapped: nn.Module, runner: nn.Module, objective: Objective,
                 optimizer: torch.optim.Optimizer, data: Dataset, device: torch.device, state: dict[str, Any],
                 schedule: Any, scaler: Any, progress: Progress, frozen: str, writer: CheckpointWriter) -> None:
         config = self.config
         while state["epoch"] < config.epochs and not state["stopped_early"]:
             epoch = state["epoch"]
             started = time.perf_counter()
-            wrapped.train()
+            runner.train()
             if frozen == "backbone":
                 model.backbone.eval()  # a frozen backbone keeps its normalization statistics too
-            train_loss, state["step"] = self.train_epoch(wrapped, objective, optimizer, data, device, epoch,
+            train_loss, state["step"] = self.train_epoch(runner, objective, optimizer, data, device, epoch,
                                                          state["step"], schedule, scaler, progress)
-            validation = self.validate(wrapped, objective, data, device)
+            validation = self.validate(runner, objective, data, device)
             record = {"epoch": epoch + 1, "step": state["step"], "lr": optimizer.param_groups[0]["lr"],
                       "train_loss": train_loss, "validation": validation,
                       "seconds": round(time.perf_counter() - started, 4)}
@@ -160,7 +175,15 @@ class Trainer(EpochLoop):
             progress.epoch(record)
             if self.listener is not None and self.writer:
                 self.listener.epoch_ended(record)
-            self._save(wrapped, optimizer, state, data, writer)
+            if self._checkpoint_due(state):
+                self._save(wrapped, optimizer, state, data, writer)
+            elif self.writer:
+                writer.submit_metrics(self.run_dir, state["history"])
+
+    def _checkpoint_due(self, state: dict[str, Any]) -> bool:
+        """Every ``checkpoint_every`` epochs, and always after the last one (the same answer on every rank)."""
+        epoch = state["epoch"]
+        return epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs or state["stopped_early"]
 
     def _freeze(self, model: nn.Module) -> str:
         try:
@@ -212,7 +235,7 @@ class Trainer(EpochLoop):
             meta = {"manifest_sha256": self.fingerprint, "data_sha256": data.fingerprint,
                     "world_size": self.strategy.world_size}
             plain, tensors = split_tensors(optimizer_state)  # clones below: training goes on changing them
-            snapshot = Checkpoint({name: tensor.clone() for name, tensor in model_state.items()},
-                                  join_tensors(plain, {name: tensor.clone() for name, tensor in tensors.items()}),
+            snapshot = Checkpoint({name: _copy(tensor) for name, tensor in model_state.items()},
+                                  join_tensors(plain, {name: _copy(tensor) for name, tensor in tensors.items()}),
                                   {**state, "history": list(state["history"]), **meta})
             writer.submit(self.run_dir, snapshot)

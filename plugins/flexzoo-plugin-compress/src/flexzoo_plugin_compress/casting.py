@@ -11,6 +11,8 @@ DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 class Cast:
     """Every floating-point parameter and buffer in the chosen dtype (inputs must match it)."""
 
+    restores_on_meta = True  # restore reshapes, replaces or casts modules: no tensor values needed
+
     def __init__(self, dtype: str) -> None:
         self.dtype = DTYPES[dtype]
 

@@ -13,6 +13,8 @@ from flexzoo.plugin import Distillation, FlexzooError, StepContext
 class Distill:
     """Train the model (the student) against the teacher with the manifest's [train] settings."""
 
+    restores_on_meta = True  # restore reshapes, replaces or casts modules: no tensor values needed
+
     def __init__(self, context: StepContext, teacher: Path, temperature: float, alpha: float,
                  epochs: int) -> None:
         self.context = context

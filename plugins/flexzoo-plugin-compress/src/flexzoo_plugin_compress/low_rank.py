@@ -43,6 +43,8 @@ def _pays(weight: torch.Tensor, rank: int) -> bool:
 class LowRank:
     """Replace each matching Linear and Conv2d by its truncated SVD, where that makes it smaller."""
 
+    restores_on_meta = True  # restore reshapes, replaces or casts modules: no tensor values needed
+
     def __init__(self, rank_ratio: float | None, energy: float | None, match: str) -> None:
         self.rank_ratio = rank_ratio
         self.energy = energy

@@ -34,6 +34,8 @@ def _fix_attention(model: nn.Module, heads: dict[nn.Linear, int]) -> None:
 class PruneChannels:
     """Remove the least important channels of every prunable layer, keeping each head's outputs."""
 
+    restores_on_meta = True  # restore reshapes, replaces or casts modules: no tensor values needed
+
     def __init__(self, input_shape: tuple[int, ...], amount: float, importance: str, round_to: int,
                  context: StepContext, fine_tune_epochs: int) -> None:
         self.input_shape = input_shape
@@ -91,6 +93,8 @@ class PruneChannels:
 
 class PruneL1:
     """Zero the smallest weights of Linear and Conv layers, permanently (sparsity, not speed)."""
+
+    restores_on_meta = True  # restore reshapes, replaces or casts modules: no tensor values needed
 
     def __init__(self, amount: float, scope: str) -> None:
         self.amount = amount
