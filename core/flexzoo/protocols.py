@@ -83,6 +83,10 @@ class RestorableStep(CompressionStep, Protocol):
     weights, which the host then replaces strictly with the stored tensors. Afterwards ``record()``
     returns the same record, so a loaded model saves again. A step that is not restorable is
     replayed on load, so its structure must follow from the architecture alone.
+
+    Optional: a class attribute ``restores_on_meta = True`` says ``restore`` needs no tensor values
+    (it reshapes, replaces or casts modules), so ``flexzoo.load`` may rebuild on the meta device and
+    assign the stored tensors without allocating twice; without it the model is built for real.
     """
 
     def record(self) -> dict[str, Any]: ...
