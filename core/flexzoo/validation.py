@@ -17,7 +17,7 @@ from flexzoo.errors import ManifestError, Problem
 from flexzoo.manifest import ComponentSpec, ManifestSource, ModelSection, ResolvedManifest, read_manifest
 from flexzoo.registry import Registry, UnknownComponent, default_registry, did_you_mean
 from flexzoo.sections import REQUIRED, Key, KeyTable
-from flexzoo.training.config import validate_train
+from flexzoo.training.config import DATA_FORMS, data_source, validate_train
 from flexzoo.transfer import TRANSFER_KEYS, TransferProblem, backbone_from_artifact, check_freeze
 
 SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export")
@@ -161,6 +161,28 @@ class _Checker:
         return ComponentSpec(kind=kind, use=found.qualified_name, params=params, key=key, match=match,
                              weights_from=reuse.get("from"), freeze=reuse.get("freeze", False))
 
+    def data_source(self, table: dict[str, Any], train: dict[str, Any]) -> dict[str, Any] | None:
+        """The data source ``[train] data`` names, with its ``[train.source]`` parameters checked like a component's."""
+        name, _ = data_source(train["data"])
+        try:
+            found = self.registry.resolve("dataset", name)
+        except UnknownComponent as exc:
+            self.report("train.data", f"`data` names {exc.message.replace('unknown dataset', 'no data source')}",
+                        f"{exc.hint.replace('zoo list datasets', '`zoo list datasets`')}; {DATA_FORMS}")
+            return None
+        given = table.get("source", {})
+        if not isinstance(given, dict):
+            self.report("train.source", f"`train.source` must be a table, got {schema.describe(given)}",
+                        "write it as [train.source]")
+            return None
+        if "use" in given:
+            self.report("train.source.use", "the source is chosen by [train] data", "remove `use`")
+            return None
+        settable = {p.name for p in schema.parameters(found.component.factory)}
+        defaults = {"inputs": train["inputs"]} if "inputs" in settable else {}
+        spec = self.component("dataset", {"use": found.qualified_name, **defaults, **given}, "train.source")
+        return None if spec is None else {"use": spec.use, **spec.params}
+
     def backbone(self, data: dict[str, Any]) -> ComponentSpec | None:
         """[backbone]: a component, or one reused from an artifact (``from``), optionally frozen."""
         table = self.table(data, "backbone", required=True)
@@ -292,6 +314,8 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     train_table = checker.table(data, "train", required=False)
     head_names = list(data["heads"]) if isinstance(data.get("heads"), dict) else []
     train = validate_train(train_table, head_names, checker.add) if train_table is not None else None
+    if train is not None and train_table is not None:
+        train["source"] = checker.data_source(train_table, train)
     checker.compress_order(compress)
     export = checker.export(data, compress)
     if checker.problems:
