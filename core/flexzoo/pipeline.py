@@ -25,13 +25,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from flexzoo import assembly
+from flexzoo import assembly, schema
 from flexzoo.artifact.format import canonical_json, read_artifact
 from flexzoo.artifact.load import read_weights
 from flexzoo.artifact.write import write_artifact
 from flexzoo.assembly import BuildPlan, ZooModel
 from flexzoo.compression import Compression
-from flexzoo import schema
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ManifestError
 from flexzoo.exporters import export as export_format
 from flexzoo.exporters import export_path
@@ -43,9 +42,9 @@ from flexzoo.steps import Distillation, StepContext
 from flexzoo.training import fine_tune as tuning
 from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.training.data import Dataset, load_dataset
-from flexzoo.training.transforms import pretrained_config
 from flexzoo.training.progress import summary_table
 from flexzoo.training.trainer import Fitted, Trainer
+from flexzoo.training.transforms import pretrained_config
 from flexzoo.transfer_weights import load_transferred_weights
 from flexzoo.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
 

@@ -17,7 +17,16 @@ from flexzoo.atomic import write_atomically
 from flexzoo.components import Component
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
 from flexzoo.hookspecs import hookimpl
-from flexzoo.protocols import Backbone, CompressionStep, DataSource, Head, Initializer, PackingStep, RestorableStep, Strategy
+from flexzoo.protocols import (
+    Backbone,
+    CompressionStep,
+    DataSource,
+    Head,
+    Initializer,
+    PackingStep,
+    RestorableStep,
+    Strategy,
+)
 from flexzoo.restoring import restoring_weights
 from flexzoo.single_process import SingleProcess
 from flexzoo.steps import Distillation, StepContext, StepUnavailable, TrainingData

@@ -150,11 +150,20 @@ class Dataset:
 
     def preprocessing(self) -> dict[str, Any] | None:
         """What turns a raw image into an input (None for array data): recorded in the artifact."""
-        if self.in_memory or self.input_shape is None:
+        if self.in_memory or self.input_shape is None or not self._gives_images():
             return None
         if self._preprocessing is None:
             self._preprocessing = self._resolve_preprocessing()
         return self._preprocessing
+
+    def _gives_images(self) -> bool:
+        """Whether the source's samples are images (PIL) rather than arrays used as they are."""
+        for index in self.train_index[:8].tolist():
+            try:
+                return hasattr(self.source[index][0], "convert")
+            except Exception:  # a bad sample: look at the next
+                continue
+        return True
 
     def _resolve_preprocessing(self) -> dict[str, Any]:
         settings = self.config.preprocess
@@ -233,7 +242,8 @@ class Dataset:
             sampler = RankBatches()
             workers = self.config.workers
             loader = DataLoader(self.samples(), batch_sampler=sampler, collate_fn=collate, num_workers=workers,
-                                persistent_workers=workers > 0, prefetch_factor=self.config.prefetch if workers else None,
+                                persistent_workers=workers > 0,
+                                prefetch_factor=self.config.prefetch if workers else None,
                                 pin_memory=torch.cuda.is_available() and self.config.device != "cpu")
             self._loaders[train] = (loader, sampler)
         return self._loaders[train]
