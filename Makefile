@@ -1,11 +1,13 @@
 # flexzoo: `make demo` builds the example model, `make test` runs the tests; both set up .venv first.
+# `make report-check` screenshots a trained model's `zoo report` in headless Chromium (apt-get install chromium);
+# it is not part of `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench report-check clean
 
 venv: $(STAMP)
 
@@ -27,6 +29,9 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+report-check: $(STAMP)
+	$(BIN)/python tools/report_check.py -o out/report-check
 
 clean:
 	rm -rf $(VENV) out bench/results.json

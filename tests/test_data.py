@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -81,6 +82,7 @@ def test_two_ranks_read_disjoint_shards_that_cover_the_epoch(manifest_file, regi
     make_folder(tmp_path / "images", per_class=9)
     data = pipeline_for(manifest_file, registry, 'data = "imagefolder:images"\nvalidation_split = 0.25\n'
                         '[train.preprocess]\nnormalize = "none"\n').training_data()
+    data.preprocessing()  # resolved once before the epoch (it looks at one sample): not a shard's read
     read = {rank: [] for rank in (0, 1)}
     original = data.source.__class__.__getitem__
 
@@ -200,3 +202,23 @@ def test_a_plugin_data_source_is_found_through_the_hook(manifest_file, tmp_path)
     registry = Registry.from_modules({"builtin": flexzoo.builtin, "acme": plugin})
     data = pipeline_for(manifest_file, registry, 'data = "ramp:x"\n[train.source]\nsize = 20\n').training_data()
     assert data.in_memory and len(data.train_index) == 16 and data.description.endswith("/x")
+
+
+def test_prediction_prepares_an_image_as_validation_did(manifest_file, registry, tmp_path):
+    from flexzoo.prediction import Predictor
+    from flexzoo.prediction.inputs import read_inputs
+
+    make_folder(tmp_path / "images", size=(14, 9))  # not square: keep_aspect resizes, then cuts the middle
+    text = MODEL + ('data = "imagefolder:images"\n'
+                    '[train.preprocess]\nresize = "keep_aspect"\ninterpolation = "bicubic"\n')
+    manifest = load_manifest(manifest_file(text), registry)
+    result = train(manifest, tmp_path / "out", registry)
+    predictor = Predictor.load(result.artifact, registry=registry)
+    recorded = predictor.preprocessing
+    assert recorded["normalization"] == "data" and recorded["resize"] == "keep_aspect"
+    data = Pipeline(manifest, registry).training_data()
+    index = data.validation_index[:3]
+    expected, _ = data.batch(index)
+    files = [data.source.describe(int(i)) for i in index]
+    got = np.stack([sample for _, sample in read_inputs(files, predictor.input_shape, recorded)])
+    assert np.allclose(got, expected.numpy(), atol=1e-5)  # resized, cropped and normalized (data mean/std) alike

@@ -29,7 +29,9 @@ def _plugin(**hooks: object) -> types.ModuleType:
 
 
 def test_every_lifecycle_hook_is_covered_here():
-    assert LIFECYCLE_HOOKS == ["flexzoo_artifact_metadata", "flexzoo_model_built"]
+    assert LIFECYCLE_HOOKS == ["flexzoo_artifact_metadata", "flexzoo_epoch_end", "flexzoo_model_built",
+                               "flexzoo_run_end",
+                               "flexzoo_run_start"]
 
 
 def test_implementations_taking_a_subset_of_the_arguments_are_called(manifest_file, tmp_path):
@@ -92,3 +94,48 @@ def test_an_api_1_compressor_taking_the_manifest_still_builds_with_a_deprecation
     with pytest.warns(DeprecationWarning, match="take `context: StepContext` instead"):  # the rebuild asks again
         loaded = flexzoo.load(flexzoo.save(model, tmp_path, registry), registry)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+
+
+def test_run_hooks_taking_a_subset_of_the_arguments_hear_every_epoch_on_rank_0(tmp_path):
+    from flexzoo.testing import train_tracked
+
+    heard: list[object] = []
+    probe = _plugin(flexzoo_run_start=lambda run: heard.append(("start", run.name, run.first_epoch,
+                                                                run.tracks("probe"))),
+                    flexzoo_epoch_end=lambda epoch: heard.append(("epoch", epoch)),  # no `run`, no `metrics`
+                    flexzoo_run_end=lambda artifact, status: heard.append(("end", artifact.name, status)))
+    result = train_tracked({"probe": probe}, tmp_path, track={"use": ["probe"]}, epochs=2)
+    assert heard == [("start", "tracked", 1, True), ("epoch", 1), ("epoch", 2),
+                     ("end", result.artifact.name, "finished")]
+
+
+def test_epoch_end_gets_the_epoch_metrics_and_a_failing_run_ends_failed(tmp_path):
+    import pytest
+
+    from flexzoo.testing import train_tracked
+
+    seen: dict[str, object] = {}
+
+    def epoch_end(run, epoch, metrics):
+        seen["metrics"] = dict(metrics)
+        raise KeyboardInterrupt  # as a user's Ctrl-C (or a pruned trial) stops a run
+
+    probe = _plugin(flexzoo_epoch_end=epoch_end,
+                    flexzoo_run_end=lambda artifact, history, status: seen.update(end=(artifact, len(history), status)))
+    with pytest.raises(KeyboardInterrupt):
+        train_tracked({"probe": probe}, tmp_path, track={}, epochs=2)
+    assert set(seen["metrics"]) == {"train/loss", "lr", "seconds", "validation/loss", "validation/digit.loss",
+                                    "validation/digit.accuracy", "validation/digit.macro_f1"}
+    assert seen["end"] == (None, 1, "failed")
+
+
+def test_track_use_names_only_plugins_with_run_hooks(manifest_file):
+    import pytest
+
+    from flexzoo.errors import ManifestError
+
+    registry = Registry.from_modules({"builtin": flexzoo.builtin,
+                                      "tensorbored": _plugin(flexzoo_run_start=lambda run: None)})
+    with pytest.raises(ManifestError, match=r"no installed plugin `tensorboard` implements the run hooks"
+                                            r"(.|\n)*did you mean `tensorbored`"):
+        load_manifest(manifest_file(TINY_MANIFEST + '\n[track]\nuse = ["tensorboard"]\n'), registry)

@@ -13,6 +13,7 @@ from flexzoo.validation import load_manifest
 
 if TYPE_CHECKING:
     from flexzoo.assembly import ZooModel
+    from flexzoo.prediction import Predictor
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -22,6 +23,7 @@ __all__ = [
     "ManifestError",
     "ParameterError",
     "PluginError",
+    "Predictor",
     "ZooModel",
     "__version__",
     "build",
@@ -35,7 +37,7 @@ __all__ = [
     "train",
 ]
 
-_LAZY = {"ZooModel": "flexzoo.assembly"}
+_LAZY = {"ZooModel": "flexzoo.assembly", "Predictor": "flexzoo.prediction"}
 
 
 def __getattr__(name: str) -> Any:

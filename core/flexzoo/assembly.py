@@ -50,6 +50,24 @@ class ZooModel(nn.Module):
         features = self.backbone(x)
         return {name: head(features) for name, head in self.heads.items()}
 
+    def _repr_html_(self) -> str:
+        """The model card in Jupyter: name, components with their parameters, sizes, compression."""
+        import html
+
+        manifest = self.manifest
+        title = f"{manifest.model.name} {manifest.model.version}" if manifest else type(self).__name__
+        rows = []
+        if manifest is not None:
+            rows.append(("input shape", str(list(manifest.model.input_shape or []))))
+            rows.append(("backbone", f"{manifest.backbone.use} {manifest.backbone.params}"))
+            rows += [(f"head {name}", f"{spec.use} {spec.params}") for name, spec in manifest.heads.items()]
+            rows += [(f"compress {i}", f"{spec.use} {spec.params}") for i, spec in enumerate(manifest.compress)]
+        rows.append(("parameters", f"{sum(p.numel() for p in self.parameters()):,}"))
+        rows.append(("bytes", f"{sum(t.numel() * t.element_size() for t in self.state_dict().values()):,}"))
+        body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        about = f"<p>{html.escape(manifest.model.description)}</p>" if manifest and manifest.model.description else ""
+        return f"<div><strong>{html.escape(title)}</strong>{about}<table>{body}</table></div>"
+
 
 @dataclass(frozen=True)
 class BuildPlan:

@@ -69,12 +69,12 @@ def _write_onnx(wrapped: HeadOutputs, example: torch.Tensor, path: Path, opset: 
                       output_names=wrapped.names, dynamic_shapes=_dynamic_batch(), external_data=False, verbose=False)
 
 
-def _run_onnx(path: Path, x: torch.Tensor) -> list[torch.Tensor]:
+def _open_onnx(path: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
-    return [torch.from_numpy(value) for value in session.run(names, {"input": x.numpy()})]
+    return lambda x: [torch.from_numpy(value) for value in session.run(names, {"input": x.numpy()})]
 
 
 def _write_torchscript(wrapped: HeadOutputs, example: torch.Tensor, path: Path, opset: int) -> None:
@@ -82,8 +82,9 @@ def _write_torchscript(wrapped: HeadOutputs, example: torch.Tensor, path: Path, 
     torch.jit.save(traced, str(path))
 
 
-def _run_torchscript(path: Path, x: torch.Tensor) -> list[torch.Tensor]:
-    return list(torch.jit.load(str(path))(x))
+def _open_torchscript(path: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    module = torch.jit.load(str(path))
+    return lambda x: list(module(x))
 
 
 def _write_program(wrapped: HeadOutputs, example: torch.Tensor, path: Path, opset: int) -> None:
@@ -92,15 +93,25 @@ def _write_program(wrapped: HeadOutputs, example: torch.Tensor, path: Path, opse
     path.write_bytes(buffer.getvalue())
 
 
-def _run_program(path: Path, x: torch.Tensor) -> list[torch.Tensor]:
-    return list(torch.export.load(io.BytesIO(path.read_bytes())).module()(x))
+def _open_program(path: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    module = torch.export.load(io.BytesIO(path.read_bytes())).module()
+    return lambda x: list(module(x))
 
 
-_FORMATS: dict[str, tuple[Callable[..., None], Callable[[Path, torch.Tensor], list[torch.Tensor]], str]] = {
-    "onnx": (_write_onnx, _run_onnx, "onnxruntime"),
-    "torchscript": (_write_torchscript, _run_torchscript, "torch.jit.load"),
-    "exported-program": (_write_program, _run_program, "torch.export.load"),
+_Opener = Callable[[Path], Callable[[torch.Tensor], list[torch.Tensor]]]
+_FORMATS: dict[str, tuple[Callable[..., None], _Opener, str]] = {
+    "onnx": (_write_onnx, _open_onnx, "onnxruntime"),
+    "torchscript": (_write_torchscript, _open_torchscript, "torch.jit.load"),
+    "exported-program": (_write_program, _open_program, "torch.export.load"),
 }
+
+
+def open_export(format: str, path: str | Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    """Load a written export once (ONNX into an onnxruntime session); the callable runs it on a batch and
+    returns one tensor per head, in head order."""
+    if format not in _FORMATS:
+        raise ExportError(f"unknown export format `{format}`; formats: {', '.join(_FORMATS)}")
+    return _FORMATS[format][1](Path(path))
 
 
 def export(model: nn.Module, input_shape: tuple[int, ...], format: str, target: str | Path, *,
@@ -108,7 +119,7 @@ def export(model: nn.Module, input_shape: tuple[int, ...], format: str, target: 
     """Write ``model`` in ``format`` to ``target`` atomically, after checking the written file."""
     if format not in _FORMATS:
         raise ExportError(f"unknown export format `{format}`; formats: {', '.join(_FORMATS)}")
-    write, run, checker = _FORMATS[format]
+    write, opener, checker = _FORMATS[format]
     wrapped = HeadOutputs(model.eval())
     dtype = input_dtype(model)
     example, check = _sample(input_shape, _TRACE_BATCH, dtype), _sample(input_shape, _CHECK_BATCH, dtype)
@@ -121,7 +132,7 @@ def export(model: nn.Module, input_shape: tuple[int, ...], format: str, target: 
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")  # the exporters' deprecation chatter is not the user's business
                 write(wrapped, example, partial, opset)
-                actual = run(partial, check)
+                actual = opener(partial)(check)
         except Exception as exc:
             raise ExportError(f"{format} export failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
                               ) from exc

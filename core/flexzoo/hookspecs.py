@@ -5,12 +5,13 @@ with :data:`hookimpl`. Registration hooks return :class:`flexzoo.Component` decl
 when the host builds its registry, so they must stay cheap: no torch import at module level, no
 model construction. Factories import their heavy dependencies when they are called.
 
-Lifecycle hooks run during ``zoo build`` and receive the real objects.
+Lifecycle hooks run during ``zoo build`` and ``zoo train`` and receive the real objects.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from flexzoo.components import Component
     from flexzoo.manifest import ResolvedManifest
+    from flexzoo.tracking import RunInfo
 
 __all__ = [
     "PROJECT_NAME",
@@ -27,9 +29,12 @@ __all__ = [
     "flexzoo_backbones",
     "flexzoo_compressors",
     "flexzoo_datasets",
+    "flexzoo_epoch_end",
     "flexzoo_heads",
     "flexzoo_initializers",
     "flexzoo_model_built",
+    "flexzoo_run_end",
+    "flexzoo_run_start",
     "flexzoo_strategies",
     "hookimpl",
     "hookspec",
@@ -184,4 +189,48 @@ def flexzoo_artifact_metadata(model: nn.Module, manifest: ResolvedManifest) -> M
     :param model: the final model whose weights are written.
     :param manifest: the validated manifest.
     :return: a mapping stored in the artifact under ``extra.<plugin name>``, or None.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Run hooks: called by the training stage (``zoo train``, ``flexzoo.train``, each ``zoo tune`` trial),
+# on rank 0 only, for every plugin. A tracker logs only the runs whose ``[track] use`` names it
+# (``run.tracks("<plugin name>")``). Keep ``flexzoo_epoch_end`` cheap: it runs between epochs.
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def flexzoo_run_start(run: RunInfo) -> None:
+    """Called once the run's ranks are set up, before the first epoch (after a resume: before the next one).
+
+    :param run: the run (:class:`flexzoo.plugin.RunInfo`): its name and ``run_dir``, the resolved manifest
+        (``run.params`` flattens it), the ``[track]`` settings, the planned epochs, ``first_epoch``.
+    :return: nothing.
+    """
+
+
+@hookspec
+def flexzoo_epoch_end(run: RunInfo, epoch: int, metrics: Mapping[str, float]) -> None:
+    """Called after each epoch's validation and early-stopping check, before its checkpoint is written.
+
+    An exception raised here stops the run (``zoo tune`` prunes a trial that way); the run then ends
+    with ``flexzoo_run_end(status="failed")``.
+
+    :param run: the run, as given to ``flexzoo_run_start``.
+    :param epoch: the epoch just finished, from 1.
+    :param metrics: flat scalars: ``train/loss``, ``lr``, ``seconds`` and ``validation/<name>`` for each
+        validation metric (``validation/loss``, ``validation/digit.accuracy``).
+    :return: nothing.
+    """
+
+
+@hookspec
+def flexzoo_run_end(run: RunInfo, artifact: Path | None, history: Sequence[Mapping[str, Any]], status: str) -> None:
+    """Called when the run is over: after the artifact is written and exported, or when training failed.
+
+    :param run: the run, as given to ``flexzoo_run_start``.
+    :param artifact: the artifact written (``.safetensors``), or None when the run failed.
+    :param history: every epoch's record (the lines of ``metrics.jsonl``).
+    :param status: ``"finished"`` or ``"failed"``.
+    :return: nothing.
     """

@@ -173,6 +173,7 @@ class ResolvedManifest:
     distributed: ComponentSpec | None = None
     train: dict[str, Any] | None = None  # the validated [train] section, when there is one
     export: dict[str, Any] | None = None  # the validated [export] section, when there is one
+    track: dict[str, Any] | None = None  # the validated [track] section: how a run is watched, not the model
     source: ManifestSource | None = field(default=None, compare=False, repr=False)
 
     def base_dir(self) -> Path | None:
@@ -194,7 +195,11 @@ class ResolvedManifest:
         return sorted({spec.plugin for spec in self.components()})
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved manifest in manifest shape, ready to store and to validate again."""
+        """The resolved manifest in manifest shape, ready to store and to validate again.
+
+        ``[track]`` is left out: which trackers watched a run is no part of the model (a checkpoint
+        resumes with other trackers, and an artifact loads where they are not installed).
+        """
         model: dict[str, Any] = {"name": self.model.name, "version": self.model.version,
                                  "seed": self.model.seed, "description": self.model.description}
         if self.model.input_shape is not None:

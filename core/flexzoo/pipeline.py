@@ -39,6 +39,7 @@ from flexzoo.registry import Registry, default_registry
 from flexzoo.report import compression_report
 from flexzoo.restoring import weights_restored_afterwards
 from flexzoo.steps import Distillation, StepContext
+from flexzoo.tracking import RunInfo, epoch_metrics
 from flexzoo.training import fine_tune as tuning
 from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.training.data import Dataset, load_dataset
@@ -48,8 +49,8 @@ from flexzoo.training.transforms import pretrained_config
 from flexzoo.transfer_weights import load_transferred_weights
 from flexzoo.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
 
-__all__ = ["STAGES", "BuildResult", "Pipeline", "TrainResult", "build", "build_artifact", "export", "load", "save",
-           "train"]
+__all__ = ["STAGES", "BuildResult", "Pipeline", "RunHooks", "TrainResult", "build", "build_artifact", "export",
+           "load", "save", "train"]
 
 #: The stages, in the order every path through the host runs them (``train`` only with [train]).
 STAGES = ("validate", "plan", "build", "init", "transfer", "train", "compress", "report", "write", "export")
@@ -84,6 +85,35 @@ def run_directory(out_dir: str | Path, manifest: ResolvedManifest) -> Path:
 def manifest_fingerprint(manifest: ResolvedManifest) -> str:
     """The sha256 of the resolved manifest: a checkpoint resumes only the run it came from."""
     return hashlib.sha256(canonical_json(manifest.to_dict()).encode()).hexdigest()
+
+
+class RunHooks:
+    """The run hooks (``flexzoo_run_start``, ``flexzoo_epoch_end``, ``flexzoo_run_end``), for the trainer's rank 0."""
+
+    def __init__(self, registry: Registry, manifest: ResolvedManifest, out_dir: str | Path) -> None:
+        self.hook = registry.manager.hook
+        self.manifest = manifest
+        self.out_dir = Path(out_dir)
+        self.run: RunInfo | None = None  # set on rank 0 when the run starts
+        self.history: list[dict[str, Any]] = []
+
+    def started(self, world_size: int, first_epoch: int) -> None:
+        manifest = self.manifest
+        self.run = RunInfo(name=manifest.model.name, run_dir=run_directory(self.out_dir, manifest),
+                           out_dir=self.out_dir, manifest=manifest.to_dict(), track=manifest.track or {},
+                           world_size=world_size, epochs=manifest.train["epochs"] if manifest.train else 0,
+                           first_epoch=first_epoch)
+        self.hook.flexzoo_run_start(run=self.run)
+
+    def epoch_ended(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        self.hook.flexzoo_epoch_end(run=self.run, epoch=record["epoch"], metrics=epoch_metrics(record))
+
+    def ended(self, artifact: Path | None, history: list[dict[str, Any]] | None = None) -> None:
+        """Tell the plugins the run is over (``artifact`` None: it failed); nothing when it never started here."""
+        if self.run is not None:
+            self.hook.flexzoo_run_end(run=self.run, artifact=artifact, history=history or self.history,
+                                      status="finished" if artifact is not None else "failed")
 
 
 class Pipeline:
@@ -145,13 +175,15 @@ class Pipeline:
             self._data.pretrained = self._pretrained
         return model
 
-    def train(self, model: ZooModel, out_dir: str | Path, *, resume: bool, show_progress: bool) -> Fitted:
-        """Fit the model on the ``[train]`` data under the ``[distributed]`` strategy."""
+    def train(self, model: ZooModel, out_dir: str | Path, *, resume: bool, show_progress: bool,
+              hooks: RunHooks | None = None) -> Fitted:
+        """Fit the model on the ``[train]`` data under the ``[distributed]`` strategy (``hooks`` hear it on rank 0)."""
         assert self.config is not None
         trainer = Trainer(self.config, assembly.strategy(self.manifest, self.registry), seed=self.manifest.model.seed,
                           fail=self.fail, freeze=self.manifest.backbone.freeze,
                           run_dir=run_directory(out_dir, self.manifest),
-                          fingerprint=manifest_fingerprint(self.manifest), resume=resume, show_progress=show_progress)
+                          fingerprint=manifest_fingerprint(self.manifest), resume=resume, show_progress=show_progress,
+                          listener=hooks)
         return trainer.fit(model, self.training_data())
 
     def compress(self, model: nn.Module) -> tuple[nn.Module, Compression]:
@@ -216,10 +248,13 @@ class Pipeline:
     def data_source(self) -> Any:
         """Call the ``[train] data`` source's factory (a ``flexzoo_datasets`` component) with its parameters."""
         assert self.config is not None
-        spec = dict(self.manifest.train["source"]) if self.manifest.train else {}
+        train = self.manifest.train or {}
+        spec = dict(train.get("source") or {"use": data_source(self.config.data)[0]})
         found = self.registry.resolve("dataset", spec.pop("use"))
         factory = found.component.factory
         accepted = {p.name for p in schema.parameters(factory)}
+        if "inputs" in accepted:
+            spec.setdefault("inputs", self.config.inputs)
         _, location = data_source(self.config.data)
         if location and (base := self.manifest.base_dir()) is not None:
             location = str(base / Path(location).expanduser())
@@ -293,15 +328,21 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
         raise pipeline.fail("train", "the manifest has no [train] section", 'add [train] with data = "digits" '
                             "(for example)")
     pipeline.training_data()
-    fitted = pipeline.train(pipeline.model(), out_dir, resume=resume, show_progress=show_progress)
-    if fitted.rank != 0:  # ranks other than 0 write nothing
-        return TrainResult(None, fitted.history, None, "", fitted.stopped_early)
-    trained = fitted.model if fitted.plain else _unsharded(pipeline)
-    trained.load_state_dict(fitted.state)
-    trained.cpu().requires_grad_(True)
-    model = pipeline.compressed(trained, "eager")
-    artifact = pipeline.write(model, out_dir, _training_record(pipeline, fitted))
-    exports = pipeline.export(model, artifact)
+    hooks = RunHooks(pipeline.registry, manifest, out_dir)
+    try:
+        fitted = pipeline.train(pipeline.model(), out_dir, resume=resume, show_progress=show_progress, hooks=hooks)
+        if fitted.rank != 0:  # ranks other than 0 write nothing
+            return TrainResult(None, fitted.history, None, "", fitted.stopped_early)
+        trained = fitted.model if fitted.plain else _unsharded(pipeline)
+        trained.load_state_dict(fitted.state)
+        trained.cpu().requires_grad_(True)
+        model = pipeline.compressed(trained, "eager")
+        artifact = pipeline.write(model, out_dir, _training_record(pipeline, fitted))
+        exports = pipeline.export(model, artifact)
+    except BaseException:
+        hooks.ended(None)
+        raise
+    hooks.ended(artifact, fitted.history)
     summary = summary_table(fitted.history, HIGHER_IS_BETTER) if fitted.history else ""
     return TrainResult(model, fitted.history, artifact, summary, fitted.stopped_early, exports)
 

@@ -30,6 +30,7 @@ from flexzoo.protocols import (
 from flexzoo.restoring import restoring_weights
 from flexzoo.single_process import SingleProcess
 from flexzoo.steps import Distillation, StepContext, StepUnavailable, TrainingData
+from flexzoo.tracking import RunInfo
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -46,6 +47,7 @@ __all__ = [
     "PackingStep",
     "ParameterError",
     "RestorableStep",
+    "RunInfo",
     "SingleProcess",
     "StepContext",
     "StepUnavailable",

@@ -6,6 +6,7 @@ Every problem found is collected, so one run of ``zoo validate`` shows them all.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,11 +17,12 @@ from flexzoo.components import HOST_PARAMETERS
 from flexzoo.errors import ManifestError, Problem
 from flexzoo.manifest import ComponentSpec, ManifestSource, ModelSection, ResolvedManifest, read_manifest
 from flexzoo.registry import Registry, UnknownComponent, default_registry, did_you_mean
-from flexzoo.sections import REQUIRED, Key, KeyTable
+from flexzoo.sections import REQUIRED, Key, KeyTable, Report
+from flexzoo.tracking import RUN_HOOKS
 from flexzoo.training.config import DATA_FORMS, data_source, validate_train
 from flexzoo.transfer import TRANSFER_KEYS, TransferProblem, backbone_from_artifact, check_freeze
 
-SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export")
+SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export", "track")
 #: ``[export] formats``: the formats ``zoo export`` writes.
 EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
 DEFAULT_OPSET = 18
@@ -56,6 +58,29 @@ EXPORT_KEYS = KeyTable(
     Key("opset", int, DEFAULT_OPSET, "the ONNX opset to export with", _opset_in_range,
         fix="use an opset from 13 to 23"),
 )
+TRACK_KEYS = KeyTable(
+    Key("use", list[str], [], 'the tracker plugins that log this run, e.g. ["tensorboard", "mlflow"]'),
+    Key("experiment", str, "", "the experiment (or study) runs are grouped under; default: the model's name"),
+    Key("tracking_uri", str, "", "where a tracker sends runs (an MLflow tracking URI); default: a local store "
+        "under the output directory"),
+    Key("log_artifact", bool, True, "whether trackers that keep files also keep the artifact"),
+)
+
+
+def check_track(table: Any, trackers: Iterable[str], report: Report) -> dict[str, Any] | None:
+    """Check ``[track]``: its keys, and that each name in ``use`` is an installed plugin with run hooks."""
+    resolved = TRACK_KEYS.check(table, "track", report)
+    if resolved is None:
+        return None
+    known = sorted(trackers)
+    unknown = [name for name in resolved["use"] if name not in known]
+    for name in unknown:
+        report(Problem("track.use", f"no installed plugin `{name}` implements the run hooks",
+                       did_you_mean(name, known) or (f"trackers installed here: {', '.join(known)}" if known else
+                                                     "install one, e.g. pip install flexzoo-plugin-tensorboard")))
+    return None if unknown else resolved
+
+
 HEAD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 DEFAULT_STRATEGY = "single"
 
@@ -167,7 +192,7 @@ class _Checker:
         try:
             found = self.registry.resolve("dataset", name)
         except UnknownComponent as exc:
-            self.report("train.data", f"`data` names {exc.message.replace('unknown dataset', 'no data source')}",
+            self.report("train.data", f"`data` `{name}` is not a data source I know",
                         f"{exc.hint.replace('zoo list datasets', '`zoo list datasets`')}; {DATA_FORMS}")
             return None
         given = table.get("source", {})
@@ -289,6 +314,12 @@ def _format_conflicts(registry: Registry, steps: list[ComponentSpec], formats: l
     return conflicts
 
 
+def trackers(registry: Registry) -> list[str]:
+    """The loaded plugins that implement a run hook: what ``[track] use`` may name."""
+    return sorted({impl.plugin_name for hook in RUN_HOOKS
+                   for impl in getattr(registry.manager.hook, hook).get_hookimpls()})
+
+
 def check_export(manifest: ResolvedManifest, formats: list[str], registry: Registry | None = None) -> None:
     """Refuse export formats that the manifest's compression steps cannot be written in."""
     conflicts = _format_conflicts(registry or default_registry(), manifest.compress, formats)
@@ -315,14 +346,19 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     head_names = list(data["heads"]) if isinstance(data.get("heads"), dict) else []
     train = validate_train(train_table, head_names, checker.add) if train_table is not None else None
     if train is not None and train_table is not None:
-        train["source"] = checker.data_source(train_table, train)
+        data_spec = checker.data_source(train_table, train)
+        if "source" in train_table:  # without [train.source], [train] data alone names it (as before the table)
+            train["source"] = data_spec
     checker.compress_order(compress)
     export = checker.export(data, compress)
+    track_table = checker.table(data, "track", required=False)
+    track = check_track(track_table, trackers(checker.registry), checker.add) if track_table is not None else None
     if checker.problems:
         raise ManifestError(source.file, checker.problems)
     assert model and backbone and distributed
     return ResolvedManifest(file=source.file, model=model, backbone=backbone, heads=heads, init=init,
-                            compress=compress, distributed=distributed, train=train, export=export, source=source)
+                            compress=compress, distributed=distributed, train=train, export=export, track=track,
+                            source=source)
 
 
 def load_manifest(path: str | Path, registry: Registry | None = None) -> ResolvedManifest:

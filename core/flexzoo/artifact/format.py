@@ -56,6 +56,14 @@ class ArtifactInfo:
         """Each [[compress]] step's use, record and packing (empty for an uncompressed model)."""
         return self.info.get("compression", {}).get("steps", [])
 
+    def _repr_html_(self) -> str:
+        """The model card (as ``zoo inspect`` prints it) in Jupyter."""
+        import html
+
+        from flexzoo.artifact.card import render_card
+
+        return f"<pre>{html.escape(render_card(self.info, self.weights_sha256))}</pre>"
+
     def as_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "format": FORMAT, "weights_sha256": self.weights_sha256, **self.info}
 

@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from flexzoo.images import IMAGE_SUFFIXES
 from flexzoo.plugin import DataError, DataSource
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def image_mode(input_shape: tuple[int, ...] | None) -> str:
@@ -184,7 +183,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"cannot read `{path}`: {exc}") from None
 
 
-def _coded(values: list[Any]) -> tuple[Any, list[str] | None]:
+def class_codes(values: list[Any]) -> tuple[Any, list[str] | None]:
     """Integer classes as they are; anything else becomes classes numbered in sorted order, with names."""
     import numpy as np
 
@@ -231,7 +230,7 @@ def table(location: str, input_shape: tuple[int, ...] | None = None, path_column
         files.append(file)
     coded, labels = {}, {}
     for column in targets or ["label"]:
-        coded[column], names = _coded([row[column] for row in rows])
+        coded[column], names = class_codes([row[column] for row in rows])
         if names:
             labels[column] = names
     return Files(files, coded, labels, mode, f"table {path.name} ({len(files)} images)")

@@ -13,11 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from flexzoo._version import __version__
-from flexzoo.cli import artifacts, catalog, export, index, scaffold, training
+from flexzoo.cli import artifacts, catalog, export, index, predict, report, scaffold, serve, training, tune
 from flexzoo.errors import FlexzooError
 
 #: Each module adds its verbs through ``register(verb)``, in the order ``zoo --help`` shows them.
-VERB_MODULES = (artifacts, training, export, catalog, index, scaffold)
+VERB_MODULES = (artifacts, training, tune, export, report, predict, serve, catalog, index, scaffold)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ component the plugin declares::
 Each kind's check holds its components to the kind's Protocol (``flexzoo.plugin.Backbone``, ``Head``,
 ``Initializer``, ``CompressionStep``, ``Strategy``) by running them as the host does: a strategy
 through the trainer's whole sequence of calls, a compressor through a build, a save and a load.
+A tracker plugin (run hooks, ``[track] use``) runs ``check_tracker`` and reads back what it logged.
 The checks are plain functions too (``check_schema``, ``check_backbone``, ...), raising
 ``AssertionError`` with a message that says what to fix. Importing this module does not import torch.
 """
@@ -31,6 +32,7 @@ from flexzoo.testing.checks import (
     plugin_components,
 )
 from flexzoo.testing.suite import PluginConformance
+from flexzoo.testing.tracking import check_tracker, train_tracked
 
 __all__ = [
     "PluginConformance",
@@ -43,5 +45,7 @@ __all__ = [
     "check_listing_is_light",
     "check_schema",
     "check_strategy",
+    "check_tracker",
     "plugin_components",
+    "train_tracked",
 ]

@@ -1,8 +1,11 @@
 """The ``[train]`` section: its keys, their types and defaults, and its validation (no torch here).
 
-The validated section is a plain dict with every default filled in; :class:`TrainConfig` is the
-typed view the loop reads. Keys are declared once, as :class:`~flexzoo.sections.KeyTable` s
-:data:`TRAIN_KEYS`, :data:`HEAD_KEYS` and :data:`EARLY_STOPPING_KEYS`; validation and docs come from them.
+The validated section is a plain dict with every default filled in, except the fold keys:
+``folds`` and ``fold`` stay out of it unless ``folds > 1`` (and then ``validation_split`` does), so
+that a manifest without cross-validation resolves, stores and hashes as it did before they existed.
+:class:`TrainConfig` is the typed view the loop reads. Keys are declared once, as
+:class:`~flexzoo.sections.KeyTable` s :data:`TRAIN_KEYS`, :data:`HEAD_KEYS` and
+:data:`EARLY_STOPPING_KEYS`; validation and docs come from them.
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ TRAIN_KEYS = KeyTable(
     Key("validation_split", float, 0.2, "fraction of the samples held out for validation (seeded split)",
         _fraction),
     Key("split_seed", NonNegative, 0, "seed of the train/validation split"),
+    Key("folds", Positive, 1, "k-fold cross-validation: the samples in this many seeded folds, one of them "
+        "held out for validation (1: validation_split holds out the validation samples)"),
+    Key("fold", NonNegative, 0, "which fold is held out for validation when folds > 1 (0 to folds - 1)"),
     Key("inputs", str, "x", "name of the input array in a .npz or .safetensors file"),
     Key("workers", NonNegative, 0, "DataLoader worker processes per rank decoding samples (0: in the training "
         "process); data held in memory needs none"),
@@ -178,6 +184,8 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
     if resolved and resolved["schedule"] == "onecycle" and resolved["warmup_epochs"]:
         counting(Problem("train.warmup_epochs", "onecycle has its own warm-up; `warmup_epochs` would be ignored",
                          "remove warmup_epochs, or choose schedule = \"cosine\""))
+    if resolved:
+        _folds(table, resolved, counting)
     head_tables = table.get("heads", {})
     resolved_heads: dict[str, Any] = {}
     if not isinstance(head_tables, dict):
@@ -199,10 +207,44 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
     if before[0] or resolved is None:
         return None
     resolved["heads"] = resolved_heads
-    resolved["preprocess"], resolved["augment"] = preprocess, augment
+    _data_keys(table, resolved, preprocess, augment)
     if early is not None:
         resolved["early_stopping"] = early
     return resolved
+
+
+def _folds(table: dict[str, Any], resolved: dict[str, Any], report: Report) -> None:
+    """Check the fold keys against each other; leave them out of ``resolved`` when there is no cross-validation."""
+    folds, fold = resolved["folds"], resolved["fold"]
+    if folds == 1:
+        if fold:
+            report(Problem("train.fold", f"`fold = {fold}` needs cross-validation, but folds = 1",
+                           "set folds = K (K >= 2) or remove fold"))
+        del resolved["folds"], resolved["fold"]
+        return
+    if fold >= folds:
+        report(Problem("train.fold", f"`fold = {fold}` is not one of the {folds} folds",
+                       f"choose fold = 0 to {folds - 1}"))
+    if "validation_split" in table:
+        report(Problem("train.validation_split", "`validation_split` and `folds` both choose the validation "
+                       "samples", "remove validation_split (with folds = K each fold holds out 1/K)"))
+    del resolved["validation_split"]
+
+
+#: ``[train]`` keys of the data pipeline that stay out of a resolved section that does not give them, so that
+#: a manifest written before them resolves, stores and hashes (checkpoint fingerprints) as it did.
+DATA_PIPELINE_KEYS = ("workers", "prefetch", "on_bad_sample")
+
+
+def _data_keys(table: dict[str, Any], resolved: dict[str, Any], preprocess: dict[str, Any] | None,
+               augment: dict[str, Any] | None) -> None:
+    """Keep the data pipeline's keys and tables only where the manifest gives them (defaults fill the rest)."""
+    for name in DATA_PIPELINE_KEYS:
+        if name not in table:
+            del resolved[name]
+    for name, checked in (("preprocess", preprocess), ("augment", augment)):
+        if name in table and checked is not None:  # unset keys (None) stay out: a stored manifest is TOML
+            resolved[name] = {key: value for key, value in checked.items() if value is not None}
 
 
 def _early_stopping(table: Any, heads: dict[str, Any], report: Report) -> dict[str, Any] | None:
@@ -258,6 +300,8 @@ class TrainConfig:
     data: str
     validation_split: float
     split_seed: int
+    folds: int
+    fold: int
     inputs: str
     epochs: int
     batch_size: int
@@ -287,14 +331,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, section: dict[str, Any]) -> TrainConfig:
-        plain = {name: section[name] for name in TRAIN_KEYS}
+        plain = {name: section.get(name, key.default) for name, key in TRAIN_KEYS.items()}
         plain["betas"] = tuple(plain["betas"])
         heads = tuple(HeadObjective(name=name, loss=h["loss"], weight=h["weight"], target=h["target"],
                                     metrics=tuple(h["metrics"])) for name, h in section["heads"].items())
         early = section.get("early_stopping")
         return cls(**plain, heads=heads, early_stopping=EarlyStopping(**early) if early else None,
-                   preprocess=section.get("preprocess") or PREPROCESS_KEYS.check({}, "", _ignore) or {},
-                   augment=section.get("augment") or AUGMENT_KEYS.check({}, "", _ignore) or {},
+                   preprocess={**(PREPROCESS_KEYS.check({}, "", _ignore) or {}), **section.get("preprocess", {})},
+                   augment={**(AUGMENT_KEYS.check({}, "", _ignore) or {}), **section.get("augment", {})},
                    source=section.get("source") or {"use": data_source(section["data"])[0]})
 
     @property

@@ -6,6 +6,8 @@ which a ``torch.utils.data.DataLoader`` does in ``[train] workers`` processes. B
 seeded order: :class:`RankBatches` hands the DataLoader this rank's share of every global batch, so
 that N ranks read each sample once per epoch. Random augmentation is seeded per (run, epoch, sample):
 the result does not depend on the number of workers, and a resumed run sees the same images.
+The split is seeded: ``validation_split`` of the samples, an image folder's own ``train/``/``val/``, or
+one fold of a seeded k-fold split (``[train] folds``/``fold``, for ``zoo tune --cv``).
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ class Dataset:
     pretrained: dict[str, Any] | None = None
     skipped: dict[int, str] = field(default_factory=dict)
     _preprocessing: dict[str, Any] | None = None
+    _images: bool | None = None
     _loaders: dict[bool, tuple[DataLoader, RankBatches]] = field(default_factory=dict)
     _samples: Samples | None = None
 
@@ -157,13 +160,16 @@ class Dataset:
         return self._preprocessing
 
     def _gives_images(self) -> bool:
-        """Whether the source's samples are images (PIL) rather than arrays used as they are."""
-        for index in self.train_index[:8].tolist():
-            try:
-                return hasattr(self.source[index][0], "convert")
-            except Exception:  # a bad sample: look at the next
-                continue
-        return True
+        """Whether the source's samples are images (PIL) rather than arrays used as they are (asked once)."""
+        if self._images is None:
+            self._images = True
+            for index in self.train_index[:8].tolist():
+                try:
+                    self._images = hasattr(self.source[index][0], "convert")
+                    break
+                except Exception:  # a bad sample: look at the next
+                    continue
+        return self._images
 
     def _resolve_preprocessing(self) -> dict[str, Any]:
         settings = self.config.preprocess
@@ -270,6 +276,21 @@ class Dataset:
         self._loaders.clear()
 
 
+def _fold_split(count: int, config: TrainConfig, description: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fold ``config.fold`` of ``config.folds`` seeded folds for validation, the others for training.
+
+    The folds cut one seeded permutation of every sample (an image folder's ``train/`` and ``val/`` pooled),
+    so the K validation sets of one seed are disjoint and cover the data once.
+    """
+    if count < config.folds:
+        raise DataError(f"{description}: {count} samples cannot make {config.folds} folds; lower [train] folds")
+    order = np.random.default_rng(config.split_seed).permutation(count)
+    parts = np.array_split(order, config.folds)
+    validation = parts[config.fold]
+    train = np.concatenate([part for index, part in enumerate(parts) if index != config.fold])
+    return np.sort(validation), np.sort(train)
+
+
 def _fingerprint(arrays: dict[str, np.ndarray], validation: np.ndarray) -> str:
     digest = hashlib.sha256()
     for name in sorted(arrays):
@@ -289,7 +310,13 @@ def _fit_inputs(inputs: np.ndarray, input_shape: tuple[int, ...] | None) -> np.n
                     f"input_shape = {list(input_shape)}; fix input_shape or the data")
 
 
-def _split(config: TrainConfig, count: int, held_out: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _split(config: TrainConfig, count: int, held_out: int | None, description: str
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The training and validation indices: one fold of ``config.folds``, a source's own held-out tail, or
+    a seeded ``validation_split``."""
+    if config.folds > 1:
+        validation, train = _fold_split(count, config, description)
+        return train, validation
     if held_out is not None:
         return np.arange(count - held_out), np.arange(count - held_out, count)
     order = np.random.default_rng(config.split_seed).permutation(count)
@@ -301,7 +328,7 @@ def load_dataset(config: TrainConfig, source: Any, input_shape: tuple[int, ...] 
     """The data ``source`` gives, with its seeded train/validation split (held in memory when it is arrays)."""
     description = getattr(source, "description", type(source).__name__)
     count = len(source)
-    train, validation = _split(config, count, getattr(source, "held_out", None))
+    train, validation = _split(config, count, getattr(source, "held_out", None), description)
     if len(train) == 0:
         raise DataError(f"{description}: no samples left for training; lower [train] validation_split")
     labels = {name: list(names) for name, names in (getattr(source, "labels", None) or {}).items()}

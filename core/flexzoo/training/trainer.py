@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -27,7 +27,17 @@ from flexzoo.training.objectives import Objective
 from flexzoo.training.optimization import lr_factor, make_optimizer
 from flexzoo.training.progress import Progress
 
-__all__ = ["Fitted", "Trainer"]
+__all__ = ["Fitted", "RunListener", "Trainer"]
+
+
+class RunListener(Protocol):
+    """Who hears of the run's progress, on rank 0 only (the pipeline: it calls the run hooks)."""
+
+    def started(self, world_size: int, first_epoch: int) -> None:
+        """The ranks are set up and ``first_epoch`` (from 1; later after a resume) is about to run."""
+
+    def epoch_ended(self, record: dict[str, Any]) -> None:
+        """An epoch ended; ``record`` is its ``metrics.jsonl`` line. May raise to stop the run."""
 
 
 @dataclass
@@ -48,17 +58,19 @@ class Trainer(EpochLoop):
 
     :param fingerprint: the sha256 of the resolved manifest: a checkpoint resumes only its own run.
     :param run_dir: where the checkpoint is kept (``<out>/<name>.train``).
+    :param listener: told of the start and of every epoch, on rank 0.
     """
 
     def __init__(self, config: TrainConfig, strategy: Strategy, *, seed: int, fail: Fail,
                  freeze: bool | list[str], run_dir: Path, fingerprint: str, resume: bool = False,
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True, listener: RunListener | None = None) -> None:
         super().__init__(config, strategy, seed, fail)
         self.freeze = freeze
         self.run_dir = run_dir
         self.fingerprint = fingerprint
         self.resume = resume
         self.show_progress = show_progress
+        self.listener = listener
 
     @property
     def writer(self) -> bool:
@@ -115,6 +127,8 @@ class Trainer(EpochLoop):
         schedule = lr_factor(config, steps_per_epoch)
         scaler = torch.amp.GradScaler("cuda") if config.amp == "fp16" else None
         progress = Progress(config.epochs, steps_per_epoch, enabled=self.show_progress and self.writer)
+        if self.listener is not None and self.writer:
+            self.listener.started(strategy.world_size, state["epoch"] + 1)
         with CheckpointWriter() as writer:
             self._epochs(model, wrapped, objective, optimizer, data, device, state, schedule, scaler, progress,
                          frozen, writer)
@@ -144,6 +158,8 @@ class Trainer(EpochLoop):
             state["epoch"] = epoch + 1
             self._early_stopping(state, validation)
             progress.epoch(record)
+            if self.listener is not None and self.writer:
+                self.listener.epoch_ended(record)
             self._save(wrapped, optimizer, state, data, writer)
 
     def _freeze(self, model: nn.Module) -> str:

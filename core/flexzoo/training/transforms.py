@@ -10,10 +10,13 @@ anything that runs the artifact prepares its inputs the way training did.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
+
+from flexzoo.images import resize_image
 
 __all__ = ["batch_mixer", "eval_transform", "pretrained_config", "train_transform"]
 
@@ -30,13 +33,10 @@ def _to_float(image: torch.Tensor) -> torch.Tensor:
 
 
 def _resize(preprocessing: dict[str, Any]) -> list[Any]:
-    from torchvision.transforms import v2
-
     _, height, width = preprocessing["input_size"]
-    interpolation = _interpolation(preprocessing["interpolation"])
-    if preprocessing["resize"] == "keep_aspect":
-        return [v2.Resize(max(height, width), interpolation=interpolation), v2.CenterCrop((height, width))]
-    return [v2.Resize((height, width), interpolation=interpolation)]
+    # the rule prediction and serving apply (flexzoo.images), so a served image is prepared bit for bit alike
+    return [partial(resize_image, height=height, width=width, resize=preprocessing["resize"],
+                    interpolation=preprocessing["interpolation"])]
 
 
 def _tail(preprocessing: dict[str, Any]) -> list[Any]:

@@ -1,0 +1,58 @@
+"""``zoo serve ARTIFACT...``: serve artifacts over HTTP (needs ``pip install 'flexzoo[serve]'``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from flexzoo.cli.predict import RUNTIME_CHOICES
+from flexzoo.errors import FlexzooError
+
+
+def register(verbs: Any) -> None:
+    serve = verbs("serve", "serve artifacts over HTTP with dynamic batching, metrics, versions and rollback",
+                  cmd_serve, json=False)
+    serve.add_argument("artifacts", nargs="*", metavar="ARTIFACT",
+                       help="artifact files; NAME=PATH serves one under another name")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    serve.add_argument("--runtime", choices=RUNTIME_CHOICES, default="eager",
+                       help="eager (default), compile (torch.compile), onnx (onnxruntime) or exported-program")
+    serve.add_argument("--max-batch-size", type=int, default=32, metavar="N",
+                       help="most samples merged into one model call (default: 32)")
+    serve.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
+                       help="longest a batch waits for more requests while others are in flight (default: 5)")
+    serve.add_argument("--max-body-bytes", type=int, default=8 << 20, metavar="BYTES",
+                       help="largest request body accepted (default: 8 MiB)")
+    serve.add_argument("--keep-versions", type=int, default=3, metavar="N",
+                       help="versions kept loaded per model, for rollback (default: 3)")
+    serve.add_argument("--watch", metavar="DIR", help="serve the artifacts in DIR and load new ones as they appear")
+    serve.add_argument("--watch-interval", type=float, default=1.0, metavar="S", help="seconds between looks")
+    serve.add_argument("--admin-token", default=os.environ.get("FLEXZOO_ADMIN_TOKEN"),
+                       help="require `Authorization: Bearer TOKEN` on /admin (default: $FLEXZOO_ADMIN_TOKEN)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--print-dockerfile", action="store_true",
+                       help="print a Dockerfile serving the artifact with the plugin versions it records, and exit")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.print_dockerfile:
+        from flexzoo.serving.dockerfile import dockerfile
+
+        if len(args.artifacts) != 1:
+            raise FlexzooError("--print-dockerfile takes exactly one artifact")
+        print(dockerfile(args.artifacts[0], args.port or 8000), end="")
+        return 0
+    if args.max_batch_size < 1 or args.max_wait_ms < 0:
+        raise FlexzooError("--max-batch-size must be at least 1 and --max-wait-ms at least 0")
+    try:
+        from flexzoo.serving.server import ServeOptions, serve
+    except ImportError as exc:
+        raise FlexzooError(f"zoo serve needs the serving libraries ({exc.name} is missing): "
+                           "pip install 'flexzoo[serve]'") from None
+    options = ServeOptions(host=args.host, port=args.port, runtime=args.runtime, max_batch_size=args.max_batch_size,
+                           max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
+                           keep_versions=args.keep_versions, watch=args.watch, watch_interval=args.watch_interval,
+                           admin_token=args.admin_token, access_log=args.access_log)
+    return serve(args.artifacts, options)

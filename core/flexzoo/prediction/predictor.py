@@ -1,0 +1,92 @@
+"""``Predictor``: an artifact loaded for prediction under a runtime, with its heads' meaning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from flexzoo.artifact.format import ArtifactInfo, read_artifact
+from flexzoo.errors import FlexzooError
+from flexzoo.prediction.heads import HeadSpec, describe, head_specs
+from flexzoo.prediction.inputs import InputError, as_batch
+
+if TYPE_CHECKING:
+    from flexzoo.registry import Registry
+
+__all__ = ["RUNTIMES", "Predictor"]
+
+RUNTIMES = ("eager", "compile", "onnx", "exported-program")
+
+
+class Predictor:
+    """Runs an artifact's model on numpy batches and describes the outputs per head.
+
+    ``predictor(batch)`` gives the raw head outputs (what ``flexzoo.load(path)(x)`` gives, as numpy);
+    ``predictor.predict(inputs, top_k)`` gives per sample, per head, the top-k labels with probabilities
+    or the regression values.
+    """
+
+    def __init__(self, info: ArtifactInfo, run: Callable[[np.ndarray], dict[str, np.ndarray]],
+                 runtime: str = "eager") -> None:
+        self.info = info
+        self.runtime = runtime
+        self._run = run
+        self.heads: dict[str, HeadSpec] = head_specs(info.manifest, info.card)
+        shape = info.card.get("input_shape")
+        if not shape:
+            raise FlexzooError(f"{info.path}: the artifact records no input shape ([model] input_shape); "
+                               "rebuild it with one to predict")
+        self.input_shape: tuple[int, ...] = tuple(shape)
+
+    @classmethod
+    def load(cls, path: str | Path, runtime: str = "eager", registry: Registry | None = None) -> Predictor:
+        """Rebuild the artifact at ``path`` (verified, as ``flexzoo.load``) and prepare it under ``runtime``."""
+        if runtime not in RUNTIMES:
+            raise FlexzooError(f"unknown runtime `{runtime}`; runtimes: {', '.join(RUNTIMES)}")
+        from flexzoo import pipeline
+        from flexzoo.prediction.runtimes import open_runtime
+
+        info = read_artifact(path, verify_weights=False)  # pipeline.load checks the weights' hash
+        model = pipeline.load(path, registry)
+        return cls(info, open_runtime(model, tuple(info.card["input_shape"]), runtime), runtime)
+
+    @property
+    def name(self) -> str:
+        return self.info.manifest["model"]["name"]
+
+    @property
+    def version(self) -> str:
+        return str(self.info.manifest["model"].get("version") or "0")
+
+    @property
+    def sha256(self) -> str:
+        return self.info.weights_sha256
+
+    @property
+    def preprocessing(self) -> dict[str, Any] | None:
+        """Image preprocessing recorded in the model card (``mean``/``std``), if any."""
+        return self.info.card.get("preprocessing")
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        return self._run(batch)
+
+    def predict(self, inputs: Any, top_k: int = 1) -> list[dict[str, Any]]:
+        """One sample or a batch (array or nested lists) -> per sample, per head, labels or values."""
+        batch = as_batch(inputs, self.input_shape)
+        return describe(self(batch), self.heads, top_k)
+
+    def predict_samples(self, samples: Sequence[np.ndarray], batch_size: int = 64, top_k: int = 1,
+                        progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        """Samples run in batches of ``batch_size``; ``progress(done)`` is called after each batch."""
+        if batch_size < 1:
+            raise InputError(f"the batch size must be at least 1, got {batch_size}")
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(samples), batch_size):
+            batch = np.stack(samples[start:start + batch_size]).astype(np.float32)
+            results += describe(self(batch), self.heads, top_k)
+            if progress:
+                progress(len(results))
+        return results

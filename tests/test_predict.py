@@ -1,0 +1,120 @@
+"""``zoo predict`` and ``Predictor``: inputs from files, top-k per head, runtimes that agree."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import flexzoo
+from conftest import TINY_MANIFEST
+from flexzoo.prediction import Predictor
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("predict")
+    (tmp / "tiny.toml").write_text(TINY_MANIFEST)
+    return flexzoo.save(flexzoo.build(tmp / "tiny.toml"), tmp, export=False)
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    from PIL import Image
+
+    x = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "images").mkdir()
+    Image.fromarray((x[0, 0] * 255).astype(np.uint8)).save(tmp_path / "images" / "a.png")
+    (tmp_path / "one.json").write_text(json.dumps({"inputs": x[1].tolist()}))
+    return tmp_path, x
+
+
+def run(zoo, *args):
+    result = zoo("predict", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_predict_reports_the_top_k_labels_of_every_head_as_load_gives_them(zoo, artifact, inputs):
+    folder, x = inputs
+    answers = json.loads(run(zoo, str(artifact), str(folder / "x.npy"), str(folder / "one.json"), "--json",
+                             "--top-k", "2"))
+    with torch.no_grad():
+        logits = flexzoo.load(artifact)(torch.from_numpy(np.concatenate([x, x[1:2]])))
+    assert [a["input"] for a in answers] == [f"{folder / 'x.npy'}[{i}]" for i in range(3)] + [str(folder / "one.json")]
+    for i, answer in enumerate(answers):
+        for head, value in logits.items():
+            probabilities = torch.softmax(value[i], 0)
+            top = probabilities.topk(2)
+            assert [t["label"] for t in answer["outputs"][head]["top_k"]] == [str(int(j)) for j in top.indices]
+            assert answer["outputs"][head]["top_k"][0]["probability"] == pytest.approx(float(top.values[0]))
+
+
+def test_predict_reads_a_folder_of_images_and_writes_csv_and_a_table(zoo, artifact, inputs):
+    folder, _ = inputs
+    rows = list(csv.DictReader(io.StringIO(run(zoo, str(artifact), str(folder / "images"), "--csv"))))
+    assert [(r["input"], r["head"], r["rank"]) for r in rows] == [
+        (str(folder / "images" / "a.png"), "digit", "1"), (str(folder / "images" / "a.png"), "parity", "1")]
+    table = run(zoo, str(artifact), str(folder / "images"))
+    assert table.splitlines()[0].split() == ["INPUT", "HEAD", "PREDICTION"]
+
+
+def test_predict_refuses_an_input_of_the_wrong_shape_with_one_message(zoo, artifact, tmp_path):
+    np.save(tmp_path / "bad.npy", np.zeros((2, 3), dtype=np.float32))
+    result = zoo("predict", str(artifact), str(tmp_path / "bad.npy"))
+    assert result.returncode == 1
+    assert result.stderr == (f"zoo: error: {tmp_path / 'bad.npy'}: expected shape [1, 8, 8] (one sample) or "
+                             "[N, 1, 8, 8] (a batch), got [2, 3]\n")
+
+
+@pytest.mark.slow
+def test_onnx_and_exported_program_runtimes_agree_with_eager(artifact):
+    x = np.random.default_rng(1).random((5, 1, 8, 8), dtype=np.float32)
+    eager = Predictor.load(artifact)(x)
+    for runtime in ("onnx", "exported-program"):
+        outputs = Predictor.load(artifact, runtime)(x)
+        for head, value in eager.items():
+            np.testing.assert_allclose(outputs[head], value, atol=1e-4, err_msg=runtime)
+
+
+@pytest.mark.slow
+def test_predict_with_the_compile_runtime_gives_the_probabilities_load_gives(zoo, artifact, inputs):
+    folder, x = inputs
+    result = zoo("predict", str(artifact), str(folder / "x.npy"), "--runtime", "compile", "--json", "--top-k", "2",
+                 timeout=300)  # compiling takes a while on a busy CPU
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)
+    with torch.no_grad():
+        logits = flexzoo.load(artifact)(torch.from_numpy(x))
+    assert len(answers) == len(x)
+    for answer, *values in zip(answers, *[torch.softmax(v, 1) for v in logits.values()]):
+        for head, probabilities in zip(logits, values):
+            top = probabilities.topk(2)
+            got = answer["outputs"][head]["top_k"]
+            assert [t["label"] for t in got] == [str(int(i)) for i in top.indices], head
+            assert [t["probability"] for t in got] == pytest.approx(top.values.tolist(), abs=1e-5), head
+
+
+def test_print_dockerfile_pins_the_recorded_versions(zoo, artifact):
+    result = zoo("serve", str(artifact), "--print-dockerfile")
+    assert result.returncode == 0, result.stderr
+    versions = json.loads(zoo("inspect", str(artifact), "--json").stdout)["versions"]
+    assert f'"flexzoo[serve]=={versions["flexzoo"]}"' in result.stdout
+    assert f'"torch=={versions["torch"].split("+")[0]}"' in result.stdout
+    assert result.stdout.rstrip().endswith(f'CMD ["zoo", "serve", "/models/{artifact.name}", "--host", "0.0.0.0", '
+                                           '"--port", "8000"]')
+
+
+def test_listing_imports_neither_torch_nor_the_server_libraries():
+    code = ("import sys; from flexzoo.cli import main; main(['list']); "
+            "print(sorted(m for m in ('torch', 'fastapi', 'uvicorn', 'prometheus_client', 'flexzoo.serving') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.splitlines()[-1] == "[]", result.stderr
