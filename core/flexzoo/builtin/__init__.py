@@ -5,7 +5,7 @@ Importing this module is cheap: factories import torch when called.
 
 from __future__ import annotations
 
-from flexzoo.builtin import backbones, datasets, heads, initializers, strategies
+from flexzoo.builtin import backbones, datasets, heads, hugging_face, initializers, strategies, web_dataset
 from flexzoo.plugin import Component, hookimpl
 
 FLEXZOO_PLUGIN_API = 2
@@ -34,4 +34,5 @@ def flexzoo_strategies() -> list[Component]:
 @hookimpl
 def flexzoo_datasets() -> list[Component]:
     return [Component("digits", datasets.digits), Component("arrays", datasets.arrays),
-            Component("imagefolder", datasets.imagefolder), Component("table", datasets.table)]
+            Component("imagefolder", datasets.imagefolder), Component("table", datasets.table),
+            Component("huggingface", hugging_face.huggingface), Component("webdataset", web_dataset.webdataset)]
