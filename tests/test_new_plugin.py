@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-ALL_KINDS = "backbone,head,initializer,compressor,strategy"
+ALL_KINDS = "backbone,head,initializer,compressor,strategy,dataset"
 
 
 MANIFEST = """
@@ -41,6 +41,26 @@ data = "digits"
 epochs = 1
 """
 
+STRIPES = """
+[model]
+name = "acme-stripes"
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "flat"
+
+[heads.label]
+use = "dense"
+num_classes = 2
+
+[train]
+data = "stripes"
+epochs = 1
+
+[train.source]
+size = 40
+"""
+
 
 @pytest.mark.slow
 def test_scaffolded_plugin_installs_passes_its_tests_trains_and_builds(zoo, tmp_path):
@@ -60,7 +80,7 @@ def test_scaffolded_plugin_installs_passes_its_tests_trains_and_builds(zoo, tmp_
 
     listed = {c["qualified_name"]: c["kind"] for c in zoo.json("list", "acme:*")}
     assert listed == {"acme:flat": "backbone", "acme:dense": "head", "acme:small_normal": "initializer",
-                      "acme:magnitude_prune": "compressor", "acme:threads": "strategy"}
+                      "acme:magnitude_prune": "compressor", "acme:threads": "strategy", "acme:stripes": "dataset"}
     acme = next(p for p in zoo.json("plugins") if p["name"] == "acme")
     assert (acme["distribution"], acme["status"], acme["api"]) == ("flexzoo-plugin-acme", "loaded", 2)
 
@@ -73,6 +93,15 @@ def test_scaffolded_plugin_installs_passes_its_tests_trains_and_builds(zoo, tmp_
     assert card["training"]["epochs_run"] == 1 and card["training"]["strategy"] == "acme:threads"
     assert set(card["training"]["final_validation"]) >= {"digit.accuracy", "parity.accuracy"}
     assert len(card["training"]["metrics_jsonl"].splitlines()) == 1  # one epoch recorded
+
+    on_stripes = tmp_path / "stripes.toml"
+    on_stripes.write_text(STRIPES)
+    trained = zoo("train", str(on_stripes), "-o", str(tmp_path / "stripes"), "-q", timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    card = zoo.json("inspect", str(tmp_path / "stripes" / "acme-stripes.safetensors"))
+    assert card["manifest"]["train"]["source"] == {"use": "acme:stripes", "size": 40}
+    assert card["card"]["heads"]["label"]["labels"] == ["horizontal", "vertical"]
+    assert card["training"]["data"]["train_samples"] == 32
 
     built = zoo("build", str(manifest), "-o", str(tmp_path / "built"))
     assert built.returncode == 0, built.stderr

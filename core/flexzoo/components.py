@@ -10,7 +10,7 @@ from typing import Any
 __all__ = ["HOST_PARAMETERS", "KINDS", "REGISTRATION_HOOKS", "Component", "RegisteredComponent", "kind_from_word"]
 
 #: Component kinds, singular, in lifecycle order.
-KINDS: tuple[str, ...] = ("backbone", "head", "initializer", "compressor", "strategy")
+KINDS: tuple[str, ...] = ("backbone", "head", "initializer", "compressor", "strategy", "dataset")
 
 #: The registration hook of each kind.
 REGISTRATION_HOOKS: dict[str, str] = {
@@ -19,6 +19,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "initializer": "flexzoo_initializers",
     "compressor": "flexzoo_compressors",
     "strategy": "flexzoo_strategies",
+    "dataset": "flexzoo_datasets",
 }
 
 #: Factory parameters the host fills in itself; a manifest may not set them.
@@ -28,6 +29,8 @@ HOST_PARAMETERS: dict[str, dict[str, str]] = {
     "compressor": {"input_shape": "filled from [model] input_shape",
                    "context": "the host's StepContext (data, fine-tune, evaluate, artifacts)",
                    "manifest": "the resolved manifest (plugin API 1, deprecated: take `context`)"},
+    "dataset": {"location": "filled from [train] data (`name:LOCATION`; paths resolved from the manifest)",
+                "input_shape": "filled from [model] input_shape"},
 }
 
 

@@ -15,6 +15,10 @@ class PluginError(FlexzooError):
     """A plugin could not be used (missing, incompatible, or broken)."""
 
 
+class DataError(FlexzooError):
+    """The data a manifest names cannot be read or does not fit the model."""
+
+
 class ArtifactError(FlexzooError):
     """An artifact cannot be read or trusted."""
 

@@ -28,6 +28,7 @@ __all__ = [
     "flexzoo_artifact_metadata",
     "flexzoo_backbones",
     "flexzoo_compressors",
+    "flexzoo_datasets",
     "flexzoo_epoch_end",
     "flexzoo_heads",
     "flexzoo_initializers",
@@ -133,6 +134,34 @@ def flexzoo_strategies() -> Sequence[Component]:
     trainer's sequence on your strategy.
 
     :return: the plugin's strategies. Every plugin's result is collected.
+    """
+
+
+@hookspec
+def flexzoo_datasets() -> Sequence[Component]:
+    """Declare data sources: what ``[train] data = "name:LOCATION"`` reads.
+
+    A dataset factory takes its parameters (the ``[train.source]`` keys) and returns an object that
+    follows :class:`flexzoo.plugin.DataSource`: a map-style data set (``len(source)`` and
+    ``source[i] -> (input, {target: value})``) whose samples are decoded when asked for, so that
+    ``torch.utils.data.DataLoader`` workers read them in parallel and nothing is held in memory. An
+    input is a ``PIL.Image`` (the host applies ``[train.preprocess]`` and ``[train.augment]``) or an
+    array (used as it is). Optional members: ``labels`` (class names per target, stored in the
+    artifact), ``targets`` (every target, read without decoding inputs), ``arrays`` (small data held
+    in memory: the fast path), ``held_out`` (the last N samples are the validation split) and
+    ``fingerprint()``. A sample that cannot be read raises; the host skips or refuses it by
+    ``[train] on_bad_sample``. Whole-source problems (a missing column, an unreadable shard, a path
+    outside the data root) raise :class:`flexzoo.plugin.DataError` from the factory.
+
+    The host fills two factory parameters when the factory declares them:
+
+    - ``location: str``, the part of ``[train] data`` after ``name:``; a relative path is resolved
+      from the manifest's folder;
+    - ``input_shape: tuple[int, ...]``, from ``[model] input_shape``.
+
+    ``flexzoo.testing.check_dataset`` reads a source as the host does.
+
+    :return: the plugin's data sources. Every plugin's result is collected.
     """
 
 

@@ -26,13 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from flexzoo import assembly
+from flexzoo import assembly, schema
 from flexzoo.artifact.format import canonical_json, read_artifact
 from flexzoo.artifact.load import read_weights
 from flexzoo.artifact.write import write_artifact
 from flexzoo.assembly import BuildPlan, ZooModel
 from flexzoo.compression import Compression
-from flexzoo.errors import ArtifactError, ManifestError
+from flexzoo.errors import ArtifactError, DataError, FlexzooError, ManifestError
 from flexzoo.exporters import export as export_format
 from flexzoo.exporters import export_path
 from flexzoo.manifest import ResolvedManifest
@@ -42,10 +42,11 @@ from flexzoo.restoring import weights_restored_afterwards
 from flexzoo.steps import Distillation, StepContext
 from flexzoo.tracking import RunInfo, epoch_metrics
 from flexzoo.training import fine_tune as tuning
-from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig
+from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.training.data import Dataset, load_dataset
 from flexzoo.training.progress import summary_table
 from flexzoo.training.trainer import Fitted, Trainer
+from flexzoo.training.transforms import pretrained_config
 from flexzoo.transfer_weights import load_transferred_weights
 from flexzoo.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
 
@@ -132,6 +133,7 @@ class Pipeline:
         self.context = StepContext(input_shape=manifest.model.input_shape, base_dir=manifest.base_dir(),
                                    restoring=restoring, has_training_data=self.config is not None, host=self)
         self._data: Dataset | None = None
+        self._pretrained: dict[str, Any] | None = None
 
     def fail(self, key: str, message: str, hint: str = "") -> ManifestError:
         where = self.manifest.where()
@@ -169,6 +171,9 @@ class Pipeline:
             self.init(model)
             self.transfer(model)
             self.registry.manager.hook.flexzoo_model_built(model=model, manifest=self.manifest)
+        self._pretrained = pretrained_config(model)
+        if self._data is not None:
+            self._data.pretrained = self._pretrained
         return model
 
     def train(self, model: ZooModel, out_dir: str | Path, *, resume: bool, show_progress: bool,
@@ -214,7 +219,7 @@ class Pipeline:
     def write(self, model: ZooModel, out_dir: str | Path, training: dict[str, Any] | None = None) -> Path:
         """Write the artifact atomically (weights hashed once, from the tensors written)."""
         return write_artifact(model, self.manifest, out_dir, self.registry, compression=model.compression,
-                              training=training)
+                              training=training, data=self.data_card())
 
     def export(self, model: nn.Module, artifact: str | Path, formats: list[str] | None = None,
                out_dir: str | Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> list[dict[str, Any]]:
@@ -236,8 +241,39 @@ class Pipeline:
         """The ``[train]`` data, loaded on first use and kept for the rest of the run."""
         assert self.config is not None
         if self._data is None:
-            self._data = load_dataset(self.config, self.manifest.model.input_shape, self.manifest.file)
+            self._data = load_dataset(self.config, self.data_source(), self.manifest.model.input_shape,
+                                      seed=self.manifest.model.seed)
+            self._data.pretrained = self._pretrained
         return self._data
+
+    def data_source(self) -> Any:
+        """Call the ``[train] data`` source's factory (a ``flexzoo_datasets`` component) with its parameters."""
+        assert self.config is not None
+        train = self.manifest.train or {}
+        spec = dict(train.get("source") or {"use": data_source(self.config.data)[0]})
+        found = self.registry.resolve("dataset", spec.pop("use"))
+        factory = found.component.factory
+        accepted = {p.name for p in schema.parameters(factory)}
+        if "inputs" in accepted:
+            spec.setdefault("inputs", self.config.inputs)
+        _, location = data_source(self.config.data)
+        if location and (base := self.manifest.base_dir()) is not None:
+            location = str(base / Path(location).expanduser())
+        supplied = {"location": location, "input_shape": self.manifest.model.input_shape}
+        spec.update({name: value for name, value in supplied.items() if name in accepted})
+        try:
+            return factory(**spec)
+        except FlexzooError:
+            raise
+        except Exception as exc:
+            raise DataError(f"data source `{found.qualified_name}` could not read `{self.config.data}`: "
+                            f"{type(exc).__name__}: {exc}") from exc
+
+    def data_card(self) -> dict[str, Any] | None:
+        """What the artifact records of the data: preprocessing and class names per target (once loaded)."""
+        if self._data is None:
+            return None
+        return {"preprocessing": self._data.preprocessing(), "labels": self._data.labels}
 
     def fine_tune(self, model: nn.Module, epochs: int | None, distillation: Distillation | None
                   ) -> list[dict[str, Any]]:
@@ -325,7 +361,8 @@ def _training_record(pipeline: Pipeline, fitted: Fitted) -> dict[str, Any]:
     history = fitted.history
     return {
         "data": {"source": config.data, "description": data.description, "sha256": data.fingerprint,
-                 "train_samples": len(data.train_index), "validation_samples": len(data.validation_index)},
+                 "train_samples": len(data.train_index), "validation_samples": len(data.validation_index),
+                 "skipped_samples": len(data.skipped)},
         "epochs_run": len(history), "stopped_early": fitted.stopped_early,
         "world_size": fitted.world_size, "strategy": manifest.distributed.use,
         "final_validation": history[-1]["validation"] if history else {},

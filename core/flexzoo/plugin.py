@@ -15,9 +15,18 @@ from flexzoo._version import PLUGIN_API_VERSION
 from flexzoo.artifact.safetensors_header import read_header
 from flexzoo.atomic import write_atomically
 from flexzoo.components import Component
-from flexzoo.errors import ArtifactError, FlexzooError, ParameterError
+from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
 from flexzoo.hookspecs import hookimpl
-from flexzoo.protocols import Backbone, CompressionStep, Head, Initializer, PackingStep, RestorableStep, Strategy
+from flexzoo.protocols import (
+    Backbone,
+    CompressionStep,
+    DataSource,
+    Head,
+    Initializer,
+    PackingStep,
+    RestorableStep,
+    Strategy,
+)
 from flexzoo.restoring import restoring_weights
 from flexzoo.single_process import SingleProcess
 from flexzoo.steps import Distillation, StepContext, StepUnavailable, TrainingData
@@ -29,6 +38,8 @@ __all__ = [
     "Backbone",
     "Component",
     "CompressionStep",
+    "DataError",
+    "DataSource",
     "Distillation",
     "FlexzooError",
     "Head",

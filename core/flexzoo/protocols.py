@@ -11,6 +11,7 @@ import torch; tensors and modules appear in annotations only.
 | initializer | an :class:`Initializer`                               |                                  |
 | compressor  | a :class:`CompressionStep` (optionally restorable)    | ``input_shape``, ``context``     |
 | strategy    | a :class:`Strategy`                                   |                                  |
+| dataset     | a :class:`DataSource`                                 | ``location``, ``input_shape``    |
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Backbone",
     "CompressionStep",
+    "DataSource",
     "Head",
     "Initializer",
     "PackingStep",
@@ -145,3 +147,31 @@ class Strategy(Protocol):
                              state: dict[str, Any]) -> None: ...
 
     def teardown(self) -> None: ...
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    """A map-style data set that ``[train] data`` names: samples decoded when asked for.
+
+    ``source[i]`` returns ``(input, targets)``: the input is a ``PIL.Image`` (the host resizes,
+    augments and normalizes it by ``[train.preprocess]`` and ``[train.augment]``) or an array of
+    ``input_shape`` (used as it is); ``targets`` maps each target name to an integer class or an
+    array. It may raise for a sample that cannot be read (a corrupt image): the host skips or refuses
+    it by ``[train] on_bad_sample``, naming the sample by ``describe(i)`` when the source has it.
+
+    Optional members, read with ``getattr``:
+
+    - ``labels: Mapping[str, Sequence[str]]``: class names per target (stored per head in the artifact);
+    - ``targets: Mapping[str, ndarray]``: every sample's targets, read without decoding the inputs;
+    - ``arrays: Mapping[str, ndarray]``: the whole data in memory (``"x"`` and the targets), for small
+      sets: the host then indexes tensors instead of running a DataLoader;
+    - ``held_out: int``: the last ``held_out`` samples are the validation split (else a seeded split);
+    - ``fingerprint() -> str``: a digest of the data, so a resumed run refuses changed data;
+    - ``describe(i) -> str``: where sample ``i`` comes from (a file name), for messages.
+    """
+
+    description: str
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> tuple[Any, Mapping[str, Any]]: ...

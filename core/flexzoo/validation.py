@@ -19,7 +19,7 @@ from flexzoo.manifest import ComponentSpec, ManifestSource, ModelSection, Resolv
 from flexzoo.registry import Registry, UnknownComponent, default_registry, did_you_mean
 from flexzoo.sections import REQUIRED, Key, KeyTable, Report
 from flexzoo.tracking import RUN_HOOKS
-from flexzoo.training.config import validate_train
+from flexzoo.training.config import DATA_FORMS, data_source, validate_train
 from flexzoo.transfer import TRANSFER_KEYS, TransferProblem, backbone_from_artifact, check_freeze
 
 SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export", "track")
@@ -96,7 +96,7 @@ class _Checker:
 
     def train_layout(self, model: ModelSection | None, train: dict[str, Any] | None) -> None:
         """``channels_last`` needs image inputs: one sample of shape [channels, height, width]."""
-        if not train or not train["channels_last"] or model is None or model.input_shape is None:
+        if not train or not train.get("channels_last") or model is None or model.input_shape is None:
             return
         if len(model.input_shape) != 3:
             self.report("train.channels_last", f"channels_last needs image inputs of shape [channels, height, "
@@ -194,6 +194,28 @@ class _Checker:
         reuse = {name: table[name] for name in TRANSFER_KEYS if transfer and name in table}
         return ComponentSpec(kind=kind, use=found.qualified_name, params=params, key=key, match=match,
                              weights_from=reuse.get("from"), freeze=reuse.get("freeze", False))
+
+    def data_source(self, table: dict[str, Any], train: dict[str, Any]) -> dict[str, Any] | None:
+        """The data source ``[train] data`` names, with its ``[train.source]`` parameters checked like a component's."""
+        name, _ = data_source(train["data"])
+        try:
+            found = self.registry.resolve("dataset", name)
+        except UnknownComponent as exc:
+            self.report("train.data", f"`data` `{name}` is not a data source I know",
+                        f"{exc.hint.replace('zoo list datasets', '`zoo list datasets`')}; {DATA_FORMS}")
+            return None
+        given = table.get("source", {})
+        if not isinstance(given, dict):
+            self.report("train.source", f"`train.source` must be a table, got {schema.describe(given)}",
+                        "write it as [train.source]")
+            return None
+        if "use" in given:
+            self.report("train.source.use", "the source is chosen by [train] data", "remove `use`")
+            return None
+        settable = {p.name for p in schema.parameters(found.component.factory)}
+        defaults = {"inputs": train["inputs"]} if "inputs" in settable else {}
+        spec = self.component("dataset", {"use": found.qualified_name, **defaults, **given}, "train.source")
+        return None if spec is None else {"use": spec.use, **spec.params}
 
     def backbone(self, data: dict[str, Any]) -> ComponentSpec | None:
         """[backbone]: a component, or one reused from an artifact (``from``), optionally frozen."""
@@ -333,6 +355,10 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     head_names = list(data["heads"]) if isinstance(data.get("heads"), dict) else []
     train = validate_train(train_table, head_names, checker.add) if train_table is not None else None
     checker.train_layout(model, train)
+    if train is not None and train_table is not None:
+        data_spec = checker.data_source(train_table, train)
+        if "source" in train_table:  # without [train.source], [train] data alone names it (as before the table)
+            train["source"] = data_spec
     checker.compress_order(compress)
     export = checker.export(data, compress)
     track_table = checker.table(data, "track", required=False)

@@ -22,6 +22,16 @@ def render_card(info: dict[str, Any], weights_sha256: str) -> str:
     width = max(len(name) for name in card["heads"]) if card["heads"] else 0
     for name, head in card["heads"].items():
         lines.append(f"    {name:<{width}}  {head['use']:<20} output {head['output_shape']}")
+        if head.get("labels"):
+            shown = head["labels"][:10]
+            more = f", ... ({len(head['labels'])} classes)" if len(head["labels"]) > 10 else ""
+            lines.append(f"    {'':<{width}}  labels: {', '.join(map(str, shown))}{more}")
+    prep = card.get("preprocessing")
+    if prep:
+        norm = (f"mean {prep['mean']} std {prep['std']} ({prep['normalization']})" if prep.get("mean")
+                else "no mean/std")
+        lines.append(f"  preprocessing {prep['channel_order']} {prep['input_size']}, {prep['resize']} "
+                     f"{prep['interpolation']}, scale {prep['scale']}, {norm}")
     lines += _compression_lines(info.get("compression"))
     plugins = ", ".join(f"{n} {p.get('version')}" for n, p in sorted(info["plugins"].items()))
     lines += [

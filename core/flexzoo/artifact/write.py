@@ -51,8 +51,13 @@ def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Parameters, bytes, and each head's output shape for one sample."""
+def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict[str, torch.Tensor],
+               data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Parameters, bytes, each head's output shape for one sample and class names, and the preprocessing.
+
+    :param data: from the training data: ``preprocessing`` (how a raw image becomes an input: input size,
+        resize, interpolation, channel order, scale, mean and std) and ``labels`` (class names per target).
+    """
     heads: dict[str, Any] = {}
     feature_size = None
     if manifest.model.input_shape is not None:
@@ -64,8 +69,14 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
                 heads[name] = {"use": manifest.heads[name].use, "output_shape": list(head(features).shape)}
     else:
         heads = {name: {"use": spec.use, "output_shape": None} for name, spec in manifest.heads.items()}
+    labels = (data or {}).get("labels") or {}
+    train_heads = (manifest.train or {}).get("heads", {})
+    for name, head in heads.items():
+        target = train_heads.get(name, {}).get("target", name)
+        if target in labels:
+            head["labels"] = list(labels[target])
     dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in tensors.values()})
-    return {
+    card = {
         "input_shape": list(manifest.model.input_shape) if manifest.model.input_shape else None,
         "backbone": manifest.backbone.use,
         "feature_size": feature_size,
@@ -74,6 +85,9 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
         "dtype": ", ".join(dtypes),
         "heads": heads,
     }
+    if data and data.get("preprocessing"):
+        card["preprocessing"] = data["preprocessing"]
+    return card
 
 
 def _plugin_metadata(model: torch.nn.Module, manifest: ResolvedManifest, registry: Registry) -> dict[str, Any]:
@@ -92,8 +106,8 @@ def _plugin_metadata(model: torch.nn.Module, manifest: ResolvedManifest, registr
 
 def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, registry: Registry,
                       tensors: dict[str, torch.Tensor], compression: list[dict[str, Any]],
-                      report: dict[str, Any] | None = None, training: dict[str, Any] | None = None
-                      ) -> dict[str, str]:
+                      report: dict[str, Any] | None = None, training: dict[str, Any] | None = None,
+                      data: dict[str, Any] | None = None) -> dict[str, str]:
     """The header metadata: format, the JSON document, and the hashes that protect both.
 
     :param compression: each [[compress]] step's record and packing (see ``Compression.pack``).
@@ -109,7 +123,7 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
         "plugins": plugins,
         "versions": {"flexzoo": __version__, "plugin_api": PLUGIN_API_VERSION,
                      "torch": torch.__version__, "python": platform.python_version()},
-        "card": model_card(model, manifest, tensors),
+        "card": model_card(model, manifest, tensors, data),
         "extra": _plugin_metadata(model, manifest, registry),
     }
     if compression:
@@ -124,7 +138,8 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
 
 
 def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry, *,
-                   compression: Compression | None = None, training: dict[str, Any] | None = None) -> Path:
+                   compression: Compression | None = None, training: dict[str, Any] | None = None,
+                   data: dict[str, Any] | None = None) -> Path:
     """Write ``<out_dir>/<model name>.safetensors`` atomically and return its path.
 
     The weights are hashed once, from the tensors written.
@@ -132,6 +147,6 @@ def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: 
     state, records = compression.pack(model) if compression else (model.state_dict(), [])
     tensors = weights_of(state)
     metadata = artifact_metadata(model, manifest, registry, tensors, records,
-                                 compression.report if compression else None, training)
+                                 compression.report if compression else None, training, data)
     target = artifact_path(out_dir, manifest.model.name)
     return write_atomically(target, lambda partial: save_file(tensors, str(partial), metadata=metadata))

@@ -5,7 +5,7 @@ Importing this module is cheap: factories import torch when called.
 
 from __future__ import annotations
 
-from flexzoo.builtin import backbones, heads, initializers, strategies
+from flexzoo.builtin import backbones, datasets, heads, hugging_face, initializers, strategies, web_dataset
 from flexzoo.plugin import Component, hookimpl
 
 FLEXZOO_PLUGIN_API = 2
@@ -29,3 +29,10 @@ def flexzoo_initializers() -> list[Component]:
 @hookimpl
 def flexzoo_strategies() -> list[Component]:
     return [Component("single", strategies.single)]
+
+
+@hookimpl
+def flexzoo_datasets() -> list[Component]:
+    return [Component("digits", datasets.digits), Component("arrays", datasets.arrays),
+            Component("imagefolder", datasets.imagefolder), Component("table", datasets.table),
+            Component("huggingface", hugging_face.huggingface), Component("webdataset", web_dataset.webdataset)]

@@ -1,9 +1,10 @@
 """Model inputs from files and JSON values, checked against the artifact's ``input_shape`` (torch-free).
 
-Accepted: image files (see :mod:`flexzoo.images`; a recorded ``card["preprocessing"]`` ``mean``/``std`` is then
-applied per channel), folders of images, ``.npy`` (one sample or a batch), ``.npz`` (each array one sample or
-a batch), and ``.json`` (a sample or a list of samples, as nested lists, or ``{"inputs": ...}``). Arrays
-and JSON are taken as model-ready: no preprocessing is applied to them.
+Accepted: image files (see :mod:`flexzoo.images`; a recorded ``card["preprocessing"]`` is then applied:
+its resize rule, interpolation and per-channel ``mean``/``std``), folders of images, ``.npy`` (one sample
+or a batch), ``.npz`` (each array one sample or a batch), and ``.json`` (a sample or a list of samples, as
+nested lists, or ``{"inputs": ...}``). Arrays and JSON are taken as model-ready: no preprocessing is
+applied to them.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from flexzoo.errors import FlexzooError
-from flexzoo.images import IMAGE_SUFFIXES, decode_image
+from flexzoo.images import IMAGE_SUFFIXES, prepare_image
 
-__all__ = ["InputError", "as_batch", "normalize_image", "read_inputs"]
+__all__ = ["InputError", "as_batch", "read_inputs"]
 
 
 class InputError(FlexzooError):
@@ -46,21 +47,11 @@ def as_batch(value: Any, input_shape: Sequence[int], where: str = "input") -> np
     return array
 
 
-def normalize_image(pixels: np.ndarray, preprocessing: dict[str, Any] | None) -> np.ndarray:
-    """Apply a recorded per-channel ``mean``/``std`` to an image scaled to [0, 1] (identity when none)."""
-    if not preprocessing or "mean" not in preprocessing:
-        return pixels
-    shape = (-1, 1, 1)
-    mean = np.asarray(preprocessing["mean"], dtype=np.float32).reshape(shape)
-    std = np.asarray(preprocessing.get("std", 1.0), dtype=np.float32).reshape(shape)
-    return (pixels - mean) / std
-
-
 def image_input(source: str | Path | bytes, input_shape: Sequence[int], preprocessing: dict[str, Any] | None,
                 name: str) -> np.ndarray:
     """One image as a model-ready sample."""
     try:
-        return normalize_image(decode_image(source, tuple(input_shape), name), preprocessing)
+        return prepare_image(source, tuple(input_shape), preprocessing, name)
     except FlexzooError as exc:
         raise InputError(str(exc)) from None
 

@@ -152,6 +152,48 @@ def threads(threads: int = 1) -> Strategy:
     return ThreadLimit(threads)
 '''
 
+DATASET = '''
+
+class Stripes:
+    """Images of horizontal or vertical stripes, drawn when a sample is asked for (a DataSource)."""
+
+    def __init__(self, size: int, input_shape: tuple[int, ...]) -> None:
+        self.size = size
+        self.input_shape = input_shape
+        self.description = f"stripes ({size} images)"
+        self.labels = {"label": ["horizontal", "vertical"]}
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[object, dict[str, int]]:
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        import numpy as np
+
+        _, height, width = self.input_shape
+        label = index % 2
+        rows = (np.arange(height)[:, None] + index) % 4 < 2
+        cols = (np.arange(width)[None, :] + index) % 4 < 2
+        pixels = np.where(cols if label else rows, 1.0, 0.0) * np.ones((height, width))
+        return np.broadcast_to(pixels, self.input_shape).astype("float32"), {"label": label}
+
+
+def stripes(input_shape: tuple[int, ...], location: str = "", size: int = 60) -> DataSource:
+    """Generated stripes: target `label` is horizontal (0) or vertical (1).
+
+    Returns a flexzoo.plugin.DataSource whose samples are arrays of input_shape, made when read.
+
+    Args:
+        input_shape: one sample's shape, from [model] input_shape (set by the host).
+        location: what follows `stripes:` in [train] data (unused; set by the host).
+        size: how many samples.
+    """
+    if size < 2:
+        raise ParameterError("size", f"must be at least 2, got {size}")
+    return Stripes(size, tuple(input_shape))
+'''
+
 #: A test of what the example strategy does, beyond the conformance kit (``$name`` is the plugin).
 STRATEGY_TEST = '''
 
@@ -188,6 +230,7 @@ TEMPLATES: dict[str, Template] = {
     "initializer": Template(INITIALIZER, "small_normal", ("Initializer",)),
     "compressor": Template(COMPRESSOR, "magnitude_prune", ("CompressionStep",)),
     "strategy": Template(STRATEGY, "threads", ("SingleProcess", "Strategy"), STRATEGY_TEST),
+    "dataset": Template(DATASET, "stripes", ("DataSource",)),
 }
 
 #: kind -> the manifest lines that use the example component (``$name`` is the plugin).
@@ -197,6 +240,7 @@ EXAMPLE_USE: dict[str, str] = {
     "initializer": '[[init]]\nuse = "$name:small_normal"\nmatch = "*"\n',
     "compressor": '[[compress]]\nuse = "$name:magnitude_prune"\namount = 0.25\n',
     "strategy": '[distributed]\nuse = "$name:threads"\n',
+    "dataset": '',  # a data source is used by [train] data = "$name:stripes"
 }
 
 #: What the manifest uses for a kind the plugin does not offer (the host's own components).

@@ -1,8 +1,9 @@
 """The ``[train]`` section: its keys, their types and defaults, and its validation (no torch here).
 
-The validated section is a plain dict with every default filled in, except the fold keys:
-``folds`` and ``fold`` stay out of it unless ``folds > 1`` (and then ``validation_split`` does), so
-that a manifest without cross-validation resolves, stores and hashes as it did before they existed.
+The validated section is a plain dict with every default filled in, except keys added after the first
+release, which stay out unless given (:data:`STORED_WHEN_GIVEN`; ``folds`` and ``fold`` unless
+``folds > 1``, and then ``validation_split`` does), so that an older manifest resolves, stores and
+hashes as it did before they existed.
 :class:`TrainConfig` is the typed view the loop reads. Keys are declared once, as
 :class:`~flexzoo.sections.KeyTable` s :data:`TRAIN_KEYS`, :data:`HEAD_KEYS` and
 :data:`EARLY_STOPPING_KEYS`; validation and docs come from them.
@@ -10,7 +11,7 @@ that a manifest without cross-validation resolves, stores and hashes as it did b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Interval
@@ -28,6 +29,11 @@ OptimizerImpl = Literal["auto", "for_loop", "foreach", "fused"]
 Loss = Literal["cross_entropy", "mse", "mae", "smooth_l1"]
 Metric = Literal["accuracy", "macro_f1", "mse", "mae"]
 Mode = Literal["auto", "min", "max"]
+BadSample = Literal["error", "skip"]
+Resize = Literal["stretch", "keep_aspect"]
+Interpolation = Literal["bilinear", "bicubic", "nearest"]
+Normalize = Literal["auto", "pretrained", "data", "none"]
+AutoAugment = Literal["none", "randaugment", "trivialaugment"]
 
 CLASSIFICATION_LOSSES = ("cross_entropy",)
 DEFAULT_METRICS: dict[str, list[str]] = {
@@ -36,7 +42,18 @@ DEFAULT_METRICS: dict[str, list[str]] = {
 }
 METRICS_OF_TASK = {"classification": ("accuracy", "macro_f1"), "regression": ("mse", "mae")}
 HIGHER_IS_BETTER = {"accuracy", "macro_f1"}
-DATA_FORMS = 'data = "digits", "imagefolder:PATH", "PATH.npz" or "PATH.safetensors"'
+DATA_FORMS = 'data = "digits", "imagefolder:PATH", "PATH.npz", "PATH.safetensors", "PATH.csv" or "NAME:LOCATION"'
+#: A file's suffix -> the builtin source that reads it, for ``data = "PATH"`` without a source name.
+SOURCE_OF_SUFFIX = {".npz": "arrays", ".safetensors": "arrays", ".csv": "table", ".jsonl": "table"}
+
+
+def data_source(data: str) -> tuple[str, str]:
+    """The data source's name and location in ``[train] data``: ``"NAME"``, ``"NAME:LOCATION"`` or a file."""
+    for suffix, name in SOURCE_OF_SUFFIX.items():
+        if data.endswith(suffix) and not data.partition(":")[0].isidentifier():
+            return name, data
+    name, _, location = data.partition(":")
+    return name, location
 
 
 def _fraction(value: float) -> str:
@@ -44,9 +61,8 @@ def _fraction(value: float) -> str:
 
 
 def _data(value: str) -> str:
-    if value == "digits" or value.endswith((".npz", ".safetensors")):
-        return ""
-    if value.startswith("imagefolder:") and len(value) > len("imagefolder:"):
+    name, _ = data_source(value)
+    if name in SOURCE_OF_SUFFIX.values() or name.replace("-", "_").isidentifier():
         return ""
     return f"`data` `{value}` is not a data source I know"
 
@@ -58,8 +74,8 @@ NonNegativeFloat = Annotated[float, Ge(0)]
 Beta = Annotated[float, Interval(ge=0, lt=1)]
 
 TRAIN_KEYS = KeyTable(
-    Key("data", str, REQUIRED, "digits, imagefolder:PATH, PATH.npz or PATH.safetensors "
-        "(relative paths are relative to the manifest)", _data),
+    Key("data", str, REQUIRED, "digits, imagefolder:PATH, PATH.npz, PATH.safetensors, PATH.csv, or NAME:LOCATION "
+        "for any data source (`zoo list datasets`); relative paths are relative to the manifest", _data),
     Key("validation_split", float, 0.2, "fraction of the samples held out for validation (seeded split)",
         _fraction),
     Key("split_seed", NonNegative, 0, "seed of the train/validation split"),
@@ -67,6 +83,11 @@ TRAIN_KEYS = KeyTable(
         "held out for validation (1: validation_split holds out the validation samples)"),
     Key("fold", NonNegative, 0, "which fold is held out for validation when folds > 1 (0 to folds - 1)"),
     Key("inputs", str, "x", "name of the input array in a .npz or .safetensors file"),
+    Key("workers", NonNegative, 0, "DataLoader worker processes per rank decoding samples (0: in the training "
+        "process); data held in memory needs none"),
+    Key("prefetch", Positive, 2, "batches each worker prepares ahead"),
+    Key("on_bad_sample", BadSample, "error", "a sample that cannot be read (a corrupt image): error stops the "
+        "run naming it; skip leaves it out, counted and warned about"),
     Key("epochs", Positive, 10, "passes over the training data"),
     Key("batch_size", Positive, 64, "global batch size (split across ranks)"),
     Key("optimizer", Optimizer, "adamw", "sgd, adam or adamw"),
@@ -93,7 +114,31 @@ TRAIN_KEYS = KeyTable(
         "parameters), foreach (batched), for_loop (one parameter at a time) or auto (torch's choice)"),
     Key("checkpoint_every", Positive, 1, "epochs between checkpoints (the last epoch, or an early stop, is always "
         "checkpointed); --resume continues from the latest one"),
-    nested=("heads", "early_stopping"),
+    nested=("heads", "early_stopping", "preprocess", "augment", "source"),
+)
+
+Probability = Annotated[float, Interval(ge=0, le=1)]
+Fraction = Annotated[float, Interval(gt=0, le=1)]
+
+PREPROCESS_KEYS = KeyTable(
+    Key("resize", Resize, "stretch", "stretch: to input_shape exactly; keep_aspect: the shorter side to fit, "
+        "then a center crop"),
+    Key("interpolation", Interpolation, "bilinear", "bilinear, bicubic or nearest"),
+    Key("normalize", Normalize, "auto", "mean/std: auto (given mean/std, else the backbone's pretrained config, "
+        "else computed from the training images), pretrained, data, or none (pixels in [0, 1])"),
+    Key("mean", list[float], None, "per-channel mean (after scaling pixels to [0, 1])"),
+    Key("std", list[PositiveFloat], None, "per-channel standard deviation"),
+)
+
+AUGMENT_KEYS = KeyTable(
+    Key("hflip", Probability, 0.0, "probability of a horizontal flip"),
+    Key("vflip", Probability, 0.0, "probability of a vertical flip"),
+    Key("rotation", NonNegativeFloat, 0.0, "random rotation, up to this many degrees either way"),
+    Key("crop_scale", tuple[Fraction, Fraction], None, "random-resized crop: [min, max] fraction of the area"),
+    Key("color_jitter", NonNegativeFloat, 0.0, "brightness, contrast and saturation jitter"),
+    Key("auto_augment", AutoAugment, "none", "none, randaugment or trivialaugment"),
+    Key("mixup", NonNegativeFloat, 0.0, "mixup alpha (0: off); one classification head"),
+    Key("cutmix", NonNegativeFloat, 0.0, "cutmix alpha (0: off); one classification head"),
 )
 
 HEAD_KEYS = KeyTable(
@@ -142,6 +187,10 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
         report(problem)
 
     resolved = TRAIN_KEYS.check(table, "train", counting)
+    preprocess = PREPROCESS_KEYS.check(table.get("preprocess", {}), "train.preprocess", counting)
+    augment = AUGMENT_KEYS.check(table.get("augment", {}), "train.augment", counting)
+    if preprocess and (preprocess["mean"] is None) != (preprocess["std"] is None):
+        counting(Problem("train.preprocess", "give both `mean` and `std`, or neither", "add the missing one"))
     if resolved and resolved["schedule"] == "onecycle" and resolved["warmup_epochs"]:
         counting(Problem("train.warmup_epochs", "onecycle has its own warm-up; `warmup_epochs` would be ignored",
                          "remove warmup_epochs, or choose schedule = \"cosine\""))
@@ -168,6 +217,7 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
     if before[0] or resolved is None:
         return None
     resolved["heads"] = resolved_heads
+    _data_keys(table, resolved, preprocess, augment)
     if early is not None:
         resolved["early_stopping"] = early
     return resolved
@@ -189,6 +239,24 @@ def _folds(table: dict[str, Any], resolved: dict[str, Any], report: Report) -> N
         report(Problem("train.validation_split", "`validation_split` and `folds` both choose the validation "
                        "samples", "remove validation_split (with folds = K each fold holds out 1/K)"))
     del resolved["validation_split"]
+
+
+#: ``[train]`` keys that stay out of a resolved section that does not give them (their defaults apply), so
+#: that a manifest written before they existed resolves, stores and hashes (checkpoint fingerprints) as it
+#: did: the data pipeline's and the speed options. Given, they are stored, so the artifact records them.
+STORED_WHEN_GIVEN = ("workers", "prefetch", "on_bad_sample", "compile", "channels_last", "optimizer_impl",
+                     "checkpoint_every")
+
+
+def _data_keys(table: dict[str, Any], resolved: dict[str, Any], preprocess: dict[str, Any] | None,
+               augment: dict[str, Any] | None) -> None:
+    """Keep the optional keys and tables only where the manifest gives them (defaults fill the rest)."""
+    for name in STORED_WHEN_GIVEN:
+        if name not in table:
+            del resolved[name]
+    for name, checked in (("preprocess", preprocess), ("augment", augment)):
+        if name in table and checked is not None:  # unset keys (None) stay out: a stored manifest is TOML
+            resolved[name] = {key: value for key, value in checked.items() if value is not None}
 
 
 def _early_stopping(table: Any, heads: dict[str, Any], report: Report) -> dict[str, Any] | None:
@@ -268,8 +336,14 @@ class TrainConfig:
     channels_last: bool
     optimizer_impl: str
     checkpoint_every: int
+    workers: int
+    prefetch: int
+    on_bad_sample: str
     heads: tuple[HeadObjective, ...]
     early_stopping: EarlyStopping | None
+    preprocess: dict[str, Any] = field(default_factory=dict)
+    augment: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, section: dict[str, Any]) -> TrainConfig:
@@ -280,4 +354,16 @@ class TrainConfig:
         heads = tuple(HeadObjective(name=name, loss=h["loss"], weight=h["weight"], target=h["target"],
                                     metrics=tuple(h["metrics"])) for name, h in section["heads"].items())
         early = section.get("early_stopping")
-        return cls(**plain, heads=heads, early_stopping=EarlyStopping(**early) if early else None)
+        return cls(**plain, heads=heads, early_stopping=EarlyStopping(**early) if early else None,
+                   preprocess={**(PREPROCESS_KEYS.check({}, "", _ignore) or {}), **section.get("preprocess", {})},
+                   augment={**(AUGMENT_KEYS.check({}, "", _ignore) or {}), **section.get("augment", {})},
+                   source=section.get("source") or {"use": data_source(section["data"])[0]})
+
+    @property
+    def augmented(self) -> bool:
+        """Whether any ``[train.augment]`` transform is on."""
+        return any(value not in (0.0, None, "none") for value in self.augment.values())
+
+
+def _ignore(problem: Problem) -> None:
+    pass

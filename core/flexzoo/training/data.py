@@ -1,110 +1,279 @@
-"""Data sources for ``[train] data``: scikit-learn's digits, an image folder, or arrays in a .npz/.safetensors file.
+"""The ``[train]`` data as training reads it: a data source, a seeded split, and batches for each rank.
 
-Every source becomes one in-memory :class:`Dataset`: inputs, named targets, a fixed seeded
-train/validation split (or one fold of a seeded k-fold split), and a fingerprint of all of it that the artifact records.
+A source (a ``flexzoo_datasets`` component) either holds small arrays in memory, which are then
+indexed directly (the fast path, bit for bit what it always was), or decodes each sample when asked,
+which a ``torch.utils.data.DataLoader`` does in ``[train] workers`` processes. Both walk the same
+seeded order: :class:`RankBatches` hands the DataLoader this rank's share of every global batch, so
+that N ranks read each sample once per epoch. Random augmentation is seeded per (run, epoch, sample):
+the result does not depend on the number of workers, and a resumed run sees the same images.
+The split is seeded: ``validation_split`` of the samples, an image folder's own ``train/``/``val/``, or
+one fold of a seeded k-fold split (``[train] folds``/``fold``, for ``zoo tune --cv``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from pathlib import Path
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Dataset as TorchDataset
 
-from flexzoo.errors import FlexzooError
-from flexzoo.images import IMAGE_SUFFIXES, decode_image
+from flexzoo.errors import DataError
 from flexzoo.training.config import TrainConfig
+from flexzoo.training.transforms import eval_transform, train_transform
 
+__all__ = ["DataError", "Dataset", "RankBatches", "load_dataset"]
 
-class DataError(FlexzooError):
-    """The data a manifest names cannot be loaded or does not fit the model."""
+STATISTICS_SAMPLES = 256  # training images that the computed mean and std are taken from
+Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
 @dataclass(frozen=True)
-class Dataset:
-    """Inputs ``(N, *input_shape)``, targets by name ``(N,)`` or ``(N, k)``, and the split."""
+class BadSample:
+    """A sample that could not be read, and why (returned by a worker instead of raising)."""
 
-    inputs: torch.Tensor
+    index: int
+    reason: str
+
+
+class RankBatches(Sampler[list[Any]]):
+    """A distributed batch sampler: this rank's share ``batch[rank::world]`` of each global batch of an order.
+
+    The order is set before each pass (a seeded permutation per epoch); each index is sent with the
+    epoch and whether it is a training pass, so that workers seed augmentation per sample.
+    """
+
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+
+    def set(self, batches: Sequence[torch.Tensor], epoch: int, train: bool) -> None:
+        self.batches = [[(int(i), epoch, train) for i in batch.tolist()] for batch in batches]
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class Samples(TorchDataset):
+    """The source's samples as tensors: images transformed, arrays reshaped; failures become BadSample."""
+
+    def __init__(self, source: Any, input_shape: tuple[int, ...] | None, seed: int, train: Any, evaluate: Any
+                 ) -> None:
+        self.source = source
+        self.input_shape = input_shape
+        self.seed = seed
+        self.train_transform = train
+        self.eval_transform = evaluate
+
+    def describe(self, index: int) -> str:
+        describe = getattr(self.source, "describe", None)
+        return describe(index) if describe else f"sample {index}"
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key: tuple[int, int, bool]) -> tuple[torch.Tensor, dict[str, Any]] | BadSample:
+        index, epoch, train = key
+        try:
+            value, targets = self.source[index]
+            if hasattr(value, "convert"):  # a PIL image
+                transform = self.train_transform if train else self.eval_transform
+                if train and transform is not self.eval_transform:
+                    inputs = self._seeded(transform, value, epoch, index)
+                else:
+                    inputs = transform(value)
+            else:
+                inputs = torch.as_tensor(np.asarray(value), dtype=torch.float32)
+                if self.input_shape is not None:
+                    inputs = inputs.reshape(self.input_shape)
+            if not torch.isfinite(inputs).all():
+                return BadSample(index, "its input holds NaN or infinite values")
+            return inputs, {name: torch.as_tensor(np.asarray(t)) for name, t in targets.items()}
+        except Exception as exc:  # a corrupt file, a truncated image: reported, never a worker's traceback
+            return BadSample(index, f"{type(exc).__name__}: {exc}")
+
+    def _seeded(self, transform: Any, image: Any, epoch: int, index: int) -> torch.Tensor:
+        seed = hash((self.seed, epoch, index)) & 0x7FFF_FFFF_FFFF_FFFF
+        if torch.utils.data.get_worker_info() is not None:  # a worker's RNG is its own
+            torch.manual_seed(seed)
+            return transform(image)
+        with torch.random.fork_rng(devices=[]):  # leave the training process's RNG (dropout) alone
+            torch.manual_seed(seed)
+            return transform(image)
+
+
+def collate(samples: list[Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[BadSample]]:
+    """Stack the readable samples; pass the unreadable ones on for the training process to report."""
+    bad = [s for s in samples if isinstance(s, BadSample)]
+    good = [s for s in samples if not isinstance(s, BadSample)]
+    if not good:
+        return torch.empty(0), {}, bad
+    inputs = torch.stack([inputs for inputs, _ in good])
+    targets = {name: torch.stack([t[name] for _, t in good]) for name in good[0][1]}
+    return inputs, targets, bad
+
+
+@dataclass
+class Dataset:
+    """The ``[train]`` data: a seeded split, targets, class names, and batches by index (TrainingData).
+
+    ``inputs`` holds the whole input tensor for a source in memory (the fast path), else None.
+    """
+
+    source: Any
     targets: dict[str, torch.Tensor]
     train_index: torch.Tensor
     validation_index: torch.Tensor
     fingerprint: str
     description: str
+    labels: dict[str, list[str]]
+    config: TrainConfig
+    input_shape: tuple[int, ...] | None
+    seed: int
+    inputs: torch.Tensor | None = None
+    pretrained: dict[str, Any] | None = None
+    skipped: dict[int, str] = field(default_factory=dict)
+    _preprocessing: dict[str, Any] | None = None
+    _images: bool | None = None
+    _loaders: dict[bool, tuple[DataLoader, RankBatches]] = field(default_factory=dict)
+    _samples: Samples | None = None
 
-    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The inputs and targets of the samples at ``index``."""
-        return self.inputs[index], {name: target[index] for name, target in self.targets.items()}
+    @property
+    def in_memory(self) -> bool:
+        return self.inputs is not None
 
+    # -- preprocessing -----------------------------------------------------------------------
 
-def _digits() -> tuple[dict[str, np.ndarray], str]:
-    from sklearn.datasets import load_digits
+    def preprocessing(self) -> dict[str, Any] | None:
+        """What turns a raw image into an input (None for array data): recorded in the artifact."""
+        if self.in_memory or self.input_shape is None or not self._gives_images():
+            return None
+        if self._preprocessing is None:
+            self._preprocessing = self._resolve_preprocessing()
+        return self._preprocessing
 
-    bunch = load_digits()
-    images = (bunch.images / 16.0).astype(np.float32)[:, None]
-    labels = bunch.target.astype(np.int64)
-    return {"x": images, "digit": labels, "parity": labels % 2}, "scikit-learn digits (1797 8x8 images)"
+    def _gives_images(self) -> bool:
+        """Whether the source's samples are images (PIL) rather than arrays used as they are (asked once)."""
+        if self._images is None:
+            self._images = True
+            for index in self.train_index[:8].tolist():
+                try:
+                    self._images = hasattr(self.source[index][0], "convert")
+                    break
+                except Exception:  # a bad sample: look at the next
+                    continue
+        return self._images
 
+    def _resolve_preprocessing(self) -> dict[str, Any]:
+        settings = self.config.preprocess
+        channels = self.input_shape[0] if self.input_shape else 3
+        pretrained = self.pretrained if self.pretrained and len(self.pretrained["mean"]) == channels else None
+        result = {"input_size": list(self.input_shape or ()), "resize": settings["resize"],
+                  "interpolation": settings["interpolation"], "channel_order": "RGB" if channels == 3 else "L",
+                  "scale": "1/255", "mean": None, "std": None, "normalization": "none"}
+        wanted = settings["normalize"]
+        if settings["mean"] is not None and wanted in ("auto", "data", "pretrained"):
+            result.update(mean=list(settings["mean"]), std=list(settings["std"]), normalization="manifest")
+        elif wanted in ("auto", "pretrained") and pretrained:
+            result.update(mean=pretrained["mean"], std=pretrained["std"], normalization="pretrained")
+        elif wanted == "pretrained":
+            raise DataError("[train.preprocess] normalize = \"pretrained\", but the backbone has no pretrained "
+                            "config with a mean and std; use normalize = \"data\" or give mean and std")
+        elif wanted in ("auto", "data"):
+            mean, std = self._statistics(result)
+            result.update(mean=mean, std=std, normalization="data")
+        return result
 
-def _array_file(path: Path, inputs: str) -> tuple[dict[str, np.ndarray], str]:
-    if not path.is_file():
-        raise DataError(f"data file `{path}` does not exist; fix [train] data (relative paths are relative to "
-                        "the manifest)")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
-        else:
-            from safetensors.numpy import load_file
-
-            arrays = load_file(str(path))
-    except Exception as exc:
-        raise DataError(f"cannot read `{path}`: {exc}") from None
-    if inputs not in arrays:
-        raise DataError(f"`{path}` has no array `{inputs}` for the inputs (it has {', '.join(sorted(arrays))}); "
-                        "set [train] inputs to the name of the input array")
-    arrays["x"] = arrays.pop(inputs)
-    return arrays, f"{path.name} ({len(arrays['x'])} samples)"
-
-
-def _image_classes(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _image_folder(root: Path, classes: list[str], input_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    channels = input_shape[0]
-    if channels not in (1, 3):
-        raise DataError(f"image folders give 1 or 3 channels; [model] input_shape asks for {channels}")
-    images, labels = [], []
-    for label, name in enumerate(classes):
-        for file in sorted((root / name).rglob("*")):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
+    def _statistics(self, preprocessing: dict[str, Any]) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std of up to STATISTICS_SAMPLES training images (a fixed, seeded choice)."""
+        transform = eval_transform({**preprocessing, "mean": None})
+        order = torch.randperm(len(self.train_index), generator=torch.Generator().manual_seed(self.seed))
+        total = squares = None
+        pixels_seen = 0
+        for position in order[:STATISTICS_SAMPLES].tolist():
+            try:
+                image, _ = self.source[int(self.train_index[position])]
+                channels = transform(image).double().flatten(1)
+            except Exception:  # a bad sample is reported when training reaches it
                 continue
-            images.append(decode_image(file, input_shape, str(file)))
-            labels.append(label)
-    if not images:
-        raise DataError(f"`{root}` holds no images ({', '.join(IMAGE_SUFFIXES)}) in class folders")
-    return np.stack(images), np.asarray(labels, dtype=np.int64)
+            total = channels.sum(1) if total is None else total + channels.sum(1)
+            squares = channels.pow(2).sum(1) if squares is None else squares + channels.pow(2).sum(1)
+            pixels_seen += channels.shape[1]
+        if total is None or squares is None:
+            raise DataError(f"{self.description}: no training image could be read to compute the mean and std")
+        mean = total / pixels_seen
+        std = (squares / pixels_seen - mean.pow(2)).clamp_min(1e-12).sqrt()
+        return [round(float(v), 6) for v in mean], [round(max(float(v), 1e-3), 6) for v in std]
 
+    def samples(self) -> Samples:
+        if self._samples is None:
+            preprocessing = self.preprocessing()
+            evaluate = train = None
+            if preprocessing is not None:
+                evaluate = eval_transform(preprocessing)
+                train = train_transform(preprocessing, self.config.augment) if self.config.augmented else evaluate
+            self._samples = Samples(self.source, self.input_shape, self.seed, train, evaluate)
+        return self._samples
 
-def _images(root: Path, input_shape: tuple[int, ...] | None) -> tuple[dict[str, np.ndarray], str, int | None]:
-    """An ImageFolder tree (``root/<class>/<image>``); with ``train/`` and ``val/`` inside, those are the split."""
-    if not root.is_dir():
-        raise DataError(f"image folder `{root}` does not exist; fix [train] data = \"imagefolder:PATH\"")
-    if input_shape is None or len(input_shape) != 3:
-        raise DataError("an image folder needs [model] input_shape = [channels, height, width] to size the images")
-    parts = [root / "train", root / "val"]
-    split = all(p.is_dir() for p in parts)
-    classes = _image_classes(parts[0] if split else root)
-    if len(classes) < 2:
-        raise DataError(f"`{root}` needs at least two class folders (root/<class>/<image>), found {classes}")
-    loaded = [_image_folder(p, classes, input_shape) for p in (parts if split else [root])]
-    images = np.concatenate([images for images, _ in loaded])
-    labels = np.concatenate([labels for _, labels in loaded])
-    held_out = len(loaded[1][1]) if split else None
-    return {"x": images, "label": labels}, f"image folder {root.name} ({len(images)} images, " \
-        f"{len(classes)} classes: {', '.join(classes[:5])}{'...' if len(classes) > 5 else ''})", held_out
+    # -- batches -------------------------------------------------------------------------------
+
+    def batch(self, index: torch.Tensor) -> Batch:
+        """The inputs (evaluation transform) and targets of the samples at ``index``."""
+        if self.inputs is not None:
+            return self.inputs[index], {name: target[index] for name, target in self.targets.items()}
+        samples = self.samples()
+        inputs, targets, bad = collate([samples[(int(i), 0, False)] for i in index.tolist()])
+        return self._checked(inputs, targets, bad)
+
+    def batches(self, batches: Sequence[torch.Tensor], *, epoch: int, train: bool) -> Iterator[Batch]:
+        """Each index batch's samples, in order: indexed in memory, or read by the DataLoader's workers."""
+        if self.inputs is not None:
+            for index in batches:
+                yield self.batch(index)
+            return
+        loader, sampler = self._loader(train)
+        sampler.set(batches, epoch, train)
+        for inputs, targets, bad in loader:
+            yield self._checked(inputs, targets, bad)
+
+    def _loader(self, train: bool) -> tuple[DataLoader, RankBatches]:
+        if train not in self._loaders:
+            sampler = RankBatches()
+            workers = self.config.workers
+            loader = DataLoader(self.samples(), batch_sampler=sampler, collate_fn=collate, num_workers=workers,
+                                persistent_workers=workers > 0,
+                                prefetch_factor=self.config.prefetch if workers else None,
+                                pin_memory=torch.cuda.is_available() and self.config.device != "cpu")
+            self._loaders[train] = (loader, sampler)
+        return self._loaders[train]
+
+    def _checked(self, inputs: torch.Tensor, targets: dict[str, torch.Tensor], bad: list[BadSample]) -> Batch:
+        if bad:
+            samples = self.samples()
+            if self.config.on_bad_sample == "error":
+                first = bad[0]
+                raise DataError(f"{self.description}: cannot read {samples.describe(first.index)}: {first.reason}; "
+                                "fix or remove it, or set [train] on_bad_sample = \"skip\" to leave bad samples out")
+            for sample in bad:
+                if sample.index not in self.skipped:
+                    self.skipped[sample.index] = f"{samples.describe(sample.index)}: {sample.reason}"
+                    warnings.warn(f"skipping unreadable sample {self.skipped[sample.index]} "
+                                  f"({len(self.skipped)} skipped so far)", stacklevel=2)
+            if not len(inputs):
+                raise DataError(f"{self.description}: every sample of a batch is unreadable (first: "
+                                f"{self.skipped[bad[0].index]})")
+        return inputs, targets
+
+    def close(self) -> None:
+        """Stop the loader's worker processes."""
+        self._loaders.clear()
 
 
 def _fold_split(count: int, config: TrainConfig, description: str) -> tuple[np.ndarray, np.ndarray]:
@@ -141,37 +310,52 @@ def _fit_inputs(inputs: np.ndarray, input_shape: tuple[int, ...] | None) -> np.n
                     f"input_shape = {list(input_shape)}; fix input_shape or the data")
 
 
-def load_dataset(config: TrainConfig, input_shape: tuple[int, ...] | None, manifest_file: str) -> Dataset:
-    """Load the data ``config.data`` names, with its seeded train/validation split (fold ``config.fold`` of
-    ``config.folds`` when there are folds)."""
-    base = Path(manifest_file).parent
-    held_out: int | None = None
-    if config.data == "digits":
-        arrays, description = _digits()
-    elif config.data.startswith("imagefolder:"):
-        arrays, description, held_out = _images(base / Path(config.data.removeprefix("imagefolder:")).expanduser(),
-                                                input_shape)
-    else:
-        arrays, description = _array_file(base / Path(config.data).expanduser(), config.inputs)
-    count = len(arrays["x"])
-    short = [name for name, array in arrays.items() if len(array) != count]
-    if short:
-        raise DataError(f"every array needs one entry per sample ({count}); {', '.join(short)} differ(s)")
+def _split(config: TrainConfig, count: int, held_out: int | None, description: str
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The training and validation indices: one fold of ``config.folds``, a source's own held-out tail, or
+    a seeded ``validation_split``."""
     if config.folds > 1:
         validation, train = _fold_split(count, config, description)
-    elif held_out is not None:
-        validation = np.arange(count - held_out, count)
-        train = np.arange(count - held_out)
-    else:
-        order = np.random.default_rng(config.split_seed).permutation(count)
-        size = max(1, round(count * config.validation_split))
-        validation, train = np.sort(order[:size]), np.sort(order[size:])
+        return train, validation
+    if held_out is not None:
+        return np.arange(count - held_out), np.arange(count - held_out, count)
+    order = np.random.default_rng(config.split_seed).permutation(count)
+    size = max(1, round(count * config.validation_split))
+    return np.sort(order[size:]), np.sort(order[:size])
+
+
+def load_dataset(config: TrainConfig, source: Any, input_shape: tuple[int, ...] | None, seed: int = 0) -> Dataset:
+    """The data ``source`` gives, with its seeded train/validation split (held in memory when it is arrays)."""
+    description = getattr(source, "description", type(source).__name__)
+    count = len(source)
+    train, validation = _split(config, count, getattr(source, "held_out", None), description)
     if len(train) == 0:
         raise DataError(f"{description}: no samples left for training; lower [train] validation_split")
-    fingerprint = _fingerprint(arrays, validation)
-    inputs = _fit_inputs(arrays.pop("x"), input_shape)
-    targets = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in arrays.items()}
-    return Dataset(inputs=torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)), targets=targets,
-                   train_index=torch.from_numpy(train.astype(np.int64)),
-                   validation_index=torch.from_numpy(validation.astype(np.int64)),
-                   fingerprint=fingerprint, description=description)
+    labels = {name: list(names) for name, names in (getattr(source, "labels", None) or {}).items()}
+    common = dict(source=source, train_index=torch.from_numpy(train.astype(np.int64)),
+                  validation_index=torch.from_numpy(validation.astype(np.int64)), description=description,
+                  labels=labels, config=config, input_shape=input_shape, seed=seed)
+    arrays = getattr(source, "arrays", None)
+    if arrays is not None:
+        arrays = dict(arrays)
+        fingerprint = _fingerprint(arrays, validation)
+        inputs = _fit_inputs(arrays.pop("x"), input_shape)
+        if np.issubdtype(inputs.dtype, np.floating) and not np.isfinite(inputs).all():
+            bad = np.flatnonzero(~np.isfinite(inputs.reshape(len(inputs), -1)).all(axis=1))
+            raise DataError(f"{description}: the inputs of {len(bad)} sample(s) hold NaN or infinite values "
+                            f"(samples {', '.join(map(str, bad[:5]))}{'...' if len(bad) > 5 else ''}); clean the data")
+        targets = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in arrays.items()}
+        return Dataset(targets=targets, fingerprint=fingerprint,
+                       inputs=torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)), **common)
+    listed = getattr(source, "targets", None)
+    if listed is not None:
+        targets = {name: torch.as_tensor(np.asarray(values)) for name, values in listed.items()}
+    else:  # the source cannot list its targets: those of the first samples stand for them in checks
+        first = [source[i][1] for i in train[:8].tolist()]
+        targets = {name: torch.stack([torch.as_tensor(np.asarray(t[name])) for t in first]) for name in first[0]}
+    fingerprint_of = getattr(source, "fingerprint", None)
+    if fingerprint_of is not None:
+        fingerprint = hashlib.sha256(f"{fingerprint_of()}\0{validation.tobytes().hex()}".encode()).hexdigest()
+    else:
+        fingerprint = _fingerprint({name: t.numpy() for name, t in targets.items()}, validation)
+    return Dataset(targets=targets, fingerprint=fingerprint, **common)

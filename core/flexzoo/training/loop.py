@@ -19,6 +19,7 @@ from flexzoo.training.data import Dataset
 from flexzoo.training.objectives import Objective
 from flexzoo.training.optimization import set_lr
 from flexzoo.training.progress import Progress
+from flexzoo.training.transforms import batch_mixer
 
 __all__ = ["AMP_DTYPES", "EPOCH_SEED_STRIDE", "EpochLoop", "Fail"]
 
@@ -75,10 +76,14 @@ class EpochLoop:
         torch.manual_seed((self.seed * EPOCH_SEED_STRIDE + epoch) * 1024 + rank)  # dropout
         order = self.epoch_order(data, epoch)
         steps = self.steps_per_epoch(len(order))
+        batches = [order[index * config.batch_size:(index + 1) * config.batch_size] for index in range(steps)]
+        mixer = self.mixer(objective) if config.augmented else None
         losses, shares = [], []
-        for index in range(steps):
-            batch = order[index * config.batch_size:(index + 1) * config.batch_size]
-            inputs, targets = data.batch(batch[rank::world])
+        for index, (inputs, targets) in enumerate(data.batches([b[rank::world] for b in batches], epoch=epoch,
+                                                               train=True)):
+            batch = batches[index]
+            if mixer is not None:
+                inputs, targets = mixer(inputs, targets)
             inputs = self.laid_out(inputs, device)
             set_lr(optimizer, config, schedule(step))
             with self.autocast(device):
@@ -112,15 +117,36 @@ class EpochLoop:
         rank, world = self.strategy.rank, self.strategy.world_size
         shard = data.validation_index[rank::world]
         per_rank = -(-len(data.validation_index) // world)  # the same number of batches on every rank
+        batches = [shard[start:start + self.config.batch_size] for start in range(0, per_rank, self.config.batch_size)]
         sums = None
+        seen = 0
         wrapped.eval()
         with torch.no_grad():
-            for start in range(0, per_rank, self.config.batch_size):
-                inputs, targets = data.batch(shard[start:start + self.config.batch_size])
+            for inputs, targets in data.batches(batches, epoch=0, train=False):
                 with self.autocast(device):
                     outputs = wrapped(self.laid_out(inputs, device))
                 batch_sums = objective.sums(outputs, targets)
                 sums = batch_sums if sums is None else sums + batch_sums
+                seen += len(inputs)
         assert sums is not None
         sums = self.strategy.all_reduce(sums.to(device))
-        return objective.metrics(sums.cpu(), float(len(data.validation_index)))
+        count = float(len(data.validation_index))
+        if not data.in_memory:  # skipped samples do not count
+            count = float(self.strategy.all_reduce(torch.tensor([float(seen)], dtype=torch.float64, device=device)))
+        return objective.metrics(sums.cpu(), count)
+
+    def mixer(self, objective: Objective) -> Any:
+        """Mixup/CutMix over one classification head's target, or None when they are off."""
+        heads = [h for h in objective.heads if h.weight]
+        if not (self.config.augment.get("mixup") or self.config.augment.get("cutmix")):
+            return None
+        if len(heads) != 1 or heads[0].task != "classification":
+            raise self.fail("train.augment", "mixup and cutmix mix the labels of one classification head; the "
+                            f"model trains {len(heads)} head(s)", "turn mixup and cutmix off")
+        head = heads[0]
+        mix = batch_mixer(self.config.augment, objective.scores[head.name].outputs)
+
+        def mixed(inputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+            inputs, soft = mix(inputs, targets[head.target].long())
+            return inputs, {**targets, head.target: soft}
+        return mixed

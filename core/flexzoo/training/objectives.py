@@ -33,6 +33,8 @@ class HeadScore:
     def target_of(self, targets: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
         target = targets[self.head.target]
         if self.head.task == "classification":
+            if target.is_floating_point() and target.ndim == 2:  # mixed (mixup, cutmix): class probabilities
+                return target.to(like.device)
             return target.to(like.device, torch.long)
         return target.to(like.device, torch.float32).reshape(like.shape)
 

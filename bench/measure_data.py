@@ -1,0 +1,186 @@
+"""Training data at scale (issue 10): peak RSS of `zoo train` on 20,000 vs 1,000 images, and loader throughput.
+
+Images: random 224x224 JPEGs generated once into /tmp/flexzoo-bench-images-N (reused by later runs).
+
+- Memory: `zoo train` of a small builtin cnn, batch 64, 2 workers. One epoch of 20,000 images at
+  3x224x224 takes far longer than a bench may on two shared CPU cores, so both runs are bounded the
+  same way: stopped after RSS_SECONDS of wall time (each has then run its listing, its split, the
+  mean/std and training steps: the old in-memory path had decoded every image before its first step).
+  Peak RSS is the largest sum of RSS over the `zoo` process and its loader workers, sampled every 0.1 s
+  (shared pages are counted once per process, so this over-states).
+- Throughput: images/s of flexzoo's DataLoader path (Pipeline.training_data().batches) against a hand-written
+  torchvision ImageFolder + DataLoader with the same transforms (resize 224 bilinear, to [0, 1], normalize),
+  batch 64, 2 workers, the same BATCHES batches of the same folder, interleaved, median of REPEATS.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import Row
+
+RSS_SECONDS = 75
+BATCHES = 12
+REPEATS = 3
+WORKERS = 2
+MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
+MANIFEST = """
+[model]
+name = "bench_data"
+seed = 0
+input_shape = [3, 224, 224]
+
+[backbone]
+use = "cnn"
+channels = [8, 16]
+
+[heads.label]
+use = "linear"
+num_classes = 2
+
+[train]
+data = "imagefolder:{root}"
+epochs = 1
+batch_size = 64
+workers = {workers}
+device = "cpu"
+
+[train.preprocess]
+mean = {mean}
+std = {std}
+"""
+
+
+def _write(args: tuple[Path, int, int]) -> None:
+    import numpy as np
+    from PIL import Image
+
+    folder, start, stop = args
+    rng = np.random.default_rng(start)
+    for index in range(start, stop):
+        label = index % 2
+        target = folder / f"c{label}" / f"{index:06d}.jpg"
+        if target.exists():
+            continue
+        small = rng.integers(0, 255, (28, 28, 3), dtype=np.uint8)  # upscaled: quick to encode, still 224x224
+        Image.fromarray(small).resize((224, 224), Image.BILINEAR).save(target, quality=85)
+
+
+def image_folder(count: int) -> Path:
+    """A folder of ``count`` 224x224 JPEGs in two classes, made once."""
+    from multiprocessing import Pool
+
+    root = Path(tempfile.gettempdir()) / f"flexzoo-bench-images-{count}"
+    if (root / ".complete").exists():
+        return root
+    for label in (0, 1):
+        (root / f"c{label}").mkdir(parents=True, exist_ok=True)
+    chunks = [(root, start, min(start + 500, count)) for start in range(0, count, 500)]
+    with Pool(2) as pool:
+        pool.map(_write, chunks)
+    (root / ".complete").write_text("")
+    return root
+
+
+def _tree_rss(pid: int) -> int:
+    """Bytes of RSS of ``pid`` and all its descendants."""
+    total, queue = 0, [pid]
+    while queue:
+        current = queue.pop()
+        try:
+            with open(f"/proc/{current}/statm") as stream:
+                total += int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{current}/task/{current}/children") as stream:
+                queue += [int(child) for child in stream.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def peak_rss(root: Path, work: Path) -> float:
+    """Peak RSS (bytes) of `zoo train` on ``root`` within RSS_SECONDS."""
+    manifest = work / f"{root.name}.toml"
+    manifest.write_text(MANIFEST.format(root=root, workers=WORKERS, mean=MEAN, std=STD))
+    command = [sys.executable, "-c", "import sys; from flexzoo.cli import main; sys.exit(main())", "train",
+               str(manifest), "-o", str(work / root.name), "-q"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak, deadline = 0, time.monotonic() + RSS_SECONDS
+    while process.poll() is None and time.monotonic() < deadline:
+        peak = max(peak, _tree_rss(process.pid))
+        time.sleep(0.1)
+    if process.poll() is None:
+        process.terminate()
+        process.wait(timeout=30)
+    elif process.returncode:
+        raise RuntimeError(f"zoo train failed: {process.stderr.read().decode()[-2000:]}")
+    return peak
+
+
+def throughput(root: Path, work: Path) -> tuple[float, float]:
+    """Images/s of flexzoo's loader and of a hand-written ImageFolder + DataLoader (median of REPEATS, interleaved)."""
+    import statistics
+
+    import torch
+    from torchvision import datasets
+    from torchvision.transforms import v2
+
+    from flexzoo.pipeline import Pipeline
+    from flexzoo.validation import load_manifest
+
+    manifest = work / "throughput.toml"
+    manifest.write_text(MANIFEST.format(root=root, workers=WORKERS, mean=MEAN, std=STD))
+    data = Pipeline(load_manifest(manifest)).training_data()
+    data.preprocessing()
+    order = data.train_index[torch.randperm(len(data.train_index), generator=torch.Generator().manual_seed(0))]
+    batches = [order[i * 64:(i + 1) * 64] for i in range(BATCHES)]
+
+    transform = v2.Compose([v2.Resize((224, 224), interpolation=v2.InterpolationMode.BILINEAR), v2.PILToTensor(),
+                            v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+    folder = datasets.ImageFolder(str(root), transform=transform)
+    loader = torch.utils.data.DataLoader(folder, batch_sampler=[b.tolist() for b in batches], num_workers=WORKERS,
+                                         persistent_workers=True, prefetch_factor=2)
+
+    def ours() -> int:
+        return sum(len(inputs) for inputs, _ in data.batches(batches, epoch=0, train=False))
+
+    def theirs() -> int:
+        return sum(len(inputs) for inputs, _ in loader)
+
+    rates: dict[str, list[float]] = {"ours": [], "theirs": []}
+    for repeat in range(REPEATS + 1):  # the first round warms both up (workers started, files cached)
+        for name, run in (("ours", ours), ("theirs", theirs)):
+            start = time.perf_counter()
+            count = run()
+            if repeat:
+                rates[name].append(count / (time.perf_counter() - start))
+    data.close()
+    return statistics.median(rates["ours"]), statistics.median(rates["theirs"])
+
+
+def measure() -> list[Row]:
+    small, large = image_folder(1_000), image_folder(20_000)
+    with tempfile.TemporaryDirectory() as work:
+        ours, theirs = throughput(large, Path(work))
+        small_rss = peak_rss(small, Path(work))
+        large_rss = peak_rss(large, Path(work))
+    gib = 1024 ** 3
+    bound = f"each run stopped after {RSS_SECONDS} s of wall time (2 shared CPU cores), same for both"
+    return [
+        Row("zoo train peak RSS, 20,000 vs 1,000 images 3x224x224 (cnn, batch 64, 2 workers)", large_rss / gib,
+            small_rss / gib, "GiB", target=1.5, note=bound),
+        Row("zoo train peak RSS, 20,000 images, vs 4 GiB", large_rss / gib, 4.0, "GiB", target=1.0, note=bound),
+        Row("loader images/s: flexzoo vs torchvision ImageFolder + DataLoader (2 workers, batch 64)", ours, theirs,
+            "img/s", target=0.95, lower_is_better=False,
+            note=f"{BATCHES} batches, interleaved, median of {REPEATS}"),
+    ]
+
+
+if __name__ == "__main__":
+    for row in measure():
+        print(f"{row.name}: {row.value_text()} vs {row.baseline_text()} (ratio {row.ratio:.3f}, target "
+              f"{row.target_text()}, met {row.met_text()}) {row.note}")
