@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Sampler, default_collate
 from torch.utils.data import Dataset as TorchDataset
 
 from flexzoo.errors import DataError
@@ -83,8 +83,8 @@ class Samples(TorchDataset):
         index, epoch, train = key
         try:
             value, targets = self.source[index]
-            if hasattr(value, "convert"):  # a PIL image
-                transform = self.train_transform if train else self.eval_transform
+            if hasattr(value, "convert"):  # a PIL image: 8-bit pixels, scaled and normalized by a positive std,
+                transform = self.train_transform if train else self.eval_transform  # are always finite
                 if train and transform is not self.eval_transform:
                     inputs = self._seeded(transform, value, epoch, index)
                 else:
@@ -93,8 +93,8 @@ class Samples(TorchDataset):
                 inputs = torch.as_tensor(np.asarray(value), dtype=torch.float32)
                 if self.input_shape is not None:
                     inputs = inputs.reshape(self.input_shape)
-            if not torch.isfinite(inputs).all():
-                return BadSample(index, "its input holds NaN or infinite values")
+                if not torch.isfinite(inputs).all():
+                    return BadSample(index, "its input holds NaN or infinite values")
             return inputs, {name: torch.as_tensor(np.asarray(t)) for name, t in targets.items()}
         except Exception as exc:  # a corrupt file, a truncated image: reported, never a worker's traceback
             return BadSample(index, f"{type(exc).__name__}: {exc}")
@@ -110,13 +110,16 @@ class Samples(TorchDataset):
 
 
 def collate(samples: list[Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[BadSample]]:
-    """Stack the readable samples; pass the unreadable ones on for the training process to report."""
+    """Stack the readable samples; pass the unreadable ones on for the training process to report.
+
+    ``default_collate`` stacks a worker's batch straight into shared memory, so it reaches the
+    training process without a second copy.
+    """
     bad = [s for s in samples if isinstance(s, BadSample)]
     good = [s for s in samples if not isinstance(s, BadSample)]
     if not good:
         return torch.empty(0), {}, bad
-    inputs = torch.stack([inputs for inputs, _ in good])
-    targets = {name: torch.stack([t[name] for _, t in good]) for name in good[0][1]}
+    inputs, targets = default_collate(good)
     return inputs, targets, bad
 
 

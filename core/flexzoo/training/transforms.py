@@ -28,8 +28,20 @@ def _interpolation(name: str) -> Any:
             "nearest": InterpolationMode.NEAREST}[name]
 
 
-def _to_float(image: torch.Tensor) -> torch.Tensor:
-    return image.to(torch.float32) / 255.0
+class ToInput:
+    """uint8 image tensor -> float32 scaled to [0, 1] and normalized: the values of ``/ 255`` and
+    ``v2.Normalize``, computed in place on one new tensor (their intermediate copies cost a fifth of a
+    loader's time per image)."""
+
+    def __init__(self, mean: list[float] | None, std: list[float] | None) -> None:
+        self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        self.std = None if std is None else torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        inputs = image.to(torch.float32).div_(255.0)
+        if self.mean is not None:
+            inputs.sub_(self.mean).div_(self.std)
+        return inputs
 
 
 def _resize(preprocessing: dict[str, Any]) -> list[Any]:
@@ -42,10 +54,8 @@ def _resize(preprocessing: dict[str, Any]) -> list[Any]:
 def _tail(preprocessing: dict[str, Any]) -> list[Any]:
     from torchvision.transforms import v2
 
-    tail: list[Any] = [v2.PILToTensor(), _to_float]
-    if preprocessing.get("mean") is not None:
-        tail.append(v2.Normalize(preprocessing["mean"], preprocessing["std"]))
-    return tail
+    mean = preprocessing.get("mean")
+    return [v2.PILToTensor(), ToInput(mean, preprocessing["std"] if mean is not None else None)]
 
 
 def eval_transform(preprocessing: dict[str, Any]) -> Callable[[Any], torch.Tensor]:
