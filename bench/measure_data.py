@@ -206,11 +206,38 @@ def input_bound(root: Path, work: Path) -> tuple[float, float]:
     return loaded, fixed
 
 
+def decode_all(root: Path) -> int:
+    """The in-memory image path as it was before issue 10 (training/data.py at a974e29^, reproduced): every
+    image decoded to float32 and stacked into one array. Returns this process's peak RSS growth in bytes."""
+    import resource
+
+    import numpy as np
+    from PIL import Image
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    images = []
+    for file in sorted(root.rglob("*.jpg")):
+        with Image.open(file) as image:
+            pixels = np.asarray(image.convert("RGB").resize((224, 224), Image.BILINEAR), dtype=np.float32)
+        images.append(pixels.reshape(224, 224, 3).transpose(2, 0, 1) / 255.0)
+    stacked = np.stack(images)
+    del images, stacked
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+
+
+def in_memory_peak(root: Path) -> float:
+    """Peak RSS growth (bytes) of the old in-memory path on ``root``, in a fresh process."""
+    output = subprocess.run([sys.executable, __file__, "--decode-all", str(root)], check=True, capture_output=True,
+                            text=True).stdout
+    return float(output.split()[-1])
+
+
 def measure() -> list[Row]:
     small, large = image_folder(1_000), image_folder(20_000)
     with tempfile.TemporaryDirectory() as work:
         ours, theirs = throughput(large, Path(work))
         loaded, preloaded = input_bound(small, Path(work))
+        old_peak = in_memory_peak(small) / 1_000 * 20_000
         small_rss = peak_rss(small, Path(work))
         large_rss = peak_rss(large, Path(work))
     gib = 1024 ** 3
@@ -222,6 +249,10 @@ def measure() -> list[Row]:
         Row("loader images/s: flexzoo vs torchvision ImageFolder + DataLoader (2 workers, batch 64)", ours, theirs,
             "img/s", target=0.95, lower_is_better=False,
             note=f"{BATCHES} batches, interleaved, median of {REPEATS}"),
+        Row("pre-issue-10 in-memory image path, 20,000 images 3x224x224: peak RSS growth vs the 4 GiB bound",
+            old_peak / gib, 4.0, "GiB", target=1.0, lower_is_better=False,
+            note="decode to float32 + stack, measured on 1,000 images x20 (linear in the count); before the "
+                 "process's own memory and the fingerprint's full copy"),
         Row(f"timm resnet10t training step (batch {STEP_BATCH}, 3x224x224): fed by the loader at {WORKERS} workers "
             "vs a batch loaded beforehand", loaded, preloaded, "s/step", target=1.1,
             note=f"median of {STEPS} steps; workers share the 2 CPU cores with training (not input-bound: ~1.0)"),
@@ -229,6 +260,9 @@ def measure() -> list[Row]:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--decode-all"]:
+        print(decode_all(Path(sys.argv[2])))
+        sys.exit(0)
     for row in measure():
         print(f"{row.name}: {row.value_text()} vs {row.baseline_text()} (ratio {row.ratio:.3f}, target "
               f"{row.target_text()}, met {row.met_text()}) {row.note}")
