@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from flexzoo.errors import FlexzooError
+from flexzoo.image_suffixes import IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "ImageError", "decode_image", "prepare_image", "resize_image"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 _RESAMPLE = {"bilinear": 2, "bicubic": 3, "nearest": 0}  # PIL.Image.Resampling values
 

@@ -17,6 +17,7 @@ from flexzoo.atomic import write_atomically
 from flexzoo.components import Component
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
 from flexzoo.hookspecs import hookimpl
+from flexzoo.image_suffixes import IMAGE_SUFFIXES
 from flexzoo.protocols import (
     Backbone,
     CompressionStep,
@@ -33,6 +34,7 @@ from flexzoo.steps import Distillation, StepContext, StepUnavailable, TrainingDa
 from flexzoo.tracking import RunInfo
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "PLUGIN_API_VERSION",
     "ArtifactError",
     "Backbone",

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flexzoo.images import IMAGE_SUFFIXES
-from flexzoo.plugin import DataError, DataSource
+from flexzoo.plugin import IMAGE_SUFFIXES, DataError, DataSource
 
 
 def image_mode(input_shape: tuple[int, ...] | None) -> str:

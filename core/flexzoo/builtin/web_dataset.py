@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flexzoo.builtin.datasets import class_codes, image_mode, open_image
-from flexzoo.images import IMAGE_SUFFIXES
-from flexzoo.plugin import DataError, DataSource
+from flexzoo.plugin import IMAGE_SUFFIXES, DataError, DataSource
 
 
 class Shards:

@@ -177,9 +177,9 @@ def check_dataset(entry: RegisteredComponent, input_shape: Sequence[int] = (3, 8
     assert held_out is None or 0 < held_out < count, f"{where}: held_out must leave samples on both sides"
 
 
-def check_component(entry: RegisteredComponent, input_shape: Sequence[int], example: Mapping[str, Any] | None = None
-                    ) -> None:
-    """Run the check of the component's kind."""
+def check_component(entry: RegisteredComponent, input_shape: Sequence[int], example: Mapping[str, Any] | None = None,
+                    location: str = "") -> None:
+    """Run the check of the component's kind (``location``: the data a dataset source reads)."""
     if entry.kind == "backbone":
         check_backbone(entry, input_shape, example)
     elif entry.kind == "head":
@@ -189,7 +189,7 @@ def check_component(entry: RegisteredComponent, input_shape: Sequence[int], exam
     elif entry.kind == "compressor":
         check_compressor(entry, example)
     elif entry.kind == "dataset":
-        check_dataset(entry, input_shape, example)
+        check_dataset(entry, input_shape, example, location)
     else:
         check_strategy(entry, example)
 

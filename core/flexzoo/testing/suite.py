@@ -25,6 +25,8 @@ class PluginConformance:
     :cvar build: the component names whose build-and-run check runs (None: all of them; a plugin
         with hundreds of components picks a few; the schema check always covers all).
     :cvar heavy_modules: modules that listing the plugin must not import.
+    :cvar locations: dataset sources only: the ``location`` each reads in the check, by name
+        (``{"shards": "tests/data/shards"}``); make small data for it in your test module.
     """
 
     plugin: ClassVar[str] = ""
@@ -32,6 +34,7 @@ class PluginConformance:
     examples: ClassVar[Mapping[str, Mapping[str, Mapping[str, Any]]]] = {}
     build: ClassVar[Sequence[str] | None] = None
     heavy_modules: ClassVar[Sequence[str]] = HEAVY_MODULES
+    locations: ClassVar[Mapping[str, str]] = {}
 
     def _components(self) -> list[RegisteredComponent]:
         assert self.plugin, f"{type(self).__name__}: set plugin = '<import name of the plugin module>'"
@@ -54,7 +57,8 @@ class PluginConformance:
 
     def test_component_builds_and_runs(self, component: RegisteredComponent) -> None:
         example = self.examples.get(component.kind, {}).get(component.name, {})
-        check_component(component, self.input_shape, example)
+        location = self.locations.get(component.name, "") if component.kind == "dataset" else ""
+        check_component(component, self.input_shape, example, location)
 
     def test_listing_imports_nothing_heavy(self) -> None:
         check_listing_is_light(self.plugin, self.heavy_modules)
