@@ -14,8 +14,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import flexzoo
+from flexzoo.pipeline import Pipeline
 from flexzoo.training.config import TrainConfig
-from flexzoo.training.data import load_dataset
 from flexzoo.validation import load_manifest
 
 
@@ -61,7 +61,7 @@ def fit(manifest_path: str, epochs: int) -> list[float]:
     manifest = load_manifest(manifest_path)
     config = TrainConfig.from_dict(manifest.train)
     model = flexzoo.build(manifest).train()
-    data = load_dataset(config, manifest.model.input_shape, manifest.file)
+    data = Pipeline(manifest).training_data()
     heads = {head.name: head.weight for head in config.heads}
 
     def loader(index: torch.Tensor, shuffle: bool) -> DataLoader:

@@ -25,10 +25,9 @@ import torch
 
 import flexzoo
 from common import Row
-from flexzoo.pipeline import train
+from flexzoo.pipeline import Pipeline, train
 from flexzoo.registry import default_registry
 from flexzoo.training.config import TrainConfig
-from flexzoo.training.data import load_dataset
 from flexzoo.validation import load_manifest
 
 HERE = Path(__file__).parent
@@ -139,7 +138,7 @@ def hand_written(manifest_path: Path, compiled: bool) -> list[float]:
     config = TrainConfig.from_dict(manifest.train)
     model = flexzoo.build(manifest).train()
     runner = torch.compile(model) if compiled else model
-    data = load_dataset(config, manifest.model.input_shape, manifest.file)
+    data = Pipeline(manifest).training_data()
     x, digit, parity = data.inputs, data.targets["digit"], data.targets["parity"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     loss_fn = torch.nn.functional.cross_entropy
@@ -177,8 +176,7 @@ def zoo_epochs(manifest_path: Path, out: Path) -> list[float]:
 
 def throughput(directory: Path) -> list[Row]:
     counted = load_manifest(write_manifest(directory, "n"))
-    samples = len(load_dataset(TrainConfig.from_dict(counted.train), counted.model.input_shape,
-                               counted.file).train_index)
+    samples = len(Pipeline(counted).training_data().train_index)
     eager = write_manifest(directory, "eager")
     compiled = write_manifest(directory, "compiled", "compile = true")
     tuned = write_manifest(directory, "fused", 'optimizer_impl = "fused"\nchannels_last = true')

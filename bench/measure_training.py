@@ -24,9 +24,8 @@ import flexzoo
 import flexzoo.builtin
 from common import Row
 from flexzoo.artifact.format import read_artifact
-from flexzoo.pipeline import train
+from flexzoo.pipeline import Pipeline, train
 from flexzoo.registry import Registry
-from flexzoo.training.data import load_dataset
 from flexzoo.validation import load_manifest
 
 EPOCHS = 12
@@ -77,7 +76,7 @@ def hand_written(manifest, registry) -> tuple[float, list[float]]:
     from flexzoo.training.config import TrainConfig
 
     config = TrainConfig.from_dict(manifest.train)
-    data = load_dataset(config, manifest.model.input_shape, manifest.file)
+    data = Pipeline(manifest).training_data()
     x, digit, parity = data.inputs, data.targets["digit"], data.targets["parity"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     loss_fn = torch.nn.functional.cross_entropy
