@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -126,3 +127,31 @@ def test_inspecting_a_real_artifact_imports_no_torch(tmp_path, manifest_file, re
     path = flexzoo.save(flexzoo.build(manifest_file(TINY_MANIFEST), registry), tmp_path / "out", registry)
     status, heavy = heavy_modules_after("inspect", str(path))
     assert status == 0 and heavy == ""
+
+
+FINALIZER_GETS_SIGTERM = """
+import os, pathlib, signal, sys, time
+from flexzoo.cli import sigterm_unwinds
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)  # the handler raises here, inside the finalizer, where Python swallows it
+
+with sigterm_unwinds():
+    try:
+        Finalized()
+        time.sleep(30)
+        print("still running after SIGTERM")
+    finally:
+        pathlib.Path(sys.argv[1]).write_text("unwound")
+"""
+
+
+def test_a_sigterm_that_lands_in_a_finalizer_still_unwinds_the_run_without_a_traceback(tmp_path):
+    marker = tmp_path / "marker"
+    done = subprocess.run([sys.executable, "-c", FINALIZER_GETS_SIGTERM, str(marker)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert marker.read_text() == "unwound"
+    assert done.stdout == "" and done.stderr == ""  # stopped before the 30 s sleep ended, and quietly

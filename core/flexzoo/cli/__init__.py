@@ -7,10 +7,12 @@ Exit status: 0 success, 1 a problem with the input (message on stderr), 2 a usag
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 from flexzoo._version import __version__
 from flexzoo.cli import artifacts, catalog, export, index, predict, report, scaffold, serve, training, tune
@@ -53,8 +55,55 @@ def _blocked_plugins(options: Sequence[str], parser: argparse.ArgumentParser) ->
     return blocked
 
 
+class _Terminated(SystemExit):
+    """SIGTERM, raised where the program is so that it unwinds and partial files are removed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
 def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds, so partial files are removed
+    raise _Terminated(signum)
+
+
+def _redeliver_swallowed_termination(hook: Callable[..., object]) -> Callable[..., object]:
+    """An unraisable-exception hook that sends SIGTERM again when a finalizer swallowed it.
+
+    A signal that arrives while a ``__del__`` or a weakref callback runs raises there, where Python can
+    only print the exception and go on: the process would keep running, with a traceback on stderr.
+    The hook prints nothing for it and delivers the signal again a moment later, when ordinary code
+    (which unwinds) is running; other unraisable exceptions go to the previous hook.
+    """
+
+    def unraisable(info: object) -> None:
+        exc = getattr(info, "exc_value", None)
+        if not isinstance(exc, _Terminated):
+            hook(info)
+            return
+        timer = threading.Timer(0.01, os.kill, (os.getpid(), exc.signum))
+        timer.daemon = True
+        timer.start()
+
+    return unraisable
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Within the block SIGTERM raises ``SystemExit(128 + 15)`` where the program is, so it unwinds.
+
+    Partial files are removed on the way out; a SIGTERM that lands in a finalizer is delivered again.
+    """
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _redeliver_swallowed_termination(previous_hook)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        # from here on the interpreter shuts down: a SIGTERM (a launcher stopping its ranks) just ends it,
+        # rather than raising inside a finalizer and printing a traceback
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        sys.unraisablehook = previous_hook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,13 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if blocked:
         os.environ["FLEXZOO_BLOCK_PLUGINS"] = ",".join(
             filter(None, [os.environ.get("FLEXZOO_BLOCK_PLUGINS", ""), *blocked]))
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
+    with sigterm_unwinds():
         return _run(args)
-    finally:
-        # from here on the interpreter shuts down: a SIGTERM (a launcher stopping its ranks) just ends it,
-        # rather than raising inside a finalizer and printing a traceback
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run(args: argparse.Namespace) -> int:
