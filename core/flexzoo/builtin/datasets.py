@@ -1,8 +1,9 @@
 """The builtin data sources, registered through ``flexzoo_datasets`` like any plugin's.
 
-Small arrays (digits, .npz, .safetensors) are held in memory: the fast path. Image folders and
-tables of file paths list their files when made and decode one image when a sample is asked for.
-Importing this module is cheap: numpy, PIL and safetensors are imported when a source is made.
+Arrays (digits; .npz and .safetensors files, memory-mapped) are indexed directly: the fast path.
+Image folders and tables of file paths list their files when made and decode one image when a
+sample is asked for.
+Importing this module is cheap: numpy and PIL are imported when a source is made.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def open_image(file: Path | Any, mode: str) -> Any:
 
 
 class Arrays:
-    """Arrays held in memory: ``x`` and one array per target (the fast path: no DataLoader)."""
+    """Arrays in memory or memory-mapped: ``x`` and one array per target (the fast path: no DataLoader)."""
 
     def __init__(self, arrays: dict[str, Any], description: str) -> None:
         count = len(arrays["x"])
@@ -69,28 +70,22 @@ def digits() -> DataSource:
 
 
 def arrays(location: str, inputs: str = "x") -> DataSource:
-    """Arrays in a .npz or .safetensors file: `inputs` and one array per target, held in memory.
+    """Arrays in a .npz or .safetensors file: `inputs` and one array per target, memory-mapped.
+
+    Uncompressed .npz members and safetensors tensors are mapped from the file, not read into memory;
+    a compressed .npz member (numpy.savez_compressed) is read into memory.
 
     Args:
         location: the file (relative to the manifest).
         inputs: name of the input array.
     """
+    from flexzoo.builtin.mapped_arrays import read_arrays
+
     path = Path(location)
     if not path.is_file():
         raise DataError(f"data file `{path}` does not exist; fix [train] data (relative paths are relative to "
                         "the manifest)")
-    try:
-        if path.suffix == ".npz":
-            import numpy as np
-
-            with np.load(path, allow_pickle=False) as archive:
-                found = {name: archive[name] for name in archive.files}
-        else:
-            from safetensors.numpy import load_file
-
-            found = load_file(str(path))
-    except Exception as exc:
-        raise DataError(f"cannot read `{path}`: {exc}") from None
+    found = read_arrays(path)
     if inputs not in found:
         raise DataError(f"`{path}` has no array `{inputs}` for the inputs (it has {', '.join(sorted(found))}); "
                         "set [train.source] inputs to the name of the input array")

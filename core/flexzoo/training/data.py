@@ -30,6 +30,9 @@ from flexzoo.training.transforms import eval_transform, train_transform
 __all__ = ["DataError", "Dataset", "RankBatches", "load_dataset"]
 
 STATISTICS_SAMPLES = 256  # training images that the computed mean and std are taken from
+CHECK_BYTES = 64 * 1024 * 1024  # inputs checked for NaN at a time (a memory-mapped file is never copied whole)
+INDEXED_DTYPES = {np.dtype(name) for name in ("float32", "float64", "float16", "uint8", "int8", "int16", "int32",
+                                               "int64", "bool")}
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
@@ -127,7 +130,9 @@ def collate(samples: list[Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], 
 class Dataset:
     """The ``[train]`` data: a seeded split, targets, class names, and batches by index (TrainingData).
 
-    ``inputs`` holds the whole input tensor for a source in memory (the fast path), else None.
+    ``inputs`` holds the whole input tensor of an array source (the fast path), else None: over the
+    source's own memory, which is a memory-mapped file for .npz and .safetensors data, in the file's
+    dtype; a batch taken from it is float32.
     """
 
     source: Any
@@ -230,7 +235,8 @@ class Dataset:
     def batch(self, index: torch.Tensor) -> Batch:
         """The inputs (evaluation transform) and targets of the samples at ``index``."""
         if self.inputs is not None:
-            return self.inputs[index], {name: target[index] for name, target in self.targets.items()}
+            inputs = self.inputs[index].to(torch.float32)
+            return inputs, {name: target[index] for name, target in self.targets.items()}
         samples = self.samples()
         inputs, targets, bad = collate([samples[(int(i), 0, False)] for i in index.tolist()])
         return self._checked(inputs, targets, bad)
@@ -295,13 +301,33 @@ def _fold_split(count: int, config: TrainConfig, description: str) -> tuple[np.n
 
 
 def _fingerprint(arrays: dict[str, np.ndarray], validation: np.ndarray) -> str:
+    """The arrays' names, types, shapes and bytes, and the split: read in place, never copied whole."""
     digest = hashlib.sha256()
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
-        digest.update(array.tobytes())
+        digest.update(array.reshape(-1).view(np.uint8))
     digest.update(np.sort(validation).astype(np.int64).tobytes())
     return digest.hexdigest()
+
+
+def _non_finite_samples(inputs: np.ndarray) -> np.ndarray:
+    """The samples whose floating-point inputs hold NaN or infinity, checked CHECK_BYTES at a time."""
+    if not np.issubdtype(inputs.dtype, np.floating) or not len(inputs):
+        return np.empty(0, dtype=np.int64)
+    rows, bad = max(1, CHECK_BYTES // max(1, inputs[:1].nbytes)), []
+    for start in range(0, len(inputs), rows):
+        part = inputs[start:start + rows]
+        bad.append(start + np.flatnonzero(~np.isfinite(part.reshape(len(part), -1)).all(axis=1)))
+    return np.concatenate(bad)
+
+
+def _as_tensor(inputs: np.ndarray) -> torch.Tensor:
+    """The inputs as a tensor over the same memory (a memory-mapped file stays mapped); batches become float32
+    when they are taken. Types torch does not index are converted to float32 here."""
+    if inputs.dtype in INDEXED_DTYPES and inputs.flags.c_contiguous:
+        return torch.from_numpy(inputs)
+    return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
 
 
 def _fit_inputs(inputs: np.ndarray, input_shape: tuple[int, ...] | None) -> np.ndarray:
@@ -343,13 +369,12 @@ def load_dataset(config: TrainConfig, source: Any, input_shape: tuple[int, ...] 
         arrays = dict(arrays)
         fingerprint = _fingerprint(arrays, validation)
         inputs = _fit_inputs(arrays.pop("x"), input_shape)
-        if np.issubdtype(inputs.dtype, np.floating) and not np.isfinite(inputs).all():
-            bad = np.flatnonzero(~np.isfinite(inputs.reshape(len(inputs), -1)).all(axis=1))
+        bad = _non_finite_samples(inputs)
+        if len(bad):
             raise DataError(f"{description}: the inputs of {len(bad)} sample(s) hold NaN or infinite values "
                             f"(samples {', '.join(map(str, bad[:5]))}{'...' if len(bad) > 5 else ''}); clean the data")
         targets = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in arrays.items()}
-        return Dataset(targets=targets, fingerprint=fingerprint,
-                       inputs=torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)), **common)
+        return Dataset(targets=targets, fingerprint=fingerprint, inputs=_as_tensor(inputs), **common)
     listed = getattr(source, "targets", None)
     if listed is not None:
         targets = {name: torch.as_tensor(np.asarray(values)) for name, values in listed.items()}
