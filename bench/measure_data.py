@@ -8,6 +8,11 @@ Images: random 224x224 JPEGs generated once into /tmp/flexzoo-bench-images-N (re
   mean/std and training steps: the old in-memory path had decoded every image before its first step).
   Peak RSS is the largest sum of RSS over the `zoo` process and its loader workers, sampled every 0.1 s
   (shared pages are counted once per process, so this over-states).
+- The pre-issue-10 path cannot start on 20,000 images: `python bench/measure_data.py --old-against-new` runs
+  it faithfully (torch loaded, decode to float32, np.stack, the fingerprint's copy) in a child process under
+  RLIMIT_AS = this machine's MemTotal, and reports where it failed with MemoryError and what it held, next
+  to `zoo train`'s peak RSS on the same folder (the new path). The child refuses to make an allocation the
+  kernel would grant when it leaves less than SPARE free to the machine's other processes.
 - Throughput: images/s of flexzoo's DataLoader path (Pipeline.training_data().batches) against a hand-written
   torchvision ImageFolder + DataLoader with the same transforms (resize 224 bilinear, to [0, 1], normalize),
   batch 64, 2 workers, the same BATCHES batches of the same folder, interleaved, median of REPEATS.
@@ -26,6 +31,7 @@ from typing import Any
 from common import Row
 
 RSS_SECONDS = 75
+SPARE = 4 * 1024 ** 3  # memory left to the machine's other processes by the old path's run under RLIMIT_AS
 STEPS = 6  # timed training steps of the input-bound row
 STEP_BATCH = 32
 BATCHES = 12
@@ -225,6 +231,69 @@ def decode_all(root: Path) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
 
 
+def _memory_kib(field: str, path: str = "/proc/self/status") -> int:
+    with open(path) as stream:
+        return int(next(line for line in stream if line.startswith(f"{field}:")).split()[1])
+
+
+def old_path_under_limit(root: Path, limit: int) -> dict[str, Any]:
+    """The pre-issue-10 path, faithfully (torch loaded, decode to float32, np.stack, the fingerprint's tobytes
+    copy), run under ``RLIMIT_AS = limit`` bytes. Returns where it stopped and the memory it held then.
+
+    Each allocation is first checked against the limit: one the kernel would grant is not made when it
+    would hold more than the machine can spare (the run stops with "unsafe" instead of thrashing)."""
+    import hashlib
+    import resource
+
+    import numpy as np
+    import torch  # noqa: F401  (the old path ran inside `zoo train`, with torch loaded)
+    from PIL import Image
+
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    files, images = sorted(root.rglob("*.jpg")), []
+    state: dict[str, Any] = {"images": len(files), "limit_gib": limit / 1024 ** 3}
+
+    def held() -> dict[str, float]:
+        return {"rss_gib": _memory_kib("VmRSS") / 1024 ** 2, "address_space_gib": _memory_kib("VmSize") / 1024 ** 2}
+
+    def allocating(stage: str, size: int) -> None:
+        state.update(stage=stage, asked_gib=size / 1024 ** 3, **held())
+        free = _memory_kib("MemAvailable", "/proc/meminfo") * 1024
+        if _memory_kib("VmSize") * 1024 + size <= limit and size + SPARE > free:
+            raise SystemExit(f"unsafe: {stage} would be granted {size / 1024 ** 3:.1f} GiB; "
+                             f"{free / 1024 ** 3:.1f} GiB are free")
+
+    allocating("decoding every image", len(files) * 3 * 224 * 224 * 4)  # the list the old path filled
+    try:
+        for number, file in enumerate(files):
+            state.update(stage="decode", decoded=number)
+            with Image.open(file) as image:
+                pixels = np.asarray(image.convert("RGB").resize((224, 224), Image.BILINEAR), dtype=np.float32)
+            images.append(pixels.reshape(224, 224, 3).transpose(2, 0, 1) / 255.0)
+        state["decoded"] = len(images)
+        allocating("np.stack of the decoded images", sum(image.nbytes for image in images))
+        stacked = np.stack(images)
+        del images
+        allocating("the fingerprint's tobytes copy", stacked.nbytes)
+        hashlib.sha256(stacked.tobytes())
+        state["stage"] = "started: every image decoded, stacked and hashed"
+    except MemoryError:
+        state["error"] = "MemoryError"
+    return state
+
+
+def old_path_limited(root: Path) -> dict[str, Any]:
+    """``old_path_under_limit`` in a fresh process, limited to this machine's RAM (MemTotal)."""
+    import json
+
+    limit = _memory_kib("MemTotal", "/proc/meminfo") * 1024
+    output = subprocess.run([sys.executable, __file__, "--old-path-limited", str(root), str(limit)],
+                            capture_output=True, text=True)
+    if output.returncode:
+        return {"error": output.stderr.strip().splitlines()[-1] if output.stderr.strip() else "failed"}
+    return json.loads(output.stdout.splitlines()[-1])
+
+
 def in_memory_peak(root: Path) -> float:
     """Peak RSS growth (bytes) of the old in-memory path on ``root``, in a fresh process."""
     output = subprocess.run([sys.executable, __file__, "--decode-all", str(root)], check=True, capture_output=True,
@@ -262,6 +331,18 @@ def measure() -> list[Row]:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--decode-all"]:
         print(decode_all(Path(sys.argv[2])))
+        sys.exit(0)
+    if sys.argv[1:2] == ["--old-path-limited"]:
+        import json
+
+        print(json.dumps(old_path_under_limit(Path(sys.argv[2]), int(sys.argv[3]))))
+        sys.exit(0)
+    if sys.argv[1:2] == ["--old-against-new"]:  # the two memory rows alone: python bench/measure_data.py --old-...
+        large = image_folder(20_000)
+        print("old path under RLIMIT_AS = MemTotal:", old_path_limited(large))
+        with tempfile.TemporaryDirectory() as work:
+            print(f"new path: zoo train peak RSS {peak_rss(large, Path(work)) / 1024 ** 3:.2f} GiB "
+                  f"(stopped after {RSS_SECONDS} s)")
         sys.exit(0)
     for row in measure():
         print(f"{row.name}: {row.value_text()} vs {row.baseline_text()} (ratio {row.ratio:.3f}, target "

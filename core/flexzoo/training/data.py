@@ -25,6 +25,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from flexzoo.errors import DataError
 from flexzoo.training.config import TrainConfig
+from flexzoo.training.streaming import ListedPlacement, ShuffledPlacement, StreamPass, file_order
 from flexzoo.training.transforms import eval_transform, train_transform
 
 __all__ = ["DataError", "Dataset", "RankBatches", "load_dataset"]
@@ -84,8 +85,17 @@ class Samples(TorchDataset):
 
     def __getitem__(self, key: tuple[int, int, bool]) -> tuple[torch.Tensor, dict[str, Any]] | BadSample:
         index, epoch, train = key
+        return self.prepared(index, lambda: self.source[index], epoch, train)
+
+    def streamed(self, epoch: int, train: bool) -> Any:
+        """``prepare(position, raw)`` for a streamed source's rows (see flexzoo.training.streaming)."""
+        return lambda position, raw: self.prepared(position, lambda: self.source.sample(position, raw), epoch, train)
+
+    def prepared(self, index: int, read: Any, epoch: int, train: bool
+                 ) -> tuple[torch.Tensor, dict[str, Any]] | BadSample:
+        """The sample ``read()`` gives, transformed; a failure becomes a BadSample."""
         try:
-            value, targets = self.source[index]
+            value, targets = read()
             if hasattr(value, "convert"):  # a PIL image: 8-bit pixels, scaled and normalized by a positive std,
                 transform = self.train_transform if train else self.eval_transform  # are always finite
                 if train and transform is not self.eval_transform:
@@ -157,6 +167,11 @@ class Dataset:
     def in_memory(self) -> bool:
         return self.inputs is not None
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the source streams its rows (it cannot be indexed; see flexzoo.training.streaming)."""
+        return bool(getattr(self.source, "streaming", False))
+
     # -- preprocessing -----------------------------------------------------------------------
 
     def preprocessing(self) -> dict[str, Any] | None:
@@ -200,14 +215,14 @@ class Dataset:
         return result
 
     def _statistics(self, preprocessing: dict[str, Any]) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std of up to STATISTICS_SAMPLES training images (a fixed, seeded choice)."""
+        """Per-channel mean and std of up to STATISTICS_SAMPLES training images (a fixed, seeded choice; a
+        streamed source's first ones)."""
         transform = eval_transform({**preprocessing, "mean": None})
-        order = torch.randperm(len(self.train_index), generator=torch.Generator().manual_seed(self.seed))
         total = squares = None
         pixels_seen = 0
-        for position in order[:STATISTICS_SAMPLES].tolist():
+        for read in self._statistics_images():
             try:
-                image, _ = self.source[int(self.train_index[position])]
+                image, _ = read()
                 channels = transform(image).double().flatten(1)
             except Exception:  # a bad sample is reported when training reaches it
                 continue
@@ -219,6 +234,21 @@ class Dataset:
         mean = total / pixels_seen
         std = (squares / pixels_seen - mean.pow(2)).clamp_min(1e-12).sqrt()
         return [round(float(v), 6) for v in mean], [round(max(float(v), 1e-3), 6) for v in std]
+
+    def _statistics_images(self) -> Iterator[Any]:
+        """Readers of the images the mean and std are computed from: a seeded choice, or the stream's first."""
+        if not self.streamed:
+            order = torch.randperm(len(self.train_index), generator=torch.Generator().manual_seed(self.seed))
+            for position in order[:STATISTICS_SAMPLES].tolist():
+                yield lambda index=int(self.train_index[position]): self.source[index]
+            return
+        wanted = set(self.train_index[:STATISTICS_SAMPLES].tolist())
+        for position, raw in self.source.rows(file_order(len(self.source.files), self.seed, None)):
+            if position in wanted:
+                wanted.discard(position)
+                yield lambda position=position, raw=raw: self.source.sample(position, raw)
+            if not wanted:
+                return
 
     def samples(self) -> Samples:
         if self._samples is None:
@@ -237,18 +267,49 @@ class Dataset:
         if self.inputs is not None:
             inputs = self.inputs[index].to(torch.float32)
             return inputs, {name: target[index] for name, target in self.targets.items()}
+        if self.streamed:
+            return next(iter(self.batches([index], epoch=0, train=False, workers=0)))
         samples = self.samples()
         inputs, targets, bad = collate([samples[(int(i), 0, False)] for i in index.tolist()])
         return self._checked(inputs, targets, bad)
 
-    def batches(self, batches: Sequence[torch.Tensor], *, epoch: int, train: bool) -> Iterator[Batch]:
-        """Each index batch's samples, in order: indexed in memory, or read by the DataLoader's workers."""
+    def batches(self, batches: Sequence[torch.Tensor], *, epoch: int, train: bool, workers: int | None = None
+                ) -> Iterator[Batch]:
+        """Each index batch's samples, in order: indexed in memory, or read by the DataLoader's workers.
+
+        A streamed source reads them in one pass over its files (index batches in file order read as they go).
+        """
         if self.inputs is not None:
             for index in batches:
                 yield self.batch(index)
             return
+        if self.streamed:
+            placement = ListedPlacement(batches)
+            yield from self._stream(file_order(len(self.source.files), self.seed, None), placement,
+                                    [len(b) for b in batches], epoch, train, workers)
+            return
         loader, sampler = self._loader(train)
         sampler.set(batches, epoch, train)
+        for inputs, targets, bad in loader:
+            yield self._checked(inputs, targets, bad)
+
+    def epoch_batches(self, epoch: int, steps: int, rank: int, world: int) -> Iterator[Batch]:
+        """This rank's share of each of the epoch's ``steps`` global batches of a streamed source, in a seeded
+        order (see flexzoo.training.streaming); an indexed source's are ``batches`` of a seeded permutation."""
+        size, rows = self.config.batch_size, len(self.train_index)
+        sizes = [len(range(rank, min(size, rows - k * size), world)) for k in range(steps)]
+        placement = ShuffledPlacement(self.validation_index.numpy(), len(self.source), self.seed, epoch,
+                                      self.source.shuffle_buffer, size, steps, rank, world)
+        order = file_order(len(self.source.files), self.seed, epoch)
+        yield from self._stream(order, placement, sizes, epoch, True, None)
+
+    def _stream(self, order: list[int], placement: Any, sizes: list[int], epoch: int, train: bool,
+                workers: int | None) -> Iterator[Batch]:
+        workers = self.config.workers if workers is None else workers
+        rows = StreamPass(self.source, order, placement, sizes, self.samples().streamed(epoch, train), collate)
+        loader = DataLoader(rows, batch_size=None, num_workers=workers,
+                            prefetch_factor=self.config.prefetch if workers else None,
+                            pin_memory=torch.cuda.is_available() and self.config.device != "cpu")
         for inputs, targets, bad in loader:
             yield self._checked(inputs, targets, bad)
 

@@ -79,8 +79,11 @@ class EpochLoop:
         batches = [order[index * config.batch_size:(index + 1) * config.batch_size] for index in range(steps)]
         mixer = self.mixer(objective) if config.augmented else None
         losses, shares = [], []
-        for index, (inputs, targets) in enumerate(data.batches([b[rank::world] for b in batches], epoch=epoch,
-                                                               train=True)):
+        if data.streamed:  # the same batch sizes, in the stream's own seeded order
+            feed = data.epoch_batches(epoch, steps, rank, world)
+        else:
+            feed = data.batches([b[rank::world] for b in batches], epoch=epoch, train=True)
+        for index, (inputs, targets) in enumerate(feed):
             batch = batches[index]
             if mixer is not None:
                 inputs, targets = mixer(inputs, targets)
