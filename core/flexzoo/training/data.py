@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Sampler, default_collate
 from torch.utils.data import Dataset as TorchDataset
 
 from flexzoo.errors import DataError
+from flexzoo.training.arrays import arrays_digest, as_tensor, fit_inputs, non_finite_samples
 from flexzoo.training.config import TrainConfig
 from flexzoo.training.streaming import ListedPlacement, ShuffledPlacement, StreamPass, file_order
 from flexzoo.training.transforms import eval_transform, train_transform
@@ -31,9 +32,6 @@ from flexzoo.training.transforms import eval_transform, train_transform
 __all__ = ["DataError", "Dataset", "RankBatches", "load_dataset"]
 
 STATISTICS_SAMPLES = 256  # training images that the computed mean and std are taken from
-CHECK_BYTES = 64 * 1024 * 1024  # inputs checked for NaN at a time (a memory-mapped file is never copied whole)
-INDEXED_DTYPES = {np.dtype(name) for name in ("float32", "float64", "float16", "uint8", "int8", "int16", "int32",
-                                               "int64", "bool")}
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
@@ -361,45 +359,6 @@ def _fold_split(count: int, config: TrainConfig, description: str) -> tuple[np.n
     return np.sort(validation), np.sort(train)
 
 
-def _fingerprint(arrays: dict[str, np.ndarray], validation: np.ndarray) -> str:
-    """The arrays' names, types, shapes and bytes, and the split: read in place, never copied whole."""
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
-        digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
-        digest.update(array.reshape(-1).view(np.uint8))
-    digest.update(np.sort(validation).astype(np.int64).tobytes())
-    return digest.hexdigest()
-
-
-def _non_finite_samples(inputs: np.ndarray) -> np.ndarray:
-    """The samples whose floating-point inputs hold NaN or infinity, checked CHECK_BYTES at a time."""
-    if not np.issubdtype(inputs.dtype, np.floating) or not len(inputs):
-        return np.empty(0, dtype=np.int64)
-    rows, bad = max(1, CHECK_BYTES // max(1, inputs[:1].nbytes)), []
-    for start in range(0, len(inputs), rows):
-        part = inputs[start:start + rows]
-        bad.append(start + np.flatnonzero(~np.isfinite(part.reshape(len(part), -1)).all(axis=1)))
-    return np.concatenate(bad)
-
-
-def _as_tensor(inputs: np.ndarray) -> torch.Tensor:
-    """The inputs as a tensor over the same memory (a memory-mapped file stays mapped); batches become float32
-    when they are taken. Types torch does not index are converted to float32 here."""
-    if inputs.dtype in INDEXED_DTYPES and inputs.flags.c_contiguous:
-        return torch.from_numpy(inputs)
-    return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
-
-
-def _fit_inputs(inputs: np.ndarray, input_shape: tuple[int, ...] | None) -> np.ndarray:
-    if input_shape is None or tuple(inputs.shape[1:]) == tuple(input_shape):
-        return inputs
-    if int(np.prod(inputs.shape[1:])) == int(np.prod(input_shape)):
-        return inputs.reshape((len(inputs), *input_shape))
-    raise DataError(f"the data's samples have shape {list(inputs.shape[1:])}, which does not fit [model] "
-                    f"input_shape = {list(input_shape)}; fix input_shape or the data")
-
-
 def _split(config: TrainConfig, count: int, held_out: int | None, description: str
            ) -> tuple[np.ndarray, np.ndarray]:
     """The training and validation indices: one fold of ``config.folds``, a source's own held-out tail, or
@@ -428,14 +387,14 @@ def load_dataset(config: TrainConfig, source: Any, input_shape: tuple[int, ...] 
     arrays = getattr(source, "arrays", None)
     if arrays is not None:
         arrays = dict(arrays)
-        fingerprint = _fingerprint(arrays, validation)
-        inputs = _fit_inputs(arrays.pop("x"), input_shape)
-        bad = _non_finite_samples(inputs)
+        fingerprint = arrays_digest(arrays, validation)
+        inputs = fit_inputs(arrays.pop("x"), input_shape)
+        bad = non_finite_samples(inputs)
         if len(bad):
             raise DataError(f"{description}: the inputs of {len(bad)} sample(s) hold NaN or infinite values "
                             f"(samples {', '.join(map(str, bad[:5]))}{'...' if len(bad) > 5 else ''}); clean the data")
         targets = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in arrays.items()}
-        return Dataset(targets=targets, fingerprint=fingerprint, inputs=_as_tensor(inputs), **common)
+        return Dataset(targets=targets, fingerprint=fingerprint, inputs=as_tensor(inputs), **common)
     listed = getattr(source, "targets", None)
     if listed is not None:
         targets = {name: torch.as_tensor(np.asarray(values)) for name, values in listed.items()}
@@ -446,5 +405,5 @@ def load_dataset(config: TrainConfig, source: Any, input_shape: tuple[int, ...] 
     if fingerprint_of is not None:
         fingerprint = hashlib.sha256(f"{fingerprint_of()}\0{validation.tobytes().hex()}".encode()).hexdigest()
     else:
-        fingerprint = _fingerprint({name: t.numpy() for name, t in targets.items()}, validation)
+        fingerprint = arrays_digest({name: t.numpy() for name, t in targets.items()}, validation)
     return Dataset(targets=targets, fingerprint=fingerprint, **common)
