@@ -222,3 +222,15 @@ def test_prediction_prepares_an_image_as_validation_did(manifest_file, registry,
     files = [data.source.describe(int(i)) for i in index]
     got = np.stack([sample for _, sample in read_inputs(files, predictor.input_shape, recorded)])
     assert np.allclose(got, expected.numpy(), atol=1e-5)  # resized, cropped and normalized (data mean/std) alike
+
+
+def test_an_empty_index_batch_reads_as_an_empty_batch_of_the_input_shape(manifest_file, registry, tmp_path):
+    # 9 validation samples over 2 ranks in batches of 4: rank 1's second batch is empty, and the model still runs it
+    make_folder(tmp_path / "images")
+    data = pipeline_for(manifest_file, registry, 'data = "imagefolder:images"\n').training_data()
+    empty = torch.zeros(0, dtype=torch.long)
+    for inputs, targets in data.batches([data.train_index[:2], empty], epoch=0, train=False):
+        assert inputs.shape[1:] == (3, 8, 8) and inputs.dtype == torch.float32
+        assert targets["label"].shape[0] == len(inputs)
+    assert len(inputs) == 0
+    data.close()

@@ -323,6 +323,11 @@ class Dataset:
         return self._loaders[train]
 
     def _checked(self, inputs: torch.Tensor, targets: dict[str, torch.Tensor], bad: list[BadSample]) -> Batch:
+        if not bad and not len(inputs) and self.input_shape is not None:
+            # an empty index batch (a rank's last validation batch when the split divides unevenly): shaped like
+            # the in-memory path's, so the model runs it as every rank must
+            return (torch.empty((0, *self.input_shape)),
+                    {name: target[:0] for name, target in self.targets.items()})
         if bad:
             samples = self.samples()
             if self.config.on_bad_sample == "error":
