@@ -22,3 +22,18 @@ def test_the_guide_names_the_real_switches():
                  f"{discovery.API_KEYWORD_PREFIX}{PLUGIN_API_VERSION}", "--trace-plugins", "zoo new-plugin",
                  "zoo index --check"):
         assert name in text, f"docs/plugins.md does not mention {name}"
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_every_whole_manifest_in_the_readme_validates(tmp_path):
+    from flexzoo.validation import load_manifest
+
+    blocks = [block.split("```", 1)[0] for block in README.read_text().split("```toml\n")[1:]]
+    manifests = [block for block in blocks if block.lstrip().startswith("[model]") and "[heads." in block]
+    assert len(manifests) >= 2
+    for index, text in enumerate(manifests):
+        path = tmp_path / f"readme-{index}.toml"
+        path.write_text(text)
+        load_manifest(path)  # raises ManifestError, naming the key, for a snippet that went stale

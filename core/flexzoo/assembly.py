@@ -21,7 +21,7 @@ from flexzoo import schema
 from flexzoo.compression import Compression
 from flexzoo.errors import ManifestError, ParameterError, Problem
 from flexzoo.manifest import ComponentSpec, ResolvedManifest
-from flexzoo.protocols import Strategy
+from flexzoo.protocols import DataDependentInitializer, Strategy
 from flexzoo.registry import Registry, closest, default_registry
 from flexzoo.steps import StepContext
 
@@ -170,7 +170,7 @@ class _Builder:
         model = ZooModel(backbone, heads) if backbone is not None else None
         module_names = [name for name, _ in model.named_modules() if name] if model is not None else []
         for index, step in enumerate(self.manifest.init):
-            self.attempt(problems, self.call, step)
+            self.attempt(problems, self.call_with_host_values, step)
             if model is not None and len(heads) == len(self.manifest.heads):
                 self.attempt(problems, self.pattern_matches, index, step, module_names)
         for step in self.manifest.compress:
@@ -221,10 +221,14 @@ class _Builder:
 
     def initialize(self, model: ZooModel) -> None:
         for step in self.manifest.init:
-            init = self.call(step)
-            for name, module in model.named_modules():
-                if name and fnmatch.fnmatchcase(name, step.match or "*"):
-                    init(module)
+            init = self.call_with_host_values(step)
+            pattern = step.match or "*"
+            selected = [name for name, _ in model.named_modules() if name and fnmatch.fnmatchcase(name, pattern)]
+            if isinstance(init, DataDependentInitializer):
+                init.initialize(model, selected)
+            else:
+                for name in selected:
+                    init(model.get_submodule(name))
 
     def compression(self) -> Compression:
         specs = self.manifest.compress
@@ -269,9 +273,13 @@ def assemble(manifest: ResolvedManifest, registry: Registry, build_plan: BuildPl
     return _Builder(manifest, registry).assemble(build_plan.in_features)
 
 
-def initialize(model: ZooModel, manifest: ResolvedManifest, registry: Registry) -> None:
-    """Apply the ``[[init]]`` steps, in order, to the modules they match (under the caller's seed)."""
-    _Builder(manifest, registry).initialize(model)
+def initialize(model: ZooModel, manifest: ResolvedManifest, registry: Registry, context: StepContext | None = None
+               ) -> None:
+    """Apply the ``[[init]]`` steps, in order, to the modules they match (under the caller's seed).
+
+    ``context`` is what a data-dependent initializer reads its batches through (the pipeline's).
+    """
+    _Builder(manifest, registry, context).initialize(model)
 
 
 def compression_steps(manifest: ResolvedManifest, registry: Registry, context: StepContext) -> Compression:

@@ -26,6 +26,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
 HOST_PARAMETERS: dict[str, dict[str, str]] = {
     "backbone": {"input_shape": "filled from [model] input_shape"},
     "head": {"in_features": "filled from the backbone's feature size"},
+    "initializer": {"context": "the host's StepContext (a data-dependent initializer reads [train] batches)"},
     "compressor": {"input_shape": "filled from [model] input_shape",
                    "context": "the host's StepContext (data, fine-tune, evaluate, artifacts)",
                    "manifest": "the resolved manifest (plugin API 1, deprecated: take `context`)"},

@@ -83,6 +83,8 @@ def flexzoo_initializers() -> Sequence[Component]:
     An initializer factory takes its parameters and returns a callable ``init(module) -> None``
     that initializes, in place, the parameters owned directly by one module. The host calls it on
     every module whose qualified name matches the manifest's ``match`` glob, under the build seed.
+    A data-dependent one (LSUV) declares ``context`` and has ``initialize(model, selected)``, which the
+    host calls once instead (:class:`flexzoo.plugin.DataDependentInitializer`).
 
     :return: the plugin's initializers. Every plugin's result is collected.
     """

@@ -152,7 +152,7 @@ class Pipeline:
     def init(self, model: ZooModel) -> None:
         """Apply the ``[[init]]`` steps (not when restoring: the stored weights replace them)."""
         if not self.restoring:
-            assembly.initialize(model, self.manifest, self.registry)
+            assembly.initialize(model, self.manifest, self.registry, self.context)
 
     def transfer(self, model: ZooModel) -> None:
         """Copy the ``[backbone] from`` artifact's weights (not when restoring: the artifact stands alone)."""

@@ -21,6 +21,7 @@ from flexzoo.image_suffixes import IMAGE_SUFFIXES
 from flexzoo.protocols import (
     Backbone,
     CompressionStep,
+    DataDependentInitializer,
     DataSource,
     Head,
     Initializer,
@@ -40,6 +41,7 @@ __all__ = [
     "Backbone",
     "Component",
     "CompressionStep",
+    "DataDependentInitializer",
     "DataError",
     "DataSource",
     "Distillation",

@@ -8,7 +8,7 @@ import torch; tensors and modules appear in annotations only.
 |-------------|-------------------------------------------------------|----------------------------------|
 | backbone    | a :class:`Backbone` (an ``nn.Module``)                | ``input_shape``                  |
 | head        | a :class:`Head` (an ``nn.Module``)                    | ``in_features``                  |
-| initializer | an :class:`Initializer`                               |                                  |
+| initializer | an :class:`Initializer` (or :class:`DataDependentInitializer`) | ``context``             |
 | compressor  | a :class:`CompressionStep` (optionally restorable)    | ``input_shape``, ``context``     |
 | strategy    | a :class:`Strategy`                                   |                                  |
 | dataset     | a :class:`DataSource`                                 | ``location``, ``input_shape``    |
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Backbone",
     "CompressionStep",
+    "DataDependentInitializer",
     "DataSource",
     "Head",
     "Initializer",
@@ -62,6 +63,20 @@ class Initializer(Protocol):
     """
 
     def __call__(self, module: nn.Module) -> None: ...
+
+
+@runtime_checkable
+class DataDependentInitializer(Initializer, Protocol):
+    """An initializer that runs the model on data (LSUV): it sees the whole model, not one module.
+
+    The host calls ``initialize(model, selected)`` once, with the qualified names of the modules the
+    step's ``match`` selects, in module order, instead of calling ``init(module)`` on each. The factory
+    declares ``context`` and reads batches through it (``context.calibration_batches``) inside
+    ``initialize``, never in the factory (which also runs in the dry run). ``init(module)`` stays the
+    data-free part, for callers without data.
+    """
+
+    def initialize(self, model: nn.Module, selected: list[str]) -> None: ...
 
 
 @runtime_checkable

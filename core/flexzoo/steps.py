@@ -1,5 +1,6 @@
 """The step context: what a compression step may ask of the host, handed to its factory as ``context``.
 
+A data-dependent initializer (LSUV) gets the same context and reads its batches through it.
 A compressor factory that declares a parameter ``context: StepContext`` receives one. Through it
 a step reads the input shape, asks whether the model is being restored from an artifact (then it
 must not train or read data), gets the ``[train]`` data (loaded once per run, whoever asks first),

@@ -5,7 +5,16 @@ Importing this module is cheap: factories import torch when called.
 
 from __future__ import annotations
 
-from flexzoo.builtin import backbones, datasets, heads, hugging_face, initializers, strategies, web_dataset
+from flexzoo.builtin import (
+    backbones,
+    datasets,
+    heads,
+    hugging_face,
+    initializers,
+    sequences,
+    strategies,
+    web_dataset,
+)
 from flexzoo.plugin import Component, hookimpl
 
 FLEXZOO_PLUGIN_API = 2
@@ -13,7 +22,8 @@ FLEXZOO_PLUGIN_API = 2
 
 @hookimpl
 def flexzoo_backbones() -> list[Component]:
-    return [Component("mlp", backbones.mlp), Component("cnn", backbones.cnn)]
+    return [Component("mlp", backbones.mlp), Component("cnn", backbones.cnn), Component("lstm", sequences.lstm),
+            Component("gru", sequences.gru), Component("transformer", sequences.transformer)]
 
 
 @hookimpl

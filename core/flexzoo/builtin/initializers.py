@@ -4,7 +4,8 @@ Each factory returns ``init(module)``, which the host calls on every module whos
 matches the step's ``match`` glob. The weight schemes set a module's own ``weight`` when it has
 at least two dimensions (linear and convolution layers) and set its ``bias`` to ``bias``;
 normalization layers (one-dimensional weights) are left alone. ``zeros`` and ``constant`` set
-every parameter the module owns directly.
+every parameter the module owns directly. ``lsuv`` is data-dependent: the host hands it the whole
+model and the selected names (:class:`flexzoo.plugin.DataDependentInitializer`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from flexzoo.builtin.checks import PositiveFloat
-from flexzoo.plugin import ParameterError
+from flexzoo.builtin.checks import Positive, PositiveFloat
+from flexzoo.plugin import ParameterError, StepContext
 
 if TYPE_CHECKING:
     from torch import nn
@@ -139,6 +140,33 @@ def constant(value: float) -> Init:
     return _fill_all(value)
 
 
+def lsuv(
+    tolerance: PositiveFloat = 0.05,
+    max_iterations: Positive = 10,
+    batches: Positive = 1,
+    batch_size: Positive = 256,
+    orthogonal: bool = True,
+    *,
+    context: StepContext,
+) -> Init:
+    """Layer-sequential unit variance (data-dependent): each layer scaled to output variance 1 on [train] batches.
+
+    Args:
+        tolerance: stop scaling a layer when its output variance is within this of 1.
+        max_iterations: most rescaling passes per layer.
+        batches: training batches to measure on (the first of the run's seeded order).
+        batch_size: samples per batch.
+        orthogonal: start from orthonormal weights and zero biases (as the paper does).
+        context: the host's step context (set by the host; the batches come through it).
+    """
+    if not context.has_training_data:
+        raise ParameterError("use", "lsuv measures layer outputs on the manifest's [train] data, and there is no "
+                             "[train]", 'add a [train] section (for example data = "digits")')
+    from flexzoo.builtin.lsuv import LSUV
+
+    return LSUV(tolerance, max_iterations, batches, batch_size, orthogonal, context)
+
+
 INITIALIZERS: dict[str, Callable[..., Init]] = {
     "xavier_uniform": xavier_uniform,
     "xavier_normal": xavier_normal,
@@ -148,4 +176,5 @@ INITIALIZERS: dict[str, Callable[..., Init]] = {
     "trunc_normal": trunc_normal,
     "zeros": zeros,
     "constant": constant,
+    "lsuv": lsuv,
 }

@@ -16,10 +16,10 @@ from typing import Any
 
 from flexzoo import schema
 from flexzoo.components import RegisteredComponent
-from flexzoo.protocols import Backbone, DataSource, Head, Initializer
+from flexzoo.protocols import Backbone, DataDependentInitializer, DataSource, Head, Initializer
 from flexzoo.registry import Registry
 from flexzoo.testing.compressors import check_compressor
-from flexzoo.testing.inputs import BATCH, declared, example_arguments
+from flexzoo.testing.inputs import BATCH, data_context, declared, example_arguments
 from flexzoo.testing.strategies import check_strategy
 
 __all__ = ["HEAVY_MODULES", "check_backbone", "check_component", "check_compressor", "check_dataset", "check_head",
@@ -114,12 +114,17 @@ def check_initializer(entry: RegisteredComponent, example: Mapping[str, Any] | N
     import torch
     from torch import nn
 
-    init = entry.component.factory(**example_arguments(entry, example))
+    kwargs = example_arguments(entry, example)
+    if "context" in declared(entry):
+        kwargs["context"] = data_context((2, 5, 5))
+    init = entry.component.factory(**kwargs)
     assert isinstance(init, Initializer), \
         f"{entry.qualified_name} returned {type(init).__name__}; an initializer factory must return init(module)"
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(5), nn.Linear(5, 3))
     net(torch.randn(1, 2, 5, 5))
+    if isinstance(init, DataDependentInitializer):
+        _check_data_dependent(entry, init, net)
     changed_any = False
     for index in (0, 4):
         before = _state(net)
@@ -135,6 +140,19 @@ def check_initializer(entry: RegisteredComponent, example: Mapping[str, Any] | N
     assert all(torch.equal(before[n], t) for n, t in _state(net).items()), \
         f"{entry.qualified_name} called on a container changed its children's parameters"
     assert changed_any, f"{entry.qualified_name} changed no parameter of a Linear or a Conv2d layer"
+
+
+def _check_data_dependent(entry: RegisteredComponent, init: Any, net: Any) -> None:
+    """``initialize(model, selected)`` changes the selected modules' own parameters and nothing else."""
+    import torch
+
+    before = _state(net)
+    init.initialize(net, ["0", "4"])
+    changed = {name for name in before if not torch.equal(before[name], _state(net)[name])}
+    outside = sorted(name for name in changed if name.partition(".")[0] not in ("0", "4"))
+    assert not outside, f"{entry.qualified_name}.initialize(model, ['0', '4']) changed {outside}: only the " \
+        "selected modules' parameters may change"
+    assert changed, f"{entry.qualified_name}.initialize changed no parameter of the selected layers"
 
 
 def check_dataset(entry: RegisteredComponent, input_shape: Sequence[int] = (3, 8, 8),

@@ -47,3 +47,39 @@ def tiny_model(seed: int = 0) -> Any:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return ZooModel(backbones.mlp(input_shape=TINY_INPUT, widths=[16, 8]), {"out": heads.linear(8, 3)}).eval()
+
+
+class RandomTrainingData:
+    """:class:`flexzoo.plugin.TrainingData` of normal random inputs (``count`` samples of ``shape``), no targets."""
+
+    def __init__(self, shape: tuple[int, ...], count: int = 64, seed: int = 0) -> None:
+        import torch
+
+        self.inputs = torch.randn((count, *shape), generator=torch.Generator().manual_seed(seed))
+        self.train_index = torch.arange(count - count // 4)
+        self.validation_index = torch.arange(count - count // 4, count)
+        self.fingerprint = f"random-{seed}"
+
+    def batch(self, index: Any) -> tuple[Any, dict[str, Any]]:
+        return self.inputs[index], {}
+
+
+class DataOnlyHost:
+    """A step host that serves :class:`RandomTrainingData` and refuses everything else."""
+
+    def __init__(self, data: RandomTrainingData) -> None:
+        self.data = data
+
+    def training_data(self) -> RandomTrainingData:
+        return self.data
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the check's host offers only training_data(), and the step asked for {name}()")
+
+
+def data_context(shape: tuple[int, ...]) -> Any:
+    """A :class:`flexzoo.plugin.StepContext` whose ``[train]`` data is random inputs of ``shape``."""
+    from flexzoo.steps import StepContext
+
+    return StepContext(input_shape=shape, base_dir=None, restoring=False, has_training_data=True,
+                       host=DataOnlyHost(RandomTrainingData(shape)))

@@ -20,6 +20,8 @@ class PluginConformance:
 
     :cvar plugin: the import name of the plugin module (the entry point's value).
     :cvar input_shape: one sample's shape for backbones.
+    :cvar input_shapes: the shape for the components that take another, by name (a sequence
+        backbone takes ``(steps, features)``: ``{"lstm": (8, 8)}``).
     :cvar examples: parameters per kind and component name, for required ones or a cheaper build:
         ``{"head": {"tiny": {"num_classes": 3}}}``.
     :cvar build: the component names whose build-and-run check runs (None: all of them; a plugin
@@ -31,6 +33,7 @@ class PluginConformance:
 
     plugin: ClassVar[str] = ""
     input_shape: ClassVar[Sequence[int]] = (3, 16, 16)
+    input_shapes: ClassVar[Mapping[str, Sequence[int]]] = {}
     examples: ClassVar[Mapping[str, Mapping[str, Mapping[str, Any]]]] = {}
     build: ClassVar[Sequence[str] | None] = None
     heavy_modules: ClassVar[Sequence[str]] = HEAVY_MODULES
@@ -58,7 +61,8 @@ class PluginConformance:
     def test_component_builds_and_runs(self, component: RegisteredComponent) -> None:
         example = self.examples.get(component.kind, {}).get(component.name, {})
         location = self.locations.get(component.name, "") if component.kind == "dataset" else ""
-        check_component(component, self.input_shape, example, location)
+        shape = self.input_shapes.get(component.name, self.input_shape)
+        check_component(component, shape, example, location)
 
     def test_listing_imports_nothing_heavy(self) -> None:
         check_listing_is_light(self.plugin, self.heavy_modules)
