@@ -12,7 +12,7 @@ from transformers import AutoConfig, AutoModel
 import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_transformers
-from flexzoo import ManifestError, build
+from flexzoo import build
 from flexzoo.registry import Registry
 from flexzoo_plugin_transformers.model_list import read_model_list
 
