@@ -19,6 +19,7 @@ from torch import nn
 
 from flexzoo import schema
 from flexzoo.compression import Compression
+from flexzoo.dtypes import declared_input_dtype
 from flexzoo.errors import ManifestError, ParameterError, Problem
 from flexzoo.manifest import ComponentSpec, ResolvedManifest
 from flexzoo.protocols import DataDependentInitializer, Strategy
@@ -134,7 +135,7 @@ class _Builder:
             return size
         try:
             backbone.eval()
-            features = backbone(torch.empty((2, *shape), device="meta"))
+            features = backbone(torch.empty((2, *shape), device="meta", dtype=declared_input_dtype(backbone)))
         except Exception as exc:
             raise self.fail("model.input_shape",
                             f"the backbone {self.manifest.backbone.use} cannot take input of shape {list(shape)}: "

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from flexzoo.atomic import write_atomically
-from flexzoo.dtypes import input_dtype
+from flexzoo.dtypes import example_input, input_dtype
 from flexzoo.errors import FlexzooError
 from flexzoo.validation import DEFAULT_OPSET, EXPORT_TOLERANCE
 
@@ -57,7 +57,7 @@ class HeadOutputs(nn.Module):
 
 
 def _sample(shape: tuple[int, ...], batch: int, dtype: torch.dtype) -> torch.Tensor:
-    return torch.randn((batch, *shape), generator=torch.Generator().manual_seed(batch)).to(dtype)
+    return example_input(shape, batch, dtype, torch.Generator().manual_seed(batch))
 
 
 def _dynamic_batch() -> tuple[dict[int, Any]]:

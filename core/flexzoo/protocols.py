@@ -41,7 +41,9 @@ class Backbone(Protocol):
     """An ``nn.Module`` mapping a batch ``(B, *input_shape)`` to features ``(B, F)``.
 
     ``num_features: int`` is optional: the host reads the feature size from it when the manifest
-    has no ``input_shape`` to run a dry forward pass with.
+    has no ``input_shape`` to run a dry forward pass with. ``input_dtype: torch.dtype`` is optional
+    too: a backbone of token ids sets ``torch.int64``, and the host's own example inputs (the dry
+    run, export, the artifact's sample, latency) are then ids 0 and 1 instead of float noise.
     """
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from flexzoo.dtypes import input_dtype
+from flexzoo.dtypes import example_input, input_dtype
 
 __all__ = ["LATENCY_MODES", "compiled", "compression_report", "median_seconds_interleaved"]
 
@@ -81,9 +81,8 @@ def compression_report(before: nn.Module, after: nn.Module, after_state: dict[st
                               for name in metrics[0] if not name.endswith("loss")}
     if latency == "none" or input_shape is None:
         return report
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn((batch, *input_shape), generator=generator)
-    inputs = [x.to(input_dtype(before)), x.to(input_dtype(after))]
+    inputs = [example_input(input_shape, batch, input_dtype(m), torch.Generator().manual_seed(0))
+              for m in (before, after)]
     modes = {"eager": [lambda m=m: m for m in (before, after)]}
     if latency == "compiled":
         modes["compiled"] = [lambda m=m: compiled(m) for m in (before, after)]

@@ -15,6 +15,7 @@ from flexzoo.artifact.format import FORMAT, artifact_path, canonical_json, metad
 from flexzoo.artifact.safetensors_header import tensor_digest_prefix
 from flexzoo.atomic import write_atomically
 from flexzoo.compression import Compression
+from flexzoo.dtypes import input_dtype
 from flexzoo.manifest import ResolvedManifest
 from flexzoo.registry import Registry
 
@@ -62,7 +63,7 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
     feature_size = None
     if manifest.model.input_shape is not None:
         with torch.no_grad():
-            sample = torch.zeros((1, *manifest.model.input_shape), dtype=next(model.parameters()).dtype)
+            sample = torch.zeros((1, *manifest.model.input_shape), dtype=input_dtype(model))
             features = model.backbone(sample)
             feature_size = int(features.shape[-1])
             for name, head in model.heads.items():

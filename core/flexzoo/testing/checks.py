@@ -71,6 +71,8 @@ def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], examp
     """
     import torch
 
+    from flexzoo.dtypes import declared_input_dtype, example_input
+
     kwargs = example_arguments(entry, example)
     if "input_shape" in declared(entry):
         kwargs["input_shape"] = tuple(input_shape)
@@ -78,7 +80,7 @@ def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], examp
     assert isinstance(module, torch.nn.Module) and isinstance(module, Backbone), \
         f"{entry.qualified_name} returned {type(module).__name__}; a backbone factory must return an nn.Module"
     with torch.no_grad():
-        features = module(torch.randn(BATCH, *input_shape))
+        features = module(example_input(tuple(input_shape), BATCH, declared_input_dtype(module) or torch.float32))
     assert isinstance(features, torch.Tensor) and features.ndim == 2 and features.shape[0] == BATCH, \
         f"{entry.qualified_name}: features must be (batch, F), got {getattr(features, 'shape', type(features))}"
     size = int(features.shape[1])

@@ -1,0 +1,23 @@
+"""flexzoo-plugin-transformers: Hugging Face transformers encoders as flexzoo backbones (``transformers:<model type>``).
+
+Registration reads the model types from ``models.json`` (type and input kind, checked against the
+transformers release this plugin depends on), so ``zoo list`` imports neither transformers nor torch.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flexzoo.plugin import Component, hookimpl
+from flexzoo_plugin_transformers.backbone import backbone
+from flexzoo_plugin_transformers.model_list import INPUTS, read_model_list
+
+FLEXZOO_PLUGIN_API = 2
+
+
+@hookimpl
+def flexzoo_backbones() -> list[Component]:
+    models = read_model_list()
+    return [Component(name, functools.partial(backbone, name),
+                      summary=f"transformers {name} encoder, {INPUTS[kind]} ({models.version})")
+            for name, kind in models.kinds.items()]

@@ -1,0 +1,32 @@
+"""The static model list: true to the installed transformers, and what lets listing skip torch and transformers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from flexzoo_plugin_transformers.model_list import REGENERATE, installed_model_list, read_model_list
+
+LIST_AND_REPORT_IMPORTS = """
+import sys
+from flexzoo.cli import main
+status = main(sys.argv[1:])
+print("HEAVY=" + ",".join(sorted(m for m in ("torch", "transformers") if m in sys.modules)), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def test_shipped_list_is_true_to_the_installed_transformers():
+    shipped, installed = read_model_list(), installed_model_list()
+    assert shipped.version == installed.version, f"run the tests, then `{REGENERATE}`"
+    assert shipped.kinds == installed.kinds, f"run `{REGENERATE}`"
+
+
+def test_zoo_list_shows_the_encoders_without_importing_torch():
+    result = subprocess.run([sys.executable, "-c", LIST_AND_REPORT_IMPORTS, "list", "backbones", "transformers:*",
+                             "--json"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY=\n" in result.stderr
+    listed = {c["qualified_name"] for c in json.loads(result.stdout)}
+    assert {f"transformers:{name}" for name in read_model_list().kinds} == listed
