@@ -52,9 +52,9 @@ class OnnxBackbone(nn.Module):
             return
         digest = bytes(stored.to("cpu", torch.uint8).tolist()).hex()
         if digest != self.sha256:
-            raise ArtifactError(f"the weights were made from an ONNX file with sha256 {digest[:12]}…, but {self.source} "
-                                f"now has sha256 {self.sha256[:12]}…: the file changed since; restore the file "
-                                "the model was built from, or rebuild the model from the new one")
+            raise ArtifactError(f"the weights were made from an ONNX file with sha256 {digest[:12]}…, but "
+                                f"{self.source} now has sha256 {self.sha256[:12]}…: the file changed since; restore "
+                                "the file the model was built from, or rebuild the model from the new one")
 
 
 def _constants_to_parameters(initializers: nn.Module | None) -> None:

@@ -122,12 +122,14 @@ def test_a_model_exported_by_flexzoo_gives_onnxruntime_outputs(manifest, registr
 
 
 def test_several_outputs_need_a_choice_and_the_hint_names_the_shared_features(manifest, registry, flexzoo_export):
-    with pytest.raises(ManifestError, match=r"\[backbone.output\] .*the graph has 2 outputs \(digit, parity\)") as error:
+    outputs = r"\[backbone.output\] .*the graph has 2 outputs \(digit, parity\)"
+    with pytest.raises(ManifestError, match=outputs) as error:
         build(manifest(flexzoo_export), registry)
     assert "or to 'view' (what the Gemm making 'digit' takes" in str(error.value)
     model = build(manifest(flexzoo_export, 'output = "view"'), registry)
     assert model.heads["digit"][-1].in_features == 16
-    with pytest.raises(ManifestError, match=r"(?s)\[backbone.output\] .*'veiw' is no tensor of the graph.*did you mean 'view'"):
+    misspelt = r"(?s)\[backbone.output\] .*'veiw' is no tensor of the graph.*did you mean 'view'"
+    with pytest.raises(ManifestError, match=misspelt):
         build(manifest(flexzoo_export, 'output = "veiw"'), registry)
 
 

@@ -141,7 +141,8 @@ def test_weights_of_another_architecture_are_refused_with_their_keys(manifest, r
     with pytest.raises(ManifestError) as error:
         build(manifest("resnet34", f'pretrained = "{weights}"'), registry)
     message = str(error.value)
-    assert "[backbone.pretrained]" in message and "does not fit this architecture: missing 80: layer1.2.bn1.bias," in message
+    assert "[backbone.pretrained]" in message
+    assert "does not fit this architecture: missing 80: layer1.2.bn1.bias," in message
 
 
 def test_builder_options_reach_torchvision_and_unknown_ones_are_named(manifest, registry):
