@@ -1,4 +1,5 @@
-"""Issue 3: `zoo list` start-up with 200 installed distributions, 20 of them plugins, against import torch."""
+"""Issue 3: `zoo list` start-up with 200 installed distributions, 20 of them plugins; issue 14: with every first-party
+plugin installed. Both against import torch."""
 
 from __future__ import annotations
 
@@ -36,7 +37,24 @@ def populate(site: Path) -> None:
                           {f"bench{index:02d}": module}, keywords="flexzoo-plugin-api-1")
 
 
+def first_party() -> list[Row]:
+    """Issue 14: `zoo list` with every first-party plugin installed (timm, torchvision, onnx... as `make venv` does)."""
+    from flexzoo.registry import default_registry
+
+    python = sys.executable
+    plugins = sorted(p.name for p in default_registry().plugins if p.status == "loaded")
+    listing, torch_import = command_seconds([[python, "-m", "flexzoo", "list"], [python, "-c", "import torch"]],
+                                            repeats=15)
+    return [Row("zoo list, every first-party plugin vs import torch", listing, torch_import, "s", target=0.1,
+                note=f"plugins loaded: {', '.join(plugins)}; zoo list: {listing * 1000:.0f} ms, import torch: "
+                     f"{torch_import * 1000:.0f} ms")]
+
+
 def measure() -> list[Row]:
+    return first_party() + crowded()
+
+
+def crowded() -> list[Row]:
     python = sys.executable
     with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as crowded, \
             tempfile.TemporaryDirectory() as cache:

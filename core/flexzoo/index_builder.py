@@ -120,8 +120,10 @@ def _entry(root: Path, package_dir: Path, module_root: Path) -> dict[str, Any]:
 def first_party_entries(root: Path) -> list[dict[str, Any]]:
     """Entries for the host's own plugin and every package under ``plugins/``, sorted by name."""
     entries = [_entry(root, root, root / "core")]
-    for package_dir in sorted((root / "plugins").glob("*/pyproject.toml")):
-        entries.append(_entry(root, package_dir.parent, package_dir.parent))
+    for pyproject in sorted((root / "plugins").glob("*/pyproject.toml")):
+        package_dir = pyproject.parent
+        src = package_dir / "src"  # the src layout (flexzoo-plugin-mlflow) keeps the module one level down
+        entries.append(_entry(root, package_dir, src if src.is_dir() else package_dir))
     return sorted(entries, key=lambda e: e["name"])
 
 

@@ -33,6 +33,7 @@ from flexzoo.restoring import restoring_weights
 from flexzoo.single_process import SingleProcess
 from flexzoo.steps import Distillation, StepContext, StepUnavailable, TrainingData
 from flexzoo.tracking import RunInfo
+from flexzoo.weights_file import check_weights_file, load_weights_file
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -57,7 +58,9 @@ __all__ = [
     "StepUnavailable",
     "Strategy",
     "TrainingData",
+    "check_weights_file",
     "hookimpl",
+    "load_weights_file",
     "restoring_weights",
     "safetensors_shapes",
     "write_atomically",

@@ -20,6 +20,7 @@ The checks are plain functions too (``check_schema``, ``check_backbone``, ...), 
 from __future__ import annotations
 
 from flexzoo.testing.checks import (
+    HEAVY_MODULES,
     check_backbone,
     check_component,
     check_compressor,
@@ -35,6 +36,7 @@ from flexzoo.testing.suite import PluginConformance
 from flexzoo.testing.tracking import check_tracker, train_tracked
 
 __all__ = [
+    "HEAVY_MODULES",
     "PluginConformance",
     "check_backbone",
     "check_component",

@@ -24,8 +24,8 @@ def test_shipped_list_is_the_installed_timm_list():
 
 
 def test_zoo_list_shows_timm_backbones_without_importing_torch():
-    result = subprocess.run([sys.executable, "-c", LIST_AND_REPORT_IMPORTS, "list", "backbones", "resnet*", "--json"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", LIST_AND_REPORT_IMPORTS, "list", "backbones", "timm:resnet*",
+                             "--json"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "HEAVY=\n" in result.stderr
     listed = {c["qualified_name"] for c in json.loads(result.stdout)}

@@ -1,0 +1,24 @@
+"""flexzoo-plugin-torchvision: every torchvision classification architecture as a flexzoo backbone.
+
+Registration reads the architecture names from ``models.json``, a list generated from the
+torchvision release this plugin depends on, so ``zoo list`` imports neither torchvision nor torch.
+Address them as ``torchvision:<name>`` (``torchvision:resnet18``): timm has many of the same names.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flexzoo.plugin import Component, hookimpl
+from flexzoo_plugin_torchvision.backbone import backbone
+from flexzoo_plugin_torchvision.model_list import read_model_list
+
+FLEXZOO_PLUGIN_API = 2
+
+
+@hookimpl
+def flexzoo_backbones() -> list[Component]:
+    models = read_model_list()
+    return [Component(name, functools.partial(backbone, name),
+                      summary=f"torchvision {name} ({models.torchvision_version}), without its classifier")
+            for name in models.names]

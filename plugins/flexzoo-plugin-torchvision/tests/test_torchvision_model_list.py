@@ -1,0 +1,40 @@
+"""The static model list: true to the installed torchvision, and what lets listing skip torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from flexzoo_plugin_torchvision.model_list import REGENERATE, installed_model_list, read_model_list
+
+LIST_AND_REPORT_IMPORTS = """
+import sys
+from flexzoo.cli import main
+status = main(sys.argv[1:])
+print("HEAVY=" + ",".join(sorted(m for m in ("torch", "torchvision") if m in sys.modules)), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def test_shipped_list_is_the_installed_torchvision_list():
+    shipped, installed = read_model_list(), installed_model_list()
+    assert shipped.torchvision_version == installed.torchvision_version, f"run `{REGENERATE}`"
+    assert shipped.names == installed.names, f"run `{REGENERATE}`"
+
+
+def test_zoo_list_shows_torchvision_backbones_without_importing_torch():
+    result = subprocess.run([sys.executable, "-c", LIST_AND_REPORT_IMPORTS, "list", "backbones", "torchvision:*",
+                             "--json"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY=\n" in result.stderr
+    listed = {c["qualified_name"] for c in json.loads(result.stdout)}
+    assert listed == {f"torchvision:{name}" for name in read_model_list().names}
+    assert {"torchvision:resnet18", "torchvision:vit_b_16", "torchvision:regnet_y_400mf"} <= listed
+
+
+def test_list_check_command_agrees():
+    result = subprocess.run([sys.executable, "-m", "flexzoo_plugin_torchvision.model_list"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
