@@ -204,12 +204,12 @@ class Trainer(EpochLoop):
         if not self.resume:
             return None
         checkpoint = load_checkpoint(self.run_dir)
-        expected = {"manifest_sha256": self.fingerprint, "data_sha256": data.fingerprint,
-                    "world_size": self.strategy.world_size}
+        # the number of ranks may change (an elastic run that lost a node): every rank takes its share of
+        # the same global batch, and the checkpoint holds the full state
+        expected = {"manifest_sha256": self.fingerprint, "data_sha256": data.fingerprint}
         changed = [key for key, value in expected.items() if checkpoint.state.get(key) != value]
         if changed:
-            what = {"manifest_sha256": "the manifest", "data_sha256": "the data",
-                    "world_size": f"the number of ranks (was {checkpoint.state.get('world_size')})"}
+            what = {"manifest_sha256": "the manifest", "data_sha256": "the data"}
             raise FlexzooError(f"cannot resume from {self.run_dir}: {' and '.join(what[k] for k in changed)} changed "
                                "since the checkpoint was written; resume with the same setup, or train again "
                                "without --resume")
