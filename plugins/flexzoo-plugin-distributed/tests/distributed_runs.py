@@ -30,6 +30,7 @@ input_shape = [1, 8, 8]
 [backbone]
 use = "mlp"
 widths = [32, 16]
+{backbone}
 
 [heads.digit]
 use = "linear"
@@ -57,18 +58,18 @@ PORTS = range(20000, 32000)  # below Linux's ephemeral range, where bind(0) and 
 
 
 def write_manifest(directory: Path, strategy: str, epochs: int = 1, train: str = "", distributed: str = "",
-                   name: str = "") -> Path:
-    """The manifest for ``strategy`` with extra ``[train]`` and ``[distributed]`` lines."""
-    path = directory / f"{name or strategy}.toml"
+                   backbone: str = "") -> Path:
+    """The manifest for ``strategy`` with extra ``[backbone]``, ``[train]`` and ``[distributed]`` lines."""
+    path = directory / f"{strategy}.toml"
     path.write_text(textwrap.dedent(MANIFEST.format(strategy=strategy, epochs=epochs, train=train,
-                                                    distributed=distributed)))
+                                                    distributed=distributed, backbone=backbone)))
     return path
 
 
-def single_run(directory: Path, epochs: int, train_lines: str = "") -> tuple[dict[str, torch.Tensor], dict]:
+def single_run(directory: Path, epochs: int, backbone: str = "") -> tuple[dict[str, torch.Tensor], dict]:
     """Weights and last validation metrics of the run in this process, on one rank."""
     registry = Registry.from_modules({"builtin": flexzoo.builtin})
-    manifest = load_manifest(write_manifest(directory, "single", epochs, train_lines), registry)
+    manifest = load_manifest(write_manifest(directory, "single", epochs, backbone=backbone), registry)
     result = train(manifest, directory, registry, show_progress=False)
     return load_file(str(result.artifact)), result.history[-1]["validation"]
 
