@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from distributed_runs import assert_same_run, free_port, ranks_of, write_manifest
+from distributed_runs import assert_same_run, free_port, ranks_of, write_manifest, zoo
 from safetensors.torch import load_file
 
 import flexzoo
@@ -105,3 +105,14 @@ def test_an_elastic_run_goes_on_without_a_dead_node(tmp_path):
     # trained on: 2 ranks, then 1 (float sums in another order: close to one process's run, not equal)
     assert training["final_validation"]["digit.accuracy"] > 0.9
     assert all(torch.isfinite(t).all() for t in load_file(str(artifact)).values())
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--nnodes", "2"], "--nnodes 2 needs --rdzv-endpoint HOST:PORT"),
+    (["--nnodes", "3:1", "--rdzv-endpoint", "127.0.0.1:29400"], "--nnodes needs 1 <= MIN <= MAX, got '3:1'"),
+    (["--nnodes", "2", "--node-rank", "2", "--rdzv-endpoint", "127.0.0.1:29400"], "--node-rank must be in 0..1"),
+])
+def test_bad_node_flags_get_one_clear_message(tmp_path, flags, message):
+    result = zoo("train", str(write_manifest(tmp_path, "ddp")), "-o", str(tmp_path / "out"), *flags, timeout=60)
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
