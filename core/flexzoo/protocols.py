@@ -140,6 +140,11 @@ class Strategy(Protocol):
     unwrapped model's). On resume ``load_optimizer_state`` restores what ``optimizer_state``
     returned. ``teardown()`` is called last, even when training failed.
 
+    Optional, read with ``getattr``: ``save_sharded(wrapped, optimizer, directory)`` and
+    ``load_sharded(wrapped, optimizer, directory)``. A strategy that has them checkpoints in shards
+    (every rank writes its own part to ``directory``, e.g. with ``torch.distributed.checkpoint``)
+    instead of gathering the state on rank 0; ``model_state`` is then called once, for the artifact.
+
     The trainer gives each rank its shard of every global batch and scales the loss so that
     averaging gradients over ranks yields the gradient of the whole batch; only rank 0 writes.
     Subclass :class:`flexzoo.plugin.SingleProcess` to inherit the one-process behaviour of each

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from flexzoo.atomic import write_atomically
 from flexzoo.errors import FlexzooError
 
 CHECKPOINT = "checkpoint.safetensors"
+SHARDS_PREFIX = "shards-"  # a sharded run's checkpoint folders (torch.distributed.checkpoint), one per save
 METRICS = "metrics.jsonl"
 HEADER_KEY = "flexzoo.checkpoint"
 TENSOR = "__tensor__"
@@ -119,6 +121,13 @@ def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> Path:
     return write_atomically(run_dir / METRICS, lambda path: path.write_text(lines))
 
 
+def remove_stale_shards(run_dir: Path, keep: str | None) -> None:
+    """Delete the shard folders the checkpoint no longer names (older saves, or one a killed run left half-written)."""
+    for folder in run_dir.glob(f"{SHARDS_PREFIX}*"):
+        if folder.name != keep and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _lower_thread_priority() -> None:
     """Raise the calling thread's niceness (Linux schedules threads one by one; elsewhere nothing is done)."""
     if sys.platform == "linux":
@@ -155,6 +164,7 @@ class CheckpointWriter:
     def _write(run_dir: Path, checkpoint: Checkpoint) -> None:
         save_checkpoint(run_dir, checkpoint)
         write_metrics(run_dir, checkpoint.state["history"])
+        remove_stale_shards(run_dir, keep=checkpoint.state.get("shards"))
 
     def wait(self) -> None:
         """Block until the last submitted checkpoint is on disk (re-raising its error, if any)."""

@@ -18,7 +18,14 @@ from torch import nn
 
 from flexzoo.errors import FlexzooError
 from flexzoo.protocols import Strategy
-from flexzoo.training.checkpoint import Checkpoint, CheckpointWriter, join_tensors, load_checkpoint, split_tensors
+from flexzoo.training.checkpoint import (
+    SHARDS_PREFIX,
+    Checkpoint,
+    CheckpointWriter,
+    join_tensors,
+    load_checkpoint,
+    split_tensors,
+)
 from flexzoo.training.config import TrainConfig
 from flexzoo.training.data import Dataset
 from flexzoo.training.freezing import FreezeProblem, frozen_parameter_names
@@ -128,13 +135,13 @@ class Trainer(EpochLoop):
         objective = self.objective(model, data)
         frozen = self._freeze(model)
         checkpoint = self._checkpoint(data)
-        if checkpoint:
+        if checkpoint and not checkpoint.state.get("shards"):
             model.load_state_dict(checkpoint.model)
         model.to(device, memory_format=torch.channels_last if config.channels_last else torch.preserve_format)
         wrapped = strategy.wrap(model)
         optimizer = make_optimizer(config, wrapped.parameters())
         if checkpoint:
-            strategy.load_optimizer_state(wrapped, optimizer, checkpoint.optimizer)
+            self._restore(wrapped, optimizer, checkpoint)
         state = dict(checkpoint.state) if checkpoint else {"epoch": 0, "step": 0, "best": None, "bad_epochs": 0,
                                                             "history": [], "stopped_early": False}
         steps_per_epoch = self.steps_per_epoch(len(data.train_index))
@@ -204,16 +211,29 @@ class Trainer(EpochLoop):
         if not self.resume:
             return None
         checkpoint = load_checkpoint(self.run_dir)
-        expected = {"manifest_sha256": self.fingerprint, "data_sha256": data.fingerprint,
-                    "world_size": self.strategy.world_size}
+        # the number of ranks may change (an elastic run that lost a node): every rank takes its share of
+        # the same global batch, and the checkpoint holds the full state
+        expected = {"manifest_sha256": self.fingerprint, "data_sha256": data.fingerprint}
         changed = [key for key, value in expected.items() if checkpoint.state.get(key) != value]
         if changed:
-            what = {"manifest_sha256": "the manifest", "data_sha256": "the data",
-                    "world_size": f"the number of ranks (was {checkpoint.state.get('world_size')})"}
+            what = {"manifest_sha256": "the manifest", "data_sha256": "the data"}
             raise FlexzooError(f"cannot resume from {self.run_dir}: {' and '.join(what[k] for k in changed)} changed "
                                "since the checkpoint was written; resume with the same setup, or train again "
                                "without --resume")
         return checkpoint
+
+    def _restore(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer, checkpoint: Checkpoint) -> None:
+        """The optimizer's state (and, from a sharded checkpoint, the model's) as the checkpoint holds it."""
+        shards = checkpoint.state.get("shards")
+        if not shards:
+            self.strategy.load_optimizer_state(wrapped, optimizer, checkpoint.optimizer)
+            return
+        load_sharded = getattr(self.strategy, "load_sharded", None)
+        if load_sharded is None:
+            raise FlexzooError(f"cannot resume from {self.run_dir}: its checkpoint is sharded ({shards}/, written by "
+                               f"a sharding strategy) and [distributed] use = {type(self.strategy).__name__} cannot "
+                               "read it; resume with the strategy that wrote it")
+        load_sharded(wrapped, optimizer, self.run_dir / shards)
 
     def _early_stopping(self, state: dict[str, Any], validation: dict[str, float]) -> None:
         rule = self.config.early_stopping
@@ -228,12 +248,24 @@ class Trainer(EpochLoop):
 
     def _save(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
               data: Dataset, writer: CheckpointWriter) -> None:
-        """Snapshot the run (collective) and hand it to the background writer on rank 0."""
-        model_state = self.strategy.model_state(wrapped)  # every rank takes part
-        optimizer_state = self.strategy.optimizer_state(wrapped, optimizer)
+        """Snapshot the run (collective) and hand it to the background writer on rank 0.
+
+        A strategy with ``save_sharded`` (FSDP) has every rank write its shards to a new
+        ``shards-<epoch>/`` folder; the checkpoint file then holds the loop state and names that
+        folder, so that replacing it atomically switches to the new shards (older ones are removed after).
+        """
+        meta: dict[str, Any] = {"manifest_sha256": self.fingerprint, "data_sha256": data.fingerprint,
+                                "world_size": self.strategy.world_size}
+        save_sharded = getattr(self.strategy, "save_sharded", None)
+        if save_sharded is not None:
+            meta["shards"] = f"{SHARDS_PREFIX}{state['epoch']:06d}"
+            writer.wait()  # the last write removes the shard folders it does not name: not these
+            save_sharded(wrapped, optimizer, self.run_dir / meta["shards"])  # every rank writes its shards
+            model_state, optimizer_state = {}, {}
+        else:
+            model_state = self.strategy.model_state(wrapped)  # every rank takes part
+            optimizer_state = self.strategy.optimizer_state(wrapped, optimizer)
         if self.writer:
-            meta = {"manifest_sha256": self.fingerprint, "data_sha256": data.fingerprint,
-                    "world_size": self.strategy.world_size}
             plain, tensors = split_tensors(optimizer_state)  # clones below: training goes on changing them
             snapshot = Checkpoint({name: _copy(tensor) for name, tensor in model_state.items()},
                                   join_tensors(plain, {name: _copy(tensor) for name, tensor in tensors.items()}),

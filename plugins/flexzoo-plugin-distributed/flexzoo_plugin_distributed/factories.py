@@ -17,20 +17,24 @@ def _check_timeout(timeout_s: float) -> None:
         raise ParameterError("timeout_s", f"must be positive, got {timeout_s}")
 
 
-def ddp(backend: Backend = "auto", timeout_s: float = 120.0, bucket_cap_mb: float = 25.0) -> DataParallel:
+def ddp(backend: Backend = "auto", timeout_s: float = 120.0, bucket_cap_mb: float = 25.0,
+        sync_batchnorm: bool = False) -> DataParallel:
     """Distributed data parallel: the whole model on every rank, gradients averaged across ranks.
 
     Args:
         backend: process-group backend; auto is gloo for CPU tensors and NCCL for CUDA tensors.
         timeout_s: how long a collective waits for a missing rank before the run fails.
         bucket_cap_mb: size of the gradient buckets reduced together.
+        sync_batchnorm: batch normalization over the whole global batch (SyncBatchNorm) instead of each
+            rank's share: N ranks then train as one process does.
     """
     _check_timeout(timeout_s)
     if bucket_cap_mb <= 0:
         raise ParameterError("bucket_cap_mb", f"must be positive, got {bucket_cap_mb}")
     from flexzoo_plugin_distributed.process_group import DataParallel
 
-    return DataParallel(backend=backend, timeout_s=timeout_s, bucket_cap_mb=bucket_cap_mb)
+    return DataParallel(backend=backend, timeout_s=timeout_s, bucket_cap_mb=bucket_cap_mb,
+                        sync_batchnorm=sync_batchnorm)
 
 
 def fsdp(backend: Backend = "auto", timeout_s: float = 120.0, reshard_after_forward: bool = True
@@ -38,6 +42,8 @@ def fsdp(backend: Backend = "auto", timeout_s: float = 120.0, reshard_after_forw
     """Fully sharded data parallel (FSDP2 fully_shard): parameters, gradients and optimizer state sharded.
 
     Each child of the backbone with parameters and each head is one shard unit, then the whole model.
+    Checkpoints are sharded (torch.distributed.checkpoint: each rank writes its shards); the artifact
+    is one safetensors file of the gathered weights.
 
     Args:
         backend: process-group backend; auto is gloo for CPU tensors and NCCL for CUDA tensors.

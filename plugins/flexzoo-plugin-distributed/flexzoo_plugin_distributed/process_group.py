@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -60,19 +61,50 @@ class ProcessGroupStrategy:
         self._owns_group = False
 
 
-class DataParallel(ProcessGroupStrategy):
-    """``DistributedDataParallel``: a full replica per rank; gradients averaged in buckets."""
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
-    def __init__(self, backend: str, timeout_s: float, bucket_cap_mb: float) -> None:
+
+class DataParallel(ProcessGroupStrategy):
+    """``DistributedDataParallel``: a full replica per rank; gradients averaged in buckets.
+
+    With ``sync_batchnorm`` each batch normalization becomes a ``SyncBatchNorm`` sharing its parameters
+    and buffers for the run; ``teardown`` puts the originals back, so that the trained model is made of
+    the manifest's own modules again (for compression, export and the artifact).
+    """
+
+    def __init__(self, backend: str, timeout_s: float, bucket_cap_mb: float, sync_batchnorm: bool = False) -> None:
         super().__init__(backend, timeout_s)
         self.bucket_cap_mb = bucket_cap_mb
+        self.sync_batchnorm = sync_batchnorm
+        self._replaced: list[tuple[nn.Module, str, nn.Module]] = []  # (parent, attribute, original)
 
     def wrap(self, model: nn.Module) -> nn.Module:
         from torch.nn.parallel import DistributedDataParallel
 
+        if self.sync_batchnorm:
+            self._synchronize_batch_norms(model)
         device = next(model.parameters()).device
         return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
                                        bucket_cap_mb=self.bucket_cap_mb)
+
+    def _synchronize_batch_norms(self, model: nn.Module) -> None:
+        """Torch's SyncBatchNorm on GPUs, :class:`GlobalBatchNorm` elsewhere (both share the child's tensors)."""
+        from flexzoo_plugin_distributed.batch_norm import GlobalBatchNorm
+
+        on_gpu = next(model.parameters()).device.type == "cuda"
+        for parent in list(model.modules()):
+            for attribute, child in list(parent.named_children()):
+                if isinstance(child, _BATCH_NORMS):
+                    synchronized = (nn.SyncBatchNorm.convert_sync_batchnorm(child) if on_gpu
+                                    else GlobalBatchNorm.sharing(child))
+                    setattr(parent, attribute, synchronized)
+                    self._replaced.append((parent, attribute, child))
+
+    def teardown(self) -> None:
+        for parent, attribute, original in reversed(self._replaced):
+            setattr(parent, attribute, original)
+        self._replaced.clear()
+        super().teardown()
 
     def model_state(self, wrapped: nn.Module) -> dict[str, torch.Tensor]:
         return {name: tensor.detach().cpu() for name, tensor in wrapped.module.state_dict().items()}
@@ -137,3 +169,21 @@ class FullyShardedDataParallel(ProcessGroupStrategy):
         from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
 
         set_optimizer_state_dict(wrapped, optimizer, state, options=self._options())
+
+    def save_sharded(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer, directory: Path) -> None:
+        """Every rank writes its shards of the model and optimizer (torch.distributed.checkpoint) to ``directory``."""
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_state_dict
+
+        model_state, optimizer_state = get_state_dict(wrapped, optimizer)
+        dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=directory)
+
+    def load_sharded(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer, directory: Path) -> None:
+        """Read this rank's shards back (resharded when the number of ranks changed)."""
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+        model_state, optimizer_state = get_state_dict(wrapped, optimizer)
+        state = {"model": model_state, "optimizer": optimizer_state}
+        dcp.load(state, checkpoint_id=directory)
+        set_state_dict(wrapped, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
