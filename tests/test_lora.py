@@ -172,7 +172,7 @@ def test_lora_keys_are_checked_with_the_closest_name(manifest_file, registry):
 
 def test_freeze_and_lora_together_are_refused(manifest_file, registry):
     text = CNN.format(name="bad").replace('channels = [4, 8]', 'channels = [4, 8]\nfreeze = true')
-    with pytest.raises(ManifestError, match="`freeze` and \\[train.lora\\] both choose"):
+    with pytest.raises(ManifestError, match=r"`freeze` and \[train.lora\] both choose"):
         load_manifest(manifest_file(text + "\n[train.lora]\n"), registry)
 
 
