@@ -9,6 +9,10 @@ a :class:`~flexzoo.training.trainer.Fitted`, the artifact's path). A run loads i
 once, whoever asks first (training, a fine-tuning or calibrating compression step, the report), and
 hashes the artifact once, as it writes it.
 
+With ``[train.lora]`` the train stage is adapt → fit → merge: adapters go on the backbone (whose
+own weights are frozen), train, and are folded into the weights they adapt, so every later stage
+(compress, write, export, serve) sees a plain model.
+
 The :class:`Pipeline` is also the host behind every compression step's
 :class:`~flexzoo.steps.StepContext`.
 """
@@ -44,6 +48,7 @@ from flexzoo.tracking import RunInfo, epoch_metrics
 from flexzoo.training import fine_tune as tuning
 from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.training.data import Dataset, load_dataset
+from flexzoo.training.lora import LoraProblem, adapt, merge_adapters
 from flexzoo.training.progress import summary_table
 from flexzoo.training.trainer import Fitted, Trainer
 from flexzoo.training.transforms import pretrained_config
@@ -178,14 +183,29 @@ class Pipeline:
 
     def train(self, model: ZooModel, out_dir: str | Path, *, resume: bool, show_progress: bool,
               hooks: RunHooks | None = None) -> Fitted:
-        """Fit the model on the ``[train]`` data under the ``[distributed]`` strategy (``hooks`` hear it on rank 0)."""
+        """Fit the model on the ``[train]`` data under the ``[distributed]`` strategy (``hooks`` hear it on rank 0).
+
+        With ``[train.lora]`` the model gets its adapters first; the fitted model and state have them.
+        """
         assert self.config is not None
+        if self.config.lora is not None:
+            self.adapt(model)
         trainer = Trainer(self.config, assembly.strategy(self.manifest, self.registry), seed=self.manifest.model.seed,
-                          fail=self.fail, freeze=self.manifest.backbone.freeze,
+                          fail=self.fail, freeze=True if self.config.lora else self.manifest.backbone.freeze,
                           run_dir=run_directory(out_dir, self.manifest),
                           fingerprint=manifest_fingerprint(self.manifest), resume=resume, show_progress=show_progress,
                           listener=hooks)
         return trainer.fit(model, self.training_data())
+
+    def adapt(self, model: ZooModel) -> list[str]:
+        """Put ``[train.lora]``'s adapters on the backbone, seeded (its own weights are frozen); the layers' names."""
+        assert self.config is not None and self.config.lora is not None
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.manifest.model.seed)
+                return adapt(model.backbone, self.config.lora)
+        except LoraProblem as exc:
+            raise self.fail("train.lora.targets", exc.message, exc.hint) from None
 
     def compress(self, model: nn.Module) -> tuple[nn.Module, Compression]:
         """Make the ``[[compress]]`` steps (factories get this pipeline's context) and apply them in order."""
@@ -336,6 +356,7 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
             return TrainResult(None, fitted.history, None, "", fitted.stopped_early)
         trained = fitted.model if fitted.plain else _unsharded(pipeline)
         trained.load_state_dict(fitted.state)
+        merge_adapters(trained)  # [train.lora]: the artifact holds the merged weights, no adapters
         trained.cpu().requires_grad_(True)
         model = pipeline.compressed(trained, "eager")
         artifact = pipeline.write(model, out_dir, _training_record(pipeline, fitted))
@@ -349,9 +370,12 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
 
 
 def _unsharded(pipeline: Pipeline) -> ZooModel:
-    """A plain copy of the architecture to hold the gathered state of a sharded (FSDP) run."""
+    """A plain copy of the architecture (with its adapters) to hold the gathered state of a sharded (FSDP) run."""
     with weights_restored_afterwards():
-        return Pipeline(pipeline.manifest, pipeline.registry, restoring=True).model()
+        model = Pipeline(pipeline.manifest, pipeline.registry, restoring=True).model()
+    if pipeline.config is not None and pipeline.config.lora is not None:
+        pipeline.adapt(model)
+    return model
 
 
 def _training_record(pipeline: Pipeline, fitted: Fitted) -> dict[str, Any]:

@@ -103,6 +103,13 @@ class _Checker:
                         f"width], but [model] input_shape is {list(model.input_shape)}",
                         "remove channels_last: it only changes the layout of 4-D batches")
 
+    def lora_base(self, backbone: ComponentSpec | None, train: dict[str, Any] | None) -> None:
+        """``[train.lora]`` freezes the backbone's own weights itself: ``freeze`` would say it twice, or differently."""
+        if train and "lora" in train and backbone is not None and backbone.freeze:
+            self.report("backbone.freeze", "`freeze` and [train.lora] both choose what of the backbone trains: "
+                        "with LoRA its own weights are frozen and only the adapters train",
+                        "remove `freeze` (or [train.lora] to train without adapters)")
+
     def add(self, problem: Problem) -> None:
         """Record a problem found without the source (a section's key check): its line is added here."""
         self.report(problem.key, problem.message, problem.hint)
@@ -355,6 +362,7 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     head_names = list(data["heads"]) if isinstance(data.get("heads"), dict) else []
     train = validate_train(train_table, head_names, checker.add) if train_table is not None else None
     checker.train_layout(model, train)
+    checker.lora_base(backbone, train)
     if train is not None and train_table is not None:
         data_spec = checker.data_source(train_table, train)
         if "source" in train_table:  # without [train.source], [train] data alone names it (as before the table)

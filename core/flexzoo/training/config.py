@@ -114,7 +114,7 @@ TRAIN_KEYS = KeyTable(
         "parameters), foreach (batched), for_loop (one parameter at a time) or auto (torch's choice)"),
     Key("checkpoint_every", Positive, 1, "epochs between checkpoints (the last epoch, or an early stop, is always "
         "checkpointed); --resume continues from the latest one"),
-    nested=("heads", "early_stopping", "preprocess", "augment", "source"),
+    nested=("heads", "early_stopping", "preprocess", "augment", "source", "lora"),
 )
 
 Probability = Annotated[float, Interval(ge=0, le=1)]
@@ -146,6 +146,18 @@ HEAD_KEYS = KeyTable(
     Key("weight", NonNegativeFloat, 1.0, "weight of this head's loss in the total (0: not trained)"),
     Key("target", str, "", "name of the target in the data (default: the head's name)"),
     Key("metrics", list[Metric], None, "accuracy, macro_f1 (classification); mse, mae (regression)"),
+)
+
+def _targets(value: list[str]) -> str:
+    return "" if value and all(value) else "`targets` must list at least one non-empty pattern"
+
+
+LORA_KEYS = KeyTable(
+    Key("rank", Positive, 8, "rank of each adapter's update (up: fan-out x rank, down: rank x fan-in)"),
+    Key("alpha", PositiveFloat, 16.0, "scale of the update: the adapter adds alpha / rank * (up @ down)"),
+    Key("targets", list[str], ["*"], "glob patterns over the backbone's module names (as `zoo inspect` shows "
+        "them, without `backbone.`); every Linear and Conv layer they select gets an adapter", _targets,
+        fix='for example targets = ["*"] (every Linear/Conv layer) or targets = ["stages.1.*"]'),
 )
 
 EARLY_STOPPING_KEYS = KeyTable(
@@ -214,12 +226,15 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
         counting(Problem("train.heads", "every head has weight 0: nothing would be trained",
                          "give a head a weight > 0"))
     early = _early_stopping(table.get("early_stopping"), resolved_heads, counting)
+    lora = LORA_KEYS.check(table["lora"], "train.lora", counting) if "lora" in table else None
     if before[0] or resolved is None:
         return None
     resolved["heads"] = resolved_heads
     _data_keys(table, resolved, preprocess, augment)
     if early is not None:
         resolved["early_stopping"] = early
+    if lora is not None:
+        resolved["lora"] = lora
     return resolved
 
 
@@ -306,6 +321,19 @@ class EarlyStopping:
 
 
 @dataclass(frozen=True)
+class LoraSettings:
+    """The typed view of ``[train.lora]``: adapters on the backbone, which is frozen (``training/lora.py``)."""
+
+    rank: int
+    alpha: float
+    targets: tuple[str, ...]
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / self.rank
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The typed view of a validated ``[train]`` section."""
 
@@ -341,6 +369,7 @@ class TrainConfig:
     on_bad_sample: str
     heads: tuple[HeadObjective, ...]
     early_stopping: EarlyStopping | None
+    lora: LoraSettings | None = None
     preprocess: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
@@ -353,8 +382,9 @@ class TrainConfig:
         plain["betas"] = tuple(plain["betas"])
         heads = tuple(HeadObjective(name=name, loss=h["loss"], weight=h["weight"], target=h["target"],
                                     metrics=tuple(h["metrics"])) for name, h in section["heads"].items())
-        early = section.get("early_stopping")
+        early, lora = section.get("early_stopping"), section.get("lora")
         return cls(**plain, heads=heads, early_stopping=EarlyStopping(**early) if early else None,
+                   lora=LoraSettings(lora["rank"], lora["alpha"], tuple(lora["targets"])) if lora else None,
                    preprocess={**(PREPROCESS_KEYS.check({}, "", _ignore) or {}), **section.get("preprocess", {})},
                    augment={**(AUGMENT_KEYS.check({}, "", _ignore) or {}), **section.get("augment", {})},
                    source=section.get("source") or {"use": data_source(section["data"])[0]})

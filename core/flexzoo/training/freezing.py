@@ -6,6 +6,7 @@ import fnmatch
 from typing import TYPE_CHECKING
 
 from flexzoo.registry import closest
+from flexzoo.training.lora import adapter_parameter_names
 
 if TYPE_CHECKING:
     from torch import nn
@@ -23,8 +24,12 @@ class FreezeProblem(ValueError):
 
 
 def frozen_parameter_names(model: nn.Module, freeze: bool | list[str]) -> list[str]:
-    """The backbone parameters ``freeze`` selects, as ``backbone.<name>``; a pattern matching none is an error."""
-    names = [name for name, _ in model.backbone.named_parameters()]
+    """The backbone parameters ``freeze`` selects, as ``backbone.<name>``; a pattern matching none is an error.
+
+    LoRA adapters (``[train.lora]``) are never frozen: they are what trains when the backbone is.
+    """
+    adapters = adapter_parameter_names(model.backbone)
+    names = [name for name, _ in model.backbone.named_parameters() if name not in adapters]
     if freeze is True:
         return [f"backbone.{n}" for n in names]
     if not freeze:

@@ -1,0 +1,117 @@
+"""Issue 13 item 7: LoRA fine-tuning against full fine-tuning, from the same base artifact, on digits.
+
+A CNN is pretrained on the digits 0-4 only (an .npz of those samples), then fine-tuned on all ten
+digits (scikit-learn's digits, 20 % held out) with a new 10-class head, three ways, same seed,
+epochs and learning rate: every parameter (full), ``[train.lora]`` rank 4 on every Conv layer of
+the backbone (the base frozen, adapters and head train), and ``freeze = true`` (the head alone).
+Rows: LoRA's validation accuracy and trainable parameters against full fine-tuning's; the
+head-only accuracy beside them shows what the adapters add.
+
+Run alone: ``PYTHONPATH=core python bench/run.py lora``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+from common import Row
+from flexzoo.pipeline import Pipeline, train
+from flexzoo.training.lora import adapter_parameter_names
+from flexzoo.validation import load_manifest
+
+BASE = """
+[model]
+name = "base"
+seed = 0
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "cnn"
+channels = [16, 32]
+
+[heads.digit]
+use = "linear"
+num_classes = 10
+
+[train]
+data = "first_five.npz"
+epochs = 8
+lr = 0.01
+schedule = "cosine"
+"""
+
+TUNE = """
+[model]
+name = "{name}"
+seed = 1
+
+[backbone]
+from = "out/base.safetensors"
+{freeze}
+
+[heads.all]
+use = "linear"
+num_classes = 10
+
+[train]
+data = "digits"
+epochs = 8
+lr = 0.01
+schedule = "cosine"
+
+[train.heads.all]
+target = "digit"
+{lora}
+"""
+
+LORA = '\n[train.lora]\nrank = 4\nalpha = 8.0\ntargets = ["*"]\n'
+
+
+def run(directory: Path, name: str, freeze: str = "", lora: str = "") -> tuple[float, int, int]:
+    """Fine-tune ``name``: its final validation accuracy, trainable and total parameters."""
+    path = directory / f"{name}.toml"
+    path.write_text(TUNE.format(name=name, freeze=freeze, lora=lora))
+    manifest = load_manifest(path)
+    pipeline = Pipeline(manifest)
+    model = pipeline.model()
+    if lora:
+        pipeline.adapt(model)
+    adapters = {f"backbone.{n}" for n in adapter_parameter_names(model.backbone)}
+    frozen = bool(freeze or lora)
+    trainable = sum(p.numel() for n, p in model.named_parameters()
+                    if n in adapters or not (frozen and n.startswith("backbone.")))
+    total = sum(p.numel() for n, p in model.named_parameters() if n not in adapters)
+    result = train(manifest, directory / "out", show_progress=False)
+    return result.history[-1]["validation"]["all.accuracy"], trainable, total
+
+
+def measure() -> list[Row]:
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        digits = load_digits()
+        first = digits.target < 5
+        np.savez(directory / "first_five.npz", x=(digits.images[first] / 16.0).astype(np.float32)[:, None],
+                 digit=digits.target[first].astype(np.int64))
+        (directory / "base.toml").write_text(BASE)
+        train(load_manifest(directory / "base.toml"), directory / "out", show_progress=False)
+        full, full_trainable, total = run(directory, "full")
+        lora, lora_trainable, _ = run(directory, "lora", lora=LORA)
+        head, head_trainable, _ = run(directory, "head", freeze="freeze = true")
+    note = (f"base: CNN [16, 32] pretrained on digits 0-4; fine-tuned on 0-9, 8 epochs; {total} parameters; "
+            f"accuracy: full {full:.3f}, LoRA rank 4 {lora:.3f} ({lora_trainable / total:.1%} trainable), "
+            f"head only {head:.3f} ({head_trainable / total:.1%} trainable)")
+    return [
+        Row("lora: digits 0-9 accuracy vs full fine-tuning", lora, full, "", target=0.95, lower_is_better=False,
+            note=note),
+        Row("lora: trainable parameters vs full fine-tuning", lora_trainable, full_trainable, "params", target=0.25),
+        Row("head only (freeze): accuracy vs full fine-tuning", head, full, "", lower_is_better=False),
+    ]
+
+
+if __name__ == "__main__":
+    for row in measure():
+        print(row.name, row.value_text(), row.baseline_text(), f"{row.ratio:.3f}", row.note)
