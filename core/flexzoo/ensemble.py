@@ -136,7 +136,8 @@ def _agreement(members: list[EnsembleMember], output: str, report: Report) -> tu
     shapes = {tuple(member.manifest.model.input_shape or ()) for member in members}
     classes = {member.manifest.heads[output].params.get("num_classes") for member in members}
     if len(shapes) > 1:
-        report(Problem("ensemble.members", f"the members take different inputs: {', '.join(map(str, map(list, shapes)))}",
+        shown = ", ".join(str(list(shape)) for shape in sorted(shapes))
+        report(Problem("ensemble.members", f"the members take different inputs: {shown}",
                        "combine members built for one input_shape"))
         return None
     if len(classes) > 1 or not all(isinstance(c, int) for c in classes):

@@ -16,7 +16,14 @@ from flexzoo import schema
 from flexzoo.components import HOST_PARAMETERS
 from flexzoo.ensemble import ENSEMBLE_BACKBONE, Resolved, resolve_ensemble
 from flexzoo.errors import ManifestError, Problem
-from flexzoo.manifest import ComponentSpec, EnsembleSection, ManifestSource, ModelSection, ResolvedManifest, read_manifest
+from flexzoo.manifest import (
+    ComponentSpec,
+    EnsembleSection,
+    ManifestSource,
+    ModelSection,
+    ResolvedManifest,
+    read_manifest,
+)
 from flexzoo.registry import Registry, UnknownComponent, default_registry, did_you_mean
 from flexzoo.sections import REQUIRED, Key, KeyTable, Report
 from flexzoo.tracking import RUN_HOOKS
