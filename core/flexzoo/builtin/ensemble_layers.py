@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from flexzoo.plugin import Model
+
 #: The smallest share whose log a combining head returns (keeps exported outputs finite).
 TINY = 1e-12
 
@@ -12,7 +14,7 @@ TINY = 1e-12
 class MemberProbabilities(nn.Module):
     """Each member's softmax, concatenated along the features; the members never leave eval mode."""
 
-    def __init__(self, members: list[nn.Module]) -> None:
+    def __init__(self, members: list[Model]) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
         self.members.eval()
@@ -35,7 +37,7 @@ class Mean(nn.Module):
         self.num_classes = num_classes
 
     def per_member(self, probabilities: torch.Tensor) -> torch.Tensor:
-        return probabilities.reshape(len(probabilities), -1, self.num_classes)
+        return probabilities.unflatten(-1, (-1, self.num_classes))
 
     def forward(self, probabilities: torch.Tensor) -> torch.Tensor:
         return self.per_member(probabilities).mean(dim=1).clamp_min(TINY).log()

@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flexzoo.builtin.checks import Positive
+from flexzoo.plugin import Model
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-def ensemble(members: list[nn.Module]) -> nn.Module:
+def ensemble(members: list[Model]) -> nn.Module:
     """The [ensemble] members' class probabilities, side by side: (batch, members × classes).
 
     Args:
