@@ -56,7 +56,8 @@ def digits(tmp_path_factory) -> Path:
         np.savez(root / f"{name}.npz", x=x[order[start:end]], digit=y[order[start:end]])
     for name, (backbone, seed) in MEMBERS.items():
         (root / f"{name}.toml").write_text(
-            f'[model]\nname = "{name}"\nseed = {seed}\ninput_shape = [1, 8, 8]\n\n[backbone]\nuse = "mlp"\n{backbone}\n\n'
+            f'[model]\nname = "{name}"\nseed = {seed}\ninput_shape = [1, 8, 8]\n\n'
+            f'[backbone]\nuse = "mlp"\n{backbone}\n\n'
             f'[heads.digit]\nuse = "linear"\nnum_classes = 10\n\n[train]\ndata = "{name}.npz"\nvalidation_split = 0.1\n'
             "epochs = 10\nlr = 0.003\n")
         flexzoo.train(root / f"{name}.toml", root / "out")
