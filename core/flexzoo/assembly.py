@@ -11,7 +11,7 @@ import fnmatch
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -21,13 +21,13 @@ from flexzoo import schema
 from flexzoo.compression import Compression
 from flexzoo.dtypes import declared_input_dtype
 from flexzoo.errors import ManifestError, ParameterError, Problem
-from flexzoo.manifest import ComponentSpec, ResolvedManifest
+from flexzoo.manifest import ComponentSpec, EnsembleMember, ResolvedManifest
 from flexzoo.protocols import DataDependentInitializer, Strategy
 from flexzoo.registry import Registry, closest, default_registry
 from flexzoo.steps import StepContext
 
-__all__ = ["BuildPlan", "ZooModel", "assemble", "available_memory", "compression_steps", "initialize",
-           "instantiate", "plan", "strategy"]
+__all__ = ["BuildPlan", "ZooModel", "assemble", "available_memory", "compression_steps", "ensemble_members",
+           "initialize", "instantiate", "plan", "strategy"]
 
 
 class ZooModel(nn.Module):
@@ -116,6 +116,8 @@ class _Builder:
             host["input_shape"] = self.manifest.model.input_shape
         if "context" in declared:
             host["context"] = self.context
+        if "members" in declared and spec.kind == "backbone":
+            host["members"] = self.members()
         if "manifest" in declared:  # plugin API 1
             warnings.warn(f"{spec.use}: a factory parameter `manifest` is plugin API 1, deprecated; take "
                           "`context: StepContext` instead (docs/plugins.md)", DeprecationWarning, stacklevel=2)
@@ -124,6 +126,23 @@ class _Builder:
 
     def backbone(self) -> nn.Module:
         return self.call_with_host_values(self.manifest.backbone)
+
+    def members(self) -> list[ZooModel]:
+        """The [ensemble] members, each built from its stored manifest with only the head being combined.
+
+        Their weights are whatever the factories make: the transfer stage (or ``flexzoo.load``) replaces them.
+        """
+        ensemble = self.manifest.ensemble
+        assert ensemble is not None, "validation refuses a backbone taking members without [ensemble]"
+        built = []
+        for member in ensemble.members:
+            builder = _Builder(member_manifest(member, ensemble.output), self.registry)
+            with torch.device("meta"):
+                in_features = builder.feature_size(builder.backbone())
+            model = builder.assemble(in_features)
+            model.manifest = member.manifest
+            built.append(model)
+        return built
 
     def feature_size(self, backbone: nn.Module) -> int:
         shape = self.manifest.model.input_shape
@@ -234,6 +253,20 @@ class _Builder:
     def compression(self) -> Compression:
         specs = self.manifest.compress
         return Compression(specs, [self.call_with_host_values(spec) for spec in specs])
+
+
+def member_manifest(member: EnsembleMember, output: str) -> ResolvedManifest:
+    """A member's manifest as the ensemble builds it: the combined head only, nothing to initialize or compress."""
+    manifest = member.manifest
+    return replace(manifest, heads={output: manifest.heads[output]}, init=[], compress=[])
+
+
+def ensemble_members(module: nn.Module) -> list[ZooModel]:
+    """The member models inside an ensemble's backbone, in [ensemble] order (not the members' own members)."""
+    found: list[ZooModel] = []
+    for child in module.children():
+        found += [child] if isinstance(child, ZooModel) else ensemble_members(child)
+    return found
 
 
 def _first_line(exc: BaseException) -> str:

@@ -161,6 +161,32 @@ class ModelSection:
 
 
 @dataclass(frozen=True)
+class EnsembleMember:
+    """One ``[ensemble]`` member: the artifact it came from, its weights' sha256 and its stored manifest.
+
+    The ensemble's own artifact keeps all three and the member's weights, so it loads without the member's file.
+    """
+
+    source: str  # the path the manifest gave (relative to the manifest's folder)
+    weights_sha256: str
+    manifest: ResolvedManifest
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.source, "weights_sha256": self.weights_sha256, "manifest": self.manifest.to_dict()}
+
+
+@dataclass(frozen=True)
+class EnsembleSection:
+    """``[ensemble]``: the member artifacts and which of their heads the model's heads combine."""
+
+    members: tuple[EnsembleMember, ...]
+    output: str  # the members' head whose class probabilities are combined
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"members": [member.to_dict() for member in self.members], "output": self.output}
+
+
+@dataclass(frozen=True)
 class ResolvedManifest:
     """A validated manifest: every component resolved to ``plugin:name``, every default filled."""
 
@@ -174,6 +200,7 @@ class ResolvedManifest:
     train: dict[str, Any] | None = None  # the validated [train] section, when there is one
     export: dict[str, Any] | None = None  # the validated [export] section, when there is one
     track: dict[str, Any] | None = None  # the validated [track] section: how a run is watched, not the model
+    ensemble: EnsembleSection | None = None  # the [ensemble] members, when the model combines artifacts
     source: ManifestSource | None = field(default=None, compare=False, repr=False)
 
     def base_dir(self) -> Path | None:
@@ -191,8 +218,10 @@ class ResolvedManifest:
         return found + ([self.distributed] if self.distributed else [])
 
     def plugins(self) -> list[str]:
-        """The plugins this manifest needs, sorted."""
-        return sorted({spec.plugin for spec in self.components()})
+        """The plugins this manifest needs (an ensemble's members' too), sorted."""
+        members = self.ensemble.members if self.ensemble else ()
+        return sorted({spec.plugin for spec in self.components()}.union(
+            *(member.manifest.plugins() for member in members)))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved manifest in manifest shape, ready to store and to validate again.
@@ -213,6 +242,8 @@ class ResolvedManifest:
         }
         if self.distributed:
             data["distributed"] = self.distributed.to_dict()
+        if self.ensemble:
+            data["ensemble"] = self.ensemble.to_dict()
         for section in ("train", "export"):
             if getattr(self, section) is not None:
                 data[section] = getattr(self, section)

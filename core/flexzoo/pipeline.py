@@ -52,7 +52,7 @@ from flexzoo.training.lora import LoraProblem, adapt, merge_adapters
 from flexzoo.training.progress import summary_table
 from flexzoo.training.trainer import Fitted, Trainer
 from flexzoo.training.transforms import pretrained_config
-from flexzoo.transfer_weights import load_transferred_weights
+from flexzoo.transfer_weights import load_member_weights, load_transferred_weights
 from flexzoo.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
 
 __all__ = ["STAGES", "BuildResult", "Pipeline", "RunHooks", "TrainResult", "build", "build_artifact", "export",
@@ -160,9 +160,14 @@ class Pipeline:
             assembly.initialize(model, self.manifest, self.registry, self.context)
 
     def transfer(self, model: ZooModel) -> None:
-        """Copy the ``[backbone] from`` artifact's weights (not when restoring: the artifact stands alone)."""
-        if self.manifest.backbone.weights_from is not None and not self.restoring:
+        """Copy the ``[backbone] from`` artifact's weights, or the ``[ensemble]`` members' (not when restoring:
+        the artifact stands alone)."""
+        if self.restoring:
+            return
+        if self.manifest.backbone.weights_from is not None:
             load_transferred_weights(model, self.manifest, self.registry)
+        if self.manifest.ensemble is not None:
+            load_member_weights(model, self.manifest, self.registry)
 
     def model(self) -> ZooModel:
         """plan → build → init → transfer, under the manifest's seed; then ``flexzoo_model_built``.

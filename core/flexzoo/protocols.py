@@ -6,7 +6,7 @@ import torch; tensors and modules appear in annotations only.
 
 | kind        | the factory returns                                   | host-supplied factory parameters |
 |-------------|-------------------------------------------------------|----------------------------------|
-| backbone    | a :class:`Backbone` (an ``nn.Module``)                | ``input_shape``                  |
+| backbone    | a :class:`Backbone` (an ``nn.Module``)                | ``input_shape``, ``members``     |
 | head        | a :class:`Head` (an ``nn.Module``)                    | ``in_features``                  |
 | initializer | an :class:`Initializer` (or :class:`DataDependentInitializer`) | ``context``             |
 | compressor  | a :class:`CompressionStep` (optionally restorable)    | ``input_shape``, ``context``     |
@@ -30,6 +30,7 @@ __all__ = [
     "DataSource",
     "Head",
     "Initializer",
+    "Model",
     "PackingStep",
     "RestorableStep",
     "Strategy",
@@ -47,6 +48,17 @@ class Backbone(Protocol):
     """
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A built flexzoo model, as ``flexzoo.load`` returns it: a batch to a dict of head outputs by head name.
+
+    A backbone factory that declares ``members: list[Model]`` combines an ``[ensemble]``: the host
+    builds each member from its stored manifest, with only the head being combined, and passes them.
+    """
+
+    def __call__(self, x: torch.Tensor) -> Mapping[str, torch.Tensor]: ...
 
 
 @runtime_checkable

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flexzoo.artifact.load import read_weights
+from flexzoo.assembly import ensemble_members
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.transfer import artifact_location
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from flexzoo.manifest import ResolvedManifest
     from flexzoo.registry import Registry
 
-__all__ = ["load_transferred_weights"]
+__all__ = ["load_member_weights", "load_transferred_weights"]
 
 
 def load_transferred_weights(model: nn.Module, manifest: ResolvedManifest, registry: Registry) -> list[str]:
@@ -55,3 +56,30 @@ def _part_of(tensor_name: str) -> str:
 def _same_component(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     return stored is not None and stored == wanted
 
+
+
+def load_member_weights(model: nn.Module, manifest: ResolvedManifest, registry: Registry) -> None:
+    """Copy each ``[ensemble]`` member's weights into its place in the ensemble (what the artifact then embeds).
+
+    Each member file is read once and verified: against the sha256 in its own header, and against the
+    sha256 the manifest resolved (or pinned), so a file changed after validation is refused too.
+    """
+    ensemble = manifest.ensemble
+    assert ensemble is not None
+    where = manifest.where()
+    members = ensemble_members(model.backbone)
+    assert len(members) == len(ensemble.members), "the ensemble backbone holds one model per member"
+    for index, (member, module) in enumerate(zip(ensemble.members, members)):
+        key = f"ensemble.members[{index}]"
+        try:
+            artifact, tensors = read_weights(artifact_location(member.source, manifest.file), registry)
+        except FlexzooError as exc:
+            raise ManifestError(where.file, [where.problem(key, f"cannot embed ensemble member `{member.source}`: "
+                                                           f"{exc}")]) from None
+        if artifact.weights_sha256 != member.weights_sha256:
+            raise ManifestError(where.file, [where.problem(
+                key, f"ensemble member `{member.source}` has weights sha256 {artifact.weights_sha256[:12]}…, not "
+                f"the {member.weights_sha256[:12]}… it was resolved with", "the file changed: restore it, or "
+                "validate the manifest again")])
+        state = module.state_dict()
+        module.load_state_dict({name: tensors[name] for name in state}, strict=True)

@@ -14,15 +14,23 @@ from annotated_types import Gt, MinLen
 
 from flexzoo import schema
 from flexzoo.components import HOST_PARAMETERS
+from flexzoo.ensemble import ENSEMBLE_BACKBONE, Resolved, resolve_ensemble
 from flexzoo.errors import ManifestError, Problem
-from flexzoo.manifest import ComponentSpec, ManifestSource, ModelSection, ResolvedManifest, read_manifest
+from flexzoo.manifest import (
+    ComponentSpec,
+    EnsembleSection,
+    ManifestSource,
+    ModelSection,
+    ResolvedManifest,
+    read_manifest,
+)
 from flexzoo.registry import Registry, UnknownComponent, default_registry, did_you_mean
 from flexzoo.sections import REQUIRED, Key, KeyTable, Report
 from flexzoo.tracking import RUN_HOOKS
 from flexzoo.training.config import DATA_FORMS, data_source, validate_train
 from flexzoo.transfer import TRANSFER_KEYS, TransferProblem, backbone_from_artifact, check_freeze
 
-SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export", "track")
+SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export", "track", "ensemble")
 #: ``[export] formats``: the formats ``zoo export`` writes.
 EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
 DEFAULT_OPSET = 18
@@ -225,8 +233,14 @@ class _Checker:
         return None if spec is None else {"use": spec.use, **spec.params}
 
     def backbone(self, data: dict[str, Any]) -> ComponentSpec | None:
-        """[backbone]: a component, or one reused from an artifact (``from``), optionally frozen."""
-        table = self.table(data, "backbone", required=True)
+        """[backbone]: a component, or one reused from an artifact (``from``), optionally frozen.
+
+        An ensemble's backbone (``ensemble`` when [backbone] is left out) takes the members the host
+        builds; it is always frozen: the members were trained already.
+        """
+        table = self.table(data, "backbone", required="ensemble" not in data)
+        if "ensemble" in data:
+            return self.ensemble_backbone(table or {})
         if table is None:
             return None
         try:
@@ -240,7 +254,54 @@ class _Checker:
         except TransferProblem as exc:
             self.report(exc.key, exc.message, exc.hint)
             return None
-        return self.component("backbone", table, "backbone", transfer=True)
+        spec = self.component("backbone", table, "backbone", transfer=True)
+        if spec is not None and self.takes_members(spec):
+            self.report("backbone.use", f"`{spec.use}` combines the members of an ensemble, and the manifest has "
+                        "no [ensemble]", 'add [ensemble] with members = ["a.safetensors", "b.safetensors"]')
+            return None
+        return spec
+
+    def ensemble_backbone(self, table: dict[str, Any]) -> ComponentSpec | None:
+        if "from" in table:
+            self.report("backbone.from", "an ensemble's backbone is its members; it reuses no other artifact",
+                        "remove `from`")
+            return None
+        spec = self.component("backbone", {k: v for k, v in table.items() if k != "freeze"}, "backbone",
+                              default_use=ENSEMBLE_BACKBONE, transfer=True)
+        if spec is None:
+            return None
+        if not self.takes_members(spec):
+            self.report("backbone.use", f"`{spec.use}` does not take ensemble members",
+                        f'remove [backbone]: an ensemble\'s backbone is "{ENSEMBLE_BACKBONE}"')
+            return None
+        return ComponentSpec(kind=spec.kind, use=spec.use, params=spec.params, key=spec.key, freeze=True)
+
+    def takes_members(self, spec: ComponentSpec) -> bool:
+        factory = self.registry.resolve("backbone", spec.use).component.factory
+        return "members" in {p.name for p in schema.parameters(factory)}
+
+    def ensemble(self, data: dict[str, Any]) -> Resolved | None:
+        """[ensemble]: its members resolved to their stored manifests; [model] input_shape defaults to theirs."""
+        if "ensemble" not in data:
+            return None
+        resolved = resolve_ensemble(data["ensemble"], self.source.file,
+                                    lambda stored, file: revalidate(stored, file, self.registry), self.add)
+        model = data.get("model")
+        if resolved is not None and isinstance(model, dict):
+            model.setdefault("input_shape", resolved.input_shape)
+            if model["input_shape"] != resolved.input_shape:
+                self.report("model.input_shape", f"input_shape {model['input_shape']} is not the members' "
+                            f"{resolved.input_shape}", "remove input_shape: an ensemble takes its members' input")
+        return resolved
+
+    def ensemble_heads(self, heads: dict[str, ComponentSpec], ensemble: Resolved) -> None:
+        """Each head with ``num_classes`` has the members' classes."""
+        for name, spec in heads.items():
+            classes = spec.params.get("num_classes", ensemble.num_classes)
+            if classes != ensemble.num_classes:
+                self.report(f"heads.{name}.num_classes", f"num_classes = {classes}, but the members' head "
+                            f"`{ensemble.section.output}` has {ensemble.num_classes} classes",
+                            f"set num_classes = {ensemble.num_classes}")
 
     def steps(self, data: dict[str, Any], section: str, kind: str) -> list[ComponentSpec]:
         value = data.get(section, [])
@@ -351,9 +412,12 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
         if section not in SECTIONS:
             checker.report(section, f"unknown section [{section}]",
                            did_you_mean(section, SECTIONS) or f"known sections: {', '.join(SECTIONS)}")
+    ensemble = checker.ensemble(data)
     backbone = checker.backbone(data)
     model = checker.model(data)
     heads = checker.heads(data)
+    if ensemble is not None:
+        checker.ensemble_heads(heads, ensemble)
     init = checker.steps(data, "init", "initializer")
     compress = checker.steps(data, "compress", "compressor")
     distributed_table = checker.table(data, "distributed", required=False) or {}
@@ -376,7 +440,11 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     assert model and backbone and distributed
     return ResolvedManifest(file=source.file, model=model, backbone=backbone, heads=heads, init=init,
                             compress=compress, distributed=distributed, train=train, export=export, track=track,
-                            source=source)
+                            ensemble=_section(ensemble), source=source)
+
+
+def _section(ensemble: Resolved | None) -> EnsembleSection | None:
+    return ensemble.section if ensemble is not None else None
 
 
 def load_manifest(path: str | Path, registry: Registry | None = None) -> ResolvedManifest:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flexzoo.builtin import (
     backbones,
     datasets,
+    ensembles,
     heads,
     hugging_face,
     initializers,
@@ -23,12 +24,14 @@ FLEXZOO_PLUGIN_API = 2
 @hookimpl
 def flexzoo_backbones() -> list[Component]:
     return [Component("mlp", backbones.mlp), Component("cnn", backbones.cnn), Component("lstm", sequences.lstm),
-            Component("gru", sequences.gru), Component("transformer", sequences.transformer)]
+            Component("gru", sequences.gru), Component("transformer", sequences.transformer),
+            Component("ensemble", ensembles.ensemble)]
 
 
 @hookimpl
 def flexzoo_heads() -> list[Component]:
-    return [Component("linear", heads.linear), Component("mlp", heads.mlp)]
+    return [Component("linear", heads.linear), Component("mlp", heads.mlp), Component("mean", ensembles.mean),
+            Component("vote", ensembles.vote)]
 
 
 @hookimpl

@@ -19,7 +19,7 @@ from flexzoo.components import RegisteredComponent
 from flexzoo.protocols import Backbone, DataDependentInitializer, DataSource, Head, Initializer
 from flexzoo.registry import Registry
 from flexzoo.testing.compressors import check_compressor
-from flexzoo.testing.inputs import BATCH, data_context, declared, example_arguments
+from flexzoo.testing.inputs import BATCH, data_context, declared, example_arguments, member_models
 from flexzoo.testing.strategies import check_strategy
 
 __all__ = ["HEAVY_MODULES", "check_backbone", "check_component", "check_compressor", "check_dataset", "check_head",
@@ -76,6 +76,8 @@ def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], examp
     kwargs = example_arguments(entry, example)
     if "input_shape" in declared(entry):
         kwargs["input_shape"] = tuple(input_shape)
+    if "members" in declared(entry):  # an ensemble backbone: the host passes the member models
+        kwargs["members"] = member_models(tuple(input_shape))
     module = entry.component.factory(**kwargs).eval()
     assert isinstance(module, torch.nn.Module) and isinstance(module, Backbone), \
         f"{entry.qualified_name} returned {type(module).__name__}; a backbone factory must return an nn.Module"

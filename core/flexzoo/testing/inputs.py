@@ -49,6 +49,21 @@ def tiny_model(seed: int = 0) -> Any:
         return ZooModel(backbones.mlp(input_shape=TINY_INPUT, widths=[16, 8]), {"out": heads.linear(8, 3)}).eval()
 
 
+def member_models(input_shape: tuple[int, ...], count: int = 2) -> list[Any]:
+    """``count`` different models of one head ``out`` (3 classes) on ``input_shape``: an ensemble's members."""
+    import torch
+
+    from flexzoo.assembly import ZooModel
+    from flexzoo.builtin import backbones, heads
+
+    members = []
+    with torch.random.fork_rng(devices=[]):
+        for seed in range(count):
+            torch.manual_seed(seed)
+            members.append(ZooModel(backbones.mlp(input_shape=input_shape, widths=[8]), {"out": heads.linear(8, 3)}))
+    return [member.eval() for member in members]
+
+
 class RandomTrainingData:
     """:class:`flexzoo.plugin.TrainingData` of normal random inputs (``count`` samples of ``shape``), no targets."""
 
