@@ -19,6 +19,7 @@ import contextlib
 import copy
 import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,8 +185,15 @@ class Pipeline:
                           fail=self.fail, freeze=self.manifest.backbone.freeze,
                           run_dir=run_directory(out_dir, self.manifest),
                           fingerprint=manifest_fingerprint(self.manifest), resume=resume, show_progress=show_progress,
-                          listener=hooks)
+                          listener=hooks, command=self.command(out_dir))
         return trainer.fit(model, self.training_data())
+
+    def command(self, out_dir: str | Path) -> list[str] | None:
+        """``python -m flexzoo train MANIFEST -o DIR --quiet``: this run in another process (None without a file)."""
+        if not self.manifest.file or not Path(self.manifest.file).is_file():
+            return None
+        return [sys.executable, "-m", "flexzoo", "train", str(Path(self.manifest.file).resolve()), "-o",
+                str(Path(out_dir).resolve()), "--quiet"]
 
     def compress(self, model: nn.Module) -> tuple[nn.Module, Compression]:
         """Make the ``[[compress]]`` steps (factories get this pipeline's context) and apply them in order."""
@@ -366,6 +374,7 @@ def _training_record(pipeline: Pipeline, fitted: Fitted) -> dict[str, Any]:
         "epochs_run": len(history), "stopped_early": fitted.stopped_early,
         "world_size": fitted.world_size, "strategy": manifest.distributed.use,
         "final_validation": history[-1]["validation"] if history else {},
+        **({"federation": fitted.federation} if fitted.federation is not None else {}),
         "metrics_jsonl": "".join(json.dumps(record) + "\n" for record in history),
     }
 
