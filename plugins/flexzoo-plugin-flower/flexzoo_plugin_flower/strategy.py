@@ -41,7 +41,10 @@ class Settings:
 
 @dataclass
 class Federated(SingleProcess):
-    """Runs the whole fit through ``federate``: rank 0 is the server (it writes the artifact), rank k + 1 client k."""
+    """Runs the whole fit through ``federate``: rank 0 is the server (it writes the artifact), rank k + 1 client k.
+
+    ``world_size`` stays 1: no process shares a batch with another (the federation is recorded apart).
+    """
 
     settings: Settings = field(default_factory=lambda: Settings(4, 10, "iid", 0.5, 1, 0.0, 300.0))
     client: int | None = None
@@ -49,7 +52,6 @@ class Federated(SingleProcess):
 
     def setup(self) -> None:
         """Read this process's role from the environment the server gave it (none: this is the server)."""
-        self.world_size = self.settings.clients + 1
         client = os.environ.get(CLIENT_ENV)
         if client is not None:
             self.client, self.server_address = int(client), os.environ.get(SERVER_ENV, "")
