@@ -10,10 +10,10 @@ import time
 
 import psutil
 import pytest
-from flexzoo_plugin_flower.strategy import CLIENT_ENV, SERVER_ENV
 
 import flexzoo
 from flexzoo.artifact.format import read_artifact
+from flexzoo_plugin_flower.strategy import CLIENT_ENV, SERVER_ENV
 
 pytestmark = pytest.mark.slow
 

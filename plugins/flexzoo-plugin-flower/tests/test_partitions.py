@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from flexzoo_plugin_flower.partitions import partition
 from sklearn.datasets import load_digits
 
 from flexzoo.plugin import ParameterError
+from flexzoo_plugin_flower.partitions import partition
 
 LABELS = load_digits().target
 
