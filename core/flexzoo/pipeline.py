@@ -45,6 +45,7 @@ from flexzoo.tracking import RunInfo, epoch_metrics
 from flexzoo.training import fine_tune as tuning
 from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.training.data import Dataset, load_dataset
+from flexzoo.training.federation import HostTraining
 from flexzoo.training.progress import summary_table
 from flexzoo.training.trainer import Fitted, Trainer
 from flexzoo.training.transforms import pretrained_config
@@ -185,7 +186,7 @@ class Pipeline:
                           fail=self.fail, freeze=self.manifest.backbone.freeze,
                           run_dir=run_directory(out_dir, self.manifest),
                           fingerprint=manifest_fingerprint(self.manifest), resume=resume, show_progress=show_progress,
-                          listener=hooks, command=self.command(out_dir))
+                          listener=hooks, command=self.command(out_dir), local_training=HostTraining)
         return trainer.fit(model, self.training_data())
 
     def command(self, out_dir: str | Path) -> list[str] | None:

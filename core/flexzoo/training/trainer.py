@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,7 +29,6 @@ from flexzoo.training.checkpoint import (
 )
 from flexzoo.training.config import TrainConfig
 from flexzoo.training.data import Dataset
-from flexzoo.training.federation import HostTraining
 from flexzoo.training.freezing import FreezeProblem, frozen_parameter_names
 from flexzoo.training.loop import EpochLoop, Fail
 from flexzoo.training.objectives import Objective
@@ -88,8 +88,11 @@ class Trainer(EpochLoop):
     def __init__(self, config: TrainConfig, strategy: Strategy, *, seed: int, fail: Fail,
                  freeze: bool | list[str], run_dir: Path, fingerprint: str, resume: bool = False,
                  show_progress: bool = True, listener: RunListener | None = None,
-                 command: list[str] | None = None) -> None:
+                 command: list[str] | None = None, local_training: Callable[..., Any] | None = None) -> None:
         super().__init__(config, strategy, seed, fail)
+        #: builds what a federated strategy trains clients with (flexzoo.training.federation.HostTraining);
+        #: the pipeline supplies it, as the trainer knows no epoch code of fine-tuning
+        self.local_training = local_training
         self.freeze = freeze
         self.run_dir = run_dir
         self.fingerprint = fingerprint
@@ -219,8 +222,11 @@ class Trainer(EpochLoop):
 
         if self.listener is not None and self.writer:
             self.listener.started(self.strategy.world_size, 1)
-        local = HostTraining(self.config, data, seed=self.seed, fail=self.fail, command=self.command,
-                             round_ended=round_ended)
+        if self.local_training is None:
+            raise FlexzooError(f"the {type(self.strategy).__name__} strategy federates, but this run was started "
+                               "without local training for its clients; train through flexzoo.train or zoo train")
+        local = self.local_training(self.config, data, seed=self.seed, fail=self.fail, command=self.command,
+                                    round_ended=round_ended)
         result = federate(model, local)
         state = {name: _copy(tensor.detach()) for name, tensor in model.state_dict().items()} if result else {}
         return Fitted(model=model, state=state, plain=True, history=result["history"] if result else [],
