@@ -23,6 +23,7 @@ import contextlib
 import copy
 import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from flexzoo.tracking import RunInfo, epoch_metrics
 from flexzoo.training import fine_tune as tuning
 from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.training.data import Dataset, load_dataset
+from flexzoo.training.federation import HostTraining
 from flexzoo.training.lora import LoraProblem, adapt, merge_adapters
 from flexzoo.training.progress import summary_table
 from flexzoo.training.trainer import Fitted, Trainer
@@ -199,7 +201,7 @@ class Pipeline:
                           fail=self.fail, freeze=True if self.config.lora else self.manifest.backbone.freeze,
                           run_dir=run_directory(out_dir, self.manifest),
                           fingerprint=manifest_fingerprint(self.manifest), resume=resume, show_progress=show_progress,
-                          listener=hooks)
+                          listener=hooks, command=self.command(out_dir), local_training=HostTraining)
         return trainer.fit(model, self.training_data())
 
     def adapt(self, model: ZooModel) -> list[str]:
@@ -211,6 +213,13 @@ class Pipeline:
                 return adapt(model.backbone, self.config.lora)
         except LoraProblem as exc:
             raise self.fail("train.lora.targets", exc.message, exc.hint) from None
+
+    def command(self, out_dir: str | Path) -> list[str] | None:
+        """``python -m flexzoo train MANIFEST -o DIR --quiet``: this run in another process (None without a file)."""
+        if not self.manifest.file or not Path(self.manifest.file).is_file():
+            return None
+        return [sys.executable, "-m", "flexzoo", "train", str(Path(self.manifest.file).resolve()), "-o",
+                str(Path(out_dir).resolve()), "--quiet"]
 
     def compress(self, model: nn.Module) -> tuple[nn.Module, Compression]:
         """Make the ``[[compress]]`` steps (factories get this pipeline's context) and apply them in order."""
@@ -395,6 +404,7 @@ def _training_record(pipeline: Pipeline, fitted: Fitted) -> dict[str, Any]:
         "epochs_run": len(history), "stopped_early": fitted.stopped_early,
         "world_size": fitted.world_size, "strategy": manifest.distributed.use,
         "final_validation": history[-1]["validation"] if history else {},
+        **({"federation": fitted.federation} if fitted.federation is not None else {}),
         "metrics_jsonl": "".join(json.dumps(record) + "\n" for record in history),
     }
 

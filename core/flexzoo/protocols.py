@@ -30,6 +30,7 @@ __all__ = [
     "DataSource",
     "Head",
     "Initializer",
+    "LocalTraining",
     "Model",
     "PackingStep",
     "RestorableStep",
@@ -152,6 +153,12 @@ class Strategy(Protocol):
     unwrapped model's). On resume ``load_optimizer_state`` restores what ``optimizer_state``
     returned. ``teardown()`` is called last, even when training failed.
 
+    Optional, read with ``getattr``: ``federate(model, local)``. A strategy that has it runs the
+    whole fit itself, federated: the trainer calls it once (after ``setup()``, before ``teardown()``)
+    with the built model and a :class:`LocalTraining`, instead of its own epochs. It returns the
+    aggregated model's record ``{"history": [...], "federation": {...}}`` in the process that writes
+    the artifact (``rank`` 0), with the final weights loaded into ``model``, and None elsewhere.
+
     Optional, read with ``getattr``: ``save_sharded(wrapped, optimizer, directory)`` and
     ``load_sharded(wrapped, optimizer, directory)``. A strategy that has them checkpoints in shards
     (every rank writes its own part to ``directory``, e.g. with ``torch.distributed.checkpoint``)
@@ -181,6 +188,34 @@ class Strategy(Protocol):
                              state: dict[str, Any]) -> None: ...
 
     def teardown(self) -> None: ...
+
+
+class LocalTraining(Protocol):
+    """What the host offers a federated strategy (``Strategy.federate``): its own training loop on any part
+    of the ``[train]`` data, its validation pass, and a way to start this run again as another process.
+
+    Positions count the training split's samples: 0 .. ``train_samples`` - 1.
+    """
+
+    seed: int  # [model] seed: partitions drawn from it are the same in every process
+    train_samples: int
+    #: ``python -m flexzoo train MANIFEST -o DIR --quiet``: this run, as one more process (None when
+    #: the manifest was not read from a file); the strategy adds its own environment to tell it its role.
+    command: list[str] | None
+
+    def labels(self) -> Any:
+        """The class of every training sample (the first classification head's target), an int64 numpy array,
+        or None when no head classifies."""
+
+    def train(self, model: nn.Module, positions: Any, epochs: int, round_number: int) -> dict[str, float]:
+        """Train ``model`` in place for ``epochs`` on the samples at ``positions`` with ``[train]``'s optimizer,
+        schedule and batch size (a fresh optimizer, seeded by ``round_number``); returns ``{"train_loss": ...}``."""
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """The validation metrics of ``model`` on the held-out split (the same keys as an epoch's)."""
+
+    def round_ended(self, record: dict[str, Any]) -> None:
+        """Report one aggregated round (``{"epoch": round, "validation": {...}, ...}``) as an epoch is reported."""
 
 
 @runtime_checkable

@@ -83,7 +83,8 @@ class _FineTuner(EpochLoop):
         objective = self.objective(model, self.data)
         return self.validate(model, objective, self.data, torch.device("cpu"))
 
-    def fit(self, model: nn.Module, distillation: Distillation | None) -> list[dict[str, Any]]:
+    def fit(self, model: nn.Module, distillation: Distillation | None, validate: bool = True
+            ) -> list[dict[str, Any]]:
         objective: Any = self.objective(model, self.data)
         runner: nn.Module = model
         if distillation is not None:
@@ -100,17 +101,21 @@ class _FineTuner(EpochLoop):
             runner.train()
             loss, step = self.train_epoch(runner, objective, optimizer, self.data, device, epoch, step, schedule,
                                           None, progress)
-            history.append({"epoch": epoch + 1, "train_loss": loss,
-                            "validation": self.validate(model, objective.objective if distillation else objective,
-                                                        self.data, device)})
+            validation = self.validate(model, objective.objective if distillation else objective, self.data,
+                                       device) if validate else {}
+            history.append({"epoch": epoch + 1, "train_loss": loss, "validation": validation})
         model.eval()
         return history
 
 
 def fine_tune(model: nn.Module, config: TrainConfig, data: Dataset, *, seed: int, fail: Fail,
-              epochs: int | None = None, distillation: Distillation | None = None) -> list[dict[str, Any]]:
-    """Train ``model`` in place for ``epochs`` (default: [train] epochs) on ``data``; return the history."""
-    return _FineTuner(config, data, seed, fail, epochs).fit(model, distillation)
+              epochs: int | None = None, distillation: Distillation | None = None, validate: bool = True
+              ) -> list[dict[str, Any]]:
+    """Train ``model`` in place for ``epochs`` (default: [train] epochs) on ``data``; return the history.
+
+    With ``validate=False`` the epochs' records have an empty ``validation`` (no pass over the held-out split).
+    """
+    return _FineTuner(config, data, seed, fail, epochs).fit(model, distillation, validate)
 
 
 class _InputsAs(nn.Module):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,6 +59,7 @@ class Fitted:
     stopped_early: bool
     rank: int
     world_size: int
+    federation: dict[str, Any] | None = None  # what a federated strategy records of its run
 
 
 def _copy(tensor: torch.Tensor) -> torch.Tensor:
@@ -80,18 +82,24 @@ class Trainer(EpochLoop):
     :param fingerprint: the sha256 of the resolved manifest: a checkpoint resumes only its own run.
     :param run_dir: where the checkpoint is kept (``<out>/<name>.train``).
     :param listener: told of the start and of every epoch, on rank 0.
+    :param command: this run as a command line, for strategies that start more processes (federated ones).
     """
 
     def __init__(self, config: TrainConfig, strategy: Strategy, *, seed: int, fail: Fail,
                  freeze: bool | list[str], run_dir: Path, fingerprint: str, resume: bool = False,
-                 show_progress: bool = True, listener: RunListener | None = None) -> None:
+                 show_progress: bool = True, listener: RunListener | None = None,
+                 command: list[str] | None = None, local_training: Callable[..., Any] | None = None) -> None:
         super().__init__(config, strategy, seed, fail)
+        #: builds what a federated strategy trains clients with (flexzoo.training.federation.HostTraining);
+        #: the pipeline supplies it, as the trainer knows no epoch code of fine-tuning
+        self.local_training = local_training
         self.freeze = freeze
         self.run_dir = run_dir
         self.fingerprint = fingerprint
         self.resume = resume
         self.show_progress = show_progress
         self.listener = listener
+        self.command = command
 
     @property
     def writer(self) -> bool:
@@ -99,7 +107,13 @@ class Trainer(EpochLoop):
 
     def fit(self, model: nn.Module, data: Dataset) -> Fitted:
         """Join the strategy's process group, train to the end (or an early stop), leave the group."""
+        federate = getattr(self.strategy, "federate", None)
         self.strategy.setup()
+        if federate is not None:
+            try:
+                return self._federated(model, data, federate)
+            finally:
+                self.strategy.teardown()
         try:
             return self._fit(model, data)
         except RuntimeError as exc:
@@ -186,6 +200,38 @@ class Trainer(EpochLoop):
                 self._save(wrapped, optimizer, state, data, writer)
             elif self.writer:
                 writer.submit_metrics(self.run_dir, state["history"])
+
+    def _federated(self, model: nn.Module, data: Dataset, federate: Any) -> Fitted:
+        """The strategy runs the fit (a server and its clients); this process may be either."""
+        if self.resume:
+            raise FlexzooError("a federated run cannot resume: its clients keep no checkpoint; train again "
+                               "without --resume")
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        history: list[dict[str, Any]] = []
+
+        def round_ended(record: dict[str, Any]) -> None:
+            record.setdefault("lr", self.config.lr)  # the clients' (base) learning rate
+            history.append(record)
+            if self.show_progress:
+                metrics = "  ".join(f"{name} {value:.4f}" for name, value in record["validation"].items())
+                print(f"round {record['epoch']}/{record['rounds']}: {metrics}  ({record['seconds']:.1f} s)",
+                      flush=True)
+            if self.listener is not None:
+                self.listener.epoch_ended(record)
+
+        if self.listener is not None and self.writer:
+            self.listener.started(self.strategy.world_size, 1)
+        if self.local_training is None:
+            raise FlexzooError(f"the {type(self.strategy).__name__} strategy federates, but this run was started "
+                               "without local training for its clients; train through flexzoo.train or zoo train")
+        local = self.local_training(self.config, data, seed=self.seed, fail=self.fail, command=self.command,
+                                    round_ended=round_ended)
+        result = federate(model, local)
+        state = {name: _copy(tensor.detach()) for name, tensor in model.state_dict().items()} if result else {}
+        return Fitted(model=model, state=state, plain=True, history=result["history"] if result else [],
+                      stopped_early=False, rank=self.strategy.rank, world_size=self.strategy.world_size,
+                      federation=result["federation"] if result else None)
 
     def _checkpoint_due(self, state: dict[str, Any]) -> bool:
         """Every ``checkpoint_every`` epochs, and always after the last one (the same answer on every rank)."""
