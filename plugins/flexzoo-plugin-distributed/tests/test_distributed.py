@@ -16,9 +16,9 @@ import flexzoo_plugin_distributed
 from flexzoo.registry import Registry
 
 
-def test_the_plugin_offers_ddp_and_fsdp():
+def test_the_plugin_offers_ddp_fsdp_and_zero():
     registry = Registry.from_modules({"distributed": flexzoo_plugin_distributed})
-    assert [c.name for c in registry.components("strategy")] == ["ddp", "fsdp"]
+    assert [c.name for c in registry.components("strategy")] == ["ddp", "fsdp", "zero"]
 
 
 @pytest.mark.slow
