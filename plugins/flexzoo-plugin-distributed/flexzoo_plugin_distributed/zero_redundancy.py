@@ -8,6 +8,7 @@ on resume every rank takes its partition back from that full state.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -23,8 +24,12 @@ class ZeroRedundancy(DataParallel):
         """The same optimizer (class, groups, hyper-parameters) with its state partitioned across ranks."""
         from torch.distributed.optim import ZeroRedundancyOptimizer
 
-        groups = [{key: value for key, value in group.items()} for group in optimizer.param_groups]
-        return ZeroRedundancyOptimizer(groups, optimizer_class=type(optimizer), **optimizer.defaults)
+        kind = type(optimizer)
+        # defaults may hold more than the constructor takes (AdamW's decoupled_weight_decay, say)
+        accepted = inspect.signature(kind).parameters
+        defaults = {key: value for key, value in optimizer.defaults.items() if key in accepted}
+        groups = [dict(group) for group in optimizer.param_groups]
+        return ZeroRedundancyOptimizer(groups, optimizer_class=kind, **defaults)
 
     def optimizer_state(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
         """Collective: every rank sends its partition's state to rank 0, which returns the whole of it."""
@@ -36,9 +41,3 @@ class ZeroRedundancy(DataParallel):
         """Each rank keeps its partition of the full state (any number of ranks may have written it)."""
         optimizer.load_state_dict(state)
 
-
-def state_bytes(optimizer: torch.optim.Optimizer) -> int:
-    """Bytes of optimizer state held by this rank (for ``ZeroRedundancyOptimizer``: its partition's only)."""
-    local = getattr(optimizer, "optim", optimizer)
-    return sum(value.numel() * value.element_size() for per_parameter in local.state.values()
-               for value in per_parameter.values() if isinstance(value, torch.Tensor))
