@@ -78,6 +78,9 @@ def measure() -> list[Row]:
             max(state["ddp"]) / 2**20, "MiB", target=0.55,
             note=f"largest rank; ddp per rank {per_rank('ddp')}, zero stage 1 per rank {per_rank('zero-1')} "
                  "(ZeroRedundancyOptimizer partitions whole parameters, so the split is only as even as their sizes)"),
+        Row("optimizer state of both ranks together: zero stage 1 vs one ddp rank", sum(state["zero-1"]) / 2**20,
+            max(state["ddp"]) / 2**20, "MiB", target=1.0,
+            note="1.0: each state tensor is held by exactly one rank (none duplicated)"),
         Row("optimizer state per rank: zero stage 2 vs ddp, 2 ranks", max(state["zero-2"]) / 2**20,
             max(state["ddp"]) / 2**20, "MiB", target=0.55, note=f"largest rank; per rank {per_rank('zero-2')}"),
     ]
