@@ -131,9 +131,10 @@ def flexzoo_strategies() -> Sequence[Component]:
     ``rank``, ``world_size``, ``local_rank``; ``wrap(model)``; ``all_reduce(tensor)`` (a sum over
     ranks); ``model_state(wrapped)`` and ``optimizer_state(wrapped, optimizer)`` (collective; rank 0
     receives the full state on the CPU); ``load_optimizer_state(wrapped, optimizer, state)`` on
-    resume; ``teardown()``, even when training failed. Subclass :class:`flexzoo.plugin.SingleProcess`
-    and override what your strategy does differently; ``flexzoo.testing.check_strategy`` runs the
-    trainer's sequence on your strategy.
+    resume; ``teardown()``, even when training failed. Optional members (sharded checkpoints, an
+    optimizer whose state is sharded) are listed on :class:`flexzoo.plugin.Strategy`. Subclass
+    :class:`flexzoo.plugin.SingleProcess` and override what your strategy does differently;
+    ``flexzoo.testing.check_strategy`` runs the trainer's sequence on your strategy.
 
     :return: the plugin's strategies. Every plugin's result is collected.
     """

@@ -163,6 +163,9 @@ class Strategy(Protocol):
     ``load_sharded(wrapped, optimizer, directory)``. A strategy that has them checkpoints in shards
     (every rank writes its own part to ``directory``, e.g. with ``torch.distributed.checkpoint``)
     instead of gathering the state on rank 0; ``model_state`` is then called once, for the artifact.
+    ``wrap_optimizer(wrapped, optimizer) -> optimizer``, called once right after the trainer made the
+    optimizer (before any resume), returns the optimizer to train with instead (e.g. ZeRO's, whose
+    state is partitioned across ranks); the state methods then receive that one.
 
     The trainer gives each rank its shard of every global batch and scales the loss so that
     averaging gradients over ranks yields the gradient of the whole batch; only rank 0 writes.

@@ -84,7 +84,7 @@ def _check_training_step(where: str, strategy: Any) -> None:
     wrapped = strategy.wrap(model)
     assert isinstance(wrapped, torch.nn.Module), \
         f"{where}: wrap() returned {type(wrapped).__name__}; it must return the nn.Module to train"
-    optimizer = torch.optim.SGD(wrapped.parameters(), lr=0.1, momentum=0.9)  # momentum: there is state to save
+    optimizer = _optimizer(strategy, wrapped)
     wrapped.train()
     x, target = torch.randn(BATCH, *TINY_INPUT), torch.tensor([0, 2])
     out = wrapped(x)
@@ -112,11 +112,20 @@ def _check_training_step(where: str, strategy: Any) -> None:
     saved = strategy.optimizer_state(wrapped, optimizer)
     assert isinstance(saved, dict), f"{where}: optimizer_state() returned {type(saved).__name__}, not a dict"
     optimizer.zero_grad(set_to_none=True)  # a resumed run loads into a fresh optimizer, before any gradient
-    fresh = torch.optim.SGD(wrapped.parameters(), lr=0.1, momentum=0.9)
+    fresh = _optimizer(strategy, wrapped)
     strategy.load_optimizer_state(wrapped, fresh, saved)
     again = strategy.optimizer_state(wrapped, fresh)
     assert _same(saved, again), f"{where}: load_optimizer_state() did not restore what optimizer_state() " \
         "returned (a resumed run would lose its optimizer state)"
+
+
+def _optimizer(strategy: Any, wrapped: Any) -> Any:
+    """SGD with momentum (there is state to save), through the strategy's ``wrap_optimizer`` when it has one."""
+    import torch
+
+    optimizer = torch.optim.SGD(wrapped.parameters(), lr=0.1, momentum=0.9)
+    wrap_optimizer = getattr(strategy, "wrap_optimizer", None)
+    return optimizer if wrap_optimizer is None else wrap_optimizer(wrapped, optimizer)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -154,6 +154,9 @@ class Trainer(EpochLoop):
         model.to(device, memory_format=torch.channels_last if config.channels_last else torch.preserve_format)
         wrapped = strategy.wrap(model)
         optimizer = make_optimizer(config, wrapped.parameters())
+        wrap_optimizer = getattr(strategy, "wrap_optimizer", None)
+        if wrap_optimizer is not None:  # e.g. ZeRO: the same optimizer with its state sharded across ranks
+            optimizer = wrap_optimizer(wrapped, optimizer)
         if checkpoint:
             self._restore(wrapped, optimizer, checkpoint)
         state = dict(checkpoint.state) if checkpoint else {"epoch": 0, "step": 0, "best": None, "bad_epochs": 0,

@@ -16,9 +16,9 @@ import flexzoo_plugin_distributed
 from flexzoo.registry import Registry
 
 
-def test_the_plugin_offers_ddp_and_fsdp():
+def test_the_plugin_offers_ddp_fsdp_and_zero():
     registry = Registry.from_modules({"distributed": flexzoo_plugin_distributed})
-    assert [c.name for c in registry.components("strategy")] == ["ddp", "fsdp"]
+    assert [c.name for c in registry.components("strategy")] == ["ddp", "fsdp", "zero"]
 
 
 @pytest.mark.slow
@@ -69,3 +69,33 @@ def test_a_killed_rank_ends_the_run_with_an_error(tmp_path):
     time.sleep(0.5)
     assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
                for pid in ranks.values())
+
+
+@pytest.mark.parametrize("kind", ["SGD", "Adam", "AdamW"])
+def test_zero_keeps_the_trainers_optimizer_and_its_steps(kind):
+    import torch
+
+    make = {"SGD": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+            "Adam": lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.8, 0.9)),
+            "AdamW": lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)}[kind]
+    torch.manual_seed(0)
+    plain_model = torch.nn.Linear(4, 3)
+    zero_model = torch.nn.Linear(4, 3)
+    zero_model.load_state_dict(plain_model.state_dict())
+    strategy = Registry.from_modules({"distributed": flexzoo_plugin_distributed}).resolve("strategy", "zero") \
+        .component.factory()
+    strategy.setup()  # a group of one
+    try:
+        plain = make(plain_model.parameters())
+        sharded = strategy.wrap_optimizer(zero_model, make(zero_model.parameters()))
+        assert type(sharded.optim) is type(plain) and sharded.param_groups[0]["lr"] == plain.param_groups[0]["lr"]
+        x = torch.randn(8, 4)
+        for optimizer, model in ((plain, plain_model), (sharded, zero_model)):
+            for _ in range(3):
+                model(x).square().sum().backward()
+                optimizer.step()
+                optimizer.zero_grad()
+        for a, b in zip(plain_model.parameters(), zero_model.parameters()):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    finally:
+        strategy.teardown()

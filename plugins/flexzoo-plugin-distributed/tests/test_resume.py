@@ -1,4 +1,4 @@
-"""Resume under DDP and FSDP (FSDP from sharded torch.distributed.checkpoint folders); SyncBatchNorm."""
+"""Resume under DDP, FSDP (sharded torch.distributed.checkpoint folders) and ZeRO (state gathered); SyncBatchNorm."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def kill_a_rank_after(run_dir, epoch: int, command: list[str]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp", "zero"])
 def test_a_killed_distributed_run_resumes_to_the_weights_of_one_process(tmp_path, strategy):
     manifest, out = str(write_manifest(tmp_path, strategy, epochs=EPOCHS)), tmp_path / "out"
     run_dir = out / "ranks.train"
@@ -48,8 +48,9 @@ def test_a_killed_distributed_run_resumes_to_the_weights_of_one_process(tmp_path
     if strategy == "fsdp":  # the shards are in the folder the checkpoint names, and only there
         assert tensors == [] and [p.name for p in run_dir.glob("shards-*")] == [stopped["shards"]]
         assert sorted(p.name for p in (run_dir / stopped["shards"]).iterdir())[0] == ".metadata"
-    else:
-        assert any(name.startswith("optimizer.") for name in tensors) and "shards" not in stopped
+    else:  # zero: each rank's partition of the momentum gathered into one file, a buffer for every parameter
+        momenta = [name for name in tensors if name.startswith("optimizer.state.")]
+        assert len(momenta) == sum(name.startswith("model.") for name in tensors) and "shards" not in stopped
 
     result = zoo(*train[3:], "--resume")
     assert result.returncode == 0, result.stderr
