@@ -82,7 +82,7 @@ def _dynamic_batch(count: int) -> tuple[dict[int, Any], ...]:
 def _write_onnx(wrapped: HeadOutputs, example: tuple[torch.Tensor, ...], path: Path, opset: int,
                 names: list[str]) -> None:
     torch.onnx.export(wrapped, example, str(path), dynamo=True, opset_version=opset, input_names=names,
-                      output_names=wrapped.names, dynamic_shapes=_dynamic_batch(len(example)), external_data=False,
+                      output_names=wrapped.names, dynamic_shapes=(_dynamic_batch(len(example)),), external_data=False,
                       verbose=False)
 
 
