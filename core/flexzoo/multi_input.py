@@ -59,7 +59,8 @@ def check_inputs(data: dict[str, Any], checker: Checker) -> tuple[dict[str, Inpu
     """``[inputs]`` and ``[fusion]``: each input's shape and backbone, and the fusion; None after reporting."""
     table = data["inputs"]
     if not isinstance(table, dict) or not table:
-        checker.report("inputs", f"`inputs` must hold one [inputs.<name>] table per input, got {schema.describe(table)}",
+        checker.report("inputs", "`inputs` must hold one [inputs.<name>] table per input, got "
+                       f"{schema.describe(table)}",
                        'add [inputs.image] with shape = [1, 8, 8] and backbone = { use = "cnn" }')
         return None
     for section, why in (("backbone", "each input has its own backbone and [fusion] joins them"),

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flexzoo.builtin.checks import Positive
+from flexzoo.plugin import Backbone
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from flexzoo.plugin import Backbone
 
 
 def concat(branches: dict[str, Backbone], features: dict[str, int]) -> nn.Module:
