@@ -47,8 +47,10 @@ class ZooModel(nn.Module):
         self.manifest = None
         self.compression = None
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.backbone(x)
+    def forward(self, *inputs: Any) -> dict[str, torch.Tensor]:
+        """One batch (a tensor), or for a model of several ``[inputs]`` one tensor per input in their
+        order, or one dict of them keyed by input name."""
+        features = self.backbone(*inputs)
         return {name: head(features) for name, head in self.heads.items()}
 
     def _repr_html_(self) -> str:
@@ -85,6 +87,7 @@ class _Builder:
         self.registry = registry
         self.source = manifest.where()
         self.context = context or dry_run_context(manifest)
+        self.shape_key = "model.input_shape"  # where a rejected input shape is reported
 
     def fail(self, key: str, message: str, hint: str = "") -> ManifestError:
         return ManifestError(self.source.file, [self.source.problem(key, message, hint)])
@@ -100,7 +103,7 @@ class _Builder:
         try:
             return factory(**kwargs, **host)
         except ParameterError as exc:
-            key = "model.input_shape" if exc.parameter == "input_shape" else f"{spec.key}.{exc.parameter}"
+            key = self.shape_key if exc.parameter == "input_shape" else f"{spec.key}.{exc.parameter}"
             raise self.fail(key, f"{spec.use}: {exc}", exc.hint) from exc
         except (ValueError, TypeError, AssertionError) as exc:
             raise self.fail(spec.key, f"{spec.use} rejected its parameters: {exc}") from exc
@@ -125,7 +128,27 @@ class _Builder:
         return self.call(spec, **host)
 
     def backbone(self) -> nn.Module:
+        if self.manifest.inputs:
+            return self.fusion()
         return self.call_with_host_values(self.manifest.backbone)
+
+    def fusion(self) -> nn.Module:
+        """The ``[fusion]`` over one backbone per ``[inputs]`` entry, each built on its own shape.
+
+        Each branch's feature size is measured on the meta device first (as an ensemble's members' are).
+        """
+        assert self.manifest.inputs is not None
+        branches: dict[str, nn.Module] = {}
+        features: dict[str, int] = {}
+        for name, spec in self.manifest.inputs.items():
+            branch = replace(self.manifest, model=replace(self.manifest.model, input_shape=spec.shape),
+                             backbone=spec.backbone, inputs=None)
+            builder = _Builder(branch, self.registry, self.context)
+            builder.shape_key = f"inputs.{name}.shape"
+            with torch.device("meta"):
+                features[name] = builder.feature_size(builder.backbone())
+            branches[name] = builder.backbone()
+        return self.call(self.manifest.backbone, branches=branches, features=features)
 
     def members(self) -> list[ZooModel]:
         """The [ensemble] members, each built from its stored manifest with only the head being combined.
@@ -146,6 +169,9 @@ class _Builder:
 
     def feature_size(self, backbone: nn.Module) -> int:
         shape = self.manifest.model.input_shape
+        shapes = self.manifest.input_shapes()
+        if shapes is not None:
+            return self.fused_feature_size(backbone, shapes)
         if shape is None:
             size = getattr(backbone, "num_features", None)
             if not isinstance(size, int):
@@ -156,13 +182,31 @@ class _Builder:
             backbone.eval()
             features = backbone(torch.empty((2, *shape), device="meta", dtype=declared_input_dtype(backbone)))
         except Exception as exc:
-            raise self.fail("model.input_shape",
+            raise self.fail(self.shape_key,
                             f"the backbone {self.manifest.backbone.use} cannot take input of shape {list(shape)}: "
                             f"{_first_line(exc)}",
                             "set input_shape to what this backbone takes, or change its parameters") from exc
         if not isinstance(features, torch.Tensor) or features.ndim != 2:
             got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             raise self.fail("backbone", f"{self.manifest.backbone.use} returned features of shape {got}; "
+                            "heads need (batch, features)")
+        return int(features.shape[1])
+
+    def fused_feature_size(self, backbone: nn.Module, shapes: dict[str, tuple[int, ...]]) -> int:
+        """The fusion's feature size, from a forward pass of one meta batch per input."""
+        branches = getattr(backbone, "branches", {})
+        sample = {name: torch.empty((2, *shape), device="meta",
+                                    dtype=declared_input_dtype(branches[name]) if name in branches else None)
+                  for name, shape in shapes.items()}
+        try:
+            backbone.eval()
+            features = backbone(sample)
+        except Exception as exc:
+            raise self.fail("fusion", f"the fusion {self.manifest.backbone.use} cannot join the inputs' features: "
+                            f"{_first_line(exc)}", "check [fusion] and each input's backbone") from exc
+        if not isinstance(features, torch.Tensor) or features.ndim != 2:
+            got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+            raise self.fail("fusion", f"{self.manifest.backbone.use} returned features of shape {got}; "
                             "heads need (batch, features)")
         return int(features.shape[1])
 
@@ -215,7 +259,7 @@ class _Builder:
 
     def head_takes(self, name: str, head: nn.Module, in_features: int) -> bool:
         """Refuse a head that cannot take the backbone's features."""
-        if self.manifest.model.input_shape is None:
+        if self.manifest.model.input_shape is None and not self.manifest.inputs:
             return True
         try:
             head.eval()(torch.empty((2, in_features), device="meta"))

@@ -25,7 +25,9 @@ REGISTRATION_HOOKS: dict[str, str] = {
 #: Factory parameters the host fills in itself; a manifest may not set them.
 HOST_PARAMETERS: dict[str, dict[str, str]] = {
     "backbone": {"input_shape": "filled from [model] input_shape",
-                 "members": "the [ensemble] member models, built by the host from their stored manifests"},
+                 "members": "the [ensemble] member models, built by the host from their stored manifests",
+                 "branches": "one backbone per [inputs.<name>], built by the host (a fusion's parameter)",
+                 "features": "each [inputs] branch's feature size (a fusion's parameter)"},
     "head": {"in_features": "filled from the backbone's feature size"},
     "initializer": {"context": "the host's StepContext (a data-dependent initializer reads [train] batches)"},
     "compressor": {"input_shape": "filled from [model] input_shape",

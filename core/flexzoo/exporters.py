@@ -1,6 +1,7 @@
 """Exporting a model to ONNX, TorchScript or a torch.export program, each checked after writing.
 
-Every format gets a dynamic batch axis and one named output per head (in manifest order). The
+Every format gets a dynamic batch axis and one named output per head (in manifest order); a model of
+several ``[inputs]`` gets one named input per input, in their order (else the one input is ``input``). The
 written file is loaded back (ONNX by onnxruntime) and run on a batch of a different size than the
 one traced; the largest absolute difference from the eager model is reported, and an export whose
 difference exceeds the tolerance is refused (the file is not left behind).
@@ -46,59 +47,80 @@ class ExportResult:
 class HeadOutputs(nn.Module):
     """The model with its dict of head outputs as a tuple, in head order: one named output per head."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, names: list[str] | None = None) -> None:
         super().__init__()
         self.model = model
-        self.names = list(model.heads)
+        self.names = names if names is not None else list(model.heads)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outputs = self.model(x)
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.model(*inputs)
         return tuple(outputs[name] for name in self.names)
 
 
-def _sample(shape: tuple[int, ...], batch: int, dtype: torch.dtype) -> torch.Tensor:
-    return example_input(shape, batch, dtype, torch.Generator().manual_seed(batch))
+class NamedInputs(nn.Module):
+    """A model of several inputs taking them as positional tensors, in ``[inputs]`` order (what tracing needs)."""
+
+    def __init__(self, model: nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.names = names
+
+    def forward(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model(dict(zip(self.names, inputs)))
 
 
-def _dynamic_batch() -> tuple[dict[int, Any]]:
-    return ({0: torch.export.Dim("batch", min=1, max=1 << 16)},)
+def _samples(shapes: dict[str, tuple[int, ...]], batch: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(batch)
+    return tuple(example_input(shape, batch, dtype, generator) for shape in shapes.values())
 
 
-def _write_onnx(wrapped: HeadOutputs, example: torch.Tensor, path: Path, opset: int) -> None:
-    torch.onnx.export(wrapped, (example,), str(path), dynamo=True, opset_version=opset, input_names=["input"],
-                      output_names=wrapped.names, dynamic_shapes=_dynamic_batch(), external_data=False, verbose=False)
+def _dynamic_batch(count: int) -> tuple[dict[int, Any], ...]:
+    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    return tuple({0: batch} for _ in range(count))
 
 
-def _open_onnx(path: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+def _write_onnx(wrapped: HeadOutputs, example: tuple[torch.Tensor, ...], path: Path, opset: int,
+                names: list[str]) -> None:
+    torch.onnx.export(wrapped, example, str(path), dynamo=True, opset_version=opset, input_names=names,
+                      output_names=wrapped.names, dynamic_shapes=(_dynamic_batch(len(example)),), external_data=False,
+                      verbose=False)
+
+
+def _open_onnx(path: Path) -> Callable[..., list[torch.Tensor]]:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
-    return lambda x: [torch.from_numpy(value) for value in session.run(names, {"input": x.numpy()})]
+    inputs = [entry.name for entry in session.get_inputs()]
+    return lambda *x: [torch.from_numpy(value) for value in
+                       session.run(names, {name: t.numpy() for name, t in zip(inputs, x)})]
 
 
-def _write_torchscript(wrapped: HeadOutputs, example: torch.Tensor, path: Path, opset: int) -> None:
-    traced = torch.jit.trace(wrapped, (example,), check_trace=False)
+def _write_torchscript(wrapped: HeadOutputs, example: tuple[torch.Tensor, ...], path: Path, opset: int,
+                       names: list[str]) -> None:
+    traced = torch.jit.trace(wrapped, example, check_trace=False)
     torch.jit.save(traced, str(path))
 
 
-def _open_torchscript(path: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+def _open_torchscript(path: Path) -> Callable[..., list[torch.Tensor]]:
     module = torch.jit.load(str(path))
-    return lambda x: list(module(x))
+    return lambda *x: list(module(*x))
 
 
-def _write_program(wrapped: HeadOutputs, example: torch.Tensor, path: Path, opset: int) -> None:
+def _write_program(wrapped: HeadOutputs, example: tuple[torch.Tensor, ...], path: Path, opset: int,
+                   names: list[str]) -> None:
     buffer = io.BytesIO()  # torch.export.save wants a .pt2 name; the partial file has another
-    torch.export.save(torch.export.export(wrapped, (example,), dynamic_shapes=_dynamic_batch()), buffer)
+    program = torch.export.export(wrapped, example, dynamic_shapes=(_dynamic_batch(len(example)),))
+    torch.export.save(program, buffer)
     path.write_bytes(buffer.getvalue())
 
 
-def _open_program(path: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+def _open_program(path: Path) -> Callable[..., list[torch.Tensor]]:
     module = torch.export.load(io.BytesIO(path.read_bytes())).module()
-    return lambda x: list(module(x))
+    return lambda *x: list(module(*x))
 
 
-_Opener = Callable[[Path], Callable[[torch.Tensor], list[torch.Tensor]]]
+_Opener = Callable[[Path], Callable[..., list[torch.Tensor]]]
 _FORMATS: dict[str, tuple[Callable[..., None], _Opener, str]] = {
     "onnx": (_write_onnx, _open_onnx, "onnxruntime"),
     "torchscript": (_write_torchscript, _open_torchscript, "torch.jit.load"),
@@ -106,33 +128,40 @@ _FORMATS: dict[str, tuple[Callable[..., None], _Opener, str]] = {
 }
 
 
-def open_export(format: str, path: str | Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
-    """Load a written export once (ONNX into an onnxruntime session); the callable runs it on a batch and
-    returns one tensor per head, in head order."""
+def open_export(format: str, path: str | Path) -> Callable[..., list[torch.Tensor]]:
+    """Load a written export once (ONNX into an onnxruntime session); the callable runs it on a batch (one
+    tensor per input, in order, for a model of several) and returns one tensor per head, in head order."""
     if format not in _FORMATS:
         raise ExportError(f"unknown export format `{format}`; formats: {', '.join(_FORMATS)}")
     return _FORMATS[format][1](Path(path))
 
 
-def export(model: nn.Module, input_shape: tuple[int, ...], format: str, target: str | Path, *,
-           opset: int = DEFAULT_OPSET, tolerance: float = EXPORT_TOLERANCE) -> ExportResult:
-    """Write ``model`` in ``format`` to ``target`` atomically, after checking the written file."""
+def export(model: nn.Module, input_shape: tuple[int, ...] | dict[str, tuple[int, ...]], format: str,
+           target: str | Path, *, opset: int = DEFAULT_OPSET, tolerance: float = EXPORT_TOLERANCE) -> ExportResult:
+    """Write ``model`` in ``format`` to ``target`` atomically, after checking the written file.
+
+    ``input_shape`` is one sample's shape, or for a model of several inputs each one's shape by input
+    name: the export then takes one named input per entry, in order.
+    """
     if format not in _FORMATS:
         raise ExportError(f"unknown export format `{format}`; formats: {', '.join(_FORMATS)}")
     write, opener, checker = _FORMATS[format]
-    wrapped = HeadOutputs(model.eval())
+    model = model.eval()
+    several = isinstance(input_shape, dict)
+    shapes = dict(input_shape) if isinstance(input_shape, dict) else {"input": tuple(input_shape)}
+    wrapped = HeadOutputs(NamedInputs(model, list(shapes)) if several else model, list(model.heads))
     dtype = input_dtype(model)
-    example, check = _sample(input_shape, _TRACE_BATCH, dtype), _sample(input_shape, _CHECK_BATCH, dtype)
+    example, check = _samples(shapes, _TRACE_BATCH, dtype), _samples(shapes, _CHECK_BATCH, dtype)
     with torch.no_grad():
-        expected = wrapped(check)
+        expected = wrapped(*check)
     result: dict[str, float] = {}
 
     def write_and_check(partial: Path) -> None:
         try:
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")  # the exporters' deprecation chatter is not the user's business
-                write(wrapped, example, partial, opset)
-                actual = opener(partial)(check)
+                write(wrapped, example, partial, opset, list(shapes))
+                actual = opener(partial)(*check)
         except Exception as exc:
             raise ExportError(f"{format} export failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
                               ) from exc

@@ -187,6 +187,18 @@ class EnsembleSection:
 
 
 @dataclass(frozen=True)
+class InputSpec:
+    """One ``[inputs.<name>]``: one sample's shape (no batch dimension) and the backbone that reads it."""
+
+    name: str
+    shape: tuple[int, ...]
+    backbone: ComponentSpec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "backbone": self.backbone.to_dict()}
+
+
+@dataclass(frozen=True)
 class ResolvedManifest:
     """A validated manifest: every component resolved to ``plugin:name``, every default filled."""
 
@@ -201,6 +213,7 @@ class ResolvedManifest:
     export: dict[str, Any] | None = None  # the validated [export] section, when there is one
     track: dict[str, Any] | None = None  # the validated [track] section: how a run is watched, not the model
     ensemble: EnsembleSection | None = None  # the [ensemble] members, when the model combines artifacts
+    inputs: dict[str, InputSpec] | None = None  # [inputs.<name>], when the model takes several; backbone is [fusion]
     source: ManifestSource | None = field(default=None, compare=False, repr=False)
 
     def base_dir(self) -> Path | None:
@@ -208,13 +221,18 @@ class ResolvedManifest:
         path = Path(self.file)
         return path.parent if path.is_file() else None
 
+    def input_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        """Each input's shape by name for a model of several ``[inputs]``; None for a model of one input."""
+        return {name: spec.shape for name, spec in self.inputs.items()} if self.inputs else None
+
     def where(self) -> ManifestSource:
         """Where the manifest came from, for error messages (lines unknown for stored manifests)."""
         return self.source or ManifestSource(file=self.file, lines={})
 
     def components(self) -> list[ComponentSpec]:
         """Every component, in lifecycle order."""
-        found = [self.backbone, *self.heads.values(), *self.init, *self.compress]
+        branches = [spec.backbone for spec in (self.inputs or {}).values()]
+        found = [*branches, self.backbone, *self.heads.values(), *self.init, *self.compress]
         return found + ([self.distributed] if self.distributed else [])
 
     def plugins(self) -> list[str]:
@@ -235,7 +253,8 @@ class ResolvedManifest:
             model["input_shape"] = list(self.model.input_shape)
         data: dict[str, Any] = {
             "model": model,
-            "backbone": self.backbone.to_dict(),
+            **({"inputs": {name: spec.to_dict() for name, spec in self.inputs.items()},
+                "fusion": self.backbone.to_dict()} if self.inputs else {"backbone": self.backbone.to_dict()}),
             "heads": {name: spec.to_dict() for name, spec in self.heads.items()},
             "init": [spec.to_dict() for spec in self.init],
             "compress": [spec.to_dict() for spec in self.compress],

@@ -263,9 +263,10 @@ class Pipeline:
         if not chosen:
             return []
         check_export(self.manifest, chosen, self.registry)
-        if self.manifest.model.input_shape is None:
+        shapes = self.manifest.input_shapes() or self.manifest.model.input_shape
+        if shapes is None:
             raise ArtifactError(f"{artifact}: the model has no [model] input_shape, which export needs to trace it")
-        return [export_format(model, self.manifest.model.input_shape, name, export_path(artifact, name, out_dir),
+        return [export_format(model, shapes, name, export_path(artifact, name, out_dir),
                               opset=settings.get("opset", DEFAULT_OPSET), tolerance=tolerance).as_dict()
                 for name in chosen]
 
@@ -275,7 +276,8 @@ class Pipeline:
         """The ``[train]`` data, loaded on first use and kept for the rest of the run."""
         assert self.config is not None
         if self._data is None:
-            self._data = load_dataset(self.config, self.data_source(), self.manifest.model.input_shape,
+            shapes = self.manifest.input_shapes() or self.manifest.model.input_shape
+            self._data = load_dataset(self.config, self.data_source(), shapes,
                                       seed=self.manifest.model.seed)
             self._data.pretrained = self._pretrained
         return self._data
@@ -290,6 +292,8 @@ class Pipeline:
         accepted = {p.name for p in schema.parameters(factory)}
         if "inputs" in accepted:
             spec.setdefault("inputs", self.config.inputs)
+            if self.manifest.inputs:  # a model of several inputs reads one array per input, by name
+                spec["inputs"] = list(self.manifest.inputs)
         _, location = data_source(self.config.data)
         if location and (base := self.manifest.base_dir()) is not None:
             location = str(base / Path(location).expanduser())

@@ -24,13 +24,15 @@ from flexzoo.manifest import (
     ResolvedManifest,
     read_manifest,
 )
+from flexzoo.multi_input import check_inputs, takes_branches
 from flexzoo.registry import Registry, UnknownComponent, default_registry, did_you_mean
 from flexzoo.sections import REQUIRED, Key, KeyTable, Report
 from flexzoo.tracking import RUN_HOOKS
 from flexzoo.training.config import DATA_FORMS, data_source, validate_train
 from flexzoo.transfer import TRANSFER_KEYS, TransferProblem, backbone_from_artifact, check_freeze
 
-SECTIONS = ("model", "backbone", "heads", "init", "compress", "distributed", "train", "export", "track", "ensemble")
+SECTIONS = ("model", "backbone", "inputs", "fusion", "heads", "init", "compress", "distributed", "train", "export",
+            "track", "ensemble")
 #: ``[export] formats``: the formats ``zoo export`` writes.
 EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
 DEFAULT_OPSET = 18
@@ -94,7 +96,8 @@ DEFAULT_STRATEGY = "single"
 
 
 class _Checker:
-    def __init__(self, source: ManifestSource, registry: Registry) -> None:
+    def __init__(self, source: ManifestSource, registry: Registry, data: dict[str, Any]) -> None:
+        self.data = data
         self.source = source
         self.registry = registry
         self.problems: list[Problem] = []
@@ -229,6 +232,11 @@ class _Checker:
             return None
         settable = {p.name for p in schema.parameters(found.component.factory)}
         defaults = {"inputs": train["inputs"]} if "inputs" in settable else {}
+        if "inputs" in self.data and "inputs" not in settable:
+            self.report("train.data", f"a model of several [inputs] reads one array per input, which data source "
+                        f"`{found.qualified_name}` does not give", 'use data = "arrays:FILE.npz" (one array per '
+                        "input name, and one per target)")
+            return None
         spec = self.component("dataset", {"use": found.qualified_name, **defaults, **given}, "train.source")
         return None if spec is None else {"use": spec.use, **spec.params}
 
@@ -255,6 +263,10 @@ class _Checker:
             self.report(exc.key, exc.message, exc.hint)
             return None
         spec = self.component("backbone", table, "backbone", transfer=True)
+        if spec is not None and takes_branches(self.registry, spec.use):
+            self.report("backbone.use", f"`{spec.use}` joins the backbones of several inputs, and the manifest has "
+                        "no [inputs]", f'declare [inputs.<name>] tables and set [fusion] use = "{spec.name}"')
+            return None
         if spec is not None and self.takes_members(spec):
             self.report("backbone.use", f"`{spec.use}` combines the members of an ensemble, and the manifest has "
                         "no [ensemble]", 'add [ensemble] with members = ["a.safetensors", "b.safetensors"]')
@@ -407,13 +419,17 @@ def check_export(manifest: ResolvedManifest, formats: list[str], registry: Regis
 
 def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | None = None) -> ResolvedManifest:
     """Check a parsed manifest; return it resolved, or raise ManifestError with every problem."""
-    checker = _Checker(source, registry or default_registry())
+    checker = _Checker(source, registry or default_registry(), data)
     for section in data:
         if section not in SECTIONS:
             checker.report(section, f"unknown section [{section}]",
                            did_you_mean(section, SECTIONS) or f"known sections: {', '.join(SECTIONS)}")
     ensemble = checker.ensemble(data)
-    backbone = checker.backbone(data)
+    several = check_inputs(data, checker) if "inputs" in data else None
+    backbone = several[1] if several else None if "inputs" in data else checker.backbone(data)
+    if "fusion" in data and "inputs" not in data:
+        checker.report("fusion", "[fusion] joins the backbones of several [inputs], and the manifest has none",
+                       "declare [inputs.<name>] tables, or remove [fusion]")
     model = checker.model(data)
     heads = checker.heads(data)
     if ensemble is not None:
@@ -427,6 +443,9 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     train = validate_train(train_table, head_names, checker.add) if train_table is not None else None
     checker.train_layout(model, train)
     checker.lora_base(backbone, train)
+    if "inputs" in data and train and any((train.get("augment") or {}).get(k) for k in ("mixup", "cutmix")):
+        checker.report("train.augment", "mixup and cutmix mix one input tensor; a model of several [inputs] "
+                       "has more", "turn mixup and cutmix off")
     if train is not None and train_table is not None:
         data_spec = checker.data_source(train_table, train)
         if "source" in train_table:  # without [train.source], [train] data alone names it (as before the table)
@@ -440,7 +459,7 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     assert model and backbone and distributed
     return ResolvedManifest(file=source.file, model=model, backbone=backbone, heads=heads, init=init,
                             compress=compress, distributed=distributed, train=train, export=export, track=track,
-                            ensemble=_section(ensemble), source=source)
+                            ensemble=_section(ensemble), inputs=several[0] if several else None, source=source)
 
 
 def _section(ensemble: Resolved | None) -> EnsembleSection | None:

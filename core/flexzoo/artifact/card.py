@@ -13,8 +13,7 @@ def render_card(info: dict[str, Any], weights_sha256: str) -> str:
     lines = [
         f"{model['name']} {model.get('version', '')}".rstrip(),
         *([model["description"]] if model.get("description") else []),
-        f"  input shape   {card.get('input_shape')}",
-        f"  backbone      {card['backbone']} -> {card['feature_size']} features",
+        *_input_lines(card),
         f"  parameters    {card['parameters']:,}",
         f"  weights       {card['bytes']:,} bytes ({card['dtype']})",
         "  heads",
@@ -46,6 +45,18 @@ def render_card(info: dict[str, Any], weights_sha256: str) -> str:
                   f"  epochs        {training['epochs_run']}{' (stopped early)' if training['stopped_early'] else ''}",
                   f"  validation    {final}"]
     return "\n".join(lines)
+
+
+def _input_lines(card: dict[str, Any]) -> list[str]:
+    """The input shape and backbone; for a model of several inputs, each input's shape and backbone, and the fusion."""
+    inputs = card.get("inputs")
+    if not inputs:
+        return [f"  input shape   {card.get('input_shape')}",
+                f"  backbone      {card['backbone']} -> {card['feature_size']} features"]
+    width = max(len(name) for name in inputs)
+    lines = ["  inputs"]
+    lines += [f"    {name:<{width}}  {entry['shape']}  backbone {entry['backbone']}" for name, entry in inputs.items()]
+    return [*lines, f"  fusion        {card['backbone']} -> {card['feature_size']} features"]
 
 
 def _number(value: float) -> str:

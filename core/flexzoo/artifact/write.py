@@ -61,9 +61,12 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
     """
     heads: dict[str, Any] = {}
     feature_size = None
-    if manifest.model.input_shape is not None:
+    shapes = manifest.input_shapes()
+    if manifest.model.input_shape is not None or shapes is not None:
         with torch.no_grad():
-            sample = torch.zeros((1, *manifest.model.input_shape), dtype=input_dtype(model))
+            dtype = input_dtype(model)
+            sample = ({name: torch.zeros((1, *shape), dtype=dtype) for name, shape in shapes.items()}
+                      if shapes is not None else torch.zeros((1, *(manifest.model.input_shape or ())), dtype=dtype))
             features = model.backbone(sample)
             feature_size = int(features.shape[-1])
             for name, head in model.heads.items():
@@ -80,6 +83,8 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
     card = {
         "input_shape": list(manifest.model.input_shape) if manifest.model.input_shape else None,
         "backbone": manifest.backbone.use,
+        **({"inputs": {name: {"shape": list(spec.shape), "backbone": spec.backbone.use}
+                       for name, spec in manifest.inputs.items()}} if manifest.inputs else {}),
         "feature_size": feature_size,
         "parameters": sum(p.numel() for p in model.parameters()),
         "bytes": sum(t.numel() * t.element_size() for t in tensors.values()),

@@ -9,6 +9,7 @@ from flexzoo.builtin import (
     backbones,
     datasets,
     ensembles,
+    fusions,
     heads,
     hugging_face,
     initializers,
@@ -25,7 +26,9 @@ FLEXZOO_PLUGIN_API = 2
 def flexzoo_backbones() -> list[Component]:
     return [Component("mlp", backbones.mlp), Component("cnn", backbones.cnn), Component("lstm", sequences.lstm),
             Component("gru", sequences.gru), Component("transformer", sequences.transformer),
-            Component("ensemble", ensembles.ensemble)]
+            Component("ensemble", ensembles.ensemble),
+            Component("concat", fusions.concat), Component("sum", fusions.add),
+            Component("attention", fusions.attention)]
 
 
 @hookimpl

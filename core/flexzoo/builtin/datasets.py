@@ -38,22 +38,27 @@ def open_image(file: Path | Any, mode: str) -> Any:
 
 
 class Arrays:
-    """Arrays in memory or memory-mapped: ``x`` and one array per target (the fast path: no DataLoader)."""
+    """Arrays in memory or memory-mapped: the inputs (``x``, or one array per input of a model of several)
+    and one array per target (the fast path: no DataLoader)."""
 
-    def __init__(self, arrays: dict[str, Any], description: str) -> None:
-        count = len(arrays["x"])
+    def __init__(self, arrays: dict[str, Any], description: str, inputs: list[str] | None = None) -> None:
+        self.input_names = inputs or ["x"]
+        count = len(arrays[self.input_names[0]])
         short = [name for name, array in arrays.items() if len(array) != count]
         if short:
             raise DataError(f"every array needs one entry per sample ({count}); {', '.join(short)} differ(s)")
         self.arrays = arrays
         self.description = description
-        self.targets = {name: array for name, array in arrays.items() if name != "x"}
+        self.targets = {name: array for name, array in arrays.items() if name not in self.input_names}
 
     def __len__(self) -> int:
-        return len(self.arrays["x"])
+        return len(self.arrays[self.input_names[0]])
 
     def __getitem__(self, index: int) -> tuple[Any, Mapping[str, Any]]:
-        return self.arrays["x"][index], {name: array[index] for name, array in self.targets.items()}
+        targets = {name: array[index] for name, array in self.targets.items()}
+        if self.input_names == ["x"]:
+            return self.arrays["x"][index], targets
+        return {name: self.arrays[name][index] for name in self.input_names}, targets
 
 
 def digits() -> DataSource:
@@ -69,15 +74,17 @@ def digits() -> DataSource:
     return source
 
 
-def arrays(location: str, inputs: str = "x") -> DataSource:
+def arrays(location: str, inputs: str | list[str] = "x") -> DataSource:
     """Arrays in a .npz or .safetensors file: `inputs` and one array per target, memory-mapped.
+
+    A model of several [inputs] reads one array per input, named as the input (the host sets `inputs`).
 
     Uncompressed .npz members and safetensors tensors are mapped from the file, not read into memory;
     a compressed .npz member (numpy.savez_compressed) is read into memory.
 
     Args:
         location: the file (relative to the manifest).
-        inputs: name of the input array.
+        inputs: name of the input array (the input names, for a model of several inputs).
     """
     from flexzoo.builtin.mapped_arrays import read_arrays
 
@@ -86,6 +93,12 @@ def arrays(location: str, inputs: str = "x") -> DataSource:
         raise DataError(f"data file `{path}` does not exist; fix [train] data (relative paths are relative to "
                         "the manifest)")
     found = read_arrays(path)
+    if isinstance(inputs, list):
+        missing = [name for name in inputs if name not in found]
+        if missing:
+            raise DataError(f"`{path}` has no array for the input(s) {', '.join(missing)} (it has "
+                            f"{', '.join(sorted(found))}); a model of several [inputs] reads one array per input name")
+        return Arrays(found, f"{path.name} ({len(found[inputs[0]])} samples)", inputs)
     if inputs not in found:
         raise DataError(f"`{path}` has no array `{inputs}` for the inputs (it has {', '.join(sorted(found))}); "
                         "set [train.source] inputs to the name of the input array")

@@ -78,11 +78,15 @@ def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], examp
         kwargs["input_shape"] = tuple(input_shape)
     if "members" in declared(entry):  # an ensemble backbone: the host passes the member models
         kwargs["members"] = member_models(tuple(input_shape))
+    fusion = "branches" in declared(entry)
+    if fusion:  # a fusion of [inputs]: the host passes one backbone per input and their feature sizes
+        kwargs["branches"], kwargs["features"] = branch_backbones(tuple(input_shape))
     module = entry.component.factory(**kwargs).eval()
     assert isinstance(module, torch.nn.Module) and isinstance(module, Backbone), \
         f"{entry.qualified_name} returned {type(module).__name__}; a backbone factory must return an nn.Module"
     with torch.no_grad():
-        features = module(example_input(tuple(input_shape), BATCH, declared_input_dtype(module) or torch.float32))
+        example = example_input(tuple(input_shape), BATCH, declared_input_dtype(module) or torch.float32)
+        features = module({name: example for name in kwargs["branches"]} if fusion else example)
     assert isinstance(features, torch.Tensor) and features.ndim == 2 and features.shape[0] == BATCH, \
         f"{entry.qualified_name}: features must be (batch, F), got {getattr(features, 'shape', type(features))}"
     size = int(features.shape[1])
@@ -90,6 +94,15 @@ def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], examp
     if isinstance(reported, int):
         assert reported == size, f"{entry.qualified_name}: num_features says {reported}, the output has {size}"
     return size
+
+
+def branch_backbones(input_shape: tuple[int, ...]) -> tuple[dict[str, Any], dict[str, int]]:
+    """Two builtin MLPs on ``input_shape`` (8 and 6 features), as the host hands them to a fusion."""
+    from flexzoo.builtin import backbones
+
+    branches = {"first": backbones.mlp(input_shape=input_shape, widths=[8]),
+                "second": backbones.mlp(input_shape=input_shape, widths=[6])}
+    return branches, {"first": 8, "second": 6}
 
 
 def check_head(entry: RegisteredComponent, in_features: int = 8, example: Mapping[str, Any] | None = None

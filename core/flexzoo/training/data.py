@@ -32,7 +32,8 @@ from flexzoo.training.transforms import eval_transform, train_transform
 __all__ = ["DataError", "Dataset", "RankBatches", "load_dataset"]
 
 STATISTICS_SAMPLES = 256  # training images that the computed mean and std are taken from
-Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
+Batch = tuple[Any, dict[str, torch.Tensor]]  # the inputs: a tensor, or a dict by input name (several [inputs])
+Shapes = tuple[int, ...] | dict[str, tuple[int, ...]]  # one sample's shape, or each input's by name
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ class Dataset:
 
     ``inputs`` holds the whole input tensor of an array source (the fast path), else None: over the
     source's own memory, which is a memory-mapped file for .npz and .safetensors data, in the file's
-    dtype; a batch taken from it is float32.
+    dtype; a batch taken from it is float32. A model of several [inputs] has one such tensor per input
+    name (``input_shape`` is then each input's shape by name), and its batches' inputs are dicts.
     """
 
     source: Any
@@ -151,9 +153,9 @@ class Dataset:
     description: str
     labels: dict[str, list[str]]
     config: TrainConfig
-    input_shape: tuple[int, ...] | None
+    input_shape: Any  # Shapes | None
     seed: int
-    inputs: torch.Tensor | None = None
+    inputs: torch.Tensor | dict[str, torch.Tensor] | None = None
     pretrained: dict[str, Any] | None = None
     skipped: dict[int, str] = field(default_factory=dict)
     _preprocessing: dict[str, Any] | None = None
@@ -263,8 +265,10 @@ class Dataset:
     def batch(self, index: torch.Tensor) -> Batch:
         """The inputs (evaluation transform) and targets of the samples at ``index``."""
         if self.inputs is not None:
-            inputs = self.inputs[index].to(torch.float32)
-            return inputs, {name: target[index] for name, target in self.targets.items()}
+            targets = {name: target[index] for name, target in self.targets.items()}
+            if isinstance(self.inputs, dict):
+                return {name: inputs[index].to(torch.float32) for name, inputs in self.inputs.items()}, targets
+            return self.inputs[index].to(torch.float32), targets
         if self.streamed:
             return next(iter(self.batches([index], epoch=0, train=False, workers=0)))
         samples = self.samples()
@@ -378,8 +382,21 @@ def _split(config: TrainConfig, count: int, held_out: int | None, description: s
     return np.sort(order[size:]), np.sort(order[:size])
 
 
-def load_dataset(config: TrainConfig, source: Any, input_shape: tuple[int, ...] | None, seed: int = 0) -> Dataset:
-    """The data ``source`` gives, with its seeded train/validation split (held in memory when it is arrays)."""
+def _checked_inputs(array: np.ndarray, shape: tuple[int, ...] | None, description: str) -> torch.Tensor:
+    """One input array reshaped to ``shape``, refused if a sample holds NaN or infinity; over its own memory."""
+    inputs = fit_inputs(array, shape)
+    bad = non_finite_samples(inputs)
+    if len(bad):
+        raise DataError(f"{description}: the inputs of {len(bad)} sample(s) hold NaN or infinite values "
+                        f"(samples {', '.join(map(str, bad[:5]))}{'...' if len(bad) > 5 else ''}); clean the data")
+    return as_tensor(inputs)
+
+
+def load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, seed: int = 0) -> Dataset:
+    """The data ``source`` gives, with its seeded train/validation split (held in memory when it is arrays).
+
+    ``input_shape`` is each input's shape by name for a model of several inputs: its source must be arrays.
+    """
     description = getattr(source, "description", type(source).__name__)
     count = len(source)
     train, validation = _split(config, count, getattr(source, "held_out", None), description)
@@ -393,13 +410,14 @@ def load_dataset(config: TrainConfig, source: Any, input_shape: tuple[int, ...] 
     if arrays is not None:
         arrays = dict(arrays)
         fingerprint = arrays_digest(arrays, validation)
-        inputs = fit_inputs(arrays.pop("x"), input_shape)
-        bad = non_finite_samples(inputs)
-        if len(bad):
-            raise DataError(f"{description}: the inputs of {len(bad)} sample(s) hold NaN or infinite values "
-                            f"(samples {', '.join(map(str, bad[:5]))}{'...' if len(bad) > 5 else ''}); clean the data")
+        shapes = input_shape if isinstance(input_shape, dict) else {"x": input_shape}
+        inputs = {name: _checked_inputs(arrays.pop(name), shape, description) for name, shape in shapes.items()}
         targets = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in arrays.items()}
-        return Dataset(targets=targets, fingerprint=fingerprint, inputs=as_tensor(inputs), **common)
+        held = inputs if isinstance(input_shape, dict) else inputs["x"]
+        return Dataset(targets=targets, fingerprint=fingerprint, inputs=held, **common)
+    if isinstance(input_shape, dict):
+        raise DataError(f"{description}: a model of several [inputs] reads one array per input; this source gives "
+                        'samples one at a time: use data = "arrays:FILE.npz"')
     listed = getattr(source, "targets", None)
     if listed is not None:
         targets = {name: torch.as_tensor(np.asarray(values)) for name, values in listed.items()}

@@ -55,8 +55,11 @@ class EpochLoop:
         generator = torch.Generator().manual_seed(self.seed * EPOCH_SEED_STRIDE + epoch)
         return data.train_index[torch.randperm(len(data.train_index), generator=generator)]
 
-    def laid_out(self, inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
-        """A batch on ``device``, channels-last when ``[train] channels_last`` asks for it."""
+    def laid_out(self, inputs: Any, device: torch.device) -> Any:
+        """A batch on ``device``, channels-last when ``[train] channels_last`` asks for it (each input's, for a
+        model of several inputs)."""
+        if isinstance(inputs, dict):
+            return {name: self.laid_out(tensor, device) for name, tensor in inputs.items()}
         if inputs.device != device:
             inputs = inputs.to(device, non_blocking=True)
         if self.config.channels_last and inputs.ndim == 4:
