@@ -162,3 +162,16 @@ def test_a_shape_a_branch_cannot_take_is_reported_at_that_input(tmp_path):
     with pytest.raises(ManifestError) as caught:
         flexzoo.build(_write(tmp_path, "bad", text))
     assert "[inputs.table.shape]" in str(caught.value)
+
+
+def test_zoo_predict_on_a_model_of_several_inputs_is_one_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    artifact = flexzoo.save(flexzoo.build(_write(tmp_path, "fused", FUSED.replace("FUSION", "concat"))), tmp_path / "out")
+    sample = tmp_path / "sample.npy"
+    np.save(sample, np.zeros((1, 8, 8), dtype=np.float32))
+    done = subprocess.run([sys.executable, "-m", "flexzoo", "predict", str(artifact), str(sample)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "the model takes several inputs (image, table)" in done.stderr

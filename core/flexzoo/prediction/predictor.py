@@ -21,6 +21,19 @@ __all__ = ["RUNTIMES", "Predictor"]
 RUNTIMES = ("eager", "compile", "onnx", "exported-program")
 
 
+def one_input_shape(info: ArtifactInfo) -> tuple[int, ...]:
+    """The shape of the one input prediction feeds; a clear error for a model of several inputs or none recorded."""
+    inputs = info.card.get("inputs")
+    if inputs:
+        raise FlexzooError(f"{info.path}: the model takes several inputs ({', '.join(inputs)}); zoo predict and zoo "
+                           "serve feed one, so call flexzoo.load(path) with a dict of tensors by input name")
+    shape = info.card.get("input_shape")
+    if not shape:
+        raise FlexzooError(f"{info.path}: the artifact records no input shape ([model] input_shape); "
+                           "rebuild it with one to predict")
+    return tuple(shape)
+
+
 class Predictor:
     """Runs an artifact's model on numpy batches and describes the outputs per head.
 
@@ -35,11 +48,7 @@ class Predictor:
         self.runtime = runtime
         self._run = run
         self.heads: dict[str, HeadSpec] = head_specs(info.manifest, info.card)
-        shape = info.card.get("input_shape")
-        if not shape:
-            raise FlexzooError(f"{info.path}: the artifact records no input shape ([model] input_shape); "
-                               "rebuild it with one to predict")
-        self.input_shape: tuple[int, ...] = tuple(shape)
+        self.input_shape: tuple[int, ...] = one_input_shape(info)
 
     @classmethod
     def load(cls, path: str | Path, runtime: str = "eager", registry: Registry | None = None) -> Predictor:
@@ -50,8 +59,9 @@ class Predictor:
         from flexzoo.prediction.runtimes import open_runtime
 
         info = read_artifact(path, verify_weights=False)  # pipeline.load checks the weights' hash
+        shape = one_input_shape(info)
         model = pipeline.load(path, registry)
-        return cls(info, open_runtime(model, tuple(info.card["input_shape"]), runtime), runtime)
+        return cls(info, open_runtime(model, shape, runtime), runtime)
 
     @property
     def name(self) -> str:
