@@ -168,7 +168,8 @@ def test_zoo_predict_on_a_model_of_several_inputs_is_one_clear_error(tmp_path):
     import subprocess
     import sys
 
-    artifact = flexzoo.save(flexzoo.build(_write(tmp_path, "fused", FUSED.replace("FUSION", "concat"))), tmp_path / "out")
+    model = flexzoo.build(_write(tmp_path, "fused", FUSED.replace("FUSION", "concat")))
+    artifact = flexzoo.save(model, tmp_path / "out")
     sample = tmp_path / "sample.npy"
     np.save(sample, np.zeros((1, 8, 8), dtype=np.float32))
     done = subprocess.run([sys.executable, "-m", "flexzoo", "predict", str(artifact), str(sample)],
