@@ -44,6 +44,10 @@ SHARE_RANGE = (0.5, 1.5)  # each copy's share is drawn from this range, then the
 def widened(tensor: torch.Tensor, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
     """``tensor`` grown to ``shape``: first dimension by copying units, second by splitting weights among copies."""
     grown = tensor
+    if grown.shape == shape:
+        return grown
+    if grown.ndim != len(shape) or grown.ndim == 0:
+        raise ValueError(f"cannot grow a tensor of shape {list(tensor.shape)} to {list(shape)}")
     if shape[0] != grown.shape[0]:
         grown = grown.index_select(0, _copied(grown.shape[0], shape[0], grown.device))
     if grown.ndim >= 2 and shape[1] != grown.shape[1]:
