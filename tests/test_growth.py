@@ -1,4 +1,4 @@
-"""`[[train.grow]]`: a backbone grows wider and deeper mid-training, keeping its outputs; the artifact is the grown model."""
+"""`[[train.grow]]`: a backbone grows mid-training keeping its outputs; the artifact is the grown model."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def test_the_copies_of_a_unit_get_different_gradients(manifest_file):
         "not-an-array", "with-lora"])
 def test_a_wrong_growth_step_is_refused_by_validation(manifest_file, train_extra, message):
     path = manifest_file(MANIFEST.format(backbone='use = "mlp"\nwidths = [8]', train=train_extra))
-    with pytest.raises(ManifestError, match="train.grow") as error:
+    with pytest.raises(ManifestError, match=r"train\.grow") as error:
         load_manifest(path)
     assert message in str(error.value)
 
@@ -117,7 +117,7 @@ def test_a_growth_the_backbone_cannot_make_is_refused_before_training(manifest_f
     shape = "input_shape = [8, 8]" if "lstm" in backbone else "input_shape = [1, 8, 8]"
     text = MANIFEST.format(backbone=backbone, train=f"[[train.grow]]\nat_epoch = 1\n{step}")
     path = manifest_file(text.replace("input_shape = [1, 8, 8]", shape))
-    with pytest.raises(ManifestError, match="train.grow") as error:
+    with pytest.raises(ManifestError, match=r"train\.grow") as error:
         train(load_manifest(path), tmp_path / "out", show_progress=False)
     assert message in str(error.value)
     assert not (tmp_path / "out" / "grown.train").exists(), "no epoch may run before the growth is checked"

@@ -20,7 +20,8 @@ The grown model is what the artifact stores; its manifest records the grown para
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
