@@ -13,6 +13,10 @@ With ``[train.lora]`` the train stage is adapt → fit → merge: adapters go on
 own weights are frozen), train, and are folded into the weights they adapt, so every later stage
 (compress, write, export, serve) sees a plain model.
 
+With ``[[train.grow]]`` the backbone grows between epochs (:mod:`flexzoo.growth`); every later stage
+runs on the grown model and the manifest that describes it (the grown backbone's parameters), which
+is what the artifact stores, with the steps taken in its training record.
+
 The :class:`Pipeline` is also the host behind every compression step's
 :class:`~flexzoo.steps.StepContext`.
 """
@@ -40,6 +44,7 @@ from flexzoo.compression import Compression
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ManifestError
 from flexzoo.exporters import export as export_format
 from flexzoo.exporters import export_path
+from flexzoo.growth import Growth
 from flexzoo.manifest import ResolvedManifest
 from flexzoo.registry import Registry, default_registry
 from flexzoo.report import compression_report
@@ -141,6 +146,7 @@ class Pipeline:
                                    restoring=restoring, has_training_data=self.config is not None, host=self)
         self._data: Dataset | None = None
         self._pretrained: dict[str, Any] | None = None
+        self.growth: Growth | None = None  # [[train.grow]], while training
 
     def fail(self, key: str, message: str, hint: str = "") -> ManifestError:
         where = self.manifest.where()
@@ -197,11 +203,15 @@ class Pipeline:
         assert self.config is not None
         if self.config.lora is not None:
             self.adapt(model)
+        if self.config.grow:
+            self.growth = Growth(self.manifest, self.registry, self.config.grow, self.manifest.model.seed, self.fail)
+            self.growth.check(model)
         trainer = Trainer(self.config, assembly.strategy(self.manifest, self.registry), seed=self.manifest.model.seed,
                           fail=self.fail, freeze=True if self.config.lora else self.manifest.backbone.freeze,
                           run_dir=run_directory(out_dir, self.manifest),
                           fingerprint=manifest_fingerprint(self.manifest), resume=resume, show_progress=show_progress,
-                          listener=hooks, command=self.command(out_dir), local_training=HostTraining)
+                          listener=hooks, command=self.command(out_dir), local_training=HostTraining,
+                          growth=self.growth)
         return trainer.fit(model, self.training_data())
 
     def adapt(self, model: ZooModel) -> list[str]:
@@ -372,6 +382,8 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
         fitted = pipeline.train(pipeline.model(), out_dir, resume=resume, show_progress=show_progress, hooks=hooks)
         if fitted.rank != 0:  # ranks other than 0 write nothing
             return TrainResult(None, fitted.history, None, "", fitted.stopped_early)
+        if pipeline.growth is not None:  # later stages, and the artifact, see the grown model
+            pipeline.manifest = pipeline.growth.final_manifest()
         trained = fitted.model if fitted.plain else _unsharded(pipeline)
         trained.load_state_dict(fitted.state)
         merge_adapters(trained)  # [train.lora]: the artifact holds the merged weights, no adapters
@@ -410,6 +422,7 @@ def _training_record(pipeline: Pipeline, fitted: Fitted) -> dict[str, Any]:
         "final_validation": history[-1]["validation"] if history else {},
         **({"federation": fitted.federation} if fitted.federation is not None else {}),
         "metrics_jsonl": "".join(json.dumps(record) + "\n" for record in history),
+        **({"growth": pipeline.growth.records} if pipeline.growth is not None else {}),
     }
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "CompressionStep",
     "DataDependentInitializer",
     "DataSource",
+    "GrowableBackbone",
     "Head",
     "Initializer",
     "LocalTraining",
@@ -49,6 +50,31 @@ class Backbone(Protocol):
     """
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class GrowableBackbone(Backbone, Protocol):
+    """A backbone that ``[[train.grow]]`` can widen and deepen while it trains (Net2WiderNet / Net2DeeperNet).
+
+    The host builds the grown backbone with the factory, from the parameters :meth:`grown_parameters`
+    gives, and copies the weights over: a unit added to a layer copies one of the layer's units
+    (new unit ``j`` of ``n`` copies old unit ``j % old_n``), and each layer that reads replicated units
+    splits their weight among the copies, so the function is kept. The backbone makes its added
+    layers start as the identity (:meth:`init_added_as_identity`). The host checks the grown model's
+    outputs against the model's on a batch, and refuses a growth that changes them.
+    """
+
+    def grown_parameters(self, widths: list[int] | None, widen: float, deepen: int) -> dict[str, Any]:
+        """The factory parameters that change (for example ``{"widths": [64, 64]}``).
+
+        :param widths: the new widths, one per current width (None: ``widen`` them).
+        :param widen: the factor every width is multiplied by, when ``widths`` is None.
+        :param deepen: layers (or blocks per stage) to add.
+        Raises ``ValueError`` with the reason when this backbone cannot grow so and keep its function.
+        """
+
+    def init_added_as_identity(self, added: list[str]) -> None:
+        """Make the grown backbone's added parameters (``added``: their names) compute the identity."""
 
 
 @runtime_checkable

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import re
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,6 +50,30 @@ class MLPBackbone(nn.Sequential):
                 layers.append(nn.Dropout(dropout))
         super().__init__(*layers)
         self.num_features = widths[-1]
+        self.widths, self.activation, self.norm = list(widths), activation, norm
+
+    def grown_parameters(self, widths: list[int] | None, widen: float, deepen: int) -> dict[str, Any]:
+        """``widths`` grown (Net2WiderNet), then ``deepen`` layers of the last width appended (Net2DeeperNet)."""
+        new = grown_widths(self.widths, widths, widen)
+        if self.norm == "layer" and any(after % before for before, after in zip(self.widths, new)):
+            raise ValueError(f"with norm = \"layer\" each width must grow by a whole factor (copying every unit "
+                             f"equally keeps each layer's mean and variance): {self.widths} -> {new}")
+        if deepen:
+            identity_activation(self.activation)
+            if self.norm != "none":
+                raise ValueError(f"a layer added with norm = \"{self.norm}\" would normalize what it passes on: "
+                                 "deepening an mlp needs norm = \"none\"")
+        return {"widths": new + [new[-1]] * deepen}
+
+    def init_added_as_identity(self, added: list[str]) -> None:
+        """Added linear layers become the identity (the activation after them is relu, idempotent)."""
+        with torch.no_grad():
+            for name in added:
+                parameter = self.get_parameter(name)
+                if name.endswith("weight"):
+                    nn.init.eye_(parameter)
+                else:
+                    parameter.zero_()
 
 
 class DropPath(nn.Module):
@@ -122,6 +148,39 @@ class ConvBackbone(nn.Module):
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.num_features = channels[-1]
+        self.channels, self.depth, self.activation = list(channels), depth, activation
+
+    def grown_parameters(self, widths: list[int] | None, widen: float, deepen: int) -> dict[str, Any]:
+        """``channels`` grown (Net2WiderNet), ``depth`` + ``deepen`` residual blocks per stage (Net2DeeperNet)."""
+        if deepen:
+            identity_activation(self.activation)
+        return {"channels": grown_widths(self.channels, widths, widen), "depth": self.depth + deepen}
+
+    def init_added_as_identity(self, added: list[str]) -> None:
+        """Each added block's last normalization starts at zero: the block passes its input on (through relu)."""
+        with torch.no_grad():
+            for name in added:
+                if re.fullmatch(r"stages\.\d+\.\d+\.norm2\.(weight|bias)", name):
+                    self.get_parameter(name).zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.pool(self.stages(self.stem(x))))
+
+
+def grown_widths(current: list[int], widths: list[int] | None, widen: float) -> list[int]:
+    """The new widths: ``widths`` as given (checked against ``current``), or ``current`` times ``widen``."""
+    if widths is None:
+        return [round(width * widen) for width in current]
+    if len(widths) != len(current):
+        raise ValueError(f"`widths` gives {len(widths)} widths for the backbone's {len(current)} ({current})")
+    smaller = [f"{before} -> {after}" for before, after in zip(current, widths) if after < before]
+    if smaller:
+        raise ValueError(f"growth cannot narrow a layer ({', '.join(smaller)}); prune to make a model smaller")
+    return list(widths)
+
+
+def identity_activation(activation: str) -> None:
+    """Refuse to deepen where an added layer cannot start as the identity: only relu(relu(x)) = relu(x)."""
+    if activation != "relu":
+        raise ValueError(f"an added layer starts as the identity only if its activation is idempotent (relu); "
+                         f"this backbone uses {activation}")

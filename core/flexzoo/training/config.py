@@ -114,7 +114,7 @@ TRAIN_KEYS = KeyTable(
         "parameters), foreach (batched), for_loop (one parameter at a time) or auto (torch's choice)"),
     Key("checkpoint_every", Positive, 1, "epochs between checkpoints (the last epoch, or an early stop, is always "
         "checkpointed); --resume continues from the latest one"),
-    nested=("heads", "early_stopping", "preprocess", "augment", "source", "lora"),
+    nested=("heads", "early_stopping", "preprocess", "augment", "source", "lora", "grow"),
 )
 
 Probability = Annotated[float, Interval(ge=0, le=1)]
@@ -158,6 +158,17 @@ LORA_KEYS = KeyTable(
     Key("targets", list[str], ["*"], "glob patterns over the backbone's module names (as `zoo inspect` shows "
         "them, without `backbone.`); every Linear and Conv layer they select gets an adapter", _targets,
         fix='for example targets = ["*"] (every Linear/Conv layer) or targets = ["stages.1.*"]'),
+)
+
+Factor = Annotated[float, Ge(1)]
+
+GROW_KEYS = KeyTable(
+    Key("at_epoch", Positive, REQUIRED, "grow after this epoch (from 1; before the last one)"),
+    Key("widen", Factor, 1.0, "multiply every width of the backbone by this factor (rounded); 1: keep them"),
+    Key("widths", list[Positive], None, "the backbone's new widths, one per current width, none smaller "
+        "(instead of widen)"),
+    Key("deepen", NonNegative, 0, "layers (mlp) or residual blocks per stage (cnn) to add, each starting as "
+        "the identity"),
 )
 
 EARLY_STOPPING_KEYS = KeyTable(
@@ -227,6 +238,7 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
                          "give a head a weight > 0"))
     early = _early_stopping(table.get("early_stopping"), resolved_heads, counting)
     lora = LORA_KEYS.check(table["lora"], "train.lora", counting) if "lora" in table else None
+    grow = _grow(table["grow"], resolved, lora is not None, counting) if "grow" in table else None
     if before[0] or resolved is None:
         return None
     resolved["heads"] = resolved_heads
@@ -235,6 +247,42 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
         resolved["early_stopping"] = early
     if lora is not None:
         resolved["lora"] = lora
+    if grow is not None:
+        resolved["grow"] = grow
+    return resolved
+
+
+def _grow(steps: Any, train: dict[str, Any] | None, lora: bool, report: Report) -> list[dict[str, Any]] | None:
+    """Check the ``[[train.grow]]`` steps: each changes something, in epoch order, before the last epoch."""
+    if not isinstance(steps, list):
+        report(Problem("train.grow", f"`train.grow` must be an array of tables, got {schema.describe(steps)}",
+                       "write each growth step as [[train.grow]] (two brackets)"))
+        return None
+    if lora:
+        report(Problem("train.grow", "[[train.grow]] and [train.lora] do not mix: LoRA freezes the backbone that "
+                       "growth would widen", "remove one of them"))
+        return None
+    resolved, last = [], 0
+    for index, step in enumerate(steps):
+        where = f"train.grow[{index}]"
+        checked = GROW_KEYS.check(step, where, report)
+        if checked is None:
+            continue
+        if step.get("widths") is not None and "widen" in step:
+            report(Problem(where, "`widen` and `widths` both set the new widths", "keep one of them"))
+        elif checked["widen"] == 1.0 and checked["widths"] is None and not checked["deepen"]:
+            report(Problem(where, "this growth step changes nothing", "give widen > 1, widths = [...] or deepen"))
+        epoch = checked["at_epoch"]
+        if epoch <= last:
+            report(Problem(f"{where}.at_epoch", f"`at_epoch = {epoch}` does not come after the previous step's "
+                           f"({last})", "list the steps in the order they run, at most one per epoch"))
+        if train is not None and epoch >= train["epochs"]:
+            report(Problem(f"{where}.at_epoch", f"`at_epoch = {epoch}` leaves no epoch to train the grown model "
+                           f"(epochs = {train['epochs']})", f"grow at an epoch before {train['epochs']}"))
+        last = max(last, epoch)
+        if checked["widths"] is None:
+            del checked["widths"]  # a stored manifest is TOML: no null
+        resolved.append(checked)
     return resolved
 
 
@@ -334,6 +382,16 @@ class LoraSettings:
 
 
 @dataclass(frozen=True)
+class GrowStep:
+    """One ``[[train.grow]]`` step: after epoch ``at_epoch``, widen and/or deepen the backbone."""
+
+    at_epoch: int
+    widen: float
+    widths: tuple[int, ...] | None
+    deepen: int
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The typed view of a validated ``[train]`` section."""
 
@@ -370,6 +428,7 @@ class TrainConfig:
     heads: tuple[HeadObjective, ...]
     early_stopping: EarlyStopping | None
     lora: LoraSettings | None = None
+    grow: tuple[GrowStep, ...] = ()
     preprocess: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
@@ -385,6 +444,9 @@ class TrainConfig:
         early, lora = section.get("early_stopping"), section.get("lora")
         return cls(**plain, heads=heads, early_stopping=EarlyStopping(**early) if early else None,
                    lora=LoraSettings(lora["rank"], lora["alpha"], tuple(lora["targets"])) if lora else None,
+                   grow=tuple(GrowStep(step["at_epoch"], step["widen"],
+                                       tuple(step["widths"]) if step.get("widths") else None, step["deepen"])
+                              for step in section.get("grow", [])),
                    preprocess={**(PREPROCESS_KEYS.check({}, "", _ignore) or {}), **section.get("preprocess", {})},
                    augment={**(AUGMENT_KEYS.check({}, "", _ignore) or {}), **section.get("augment", {})},
                    source=section.get("source") or {"use": data_source(section["data"])[0]})

@@ -35,7 +35,20 @@ from flexzoo.training.objectives import Objective
 from flexzoo.training.optimization import lr_factor, make_optimizer
 from flexzoo.training.progress import Progress
 
-__all__ = ["Fitted", "RunListener", "Trainer"]
+__all__ = ["Fitted", "Growing", "RunListener", "Trainer"]
+
+
+class Growing(Protocol):
+    """What grows the model between epochs (``[[train.grow]]``; the pipeline's :class:`flexzoo.growth.Growth`)."""
+
+    def due(self, epoch: int) -> bool:
+        """Whether the model grows after ``epoch`` (from 1)."""
+
+    def grow(self, model: nn.Module, epoch: int) -> dict[str, Any]:
+        """Grow ``model`` in place, keeping its outputs; return what changed (for the epoch's record)."""
+
+    def replay(self, model: nn.Module, epoch: int) -> None:
+        """Grow ``model`` as the run had grown it by the end of ``epoch`` (before a checkpoint is loaded)."""
 
 
 class RunListener(Protocol):
@@ -88,7 +101,8 @@ class Trainer(EpochLoop):
     def __init__(self, config: TrainConfig, strategy: Strategy, *, seed: int, fail: Fail,
                  freeze: bool | list[str], run_dir: Path, fingerprint: str, resume: bool = False,
                  show_progress: bool = True, listener: RunListener | None = None,
-                 command: list[str] | None = None, local_training: Callable[..., Any] | None = None) -> None:
+                 command: list[str] | None = None, local_training: Callable[..., Any] | None = None,
+                 growth: Growing | None = None) -> None:
         super().__init__(config, strategy, seed, fail)
         #: builds what a federated strategy trains clients with (flexzoo.training.federation.HostTraining);
         #: the pipeline supplies it, as the trainer knows no epoch code of fine-tuning
@@ -100,6 +114,7 @@ class Trainer(EpochLoop):
         self.show_progress = show_progress
         self.listener = listener
         self.command = command
+        self.growth = growth
 
     @property
     def writer(self) -> bool:
@@ -146,17 +161,19 @@ class Trainer(EpochLoop):
         elif strategy.world_size > 1:
             torch.set_num_threads(1)
         device = self.device()
+        if self.growth is not None and strategy.world_size > 1:
+            raise self.fail("train.grow", f"[[train.grow]] runs in one process; this run has {strategy.world_size}",
+                            "remove [distributed], or remove [[train.grow]]")
+        checkpoint = self._checkpoint(data)
+        if checkpoint and self.growth is not None:  # the checkpoint holds the grown model's weights
+            self.growth.replay(model, checkpoint.state["epoch"])
         objective = self.objective(model, data)
         frozen = self._freeze(model)
-        checkpoint = self._checkpoint(data)
         if checkpoint and not checkpoint.state.get("shards"):
             model.load_state_dict(checkpoint.model)
         model.to(device, memory_format=torch.channels_last if config.channels_last else torch.preserve_format)
         wrapped = strategy.wrap(model)
-        optimizer = make_optimizer(config, wrapped.parameters())
-        wrap_optimizer = getattr(strategy, "wrap_optimizer", None)
-        if wrap_optimizer is not None:  # e.g. ZeRO: the same optimizer with its state sharded across ranks
-            optimizer = wrap_optimizer(wrapped, optimizer)
+        optimizer = self._optimizer(wrapped)
         if checkpoint:
             self._restore(wrapped, optimizer, checkpoint)
         state = dict(checkpoint.state) if checkpoint else {"epoch": 0, "step": 0, "best": None, "bad_epochs": 0,
@@ -169,8 +186,8 @@ class Trainer(EpochLoop):
             self.listener.started(strategy.world_size, state["epoch"] + 1)
         runner = compiled(wrapped) if config.compile else wrapped
         with CheckpointWriter() as writer:
-            self._epochs(model, wrapped, runner, objective, optimizer, data, device, state, schedule, scaler,
-                         progress, frozen, writer)
+            wrapped = self._epochs(model, wrapped, runner, objective, optimizer, data, device, state, schedule,
+                                   scaler, progress, frozen, writer)
             final_state = strategy.model_state(wrapped)
         return Fitted(model=model, state=final_state,
                       plain=all(type(p.data) is torch.Tensor for p in model.parameters()),
@@ -179,7 +196,8 @@ class Trainer(EpochLoop):
 
     def _epochs(self, model: nn.Module, wrapped: nn.Module, runner: nn.Module, objective: Objective,
                 optimizer: torch.optim.Optimizer, data: Dataset, device: torch.device, state: dict[str, Any],
-                schedule: Any, scaler: Any, progress: Progress, frozen: str, writer: CheckpointWriter) -> None:
+                schedule: Any, scaler: Any, progress: Progress, frozen: str, writer: CheckpointWriter) -> nn.Module:
+        """Train to the last epoch (or an early stop); return the wrapped model (a new one after growth)."""
         config = self.config
         while state["epoch"] < config.epochs and not state["stopped_early"]:
             epoch = state["epoch"]
@@ -196,6 +214,10 @@ class Trainer(EpochLoop):
             state["history"].append(record)
             state["epoch"] = epoch + 1
             self._early_stopping(state, validation)
+            if self.growth is not None and self.growth.due(state["epoch"]) and not state["stopped_early"]:
+                record["grown"] = self.growth.grow(model, state["epoch"])
+                wrapped, optimizer = self._regrown(model, device)
+                runner = compiled(wrapped) if config.compile else wrapped
             progress.epoch(record)
             if self.listener is not None and self.writer:
                 self.listener.epoch_ended(record)
@@ -203,6 +225,26 @@ class Trainer(EpochLoop):
                 self._save(wrapped, optimizer, state, data, writer)
             elif self.writer:
                 writer.submit_metrics(self.run_dir, state["history"])
+        return wrapped
+
+    def _regrown(self, model: nn.Module, device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """After growth: the new parameters moved, frozen as before, wrapped, and a new optimizer over them.
+
+        The optimizer starts afresh (its moments belonged to tensors that no longer exist); the
+        learning-rate schedule goes on from the current step.
+        """
+        model.to(device, memory_format=torch.channels_last if self.config.channels_last else torch.preserve_format)
+        self._freeze(model)
+        wrapped = self.strategy.wrap(model)
+        return wrapped, self._optimizer(wrapped)
+
+    def _optimizer(self, wrapped: nn.Module) -> torch.optim.Optimizer:
+        """The ``[train]`` optimizer over the wrapped model's parameters, as the strategy wants it."""
+        optimizer = make_optimizer(self.config, wrapped.parameters())
+        wrap_optimizer = getattr(self.strategy, "wrap_optimizer", None)
+        if wrap_optimizer is not None:  # e.g. ZeRO: the same optimizer with its state sharded across ranks
+            optimizer = wrap_optimizer(wrapped, optimizer)
+        return optimizer
 
     def _federated(self, model: nn.Module, data: Dataset, federate: Any) -> Fitted:
         """The strategy runs the fit (a server and its clients); this process may be either."""
