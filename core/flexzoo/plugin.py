@@ -33,6 +33,7 @@ from flexzoo.protocols import (
     Strategy,
 )
 from flexzoo.restoring import restoring_weights
+from flexzoo.shipped_list import Listing, ShippedList, release
 from flexzoo.single_process import SingleProcess
 from flexzoo.steps import Distillation, StepContext, StepUnavailable, TrainingData
 from flexzoo.tracking import RunInfo
@@ -53,12 +54,14 @@ __all__ = [
     "GrowableBackbone",
     "Head",
     "Initializer",
+    "Listing",
     "LocalTraining",
     "Model",
     "PackingStep",
     "ParameterError",
     "RestorableStep",
     "RunInfo",
+    "ShippedList",
     "SingleProcess",
     "StepContext",
     "StepUnavailable",
@@ -67,6 +70,7 @@ __all__ = [
     "check_weights_file",
     "hookimpl",
     "load_weights_file",
+    "release",
     "restoring_weights",
     "safetensors_shapes",
     "write_atomically",

@@ -11,15 +11,15 @@ import functools
 
 from flexzoo.plugin import Component, hookimpl
 from flexzoo_plugin_keras.backbones import application, sequential
-from flexzoo_plugin_keras.model_list import read_model_list
+from flexzoo_plugin_keras.model_list import APPLICATIONS
 
 FLEXZOO_PLUGIN_API = 2
 
 
 @hookimpl
 def flexzoo_backbones() -> list[Component]:
-    models = read_model_list()
+    models = APPLICATIONS.read()
     return [Component("sequential", sequential),
             *(Component(name, functools.partial(application, name),
-                        summary=f"keras.applications.{name} ({models.keras_version}, torch backend)")
+                        summary=f"keras.applications.{name} ({models.version}, torch backend)")
               for name in models.names)]

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from flexzoo_plugin_keras.model_list import REGENERATE, installed_model_list, read_model_list
+from flexzoo_plugin_keras.model_list import APPLICATIONS
 
 LIST_AND_REPORT_IMPORTS = """
 import sys
@@ -18,7 +18,7 @@ sys.exit(status)
 
 
 def test_shipped_list_is_the_installed_keras_list():
-    assert read_model_list() == installed_model_list(), f"run `{REGENERATE}`"
+    assert APPLICATIONS.read() == APPLICATIONS.installed(), f"run `{APPLICATIONS.regenerate}`"
 
 
 def test_zoo_list_shows_keras_backbones_without_importing_torch():
@@ -28,4 +28,4 @@ def test_zoo_list_shows_keras_backbones_without_importing_torch():
     assert "HEAVY=\n" in result.stderr
     listed = {c["qualified_name"] for c in json.loads(result.stdout)}
     assert {"keras:sequential", "keras:ResNet50", "keras:MobileNetV3Small"} <= listed
-    assert len(listed) == len(read_model_list().names) + 1
+    assert len(listed) == len(APPLICATIONS.read().names) + 1

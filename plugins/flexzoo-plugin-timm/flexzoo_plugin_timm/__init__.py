@@ -10,13 +10,13 @@ import functools
 
 from flexzoo.plugin import Component, hookimpl
 from flexzoo_plugin_timm.backbone import backbone
-from flexzoo_plugin_timm.model_list import read_model_list
+from flexzoo_plugin_timm.model_list import MODELS
 
 FLEXZOO_PLUGIN_API = 2
 
 
 @hookimpl
 def flexzoo_backbones() -> list[Component]:
-    models = read_model_list()
-    return [Component(name, functools.partial(backbone, name), summary=f"timm {name} ({models.timm_version})")
+    models = MODELS.read()
+    return [Component(name, functools.partial(backbone, name), summary=f"timm {name} ({models.version})")
             for name in models.names]

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from flexzoo_plugin_timm.model_list import REGENERATE, installed_model_list, read_model_list
+from flexzoo_plugin_timm.model_list import MODELS
 
 LIST_AND_REPORT_IMPORTS = """
 import sys
@@ -18,9 +18,9 @@ sys.exit(status)
 
 
 def test_shipped_list_is_the_installed_timm_list():
-    shipped, installed = read_model_list(), installed_model_list()
-    assert shipped.timm_version == installed.timm_version, f"run `{REGENERATE}`"
-    assert shipped.names == installed.names, f"run `{REGENERATE}`"
+    shipped, installed = MODELS.read(), MODELS.installed()
+    assert shipped.version == installed.version, f"run `{MODELS.regenerate}`"
+    assert shipped.names == installed.names, f"run `{MODELS.regenerate}`"
 
 
 def test_zoo_list_shows_timm_backbones_without_importing_torch():

@@ -11,14 +11,14 @@ import functools
 
 from flexzoo.plugin import Component, hookimpl
 from flexzoo_plugin_torchvision.backbone import backbone
-from flexzoo_plugin_torchvision.model_list import read_model_list
+from flexzoo_plugin_torchvision.model_list import MODELS
 
 FLEXZOO_PLUGIN_API = 2
 
 
 @hookimpl
 def flexzoo_backbones() -> list[Component]:
-    models = read_model_list()
+    models = MODELS.read()
     return [Component(name, functools.partial(backbone, name),
-                      summary=f"torchvision {name} ({models.torchvision_version}), without its classifier")
+                      summary=f"torchvision {name} ({models.version}), without its classifier")
             for name in models.names]

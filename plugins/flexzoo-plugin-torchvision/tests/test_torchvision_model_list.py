@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from flexzoo_plugin_torchvision.model_list import REGENERATE, installed_model_list, read_model_list
+from flexzoo_plugin_torchvision.model_list import MODELS
 
 LIST_AND_REPORT_IMPORTS = """
 import sys
@@ -18,9 +18,9 @@ sys.exit(status)
 
 
 def test_shipped_list_is_the_installed_torchvision_list():
-    shipped, installed = read_model_list(), installed_model_list()
-    assert shipped.torchvision_version == installed.torchvision_version, f"run `{REGENERATE}`"
-    assert shipped.names == installed.names, f"run `{REGENERATE}`"
+    shipped, installed = MODELS.read(), MODELS.installed()
+    assert shipped.version == installed.version, f"run `{MODELS.regenerate}`"
+    assert shipped.names == installed.names, f"run `{MODELS.regenerate}`"
 
 
 def test_zoo_list_shows_torchvision_backbones_without_importing_torch():
@@ -29,7 +29,7 @@ def test_zoo_list_shows_torchvision_backbones_without_importing_torch():
     assert result.returncode == 0, result.stderr
     assert "HEAVY=\n" in result.stderr
     listed = {c["qualified_name"] for c in json.loads(result.stdout)}
-    assert listed == {f"torchvision:{name}" for name in read_model_list().names}
+    assert listed == {f"torchvision:{name}" for name in MODELS.read().names}
     assert {"torchvision:resnet18", "torchvision:vit_b_16", "torchvision:regnet_y_400mf"} <= listed
 
 

@@ -10,14 +10,14 @@ import functools
 
 from flexzoo.plugin import Component, hookimpl
 from flexzoo_plugin_transformers.backbone import backbone
-from flexzoo_plugin_transformers.model_list import INPUTS, read_model_list
+from flexzoo_plugin_transformers.model_list import INPUTS, MODELS
 
 FLEXZOO_PLUGIN_API = 2
 
 
 @hookimpl
 def flexzoo_backbones() -> list[Component]:
-    models = read_model_list()
+    models = MODELS.read()
     return [Component(name, functools.partial(backbone, name),
                       summary=f"transformers {name} encoder, {INPUTS[kind]} ({models.version})")
-            for name, kind in models.kinds.items()]
+            for name, kind in models.details.items()]

@@ -14,9 +14,9 @@ import flexzoo.builtin
 import flexzoo_plugin_transformers
 from flexzoo import build
 from flexzoo.registry import Registry
-from flexzoo_plugin_transformers.model_list import read_model_list
+from flexzoo_plugin_transformers.model_list import MODELS as SHIPPED
 
-MODELS = read_model_list().kinds
+MODELS = SHIPPED.read().details
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from flexzoo_plugin_transformers.model_list import REGENERATE, installed_model_list, read_model_list
+from flexzoo_plugin_transformers.model_list import MODELS
 
 LIST_AND_REPORT_IMPORTS = """
 import sys
@@ -18,9 +18,9 @@ sys.exit(status)
 
 
 def test_shipped_list_is_true_to_the_installed_transformers():
-    shipped, installed = read_model_list(), installed_model_list()
-    assert shipped.version == installed.version, f"run the tests, then `{REGENERATE}`"
-    assert shipped.kinds == installed.kinds, f"run `{REGENERATE}`"
+    shipped, installed = MODELS.read(), MODELS.installed()
+    assert shipped.version == installed.version, f"run the tests, then `{MODELS.regenerate}`"
+    assert shipped.details == installed.details, f"run `{MODELS.regenerate}`"
 
 
 def test_zoo_list_shows_the_encoders_without_importing_torch():
@@ -29,4 +29,4 @@ def test_zoo_list_shows_the_encoders_without_importing_torch():
     assert result.returncode == 0, result.stderr
     assert "HEAVY=\n" in result.stderr
     listed = {c["qualified_name"] for c in json.loads(result.stdout)}
-    assert {f"transformers:{name}" for name in read_model_list().kinds} == listed
+    assert {f"transformers:{name}" for name in MODELS.read().details} == listed
