@@ -25,8 +25,11 @@ REGISTRATION_HOOKS: dict[str, str] = {
 #: Factory parameters the host fills in itself; a manifest may not set them.
 HOST_PARAMETERS: dict[str, dict[str, str]] = {
     "backbone": {"input_shape": "filled from [model] input_shape",
-                 "members": "the [ensemble] member models, built by the host from their stored manifests"},
-    "head": {"in_features": "filled from the backbone's feature size"},
+                 "members": "the [ensemble] member models, built by the host from their stored manifests",
+                 "returns": '"pooled", or "maps" when the heads take feature maps'},
+    "head": {"in_features": "filled from the backbone's feature size",
+             "feature_maps": "the backbone's feature maps (name, channels, stride), for a head that takes maps",
+             "input_shape": "filled from [model] input_shape"},
     "initializer": {"context": "the host's StepContext (a data-dependent initializer reads [train] batches)"},
     "compressor": {"input_shape": "filled from [model] input_shape",
                    "context": "the host's StepContext (data, fine-tune, evaluate, artifacts)",

@@ -7,6 +7,8 @@ import itertools
 import torch
 from torch import nn
 
+from flexzoo.plugin import FeatureMap
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
@@ -92,7 +94,10 @@ class ResidualBlock(nn.Module):
 
 
 class ConvBackbone(nn.Module):
-    """Stem, stages of residual blocks (each after the first halves the resolution), pooled features."""
+    """Stem, stages of residual blocks (each after the first halves the resolution), pooled features.
+
+    With ``maps`` it returns every stage's map by name instead, as ``feature_maps`` declares them.
+    """
 
     def __init__(
         self,
@@ -103,6 +108,7 @@ class ConvBackbone(nn.Module):
         activation: str,
         dropout: float,
         drop_path_rate: float,
+        maps: bool = False,
     ) -> None:
         super().__init__()
         self.stem = conv_bn_act(in_channels, channels[0], kernel_size, 1, activation)
@@ -122,6 +128,14 @@ class ConvBackbone(nn.Module):
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.num_features = channels[-1]
+        self.feature_maps = tuple(FeatureMap(f"stage{i}", width, 2**i) for i, width in enumerate(channels)) \
+            if maps else ()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.pool(self.stages(self.stem(x))))
+    def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        if not self.feature_maps:
+            return self.dropout(self.pool(self.stages(self.stem(x))))
+        maps, x = {}, self.stem(x)
+        for feature_map, stage in zip(self.feature_maps, self.stages):
+            x = stage(x)
+            maps[feature_map.name] = x
+        return maps
