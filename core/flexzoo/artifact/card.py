@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 
+def _backbone_output(card: dict[str, Any]) -> str:
+    maps = card.get("feature_maps")
+    if maps:
+        return "feature maps " + ", ".join(f"{name} {shape}" for name, shape in maps.items())
+    return f"{card['feature_size']} features"
+
+
 def render_card(info: dict[str, Any], weights_sha256: str) -> str:
     """The card as text, for ``zoo inspect`` and ``zoo build``."""
     card = info["card"]
@@ -14,7 +21,7 @@ def render_card(info: dict[str, Any], weights_sha256: str) -> str:
         f"{model['name']} {model.get('version', '')}".rstrip(),
         *([model["description"]] if model.get("description") else []),
         f"  input shape   {card.get('input_shape')}",
-        f"  backbone      {card['backbone']} -> {card['feature_size']} features",
+        f"  backbone      {card['backbone']} -> {_backbone_output(card)}",
         f"  parameters    {card['parameters']:,}",
         f"  weights       {card['bytes']:,} bytes ({card['dtype']})",
         "  heads",

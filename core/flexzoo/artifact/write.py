@@ -61,11 +61,15 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
     """
     heads: dict[str, Any] = {}
     feature_size = None
+    feature_maps = None
     if manifest.model.input_shape is not None:
         with torch.no_grad():
             sample = torch.zeros((1, *manifest.model.input_shape), dtype=input_dtype(model))
             features = model.backbone(sample)
-            feature_size = int(features.shape[-1])
+            if isinstance(features, dict):  # feature maps: name -> [channels, height, width]
+                feature_maps = {name: list(value.shape[1:]) for name, value in features.items()}
+            else:
+                feature_size = int(features.shape[-1])
             for name, head in model.heads.items():
                 heads[name] = {"use": manifest.heads[name].use, "output_shape": list(head(features).shape)}
     else:
@@ -81,6 +85,7 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
         "input_shape": list(manifest.model.input_shape) if manifest.model.input_shape else None,
         "backbone": manifest.backbone.use,
         "feature_size": feature_size,
+        **({"feature_maps": feature_maps} if feature_maps else {}),
         "parameters": sum(p.numel() for p in model.parameters()),
         "bytes": sum(t.numel() * t.element_size() for t in tensors.values()),
         "dtype": ", ".join(dtypes),
