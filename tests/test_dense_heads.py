@@ -1,4 +1,4 @@
-"""Feature maps and dense heads: backbones return maps to heads that take them; segmentation trains, reloads, exports."""
+"""Feature maps and dense heads: backbones return maps to heads that take them; segmentation trains and exports."""
 
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ def test_the_cnn_returns_its_stage_maps_to_a_head_that_takes_maps(manifest_file,
 
 
 def test_pooled_heads_on_the_cnn_still_get_pooled_features(manifest_file, registry):
-    text = dense_manifest().replace('use = "segmentation"\nnum_classes = 4\nwidth = 16', 'use = "linear"\nnum_classes = 3')
+    text = dense_manifest().replace('use = "segmentation"\nnum_classes = 4\nwidth = 16',
+                                    'use = "linear"\nnum_classes = 3')
     model = flexzoo.build(manifest_file(text), registry)
     assert model.backbone(torch.rand(2, 3, 16, 16)).shape == (2, 32)
 

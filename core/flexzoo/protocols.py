@@ -6,8 +6,10 @@ import torch; tensors and modules appear in annotations only.
 
 | kind        | the factory returns                                   | host-supplied factory parameters |
 |-------------|-------------------------------------------------------|----------------------------------|
-| backbone    | a :class:`Backbone` (an ``nn.Module``)                | ``input_shape``, ``members``, ``returns`` |
-| head        | a :class:`Head` (an ``nn.Module``)                    | ``in_features`` or ``feature_maps``, ``input_shape`` |
+| backbone    | a :class:`Backbone` (an ``nn.Module``)                | ``input_shape``, ``members``,    |
+|             |                                                       | ``returns``                      |
+| head        | a :class:`Head` (an ``nn.Module``)                    | ``in_features`` or               |
+|             |                                                       | ``feature_maps``; ``input_shape``|
 | initializer | an :class:`Initializer` (or :class:`DataDependentInitializer`) | ``context``             |
 | compressor  | a :class:`CompressionStep` (optionally restorable)    | ``input_shape``, ``context``     |
 | strategy    | a :class:`Strategy`                                   |                                  |
