@@ -130,3 +130,16 @@ formats = ["onnx"]
     [logits] = session.run(["mask"], {"input": images.numpy()})
     assert logits.shape == (5, 4, 16, 16)
     assert float((torch.from_numpy(logits) - expected).abs().max()) <= 1e-4
+
+
+def test_predict_gives_a_class_per_pixel_for_a_segmentation_head(manifest_file, registry, tmp_path):
+    from flexzoo.prediction import Predictor
+
+    model = flexzoo.build(manifest_file(dense_manifest()), registry)
+    artifact = flexzoo.save(model, tmp_path, registry)
+    images = np.random.default_rng(0).random((2, 3, 16, 16), dtype=np.float32)
+    [first, _] = Predictor.load(artifact, registry=registry).predict(images)
+    with torch.no_grad():
+        expected = model.eval()(torch.from_numpy(images))["mask"][0].argmax(dim=0)
+    assert first["mask"]["mask"] == expected.tolist()
+    assert sum(first["mask"]["pixels"].values()) == 16 * 16
