@@ -1,9 +1,13 @@
-"""Generate a small image folder of shapes (circle, square, triangle) for examples/timm_shapes.toml.
+"""Generate small images of shapes (circle, square, triangle): an image folder, or arrays with masks.
 
     python examples/make_shapes.py examples/shapes          # 3 classes x (100 train + 30 val) images
+    python examples/make_shapes.py --masks examples/shapes_masks.npz   # 600 images with per-pixel masks
 
-The layout is torchvision's ImageFolder (``root/train/<class>/*.png``, ``root/val/<class>/*.png``);
-the same seed always gives the same images.
+The image folder (for examples/timm_shapes.toml) has torchvision's ImageFolder layout
+(``root/train/<class>/*.png``, ``root/val/<class>/*.png``). The masks file (for
+examples/shapes_segmentation.toml) is an uncompressed .npz: ``x`` (N, 3, 32, 32) float32 images in
+[0, 1] holding one to three shapes each, and ``mask`` (N, 32, 32) uint8, one class per pixel:
+0 background, then 1 + the index of the shape in CLASSES. The same seed always gives the same data.
 """
 
 from __future__ import annotations
@@ -21,18 +25,37 @@ SIZE = 32
 def draw(shape: str, rng: random.Random) -> Image.Image:
     """One shape of random size, place and colours on a random background."""
     background = tuple(rng.randrange(0, 120) for _ in range(3))
-    colour = tuple(rng.randrange(120, 256) for _ in range(3))
     image = Image.new("RGB", (SIZE, SIZE), background)
-    pen = ImageDraw.Draw(image)
-    radius = rng.randrange(6, 13)
-    x, y = rng.randrange(radius, SIZE - radius), rng.randrange(radius, SIZE - radius)
-    if shape == "circle":
-        pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
-    elif shape == "square":
-        pen.rectangle((x - radius, y - radius, x + radius, y + radius), fill=colour)
-    else:
-        pen.polygon([(x, y - radius), (x - radius, y + radius), (x + radius, y + radius)], fill=colour)
+    paint(ImageDraw.Draw(image), shape, rng, radii=(6, 13))
     return image
+
+
+def paint(pen: ImageDraw.ImageDraw, shape: str, rng: random.Random, radii: tuple[int, int],
+          mask: ImageDraw.ImageDraw | None = None) -> None:
+    """Draw one shape of a radius in ``radii`` (half-open) at a random place in a random bright colour, and its
+    class on ``mask``."""
+    colour = tuple(rng.randrange(120, 256) for _ in range(3))
+    radius = rng.randrange(*radii)
+    x, y = rng.randrange(radius, SIZE - radius), rng.randrange(radius, SIZE - radius)
+    for target, fill in ((pen, colour), (mask, 1 + CLASSES.index(shape))):
+        if target is None:
+            continue
+        if shape == "circle":
+            target.ellipse((x - radius, y - radius, x + radius, y + radius), fill=fill)
+        elif shape == "square":
+            target.rectangle((x - radius, y - radius, x + radius, y + radius), fill=fill)
+        else:
+            target.polygon([(x, y - radius), (x - radius, y + radius), (x + radius, y + radius)], fill=fill)
+
+
+def draw_with_mask(rng: random.Random) -> tuple[Image.Image, Image.Image]:
+    """One to three shapes (later ones on top) on a random background, and the mask of their classes."""
+    image = Image.new("RGB", (SIZE, SIZE), tuple(rng.randrange(0, 120) for _ in range(3)))
+    mask = Image.new("L", (SIZE, SIZE), 0)
+    pen, mask_pen = ImageDraw.Draw(image), ImageDraw.Draw(mask)
+    for _ in range(rng.randrange(1, 4)):
+        paint(pen, rng.choice(CLASSES), rng, (4, 10), mask_pen)
+    return image, mask
 
 
 def make_shapes(root: Path, train: int = 100, val: int = 30, seed: int = 0) -> Path:
@@ -47,13 +70,34 @@ def make_shapes(root: Path, train: int = 100, val: int = 30, seed: int = 0) -> P
     return root
 
 
+def make_shape_masks(path: Path, count: int = 600, seed: int = 0) -> Path:
+    """Write ``count`` images with their per-pixel masks to the .npz file ``path``; return ``path``."""
+    import numpy as np
+
+    rng = random.Random(seed)
+    pairs = [draw_with_mask(rng) for _ in range(count)]
+    images = np.stack([np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255 for image, _ in pairs])
+    masks = np.stack([np.asarray(mask, dtype=np.uint8) for _, mask in pairs])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as stream:
+        np.savez(stream, x=images, mask=masks)
+    partial.replace(path)  # never a half-written file where the data was expected
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, nargs="?", default=Path(__file__).parent / "shapes")
     parser.add_argument("--train", type=int, default=100, help="training images per class")
     parser.add_argument("--val", type=int, default=30, help="validation images per class")
+    parser.add_argument("--masks", type=Path, help="write this .npz of images and per-pixel masks instead")
+    parser.add_argument("--count", type=int, default=600, help="images in the masks file")
     args = parser.parse_args()
-    print(f"wrote {make_shapes(args.root, args.train, args.val)}")
+    if args.masks:
+        print(f"wrote {make_shape_masks(args.masks, args.count)}")
+    else:
+        print(f"wrote {make_shapes(args.root, args.train, args.val)}")
 
 
 if __name__ == "__main__":

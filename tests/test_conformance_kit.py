@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from flexzoo.components import Component, RegisteredComponent
-from flexzoo.plugin import SingleProcess, StepContext
+from flexzoo.plugin import FeatureMap, SingleProcess, StepContext
 from flexzoo.testing import check_backbone, check_compressor, check_initializer, check_schema, check_strategy
 
 
@@ -65,6 +65,35 @@ def unpooled(input_shape: tuple[int, ...]) -> torch.nn.Module:
 def test_backbone_check_wants_batch_by_features():
     with pytest.raises(AssertionError, match=r"features must be \(batch, F\)"):
         check_backbone(entry("backbone", unpooled), (1, 4, 4))
+
+
+class MisdeclaredMaps(torch.nn.Module):
+    """Pooled features, or one map that has 3 channels where it declares 5."""
+
+    def __init__(self, channels: int, maps: bool) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, 3, 3, stride=2, padding=1)
+        self.feature_maps = (FeatureMap("half", 5, 2),) if maps else ()
+
+    def forward(self, x: torch.Tensor):
+        y = self.conv(x)
+        return {"half": y} if self.feature_maps else y.mean(dim=(2, 3))
+
+
+def misdeclared_maps(input_shape: tuple[int, ...], returns: str = "pooled") -> torch.nn.Module:
+    """A backbone whose map has fewer channels than it declares.
+
+    Args:
+        input_shape: one sample's shape.
+        returns: pooled features or maps (set by the host).
+    """
+    return MisdeclaredMaps(input_shape[0], returns == "maps")
+
+
+def test_backbone_check_holds_maps_to_their_declared_channels():
+    with pytest.raises(AssertionError, match=r"map `half` declares 5 channels at stride 2, so \(2, 5, ~8/2, ~8/2\) "
+                                             r"for input \[1, 8, 8\]; got \[2, 3, 4, 4\]"):
+        check_backbone(entry("backbone", misdeclared_maps), (1, 8, 8))
 
 
 def reckless(value: float = 1.0):

@@ -22,7 +22,7 @@ from flexzoo.compression import Compression
 from flexzoo.dtypes import declared_input_dtype
 from flexzoo.errors import ManifestError, ParameterError, Problem
 from flexzoo.manifest import ComponentSpec, EnsembleMember, ResolvedManifest
-from flexzoo.protocols import DataDependentInitializer, Strategy
+from flexzoo.protocols import DataDependentInitializer, FeatureMap, Strategy
 from flexzoo.registry import Registry, closest, default_registry
 from flexzoo.steps import StepContext
 
@@ -74,11 +74,17 @@ class ZooModel(nn.Module):
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """What the dry run learned: the feature size heads receive and the model's size."""
+    """What the dry run learned: what heads receive (a feature size, or feature maps) and the model's size."""
 
     in_features: int
     parameters: int
     bytes: int
+    feature_maps: tuple[FeatureMap, ...] = ()
+
+    @property
+    def head_input(self) -> int | tuple[FeatureMap, ...]:
+        """What the backbone returns to the heads: the pooled feature size, or the maps it declares."""
+        return self.feature_maps or self.in_features
 
 
 class _Builder:
@@ -121,16 +127,44 @@ class _Builder:
             host["context"] = self.context
         if "members" in declared and spec.kind == "backbone":
             host["members"] = self.members()
+        if "returns" in declared and spec.kind == "backbone":
+            host["returns"] = "maps" if self.map_heads() else "pooled"
         if "manifest" in declared:  # plugin API 1
             warnings.warn(f"{spec.use}: a factory parameter `manifest` is plugin API 1, deprecated; take "
                           "`context: StepContext` instead (docs/plugins.md)", DeprecationWarning, stacklevel=2)
             host["manifest"] = self.manifest
         return self.call(spec, **host)
 
+    def takes_maps(self, spec: ComponentSpec) -> bool:
+        """Whether a head consumes feature maps (its factory declares ``feature_maps``), not pooled features."""
+        return any(p.name == "feature_maps" for p in schema.parameters(self.factory(spec)))
+
+    def map_heads(self) -> list[str]:
+        return [name for name, spec in self.manifest.heads.items() if self.takes_maps(spec)]
+
     def backbone(self) -> nn.Module:
+        """The backbone, asked for feature maps when the heads take them; a backbone that cannot is refused."""
         if self.manifest.inputs:
             return self.fusion()
-        return self.call_with_host_values(self.manifest.backbone)
+        spec, map_heads = self.manifest.backbone, self.map_heads()
+        if not map_heads:
+            return self.call_with_host_values(spec)
+        pooled = [name for name in self.manifest.heads if name not in map_heads]
+        if pooled:
+            raise self.fail(f"heads.{pooled[0]}", f"head `{pooled[0]}` ({self.manifest.heads[pooled[0]].use}) takes "
+                            f"pooled features, but head `{map_heads[0]}` ({self.manifest.heads[map_heads[0]].use}) "
+                            f"takes feature maps; the backbone {spec.use} returns one or the other",
+                            "give every head of this model the same kind of input")
+        if not any(p.name == "returns" for p in schema.parameters(self.factory(spec))):
+            raise self.fail(f"heads.{map_heads[0]}", f"head `{map_heads[0]}` ({self.manifest.heads[map_heads[0]].use}) "
+                            f"takes feature maps, but the backbone {spec.use} returns pooled features (batch, "
+                            "features) only", "use a backbone that returns feature maps, e.g. cnn, or timm with "
+                            "features_only = true")
+        try:
+            return self.call_with_host_values(spec)
+        except ManifestError as exc:
+            note = f" (head `{map_heads[0]}` takes feature maps)"
+            raise ManifestError(exc.file, [replace(p, message=p.message + note) for p in exc.problems]) from exc
 
     def fusion(self) -> nn.Module:
         """The ``[fusion]`` over one backbone per ``[inputs]`` entry, each built on its own shape.
@@ -161,11 +195,49 @@ class _Builder:
         for member in ensemble.members:
             builder = _Builder(member_manifest(member, ensemble.output), self.registry)
             with torch.device("meta"):
-                in_features = builder.feature_size(builder.backbone())
-            model = builder.assemble(in_features)
+                head_input = builder.head_input(builder.backbone())
+            model = builder.assemble(head_input)
             model.manifest = member.manifest
             built.append(model)
         return built
+
+    def head_input(self, backbone: nn.Module) -> int | tuple[FeatureMap, ...]:
+        """What the heads will receive: the pooled feature size, or the feature maps the backbone declares."""
+        return self.maps_of(backbone) if self.map_heads() else self.feature_size(backbone)
+
+    def maps_of(self, backbone: nn.Module) -> tuple[FeatureMap, ...]:
+        """The backbone's declared feature maps, checked against what it returns for ``input_shape``."""
+        use = self.manifest.backbone.use
+        declared = tuple(getattr(backbone, "feature_maps", None) or ())
+        if not declared or not all(isinstance(m, FeatureMap) for m in declared):
+            raise self.fail("backbone", f"{use} was asked for feature maps but sets no `feature_maps` "
+                            "(a tuple of FeatureMap)", "the backbone's plugin must declare its maps "
+                            "(docs/plugins.md, Backbone)")
+        shape = self.manifest.model.input_shape
+        if shape is None:
+            return declared
+        maps = self.forward(backbone, shape)
+        names = [m.name for m in declared]
+        if not isinstance(maps, dict) or list(maps) != names:
+            got = list(maps) if isinstance(maps, dict) else type(maps).__name__
+            raise self.fail("backbone", f"{use} declares feature maps {names} but returned {got}")
+        for declared_map in declared:
+            got = tuple(maps[declared_map.name].shape)
+            if len(got) != 4 or got[1] != declared_map.channels:
+                raise self.fail("backbone", f"{use}: map `{declared_map.name}` has shape {list(got)}; it declares "
+                                f"{declared_map.channels} channels (batch, channels, height, width)")
+        return declared
+
+    def forward(self, backbone: nn.Module, shape: tuple[int, ...]) -> Any:
+        """The backbone on an empty meta batch of two samples of ``shape``; a failure names input_shape."""
+        try:
+            backbone.eval()
+            return backbone(torch.empty((2, *shape), device="meta", dtype=declared_input_dtype(backbone)))
+        except Exception as exc:
+            raise self.fail(self.shape_key,
+                            f"the backbone {self.manifest.backbone.use} cannot take input of shape {list(shape)}: "
+                            f"{_first_line(exc)}",
+                            "set input_shape to what this backbone takes, or change its parameters") from exc
 
     def feature_size(self, backbone: nn.Module) -> int:
         shape = self.manifest.model.input_shape
@@ -178,14 +250,7 @@ class _Builder:
                 raise self.fail("model.input_shape", "cannot tell the backbone's feature size",
                                 "add input_shape = [...] to [model]")
             return size
-        try:
-            backbone.eval()
-            features = backbone(torch.empty((2, *shape), device="meta", dtype=declared_input_dtype(backbone)))
-        except Exception as exc:
-            raise self.fail(self.shape_key,
-                            f"the backbone {self.manifest.backbone.use} cannot take input of shape {list(shape)}: "
-                            f"{_first_line(exc)}",
-                            "set input_shape to what this backbone takes, or change its parameters") from exc
+        features = self.forward(backbone, shape)
         if not isinstance(features, torch.Tensor) or features.ndim != 2:
             got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             raise self.fail("backbone", f"{self.manifest.backbone.use} returned features of shape {got}; "
@@ -210,8 +275,22 @@ class _Builder:
                             "heads need (batch, features)")
         return int(features.shape[1])
 
-    def assemble(self, in_features: int) -> ZooModel:
-        heads = {name: self.call(spec, in_features=in_features) for name, spec in self.manifest.heads.items()}
+    def head(self, spec: ComponentSpec, head_input: int | tuple[FeatureMap, ...]) -> nn.Module:
+        """Call a head's factory with what it consumes: ``in_features`` or ``feature_maps`` (and ``input_shape``)."""
+        host: dict[str, Any] = {}
+        if isinstance(head_input, tuple):
+            host["feature_maps"] = list(head_input)
+        else:
+            host["in_features"] = head_input
+        if any(p.name == "input_shape" for p in schema.parameters(self.factory(spec))):
+            if self.manifest.model.input_shape is None:
+                raise self.fail("model.input_shape", f"{spec.use} needs [model] input_shape",
+                                "add input_shape = [...] (one sample, no batch dimension)")
+            host["input_shape"] = self.manifest.model.input_shape
+        return self.call(spec, **host)
+
+    def assemble(self, head_input: int | tuple[FeatureMap, ...]) -> ZooModel:
+        heads = {name: self.head(spec, head_input) for name, spec in self.manifest.heads.items()}
         return ZooModel(self.backbone(), heads)
 
     def dry_run(self) -> BuildPlan:
@@ -224,12 +303,12 @@ class _Builder:
         problems: list[Problem] = []
         with torch.device("meta"):
             backbone = self.attempt(problems, self.backbone)
-            in_features = self.attempt(problems, self.feature_size, backbone) if backbone is not None else None
+            head_input = self.attempt(problems, self.head_input, backbone) if backbone is not None else None
             heads: dict[str, nn.Module] = {}
-            if in_features is not None:
+            if head_input is not None:
                 for name, spec in self.manifest.heads.items():
-                    head = self.attempt(problems, self.call, spec, in_features=in_features)
-                    if head is not None and self.attempt(problems, self.head_takes, name, head, in_features):
+                    head = self.attempt(problems, self.head, spec, head_input)
+                    if head is not None and self.attempt(problems, self.head_takes, name, head, backbone):
                         heads[name] = head
         model = ZooModel(backbone, heads) if backbone is not None else None
         module_names = [name for name, _ in model.named_modules() if name] if model is not None else []
@@ -246,8 +325,10 @@ class _Builder:
             self.attempt(problems, self.fits_in_memory, count, size)
         if problems:
             raise ManifestError(self.source.file, problems)
-        assert in_features is not None
-        return BuildPlan(in_features=in_features, parameters=count, bytes=size)
+        assert head_input is not None
+        if isinstance(head_input, tuple):
+            return BuildPlan(in_features=0, parameters=count, bytes=size, feature_maps=head_input)
+        return BuildPlan(in_features=head_input, parameters=count, bytes=size)
 
     def attempt(self, problems: list[Problem], check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one check of the dry run; on a ManifestError keep its problems and return None."""
@@ -257,15 +338,24 @@ class _Builder:
             problems.extend(exc.problems)
             return None
 
-    def head_takes(self, name: str, head: nn.Module, in_features: int) -> bool:
-        """Refuse a head that cannot take the backbone's features."""
-        if self.manifest.model.input_shape is None and not self.manifest.inputs:
+    def head_takes(self, name: str, head: nn.Module, backbone: nn.Module) -> bool:
+        """Refuse a head that cannot take the backbone's output (run on the meta device)."""
+        shape, shapes = self.manifest.model.input_shape, self.manifest.input_shapes()
+        if shape is None and shapes is None:
             return True
+        if shapes is not None:  # a fusion: pooled features of its measured size
+            features = torch.empty((2, self.fused_feature_size(backbone, shapes)), device="meta")
+        else:
+            features = self.forward(backbone, shape)
+            return True
+        features = self.forward(backbone, shape)
         try:
-            head.eval()(torch.empty((2, in_features), device="meta"))
+            head.eval()(features)
         except Exception as exc:
-            raise self.fail(f"heads.{name}", f"head `{name}` cannot take features of size "
-                            f"{in_features}: {_first_line(exc)}") from exc
+            what = f"features of size {features.shape[1]}" if isinstance(features, torch.Tensor) else \
+                "feature maps " + ", ".join(f"{k} {list(v.shape[1:])}" for k, v in features.items())
+            raise self.fail(f"heads.{name}", f"head `{name}` ({self.manifest.heads[name].use}) cannot take the "
+                            f"{what} of the backbone {self.manifest.backbone.use}: {_first_line(exc)}") from exc
         return True
 
     def pattern_matches(self, index: int, step: ComponentSpec, module_names: list[str]) -> None:
@@ -348,7 +438,7 @@ def plan(manifest: ResolvedManifest, registry: Registry | None = None, context: 
 
 def assemble(manifest: ResolvedManifest, registry: Registry, build_plan: BuildPlan) -> ZooModel:
     """Call the backbone and head factories for real (under the caller's seed)."""
-    return _Builder(manifest, registry).assemble(build_plan.in_features)
+    return _Builder(manifest, registry).assemble(build_plan.head_input)
 
 
 def initialize(model: ZooModel, manifest: ResolvedManifest, registry: Registry, context: StepContext | None = None

@@ -60,6 +60,9 @@ def flexzoo_backbones() -> Sequence[Component]:
     A backbone factory takes its parameters as keyword arguments and returns an ``nn.Module``
     mapping a batch of shape ``(B, *input_shape)`` to features of shape ``(B, F)``. It may declare
     a parameter ``input_shape: tuple[int, ...]``, which the host fills from ``[model] input_shape``.
+    A backbone that can also return feature maps declares ``returns: str``: the host passes
+    ``"maps"`` when the heads take maps, and the module then sets ``feature_maps`` (a tuple of
+    ``FeatureMap(name, channels, stride)``) and returns a dict of ``(B, C, H, W)`` maps by name.
 
     :return: the plugin's backbones. Every plugin's result is collected.
     """
@@ -70,7 +73,10 @@ def flexzoo_heads() -> Sequence[Component]:
     """Declare heads: modules on top of the backbone's features, one per task.
 
     A head factory must take ``in_features: int`` (filled by the host from the backbone's output)
-    and returns an ``nn.Module`` mapping ``(B, in_features)`` to the task's output.
+    and returns an ``nn.Module`` mapping ``(B, in_features)`` to the task's output; or, for a dense
+    head, ``feature_maps: list[FeatureMap]`` instead, and the module maps the backbone's dict of
+    maps to the output (it may also declare ``input_shape``). The dry run refuses a head whose
+    input the backbone cannot return, naming both.
 
     :return: the plugin's heads. Every plugin's result is collected.
     """

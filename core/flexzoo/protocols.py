@@ -6,8 +6,10 @@ import torch; tensors and modules appear in annotations only.
 
 | kind        | the factory returns                                   | host-supplied factory parameters |
 |-------------|-------------------------------------------------------|----------------------------------|
-| backbone    | a :class:`Backbone` (an ``nn.Module``)                | ``input_shape``, ``members``     |
-| head        | a :class:`Head` (an ``nn.Module``)                    | ``in_features``                  |
+| backbone    | a :class:`Backbone` (an ``nn.Module``)                | ``input_shape``, ``members``,    |
+|             |                                                       | ``returns``                      |
+| head        | a :class:`Head` (an ``nn.Module``)                    | ``in_features`` or               |
+|             |                                                       | ``feature_maps``; ``input_shape``|
 | initializer | an :class:`Initializer` (or :class:`DataDependentInitializer`) | ``context``             |
 | compressor  | a :class:`CompressionStep` (optionally restorable)    | ``input_shape``, ``context``     |
 | strategy    | a :class:`Strategy`                                   |                                  |
@@ -17,6 +19,7 @@ import torch; tensors and modules appear in annotations only.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ __all__ = [
     "CompressionStep",
     "DataDependentInitializer",
     "DataSource",
+    "FeatureMap",
     "GrowableBackbone",
     "Head",
     "Initializer",
@@ -39,9 +43,26 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class FeatureMap:
+    """One feature map a backbone returns: its name, its channels and its stride (input size / map size)."""
+
+    name: str
+    channels: int
+    stride: int
+
+
 @runtime_checkable
 class Backbone(Protocol):
-    """An ``nn.Module`` mapping a batch ``(B, *input_shape)`` to features ``(B, F)``.
+    """An ``nn.Module`` mapping a batch ``(B, *input_shape)`` to pooled features ``(B, F)``, or to feature maps.
+
+    Pooled features are the default. A backbone that can also return feature maps declares the
+    factory parameter ``returns: str``, which the host fills: ``"pooled"`` when the heads take
+    ``(B, F)``, ``"maps"`` when they take maps (dense heads: segmentation, detection). With
+    ``"maps"`` the module sets ``feature_maps: tuple[FeatureMap, ...]`` (finest first) and its
+    forward returns a dict ``{map.name: (B, map.channels, H / map.stride, W / map.stride)}`` in that
+    order. A factory that cannot return maps for its parameters raises ``ParameterError`` (naming
+    the parameter that would allow it); one without ``returns`` only ever returns pooled features.
 
     ``num_features: int`` is optional: the host reads the feature size from it when the manifest
     has no ``input_shape`` to run a dry forward pass with. ``input_dtype: torch.dtype`` is optional
@@ -49,7 +70,7 @@ class Backbone(Protocol):
     run, export, the artifact's sample, latency) are then ids 0 and 1 instead of float noise.
     """
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, x: torch.Tensor) -> torch.Tensor | Mapping[str, torch.Tensor]: ...
 
 
 @runtime_checkable
@@ -90,9 +111,16 @@ class Model(Protocol):
 
 @runtime_checkable
 class Head(Protocol):
-    """An ``nn.Module`` mapping features ``(B, in_features)`` to one task's output ``(B, ...)``."""
+    """An ``nn.Module`` mapping the backbone's output to one task's output ``(B, ...)``.
 
-    def __call__(self, features: torch.Tensor) -> torch.Tensor: ...
+    The factory's signature says what the head consumes: ``in_features: int`` for pooled features
+    ``(B, in_features)``, or ``feature_maps: list[FeatureMap]`` for the maps of a backbone that
+    returns them (the module is then called with the dict of maps). It may also declare
+    ``input_shape`` (one sample's shape), e.g. to upsample per-pixel outputs to the input's size.
+    The host refuses, before building, a head whose input the backbone does not return.
+    """
+
+    def __call__(self, features: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor: ...
 
 
 @runtime_checkable

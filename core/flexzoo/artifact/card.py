@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 
+def _backbone_output(card: dict[str, Any]) -> str:
+    maps = card.get("feature_maps")
+    if maps:
+        return "feature maps " + ", ".join(f"{name} {shape}" for name, shape in maps.items())
+    return f"{card['feature_size']} features"
+
+
 def render_card(info: dict[str, Any], weights_sha256: str) -> str:
     """The card as text, for ``zoo inspect`` and ``zoo build``."""
     card = info["card"]
@@ -52,11 +59,11 @@ def _input_lines(card: dict[str, Any]) -> list[str]:
     inputs = card.get("inputs")
     if not inputs:
         return [f"  input shape   {card.get('input_shape')}",
-                f"  backbone      {card['backbone']} -> {card['feature_size']} features"]
+                f"  backbone      {card['backbone']} -> {_backbone_output(card)}"]
     width = max(len(name) for name in inputs)
     lines = ["  inputs"]
     lines += [f"    {name:<{width}}  {entry['shape']}  backbone {entry['backbone']}" for name, entry in inputs.items()]
-    return [*lines, f"  fusion        {card['backbone']} -> {card['feature_size']} features"]
+    return [*lines, f"  fusion        {card['backbone']} -> {_backbone_output(card)}"]
 
 
 def _number(value: float) -> str:

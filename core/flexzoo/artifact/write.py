@@ -61,6 +61,7 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
     """
     heads: dict[str, Any] = {}
     feature_size = None
+    feature_maps = None
     shapes = manifest.input_shapes()
     if manifest.model.input_shape is not None or shapes is not None:
         with torch.no_grad():
@@ -68,7 +69,10 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
             sample = ({name: torch.zeros((1, *shape), dtype=dtype) for name, shape in shapes.items()}
                       if shapes is not None else torch.zeros((1, *(manifest.model.input_shape or ())), dtype=dtype))
             features = model.backbone(sample)
-            feature_size = int(features.shape[-1])
+            if isinstance(features, dict):  # feature maps: name -> [channels, height, width]
+                feature_maps = {name: list(value.shape[1:]) for name, value in features.items()}
+            else:
+                feature_size = int(features.shape[-1])
             for name, head in model.heads.items():
                 heads[name] = {"use": manifest.heads[name].use, "output_shape": list(head(features).shape)}
     else:
@@ -86,6 +90,7 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
         **({"inputs": {name: {"shape": list(spec.shape), "backbone": spec.backbone.use}
                        for name, spec in manifest.inputs.items()}} if manifest.inputs else {}),
         "feature_size": feature_size,
+        **({"feature_maps": feature_maps} if feature_maps else {}),
         "parameters": sum(p.numel() for p in model.parameters()),
         "bytes": sum(t.numel() * t.element_size() for t in tensors.values()),
         "dtype": ", ".join(dtypes),

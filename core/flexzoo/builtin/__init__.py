@@ -8,6 +8,7 @@ from __future__ import annotations
 from flexzoo.builtin import (
     backbones,
     datasets,
+    dense_heads,
     ensembles,
     fusions,
     heads,
@@ -34,7 +35,7 @@ def flexzoo_backbones() -> list[Component]:
 @hookimpl
 def flexzoo_heads() -> list[Component]:
     return [Component("linear", heads.linear), Component("mlp", heads.mlp), Component("mean", ensembles.mean),
-            Component("vote", ensembles.vote)]
+            Component("vote", ensembles.vote), Component("segmentation", dense_heads.segmentation)]
 
 
 @hookimpl

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu"]
 Norm = Literal["batch", "layer", "none"]
+Returns = Literal["pooled", "maps"]
 
 
 def mlp(
@@ -46,8 +47,12 @@ def cnn(
     activation: Activation = "relu",
     dropout: Probability = 0.0,
     drop_path_rate: Probability = 0.0,
+    returns: Returns = "pooled",
 ) -> nn.Module:
     """Residual CNN: a stem, then one stage per entry of `channels`, then global average pooling.
+
+    For heads that take feature maps it returns each stage's map instead: ``stage0`` (stride 1),
+    ``stage1`` (stride 2), ... with the stage's channels.
 
     Args:
         input_shape: one sample's shape (C, H, W), from [model] input_shape.
@@ -57,6 +62,7 @@ def cnn(
         activation: nonlinearity.
         dropout: dropout probability on the pooled features.
         drop_path_rate: stochastic depth; the drop rate grows linearly to this value over the blocks.
+        returns: "pooled" features (batch, channels[-1]), or the stages' "maps" (set by the host from the heads).
     """
     if len(input_shape) != 3:
         raise ParameterError("input_shape", f"must be (channels, height, width) for `cnn`, got {list(input_shape)}",
@@ -65,4 +71,5 @@ def cnn(
         raise ParameterError("kernel_size", f"must be odd, got {kernel_size}", "use 1, 3, 5 or 7")
     from flexzoo.builtin.layers import ConvBackbone
 
-    return ConvBackbone(input_shape[0], list(channels), depth, kernel_size, activation, dropout, drop_path_rate)
+    return ConvBackbone(input_shape[0], list(channels), depth, kernel_size, activation, dropout, drop_path_rate,
+                        maps=returns == "maps")

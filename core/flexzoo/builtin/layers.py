@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from flexzoo.plugin import FeatureMap
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
@@ -118,7 +120,10 @@ class ResidualBlock(nn.Module):
 
 
 class ConvBackbone(nn.Module):
-    """Stem, stages of residual blocks (each after the first halves the resolution), pooled features."""
+    """Stem, stages of residual blocks (each after the first halves the resolution), pooled features.
+
+    With ``maps`` it returns every stage's map by name instead, as ``feature_maps`` declares them.
+    """
 
     def __init__(
         self,
@@ -129,6 +134,7 @@ class ConvBackbone(nn.Module):
         activation: str,
         dropout: float,
         drop_path_rate: float,
+        maps: bool = False,
     ) -> None:
         super().__init__()
         self.stem = conv_bn_act(in_channels, channels[0], kernel_size, 1, activation)
@@ -149,6 +155,8 @@ class ConvBackbone(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.num_features = channels[-1]
         self.channels, self.depth, self.activation = list(channels), depth, activation
+        self.feature_maps = tuple(FeatureMap(f"stage{i}", width, 2**i) for i, width in enumerate(channels)) \
+            if maps else ()
 
     def grown_parameters(self, widths: list[int] | None, widen: float, deepen: int) -> dict[str, Any]:
         """``channels`` grown (Net2WiderNet), ``depth`` + ``deepen`` residual blocks per stage (Net2DeeperNet)."""
@@ -163,8 +171,14 @@ class ConvBackbone(nn.Module):
                 if re.fullmatch(r"stages\.\d+\.\d+\.norm2\.(weight|bias)", name):
                     self.get_parameter(name).zero_()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.pool(self.stages(self.stem(x))))
+    def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        if not self.feature_maps:
+            return self.dropout(self.pool(self.stages(self.stem(x))))
+        maps, x = {}, self.stem(x)
+        for feature_map, stage in zip(self.feature_maps, self.stages):
+            x = stage(x)
+            maps[feature_map.name] = x
+        return maps
 
 
 def grown_widths(current: list[int], widths: list[int] | None, widen: float) -> list[int]:

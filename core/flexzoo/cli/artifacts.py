@@ -37,7 +37,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         build_plan = plan(manifest)
         result["parameters"] = build_plan.parameters
-        result["feature_size"] = build_plan.in_features
+        if build_plan.feature_maps:
+            result["feature_maps"] = [{"name": m.name, "channels": m.channels, "stride": m.stride}
+                                      for m in build_plan.feature_maps]
+        else:
+            result["feature_size"] = build_plan.in_features
     if args.json:
         emit_json(result)
     else:

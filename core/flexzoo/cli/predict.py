@@ -44,7 +44,9 @@ def _rows(names: list[str], results: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for name, result in zip(names, results):
         for head, value in result.items():
-            if "top_k" in value:
+            if "pixels" in value:
+                shown = "pixels: " + ", ".join(f"{label} {n}" for label, n in value["pixels"].items())
+            elif "top_k" in value:
                 shown = ", ".join(f"{t['label']} ({t['probability']:.3f})" for t in value["top_k"])
             else:
                 shown = ", ".join(f"{v:.4g}" for v in value["values"])
@@ -71,6 +73,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             for head, value in result.items():
                 for rank, top in enumerate(value.get("top_k", []), 1):
                     writer.writerow([name, head, rank, top["label"], f"{top['probability']:.6g}", ""])
+                for label, pixels in value.get("pixels", {}).items():  # the mask itself: --json
+                    writer.writerow([name, head, "", label, "", pixels])
                 for index, number in enumerate(value.get("values", [])):
                     writer.writerow([name, head, index, "", "", f"{number:.6g}"])
     else:

@@ -2,7 +2,9 @@
 
 A head is a classification head when its component has ``num_classes`` and its ``[train.heads.<name>]``
 loss (if any) is ``cross_entropy``; its labels are the card's ``heads.<name>.labels`` when recorded, else
-the class indices as text. Other heads are regression heads: their outputs are reported as values.
+the class indices as text. A classification head whose output has more than one value per class
+(``(classes, H, W)``) is a segmentation head: its prediction is a class per pixel. Other heads are
+regression heads: their outputs are reported as values.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ _REGRESSION_LOSSES = ("mse", "mae", "smooth_l1")
 @dataclass(frozen=True)
 class HeadSpec:
     name: str
-    kind: str  # "classification" | "regression"
+    kind: str  # "classification" | "segmentation" | "regression"
     output_shape: list[int]
     labels: list[str] | None = None
 
@@ -37,7 +39,9 @@ def head_specs(manifest: dict[str, Any], card: dict[str, Any]) -> dict[str, Head
         loss = (train_heads.get(name) or {}).get("loss")
         classifies = "num_classes" in params and loss not in _REGRESSION_LOSSES
         labels = head.get("labels")
-        specs[name] = HeadSpec(name, "classification" if classifies else "regression", list(head["output_shape"]),
+        kind = "regression" if not classifies else "segmentation" if len(head["output_shape"]) > 2 \
+            else "classification"
+        specs[name] = HeadSpec(name, kind, list(head["output_shape"]),
                                [str(label) for label in labels] if labels else None)
     return specs
 
@@ -48,10 +52,18 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def describe(outputs: dict[str, np.ndarray], heads: dict[str, HeadSpec], top_k: int = 1) -> list[dict[str, Any]]:
-    """Per sample, per head: the top-k labels with probabilities (classification) or the values (regression)."""
+    """Per sample, per head: the top-k labels with probabilities (classification), the class of each pixel
+    with each label's pixel count (segmentation), or the values (regression)."""
     count = len(next(iter(outputs.values())))
     results: list[dict[str, Any]] = [{} for _ in range(count)]
     for name, spec in heads.items():
+        if spec.kind == "segmentation":
+            masks = outputs[name].argmax(axis=1)
+            for i in range(count):
+                classes, pixels = np.unique(masks[i], return_counts=True)
+                results[i][name] = {"mask": masks[i].tolist(),
+                                    "pixels": {spec.label(int(c)): int(n) for c, n in zip(classes, pixels)}}
+            continue
         values = outputs[name].astype(np.float64).reshape(count, -1)
         if spec.kind == "classification":
             probabilities = _softmax(values)

@@ -19,6 +19,11 @@ def _nested(shape: list[int]) -> dict[str, Any]:
 def _head_schema(head: dict[str, Any]) -> dict[str, Any]:
     if head["kind"] == "regression":
         return {"type": "object", "properties": {"values": {"type": "array", "items": {"type": "number"}}}}
+    if head["kind"] == "segmentation":
+        return {"type": "object", "properties": {
+            "mask": {"type": "array", "description": "the class index of each pixel, row by row"},
+            "pixels": {"type": "object", "description": "pixels per class label",
+                       "additionalProperties": {"type": "integer"}}}}
     label: dict[str, Any] = {"type": "string"}
     if head["labels"]:
         label["enum"] = head["labels"]

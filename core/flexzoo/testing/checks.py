@@ -16,7 +16,8 @@ from typing import Any
 
 from flexzoo import schema
 from flexzoo.components import RegisteredComponent
-from flexzoo.protocols import Backbone, DataDependentInitializer, DataSource, Head, Initializer
+from flexzoo.errors import ParameterError
+from flexzoo.protocols import Backbone, DataDependentInitializer, DataSource, FeatureMap, Head, Initializer
 from flexzoo.registry import Registry
 from flexzoo.testing.compressors import check_compressor
 from flexzoo.testing.inputs import BATCH, data_context, declared, example_arguments, member_models
@@ -51,7 +52,8 @@ def check_schema(entry: RegisteredComponent) -> None:
         assert param.kind is not param.VAR_POSITIONAL, f"{where}: *{param.name} cannot be set from a manifest"
     names = [p.name for p in signature.parameters.values()]
     if entry.kind == "head":
-        assert "in_features" in names, f"{where}: a head factory must take `in_features: int`"
+        assert "in_features" in names or "feature_maps" in names, f"{where}: a head factory must take " \
+            "`in_features: int` (pooled features) or `feature_maps: list[FeatureMap]` (feature maps)"
     for spec in schema.parameters(factory):
         assert spec.annotation is not None, f"{where}: `{spec.name}` has no type annotation " \
             "(the annotation is the type a manifest is checked against)"
@@ -67,7 +69,9 @@ def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], examp
                    ) -> int:
     """The backbone follows :class:`flexzoo.plugin.Backbone`: an nn.Module mapping (B, *input_shape) to (B, F).
 
-    Returns F, which must match ``num_features`` where the module sets it.
+    Returns F, which must match ``num_features`` where the module sets it. A factory that declares
+    ``returns`` is also asked for ``"maps"`` and held to the feature maps it declares (unless it refuses
+    them for the example's parameters with a ParameterError).
     """
     import torch
 
@@ -93,6 +97,12 @@ def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], examp
     reported = getattr(module, "num_features", None)
     if isinstance(reported, int):
         assert reported == size, f"{entry.qualified_name}: num_features says {reported}, the output has {size}"
+    if "returns" in declared(entry):
+        try:
+            maps_module = entry.component.factory(**kwargs, returns="maps").eval()
+        except ParameterError:
+            return size  # these parameters cannot give maps, and the factory says which would
+        check_feature_maps(entry.qualified_name, maps_module, tuple(input_shape))
     return size
 
 
@@ -105,18 +115,59 @@ def branch_backbones(input_shape: tuple[int, ...]) -> tuple[dict[str, Any], dict
     return branches, {"first": 8, "second": 6}
 
 
-def check_head(entry: RegisteredComponent, in_features: int = 8, example: Mapping[str, Any] | None = None
-               ) -> None:
-    """The head follows :class:`flexzoo.plugin.Head`: an nn.Module mapping (B, in_features) to (B, ...)."""
+def check_feature_maps(name: str, module: Any, input_shape: tuple[int, ...]) -> None:
+    """A backbone asked for maps declares ``feature_maps`` and returns exactly those, in order, at their strides."""
     import torch
 
-    module = entry.component.factory(in_features=in_features, **example_arguments(entry, example))
+    from flexzoo.dtypes import declared_input_dtype, example_input
+
+    declared_maps = tuple(getattr(module, "feature_maps", None) or ())
+    assert declared_maps and all(isinstance(m, FeatureMap) for m in declared_maps), \
+        f"{name}: asked for returns=\"maps\", the module must set feature_maps: tuple[FeatureMap, ...]"
+    with torch.no_grad():
+        maps = module(example_input(input_shape, BATCH, declared_input_dtype(module) or torch.float32))
+    names = [m.name for m in declared_maps]
+    assert isinstance(maps, Mapping) and list(maps) == names, \
+        f"{name}: with returns=\"maps\" forward must return a dict keyed {names}, in that order; got " \
+        f"{list(maps) if isinstance(maps, Mapping) else type(maps).__name__}"
+    height, width = input_shape[-2:]
+    for feature_map in declared_maps:
+        shape = tuple(maps[feature_map.name].shape)
+        sizes = [(size // feature_map.stride, -(-size // feature_map.stride)) for size in (height, width)]
+        assert len(shape) == 4 and shape[:2] == (BATCH, feature_map.channels) and all(
+            low <= got <= high for got, (low, high) in zip(shape[2:], sizes)), \
+            f"{name}: map `{feature_map.name}` declares {feature_map.channels} channels at stride " \
+            f"{feature_map.stride}, so ({BATCH}, {feature_map.channels}, ~{height}/{feature_map.stride}, " \
+            f"~{width}/{feature_map.stride}) for input {list(input_shape)}; got {list(shape)}"
+
+
+def check_head(entry: RegisteredComponent, in_features: int = 8, example: Mapping[str, Any] | None = None
+               ) -> None:
+    """The head follows :class:`flexzoo.plugin.Head`: an nn.Module mapping (B, in_features) to (B, ...).
+
+    A head that takes ``feature_maps`` gets two maps (8 channels at stride 2, 16 at stride 4) of a
+    (3, 16, 16) input instead.
+    """
+    import torch
+
+    names = declared(entry)
+    host: dict[str, Any] = {}
+    if "feature_maps" in names:
+        maps = [FeatureMap("fine", 8, 2), FeatureMap("coarse", 16, 4)]
+        host["feature_maps"] = maps
+        features: Any = {m.name: torch.randn(BATCH, m.channels, 16 // m.stride, 16 // m.stride) for m in maps}
+    else:
+        host["in_features"] = in_features
+        features = torch.randn(BATCH, in_features)
+    if "input_shape" in names:
+        host["input_shape"] = (3, 16, 16)
+    module = entry.component.factory(**host, **example_arguments(entry, example))
     assert isinstance(module, torch.nn.Module) and isinstance(module, Head), \
         f"{entry.qualified_name} returned {type(module).__name__}; a head factory must return an nn.Module " \
         "(the host puts it in the model's `heads`, an nn.ModuleDict)"
     module.eval()
     with torch.no_grad():
-        out = module(torch.randn(BATCH, in_features))
+        out = module(features)
     assert isinstance(out, torch.Tensor) and out.shape[0] == BATCH, \
         f"{entry.qualified_name}: output must be a tensor with the batch first, got {getattr(out, 'shape', out)}"
 

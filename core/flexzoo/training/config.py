@@ -27,7 +27,7 @@ Amp = Literal["none", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
 OptimizerImpl = Literal["auto", "for_loop", "foreach", "fused"]
 Loss = Literal["cross_entropy", "mse", "mae", "smooth_l1"]
-Metric = Literal["accuracy", "macro_f1", "mse", "mae"]
+Metric = Literal["accuracy", "macro_f1", "miou", "mse", "mae"]
 Mode = Literal["auto", "min", "max"]
 BadSample = Literal["error", "skip"]
 Resize = Literal["stretch", "keep_aspect"]
@@ -40,8 +40,8 @@ DEFAULT_METRICS: dict[str, list[str]] = {
     "cross_entropy": ["accuracy", "macro_f1"], "mse": ["mse", "mae"], "mae": ["mse", "mae"],
     "smooth_l1": ["mse", "mae"],
 }
-METRICS_OF_TASK = {"classification": ("accuracy", "macro_f1"), "regression": ("mse", "mae")}
-HIGHER_IS_BETTER = {"accuracy", "macro_f1"}
+METRICS_OF_TASK = {"classification": ("accuracy", "macro_f1", "miou"), "regression": ("mse", "mae")}
+HIGHER_IS_BETTER = {"accuracy", "macro_f1", "miou"}
 DATA_FORMS = 'data = "digits", "imagefolder:PATH", "PATH.npz", "PATH.safetensors", "PATH.csv" or "NAME:LOCATION"'
 #: A file's suffix -> the builtin source that reads it, for ``data = "PATH"`` without a source name.
 SOURCE_OF_SUFFIX = {".npz": "arrays", ".safetensors": "arrays", ".csv": "table", ".jsonl": "table"}
@@ -142,10 +142,12 @@ AUGMENT_KEYS = KeyTable(
 )
 
 HEAD_KEYS = KeyTable(
-    Key("loss", Loss, "cross_entropy", "cross_entropy (classification) or mse, mae, smooth_l1 (regression)"),
+    Key("loss", Loss, "cross_entropy", "cross_entropy (classification, per pixel for a segmentation head) or mse, "
+        "mae, smooth_l1 (regression)"),
     Key("weight", NonNegativeFloat, 1.0, "weight of this head's loss in the total (0: not trained)"),
     Key("target", str, "", "name of the target in the data (default: the head's name)"),
-    Key("metrics", list[Metric], None, "accuracy, macro_f1 (classification); mse, mae (regression)"),
+    Key("metrics", list[Metric], None, "accuracy, macro_f1, miou (classification, per pixel for a segmentation "
+        "head; default accuracy and macro_f1); mse, mae (regression)"),
 )
 
 def _targets(value: list[str]) -> str:
@@ -187,7 +189,7 @@ def _head(table: Any, head: str, report: Report) -> dict[str, Any] | None:
     resolved["target"] = resolved["target"] or head
     task = task_of(resolved["loss"])
     if resolved["metrics"] is None:
-        resolved["metrics"] = list(METRICS_OF_TASK[task])
+        resolved["metrics"] = list(DEFAULT_METRICS[resolved["loss"]])
     wrong = [m for m in resolved["metrics"] if m not in METRICS_OF_TASK[task]]
     if wrong:
         report(Problem(f"{where}.metrics", f"metric {', '.join(map(repr, wrong))} does not fit a {task} head "

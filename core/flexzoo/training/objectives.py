@@ -1,4 +1,8 @@
-"""Per-head losses and metrics: cross-entropy with accuracy and macro-F1, regression losses with MSE and MAE.
+"""Per-head losses and metrics: cross-entropy with accuracy, macro-F1 and mean IoU, regression losses with MSE and MAE.
+
+A classification head may be dense: an output ``(B, classes, H, W)`` against a target of one class
+per pixel ``(B, H, W)`` (segmentation); its loss is the per-pixel cross-entropy, averaged per sample,
+and its metrics come from the confusion matrix over pixels.
 
 Losses are sums divided by a given denominator, so that ranks holding unequal parts of a global
 batch still add up to the loss of the whole batch. Metrics are accumulated as sums (a confusion
@@ -55,7 +59,7 @@ class HeadScore:
         if self.head.task == "classification":
             predicted = output.argmax(dim=1)
             cells = target * self.outputs + predicted
-            return torch.bincount(cells, minlength=self.outputs**2).double()
+            return torch.bincount(cells.reshape(-1), minlength=self.outputs**2).double()
         error = output - target
         return torch.stack([error.pow(2).sum(), error.abs().sum()]).double()
 
@@ -67,8 +71,11 @@ class HeadScore:
             actual, predicted = confusion.sum(dim=1), confusion.sum(dim=0)
             present = (actual + predicted) > 0
             f1 = 2 * correct[present] / (actual[present] + predicted[present])
-            values = {"accuracy": float(correct.sum() / max(count, 1)),
-                      "macro_f1": float(f1.mean()) if present.any() else 0.0}
+            iou = correct[present] / (actual[present] + predicted[present] - correct[present])
+            counted = float(confusion.sum())  # samples, or pixels for a dense head
+            values = {"accuracy": float(correct.sum() / max(counted, 1)),
+                      "macro_f1": float(f1.mean()) if present.any() else 0.0,
+                      "miou": float(iou.mean()) if present.any() else 0.0}
         else:
             values = {"mse": float(sums[0] / max(count * self.outputs, 1)),
                       "mae": float(sums[1] / max(count * self.outputs, 1))}
@@ -94,11 +101,17 @@ class Objective:
                 raise fail(f"{key}.target", f"head `{head.name}` trains on target `{head.target}`, which the "
                            "data does not have", f"set target = one of the data's targets; {hint}")
             output, target = outputs[head.name], targets[head.target]
-            if output.ndim != 2:
+            dense = head.task == "classification" and output.ndim > 2
+            if output.ndim != 2 and not dense:
                 raise fail(key, f"head `{head.name}` returns shape {list(output.shape)}; training needs "
                            "(batch, outputs)", "use a head that returns one vector per sample")
+            if dense and (target.dtype.is_floating_point or list(target.shape[1:]) != list(output.shape[2:])):
+                raise fail(f"{key}.target", f"head `{head.name}` returns per-pixel classes "
+                           f"{list(output.shape)}, so target `{head.target}` must hold one integer class per "
+                           f"pixel, {list(output.shape[2:])} per sample; it is {target.dtype} of shape "
+                           f"{list(target.shape)}", "give masks of the input's size as the target")
             if head.task == "classification":
-                if target.dtype.is_floating_point or target.ndim != 1:
+                if not dense and (target.dtype.is_floating_point or target.ndim != 1):
                     raise fail(f"{key}.loss", f"cross_entropy needs one integer class per sample, but target "
                                f"`{head.target}` is {target.dtype} of shape {list(target.shape)}",
                                'use loss = "mse" for a regression target')

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 FeaturePool = Literal["avg", "max"]
+Returns = Literal["pooled", "maps"]
 _UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
@@ -28,11 +29,13 @@ def backbone(
     out_indices: list[int] | None = None,
     feature_pool: FeaturePool = "avg",
     options: dict[str, Any] = {},  # noqa: B006 - never mutated; shown by `zoo info`
+    returns: Returns = "pooled",
 ) -> nn.Module:
     """A timm architecture without its classifier: images (B, C, H, W) to features (B, F).
 
     With ``features_only``, the stages named by ``out_indices`` are each pooled to (B, C_i) and
-    concatenated, so heads receive (B, sum of C_i): several scales in one feature vector.
+    concatenated, so heads receive (B, sum of C_i): several scales in one feature vector. Heads that
+    take feature maps (segmentation) receive the stages' maps instead, unpooled.
 
     Args:
         input_shape: one sample's shape (C, H, W), from [model] input_shape.
@@ -49,6 +52,7 @@ def backbone(
         out_indices: the stages to take with features_only (None: every stage).
         feature_pool: how each stage is pooled with features_only.
         options: further keyword arguments for timm.create_model; timm checks them when the model is built.
+        returns: "pooled" features, or the stages' "maps" with features_only (set by the host from the heads).
     """
     if len(input_shape) != 3:
         raise ParameterError("input_shape", f"must be (channels, height, width) for timm, got {list(input_shape)}")
@@ -61,6 +65,9 @@ def backbone(
         raise ParameterError("drop_path_rate", f"must be in [0, 1), got {drop_path_rate}")
     if out_indices is not None and not features_only:
         raise ParameterError("out_indices", "only applies with features_only = true", "add features_only = true")
+    if returns == "maps" and not features_only:
+        raise ParameterError("features_only", "must be true to return feature maps", "add features_only = true "
+                             "(and out_indices = [...] to choose the stages)")
     if features_only and global_pool is not None:
         raise ParameterError("global_pool", "does not apply with features_only = true", "use feature_pool instead")
     kwargs: dict[str, Any] = {"in_chans": input_shape[0], "drop_rate": drop_rate}
@@ -79,7 +86,7 @@ def backbone(
     if features_only:
         from flexzoo_plugin_timm.layers import PooledStages
 
-        model = PooledStages(model, feature_pool)
+        model = PooledStages(model, feature_pool, maps=returns == "maps")
     if pretrained is not None and not restoring_weights():  # flexzoo.load brings the weights itself
         from flexzoo_plugin_timm.pretrained import load_pretrained
 

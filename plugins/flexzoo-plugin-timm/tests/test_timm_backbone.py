@@ -169,3 +169,42 @@ def test_global_pool_reaches_timm_and_timm_checks_it(manifest, registry):
         assert torch.equal(model.backbone(x), reference(x))
     with pytest.raises(ManifestError, match=r"\[backbone\] timm:resnet10t rejected its parameters: Invalid pool type"):
         build(manifest("resnet10t", 'global_pool = "bogus"'), registry)
+
+
+SEGMENTATION = """
+[model]
+name = "timm-segmentation"
+seed = 0
+input_shape = [3, 32, 32]
+
+[backbone]
+use = "timm:resnet18"
+{backbone}
+
+[heads.mask]
+use = "segmentation"
+num_classes = 3
+"""
+
+
+def test_features_only_returns_the_stage_maps_to_a_segmentation_head(registry, tmp_path):
+    path = tmp_path / "seg.toml"
+    path.write_text(SEGMENTATION.format(backbone="features_only = true\nout_indices = [1, 3]"))
+    model = build(path, registry)
+    assert [(m.name, m.channels, m.stride) for m in model.backbone.feature_maps] == [("layer1", 64, 4),
+                                                                                      ("layer3", 256, 16)]
+    stages = timm.create_model("resnet18", features_only=True, out_indices=(1, 3)).eval()
+    stages.load_state_dict(model.backbone.features.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        maps = model.eval().backbone(x)
+        assert all(torch.equal(got, want) for got, want in zip(maps.values(), stages(x), strict=True))
+        assert model(x)["mask"].shape == (2, 3, 32, 32)
+
+
+def test_a_segmentation_head_on_a_pooled_timm_backbone_asks_for_features_only(registry, tmp_path):
+    path = tmp_path / "seg.toml"
+    path.write_text(SEGMENTATION.format(backbone=""))
+    with pytest.raises(ManifestError, match=r"\[backbone.features_only\] timm:resnet18: `features_only` must be "
+                                            r"true to return feature maps \(head `mask` takes feature maps\)"):
+        build(path, registry)
