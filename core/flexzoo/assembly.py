@@ -347,8 +347,6 @@ class _Builder:
             features = torch.empty((2, self.fused_feature_size(backbone, shapes)), device="meta")
         else:
             features = self.forward(backbone, shape)
-            return True
-        features = self.forward(backbone, shape)
         try:
             head.eval()(features)
         except Exception as exc:
