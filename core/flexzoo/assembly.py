@@ -345,8 +345,8 @@ class _Builder:
             return True
         if shapes is not None:  # a fusion: pooled features of its measured size
             features = torch.empty((2, self.fused_feature_size(backbone, shapes)), device="meta")
-        else:
-            features = self.forward(backbone, shape)
+        else:  # on the meta device, as the head is (a backbone may ignore the device, as keras does)
+            features = _meta_like(self.forward(backbone, shape))
         try:
             head.eval()(features)
         except Exception as exc:
@@ -399,6 +399,13 @@ def ensemble_members(module: nn.Module) -> list[ZooModel]:
     for child in module.children():
         found += [child] if isinstance(child, ZooModel) else ensemble_members(child)
     return found
+
+
+def _meta_like(output: Any) -> Any:
+    """Empty meta tensors shaped like ``output`` (a tensor, or feature maps by name)."""
+    if isinstance(output, dict):
+        return {name: _meta_like(value) for name, value in output.items()}
+    return torch.empty(output.shape, dtype=output.dtype, device="meta") if isinstance(output, torch.Tensor) else output
 
 
 def _first_line(exc: BaseException) -> str:
