@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,9 @@ def join(model: nn.Module, local: LocalTraining, part: np.ndarray, settings: Set
     quiet_flower()
     torch.set_num_threads(1)  # the clients share this machine with each other and the server
     flower_client = PartitionClient(model, local, part, settings)
+    # grpc's own threads (the channel-state monitor) raise too when the server goes; the main thread reports
+    # that once, below, so theirs are not printed as tracebacks
+    threading.excepthook = _quiet_grpc_threads(threading.excepthook)
     try:
         start_client(server_address=address, client=flower_client.to_client(), insecure=True,
                      max_wait_time=settings.timeout_s)
@@ -64,3 +68,17 @@ def join(model: nn.Module, local: LocalTraining, part: np.ndarray, settings: Set
     if flower_client.rounds < settings.rounds:
         raise FlexzooError(f"federated client {client}: the server at {address} ended the connection after "
                            f"{flower_client.rounds} of {settings.rounds} round(s)")
+
+
+def _quiet_grpc_threads(previous: Any) -> Any:
+    """A thread exception hook that leaves out exceptions raised in grpc's threads, and passes the others on."""
+
+    def hook(args: Any) -> None:
+        frames = args.exc_traceback
+        while frames is not None and frames.tb_next is not None:
+            frames = frames.tb_next
+        module = frames.tb_frame.f_globals.get("__name__", "") if frames is not None else ""
+        if not module.startswith("grpc"):
+            previous(args)
+
+    return hook
