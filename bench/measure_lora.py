@@ -5,7 +5,9 @@ digits (scikit-learn's digits, 20 % held out) with a new 10-class head, three wa
 epochs and learning rate: every parameter (full), ``[train.lora]`` rank 4 on every Conv layer of
 the backbone (the base frozen, adapters and head train), and ``freeze = true`` (the head alone).
 Rows: LoRA's validation accuracy and trainable parameters against full fine-tuning's; the
-head-only accuracy beside them shows what the adapters add.
+head-only accuracy beside them shows what the adapters add. The LoRA run stores its adapters only
+(``store = "adapters"``): its artifact's bytes against the fully fine-tuned artifact's, and whether
+it reloads (onto the base) to the very outputs of the model that finished training.
 
 Run alone: ``PYTHONPATH=core python bench/run.py lora``.
 """
@@ -16,8 +18,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.datasets import load_digits
 
+import flexzoo
 from common import Row
 from flexzoo.pipeline import Pipeline, train
 from flexzoo.training.lora import adapter_parameter_names
@@ -68,11 +72,11 @@ target = "digit"
 {lora}
 """
 
-LORA = '\n[train.lora]\nrank = 4\nalpha = 8.0\ntargets = ["*"]\n'
+LORA = '\n[train.lora]\nrank = 4\nalpha = 8.0\ntargets = ["*"]\nstore = "adapters"\n'
 
 
-def run(directory: Path, name: str, freeze: str = "", lora: str = "") -> tuple[float, int, int]:
-    """Fine-tune ``name``: its final validation accuracy, trainable and total parameters."""
+def run(directory: Path, name: str, freeze: str = "", lora: str = "") -> tuple[float, int, int, int]:
+    """Fine-tune ``name``: its final validation accuracy, trainable and total parameters, artifact bytes."""
     path = directory / f"{name}.toml"
     path.write_text(TUNE.format(name=name, freeze=freeze, lora=lora))
     manifest = load_manifest(path)
@@ -86,7 +90,11 @@ def run(directory: Path, name: str, freeze: str = "", lora: str = "") -> tuple[f
                     if n in adapters or not (frozen and n.startswith("backbone.")))
     total = sum(p.numel() for n, p in model.named_parameters() if n not in adapters)
     result = train(manifest, directory / "out", show_progress=False)
-    return result.history[-1]["validation"]["all.accuracy"], trainable, total
+    assert result.model is not None and result.artifact is not None
+    x = torch.rand(64, 1, 8, 8)
+    if not torch.equal(flexzoo.load(result.artifact)(x)["all"], result.model(x)["all"]):
+        raise AssertionError(f"{name}: the artifact does not reload to the trained model's outputs")
+    return result.history[-1]["validation"]["all.accuracy"], trainable, total, result.artifact.stat().st_size
 
 
 def measure() -> list[Row]:
@@ -98,9 +106,9 @@ def measure() -> list[Row]:
                  digit=digits.target[first].astype(np.int64))
         (directory / "base.toml").write_text(BASE)
         train(load_manifest(directory / "base.toml"), directory / "out", show_progress=False)
-        full, full_trainable, total = run(directory, "full")
-        lora, lora_trainable, _ = run(directory, "lora", lora=LORA)
-        head, head_trainable, _ = run(directory, "head", freeze="freeze = true")
+        full, full_trainable, total, full_bytes = run(directory, "full")
+        lora, lora_trainable, _, lora_bytes = run(directory, "lora", lora=LORA)
+        head, head_trainable, _, _ = run(directory, "head", freeze="freeze = true")
     note = (f"base: CNN [16, 32] pretrained on digits 0-4; fine-tuned on 0-9, 8 epochs; {total} parameters; "
             f"accuracy: full {full:.3f}, LoRA rank 4 {lora:.3f} ({lora_trainable / total:.1%} trainable), "
             f"head only {head:.3f} ({head_trainable / total:.1%} trainable)")
@@ -108,6 +116,8 @@ def measure() -> list[Row]:
         Row("lora: digits 0-9 accuracy vs full fine-tuning", lora, full, "", target=0.95, lower_is_better=False,
             note=note),
         Row("lora: trainable parameters vs full fine-tuning", lora_trainable, full_trainable, "params", target=0.25),
+        Row("lora: adapter artifact bytes vs the fully fine-tuned artifact (reloads identical)", lora_bytes,
+            full_bytes, "B", target=0.5),
         Row("head only (freeze): accuracy vs full fine-tuning", head, full, "", lower_is_better=False),
     ]
 

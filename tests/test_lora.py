@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -9,7 +11,9 @@ import torch
 from safetensors import safe_open
 
 import flexzoo
-from flexzoo.errors import ManifestError
+from flexzoo.artifact.format import read_artifact
+from flexzoo.cli import main
+from flexzoo.errors import ArtifactError, ManifestError
 from flexzoo.pipeline import Pipeline, train
 from flexzoo.training.config import LoraSettings
 from flexzoo.training.lora import LowRankUpdate, adapt, adapter_parameter_names, merge_adapters
@@ -188,3 +192,69 @@ def test_a_target_without_an_adaptable_layer_names_what_it_matched(targets, expe
         train(manifest, tmp_path / "out", registry, show_progress=False)
     assert "train.lora.targets" in str(caught.value)
     assert not (tmp_path / "out" / "bad.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_an_adapter_artifact_holds_adapters_and_heads_and_loads_as_the_merged_model(base, tuned_manifest, capsys):
+    root = tuned_manifest().base_dir()
+    merged = train(tuned_manifest(), root / "merged", show_progress=False)
+    result = train(tuned_manifest('store = "adapters"'), root / "out", show_progress=False)
+    with safe_open(result.artifact, "pt") as stored:
+        names = set(stored.keys())
+    layers = set(adapted_layers(base.backbone))
+    assert names == {f"backbone.{n}.lora.{m}" for n in layers for m in ("down", "up")} | {
+        name for name in base.state_dict() if name.startswith("heads.")}  # the backbone stays in the base
+    assert result.artifact.stat().st_size < merged.artifact.stat().st_size / 2
+
+    loaded = flexzoo.load(result.artifact)
+    expected = flexzoo.load(merged.artifact).state_dict()  # the same run, stored merged
+    assert list(loaded.state_dict()) == list(expected)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in expected.items())
+    x = torch.rand(32, 1, 8, 8)
+    assert torch.equal(loaded(x)["digit"], result.model(x)["digit"])
+    (onnx_export,) = result.exports
+    session = onnxruntime.InferenceSession(onnx_export["path"])
+    (onnx_digit,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    np.testing.assert_allclose(onnx_digit, loaded(x)["digit"].detach().numpy(), atol=1e-4)
+
+    record = read_artifact(result.artifact).adapters
+    assert record["base"] == {"path": "../base/base.safetensors",
+                              "weights_sha256": read_artifact(root / "base" / "base.safetensors").weights_sha256}
+    assert set(record["layers"]) == {f"backbone.{n}" for n in layers} and (record["rank"], record["alpha"]) == (2, 4.0)
+    assert main(["inspect", str(result.artifact)]) == 0
+    assert f"LoRA rank 2 on {len(layers)} layers of the base ../base/base.safetensors" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_an_adapter_artifact_without_its_base_or_on_other_weights_is_refused_by_name(base, tuned_manifest, tmp_path,
+                                                                                      capsys):
+    root = tuned_manifest().base_dir()
+    result = train(tuned_manifest('store = "adapters"'), root / "out", show_progress=False)
+    moved = tmp_path / "elsewhere" / "tuned.safetensors"
+    moved.parent.mkdir()
+    shutil.copy(result.artifact, moved)
+    with pytest.raises(ArtifactError, match=r"holds LoRA adapters for the base artifact `\.\./base/base\.safetensors` "
+                                            r"\(weights sha256 [0-9a-f]{12}…\), which is not at"):
+        flexzoo.load(moved)
+
+    other = tmp_path / "base" / "base.safetensors"  # a base of the same shape with other weights
+    (tmp_path / "other.toml").write_text(CNN.format(name="base").replace("seed = 0", "seed = 5"))
+    flexzoo.save(flexzoo.build(load_manifest(tmp_path / "other.toml")), other.parent, export=False)
+    np.save(tmp_path / "x.npy", np.random.rand(2, 1, 8, 8).astype(np.float32))
+    assert main(["inspect", str(moved)]) == 0  # the card reads without the base
+    capsys.readouterr()
+    assert main(["predict", str(moved), str(tmp_path / "x.npy")]) == 1
+    assert "the adapters were trained on other weights" in capsys.readouterr().err
+    assert main(["export", str(moved), "--format", "onnx", "-o", str(tmp_path / "x")]) == 1
+    error = capsys.readouterr().err
+    assert "but" in error and "the adapters were trained on other weights" in error and "Traceback" not in error
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_storing_adapters_needs_a_base_artifact_and_no_compression(manifest_file, registry):
+    text = CNN.format(name="bad") + '\n[train.lora]\nstore = "adapters"\n'
+    with pytest.raises(ManifestError, match=r'train.lora.store.*store = "adapters" keeps only the adapters') as caught:
+        load_manifest(manifest_file(text + '\n[[compress]]\nuse = "compress:cast"\n'))
+    assert "[[compress]] steps change it" in str(caught.value)
+    with pytest.raises(ManifestError, match=r"train.lora.store"):
+        load_manifest(manifest_file(CNN.format(name="bad") + '\n[train.lora]\nstore = "weights"\n'), registry)

@@ -11,7 +11,9 @@ hashes the artifact once, as it writes it.
 
 With ``[train.lora]`` the train stage is adapt → fit → merge: adapters go on the backbone (whose
 own weights are frozen), train, and are folded into the weights they adapt, so every later stage
-(compress, write, export, serve) sees a plain model.
+(compress, write, export, serve) sees a plain model. With ``store = "adapters"`` the write stage
+keeps the adapters and heads only, and ``load`` folds them into the base artifact's weights again
+(:mod:`flexzoo.adapters`).
 
 With ``[[train.grow]]`` the backbone grows between epochs (:mod:`flexzoo.growth`); every later stage
 runs on the grown model and the manifest that describes it (the grown backbone's parameters), which
@@ -36,6 +38,7 @@ import torch
 from torch import nn
 
 from flexzoo import assembly, schema
+from flexzoo.adapters import adapter_state
 from flexzoo.artifact.format import canonical_json, read_artifact
 from flexzoo.artifact.load import read_weights
 from flexzoo.artifact.write import write_artifact
@@ -55,10 +58,11 @@ from flexzoo.training import fine_tune as tuning
 from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.training.data import Dataset, load_dataset
 from flexzoo.training.federation import HostTraining
-from flexzoo.training.lora import LoraProblem, adapt, merge_adapters
+from flexzoo.training.lora import LoraProblem, adapt, adapter_tensors, merge_adapters
 from flexzoo.training.progress import summary_table
 from flexzoo.training.trainer import Fitted, Trainer
 from flexzoo.training.transforms import pretrained_config
+from flexzoo.transfer import artifact_location
 from flexzoo.transfer_weights import load_member_weights, load_transferred_weights
 from flexzoo.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
 
@@ -260,10 +264,21 @@ class Pipeline:
         model.compression = compression
         return model.eval()
 
-    def write(self, model: ZooModel, out_dir: str | Path, training: dict[str, Any] | None = None) -> Path:
-        """Write the artifact atomically (weights hashed once, from the tensors written)."""
+    def write(self, model: ZooModel, out_dir: str | Path, training: dict[str, Any] | None = None,
+              adapters: dict[str, torch.Tensor] | None = None) -> Path:
+        """Write the artifact atomically (weights hashed once, from the tensors written).
+
+        :param adapters: the trained LoRA adapters; with ``store = "adapters"`` the artifact holds them
+            and the heads, not the backbone the base artifact holds.
+        """
+        stored = None
+        lora = self.config.lora if self.config is not None else None
+        if adapters and lora is not None and lora.store == "adapters":
+            assert self.manifest.backbone.weights_from is not None  # validation requires [backbone] from
+            base = artifact_location(self.manifest.backbone.weights_from, self.manifest.file)
+            stored = adapter_state(model.state_dict(), adapters, lora, base, Path(out_dir), self.registry)
         return write_artifact(model, self.manifest, out_dir, self.registry, compression=model.compression,
-                              training=training, data=self.data_card())
+                              training=training, data=self.data_card(), adapters=stored)
 
     def export(self, model: nn.Module, artifact: str | Path, formats: list[str] | None = None,
                out_dir: str | Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> list[dict[str, Any]]:
@@ -386,10 +401,11 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
             pipeline.manifest = pipeline.growth.final_manifest()
         trained = fitted.model if fitted.plain else _unsharded(pipeline)
         trained.load_state_dict(fitted.state)
-        merge_adapters(trained)  # [train.lora]: the artifact holds the merged weights, no adapters
+        adapters = {name: tensor.cpu().clone() for name, tensor in adapter_tensors(trained).items()}
+        merge_adapters(trained)  # [train.lora]: later stages see a plain model with the merged weights
         trained.cpu().requires_grad_(True)
         model = pipeline.compressed(trained, "eager")
-        artifact = pipeline.write(model, out_dir, _training_record(pipeline, fitted))
+        artifact = pipeline.write(model, out_dir, _training_record(pipeline, fitted), adapters)
         exports = pipeline.export(model, artifact)
     except BaseException:
         hooks.ended(None)

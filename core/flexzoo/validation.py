@@ -114,12 +114,26 @@ class _Checker:
                         f"width], but [model] input_shape is {list(model.input_shape)}",
                         "remove channels_last: it only changes the layout of 4-D batches")
 
-    def lora_base(self, backbone: ComponentSpec | None, train: dict[str, Any] | None) -> None:
-        """``[train.lora]`` freezes the backbone's own weights itself: ``freeze`` would say it twice, or differently."""
-        if train and "lora" in train and backbone is not None and backbone.freeze:
+    def lora_base(self, backbone: ComponentSpec | None, train: dict[str, Any] | None, compress: list[Any]) -> None:
+        """``[train.lora]`` freezes the backbone's own weights itself: ``freeze`` would say it twice, or differently.
+
+        Storing only the adapters needs a base artifact to put them on, and a backbone no step changes.
+        """
+        if not train or "lora" not in train:
+            return
+        if backbone is not None and backbone.freeze:
             self.report("backbone.freeze", "`freeze` and [train.lora] both choose what of the backbone trains: "
                         "with LoRA its own weights are frozen and only the adapters train",
                         "remove `freeze` (or [train.lora] to train without adapters)")
+        if (train["lora"] or {}).get("store") != "adapters":
+            return
+        if backbone is not None and backbone.weights_from is None:
+            self.report("train.lora.store", 'store = "adapters" keeps only the adapters, to be loaded onto the '
+                        "backbone's base artifact, and this backbone does not come from one",
+                        'set [backbone] from = "<base artifact>", or store = "merged"')
+        if compress:
+            self.report("train.lora.store", 'store = "adapters" keeps the base backbone as it is, and '
+                        "[[compress]] steps change it", 'use store = "merged" to compress the merged model')
 
     def add(self, problem: Problem) -> None:
         """Record a problem found without the source (a section's key check): its line is added here."""
@@ -442,7 +456,7 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     head_names = list(data["heads"]) if isinstance(data.get("heads"), dict) else []
     train = validate_train(train_table, head_names, checker.add) if train_table is not None else None
     checker.train_layout(model, train)
-    checker.lora_base(backbone, train)
+    checker.lora_base(backbone, train, compress)
     if "inputs" in data and train and any((train.get("augment") or {}).get(k) for k in ("mixup", "cutmix")):
         checker.report("train.augment", "mixup and cutmix mix one input tensor; a model of several [inputs] "
                        "has more", "turn mixup and cutmix off")

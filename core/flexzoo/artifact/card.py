@@ -39,6 +39,10 @@ def render_card(info: dict[str, Any], weights_sha256: str) -> str:
         lines.append(f"  preprocessing {prep['channel_order']} {prep['input_size']}, {prep['resize']} "
                      f"{prep['interpolation']}, scale {prep['scale']}, {norm}")
     lines += _compression_lines(info.get("compression"))
+    adapters = info.get("adapters")
+    if adapters:
+        lines.append(f"  adapters      LoRA rank {adapters['rank']} on {len(adapters['layers'])} layers of the base "
+                     f"{adapters['base']['path']} (sha256 {adapters['base']['weights_sha256'][:12]}…)")
     plugins = ", ".join(f"{n} {p.get('version')}" for n, p in sorted(info["plugins"].items()))
     lines += [
         f"  plugins       {plugins}",

@@ -56,6 +56,11 @@ class ArtifactInfo:
         """Each [[compress]] step's use, record and packing (empty for an uncompressed model)."""
         return self.info.get("compression", {}).get("steps", [])
 
+    @property
+    def adapters(self) -> dict[str, Any] | None:
+        """An adapter artifact's record (``[train.lora] store = "adapters"``): base path and sha256, rank, layers."""
+        return self.info.get("adapters")
+
     def _repr_html_(self) -> str:
         """The model card (as ``zoo inspect`` prints it) in Jupyter."""
         import html

@@ -4,6 +4,12 @@ The tensors are views into one private (copy-on-write) memory map of the file: n
 and the pages the hash reads are the pages the model then uses, so the weights are read once and
 verified as they are read. A model loaded on the meta device and given these tensors
 (``load_state_dict(assign=True)``) costs about the weights' bytes in memory, and no more.
+
+An artifact of LoRA adapters (``[train.lora] store = "adapters"``) is read with its base: the base
+artifact it names (by a path relative to itself and the sha256 of its weights) is read the same
+way, the adapters are folded into the base's weights (:mod:`flexzoo.low_rank`), and the stored
+tensors complete the state, so every reader (``flexzoo.load``, ``from =``, ensembles) sees the
+merged model's full state.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import torch
 from flexzoo.artifact.format import ArtifactInfo, check_plugins, read_artifact, verify_weights_digest
 from flexzoo.artifact.safetensors_header import tensor_digest_prefix
 from flexzoo.artifact.write import SAFETENSORS_DTYPES
-from flexzoo.errors import ArtifactError
+from flexzoo.errors import ArtifactError, FlexzooError
+from flexzoo.low_rank import ADAPTER_SUFFIXES, merged_weights
 from flexzoo.registry import Registry
 
 __all__ = ["read_weights"]
@@ -25,8 +32,8 @@ __all__ = ["read_weights"]
 TORCH_DTYPES = {code: dtype for dtype, code in SAFETENSORS_DTYPES.items()}
 
 
-def read_weights(path: str | Path, registry: Registry, device: str | torch.device | None = None
-                 ) -> tuple[ArtifactInfo, dict[str, torch.Tensor]]:
+def read_weights(path: str | Path, registry: Registry, device: str | torch.device | None = None, *,
+                 _bases: tuple[Path, ...] = ()) -> tuple[ArtifactInfo, dict[str, torch.Tensor]]:
     """The artifact's metadata and its tensors, read once and checked against the recorded hashes.
 
     :param device: where the tensors go; by default (and for "cpu") they stay views of the mapped file.
@@ -55,7 +62,46 @@ def read_weights(path: str | Path, registry: Registry, device: str | torch.devic
         digest.update(mapped[start:end].numpy().data)
         tensors[name] = _tensor(artifact.path, name, storage, start, end, dtype, entry["shape"], target)
     verify_weights_digest(artifact.path, digest.hexdigest(), artifact.weights_sha256)
+    if artifact.adapters is not None:
+        tensors = _with_base(artifact, tensors, registry, device, _bases)
     return artifact, tensors
+
+
+def _with_base(artifact: ArtifactInfo, tensors: dict[str, torch.Tensor], registry: Registry,
+               device: torch.device | None, seen: tuple[Path, ...]) -> dict[str, torch.Tensor]:
+    """An adapter artifact's full state: the base's backbone, the adapters folded in, then its own tensors.
+
+    Refuses, naming the file and the hash it needs, a base that is missing, unreadable, not the one
+    the adapters were trained on, or (through a chain of adapter artifacts) the artifact itself.
+    """
+    record = artifact.adapters
+    assert record is not None
+    base = record["base"]
+    path = artifact.path.parent / base["path"]
+    needed = f"the base artifact `{base['path']}` (weights sha256 {base['weights_sha256'][:12]}…)"
+    if not path.is_file():
+        raise ArtifactError(f"{artifact.path}: holds LoRA adapters for {needed}, which is not at {path}; put the "
+                            "base there (the path is relative to this artifact)")
+    chain = (*seen, artifact.path.resolve())
+    if path.resolve() in chain:
+        raise ArtifactError(f"{artifact.path}: holds LoRA adapters whose base leads back to {path}; rebuild it on a "
+                            "base that stands alone")
+    try:
+        base_info, base_tensors = read_weights(path, registry, device, _bases=chain)
+    except FlexzooError as exc:
+        raise ArtifactError(f"{artifact.path}: cannot read {needed}: {exc}") from None
+    if base_info.weights_sha256 != base["weights_sha256"]:
+        raise ArtifactError(f"{artifact.path}: holds LoRA adapters for {needed}, but {path} has weights sha256 "
+                            f"{base_info.weights_sha256[:12]}…: the adapters were trained on other weights; "
+                            "restore that base artifact")
+    adapters = {name: tensor for name, tensor in tensors.items() if name.endswith(ADAPTER_SUFFIXES)}
+    own = {name: tensor for name, tensor in tensors.items() if name not in adapters}
+    try:
+        merged = merged_weights(base_tensors, adapters, record["alpha"] / record["rank"])
+    except (KeyError, ValueError) as exc:
+        raise ArtifactError(f"{artifact.path}: the adapters do not fit {needed}: {exc}") from None
+    backbone = {name: tensor for name, tensor in base_tensors.items() if name.startswith("backbone.")}
+    return {**backbone, **merged, **own}
 
 
 def _tensor(path: Path, name: str, storage: torch.UntypedStorage, start: int, end: int, dtype: torch.dtype,

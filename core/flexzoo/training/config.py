@@ -30,6 +30,7 @@ Loss = Literal["cross_entropy", "mse", "mae", "smooth_l1"]
 Metric = Literal["accuracy", "macro_f1", "miou", "mse", "mae"]
 Mode = Literal["auto", "min", "max"]
 BadSample = Literal["error", "skip"]
+LoraStore = Literal["merged", "adapters"]
 Resize = Literal["stretch", "keep_aspect"]
 Interpolation = Literal["bilinear", "bicubic", "nearest"]
 Normalize = Literal["auto", "pretrained", "data", "none"]
@@ -160,6 +161,9 @@ LORA_KEYS = KeyTable(
     Key("targets", list[str], ["*"], "glob patterns over the backbone's module names (as `zoo inspect` shows "
         "them, without `backbone.`); every Linear and Conv layer they select gets an adapter", _targets,
         fix='for example targets = ["*"] (every Linear/Conv layer) or targets = ["stages.1.*"]'),
+    Key("store", LoraStore, "merged", "what the artifact holds: merged (the adapters folded into the weights, a "
+        "model that stands alone) or adapters (the adapters and the heads only, loaded onto the [backbone] from "
+        "artifact, which must be found beside it with the same weights)"),
 )
 
 Factor = Annotated[float, Ge(1)]
@@ -377,6 +381,7 @@ class LoraSettings:
     rank: int
     alpha: float
     targets: tuple[str, ...]
+    store: str = "merged"
 
     @property
     def scale(self) -> float:
@@ -445,7 +450,8 @@ class TrainConfig:
                                     metrics=tuple(h["metrics"])) for name, h in section["heads"].items())
         early, lora = section.get("early_stopping"), section.get("lora")
         return cls(**plain, heads=heads, early_stopping=EarlyStopping(**early) if early else None,
-                   lora=LoraSettings(lora["rank"], lora["alpha"], tuple(lora["targets"])) if lora else None,
+                   lora=LoraSettings(lora["rank"], lora["alpha"], tuple(lora["targets"]),
+                                     lora.get("store", "merged")) if lora else None,
                    grow=tuple(GrowStep(step["at_epoch"], step["widen"],
                                        tuple(step["widths"]) if step.get("widths") else None, step["deepen"])
                               for step in section.get("grow", [])),

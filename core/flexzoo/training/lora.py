@@ -9,7 +9,10 @@ For a convolution the update is the usual conv LoRA (a rank-``r`` conv followed 
 written as one weight.
 
 Merging folds the update into ``W`` and removes the parametrization: the model is then the plain
-model it was, with the same names and types, which is what the artifact stores.
+model it was, with the same names and types, which is what the artifact stores. With
+``store = "adapters"`` the artifact keeps the adapters instead (:func:`adapter_tensors`, named
+``<layer>.lora.down`` and ``<layer>.lora.up``) and reading the artifact folds them into the base's
+weights by the same arithmetic (:mod:`flexzoo.low_rank`), so both give the same tensors, bit for bit.
 
 Written here rather than on ``peft``: it is about a hundred lines, imports nothing beyond torch
 (``import peft`` pulls in transformers, seconds per process), keeps layer names and types while
@@ -26,15 +29,15 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from flexzoo.low_rank import ADAPTER_SUFFIXES, updated
 from flexzoo.registry import closest
 from flexzoo.training.config import LoraSettings
 
-__all__ = ["LoraProblem", "LoraSettings", "LowRankUpdate", "adapt", "adapter_parameter_names", "lora_targets",
-           "merge_adapters"]
+__all__ = ["LoraProblem", "LoraSettings", "LowRankUpdate", "adapt", "adapted_layers", "adapter_parameter_names",
+           "adapter_tensors", "lora_targets", "merge_adapters"]
 
 #: The layer types that take an adapter (a transposed convolution's weight is laid out the other way round).
 ADAPTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
 
 class LoraProblem(ValueError):
     """A ``targets`` pattern that selects no adaptable layer; carries a message and a fix."""
@@ -61,7 +64,7 @@ class LowRankUpdate(nn.Module):
         return (self.up @ self.down) * self.scale
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight + self.delta().view_as(weight)
+        return updated(weight, self.down, self.up, self.scale)
 
 
 def _unfit(module: nn.Module) -> str:
@@ -134,3 +137,21 @@ def merge_adapters(model: nn.Module) -> list[str]:
                 parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
             merged.append(name)
     return merged
+
+
+def adapted_layers(model: nn.Module) -> dict[str, LowRankUpdate]:
+    """Each layer (by its name in ``model``) whose weight carries an adapter, and the adapter."""
+    return {name: update for name, layer in model.named_modules()
+            if parametrize.is_parametrized(layer, "weight")
+            for update in layer.parametrizations["weight"] if isinstance(update, LowRankUpdate)}
+
+
+def adapter_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The adapters' matrices, ``<layer>.lora.down`` and ``<layer>.lora.up``: what an adapter artifact stores."""
+    down, up = ADAPTER_SUFFIXES
+    tensors = {}
+    for name, update in adapted_layers(model).items():
+        tensors[name + down] = update.down.detach()
+        tensors[name + up] = update.up.detach()
+    return tensors
+
