@@ -89,6 +89,16 @@ def tuned_manifest(base, tmp_path):
     return write
 
 
+def assert_same_outputs(loaded: flexzoo.ZooModel, result) -> None:
+    """The reloaded model gives the trained model's outputs exactly, and its ONNX export within 1e-4."""
+    x = torch.rand(32, 1, 8, 8)
+    assert torch.equal(loaded(x)["digit"], result.model(x)["digit"])
+    (onnx_export,) = result.exports
+    session = onnxruntime.InferenceSession(onnx_export["path"])
+    (onnx_digit,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    np.testing.assert_allclose(onnx_digit, loaded(x)["digit"].detach().numpy(), atol=1e-4)
+
+
 def adapted_layers(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     return {name: m for name, m in model.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))}
 
@@ -154,12 +164,7 @@ def test_a_lora_run_writes_a_plain_artifact_that_reloads_and_exports_with_the_sa
     with safe_open(result.artifact, "pt") as stored:
         assert sorted(stored.keys()) == sorted(base.state_dict())  # no adapter in the file: merged into the base
     loaded = flexzoo.load(result.artifact)
-    x = torch.rand(32, 1, 8, 8)
-    assert torch.equal(loaded(x)["digit"], result.model(x)["digit"])
-    (onnx_export,) = result.exports
-    session = onnxruntime.InferenceSession(onnx_export["path"])
-    (onnx_digit,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    np.testing.assert_allclose(onnx_digit, loaded(x)["digit"].detach().numpy(), atol=1e-4)
+    assert_same_outputs(loaded, result)
     for name, layer in adapted_layers(loaded.backbone).items():
         delta = (layer.weight - base.backbone.get_submodule(name).weight).flatten(1)
         assert 0 < torch.linalg.matrix_rank(delta).item() <= 2, name
@@ -210,12 +215,7 @@ def test_an_adapter_artifact_holds_adapters_and_heads_and_loads_as_the_merged_mo
     expected = flexzoo.load(merged.artifact).state_dict()  # the same run, stored merged
     assert list(loaded.state_dict()) == list(expected)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in expected.items())
-    x = torch.rand(32, 1, 8, 8)
-    assert torch.equal(loaded(x)["digit"], result.model(x)["digit"])
-    (onnx_export,) = result.exports
-    session = onnxruntime.InferenceSession(onnx_export["path"])
-    (onnx_digit,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    np.testing.assert_allclose(onnx_digit, loaded(x)["digit"].detach().numpy(), atol=1e-4)
+    assert_same_outputs(loaded, result)
 
     record = read_artifact(result.artifact).adapters
     assert record["base"] == {"path": "../base/base.safetensors",
