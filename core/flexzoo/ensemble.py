@@ -249,9 +249,11 @@ def _distinct_names(members: list[EnsembleMember], report: Report) -> bool:
             continue
         name = member.manifest.model.name
         if name in seen:
-            report(Problem("ensemble.members", f"members `{seen[name]}` and `{member.source}` are both named "
-                           f"`{name}`, and each is built into <name>.safetensors",
-                           "give the member manifests different [model] names"))
+            which = f"`{member.source}` is listed twice" if seen[name] == member.source else \
+                f"members `{seen[name]}` and `{member.source}` are both named `{name}`"
+            report(Problem("ensemble.members", f"{which}: each member manifest is built into <name>.safetensors, "
+                           "so their names must differ",
+                           "give the member manifests different [model] names (or bag one with [ensemble.bagging])"))
             return False
         seen[name] = member.source
     return True
