@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import Row
 from sklearn.datasets import load_digits
 
 import flexzoo
+from common import Row
 from flexzoo.pipeline import build_artifact, train
 from flexzoo.validation import load_manifest
 
