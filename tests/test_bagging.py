@@ -244,3 +244,14 @@ def test_the_readme_bagging_snippet_is_the_example_as_it_is():
     blocks = [block.split("```", 1)[0] for block in (top / "README.md").read_text().split("```toml\n")[1:]]
     [snippet] = [block for block in blocks if block.startswith("[ensemble.bagging]")]
     assert snippet in (top / "examples" / "digits_bagging.toml").read_text()
+
+
+def test_zoo_train_of_a_stacking_ensemble_trains_its_manifest_members_first(root, zoo):
+    stacking = ensemble("stack", '["relu.toml", "tanh.toml"]').replace('use = "mean"', 'use = "linear"')
+    (root / "stack.toml").write_text(stacking + '\n[train]\ndata = "train.npz"\nepochs = 2\nlr = 0.05\n')
+    result = zoo("train", str(root / "stack.toml"), "-o", str(root / "out"), "-q")
+    assert result.returncode == 0, result.stderr
+    members = stored_members(root / "out" / "stack.safetensors")
+    assert [m["from"] for m in members] == ["out/stack.members/relu.safetensors", "out/stack.members/tanh.safetensors"]
+    assert [m["weights_sha256"] for m in members] == [read_artifact(root / "out" / "stack.members" / f"{n}.safetensors")
+                                                      .weights_sha256 for n in ("relu", "tanh")]
