@@ -96,9 +96,9 @@ def epochs_read(log: str) -> tuple[list[list[int]], list[list[int]]]:
     return passes[True], passes[False]
 
 
-def reads_of_a_run(zoo, run, seed: int) -> dict[int, tuple[list[list[int]], list[list[int]]]]:
+def reads_of_a_run(zoo, run, seed: int, extra: str = "") -> dict[int, tuple[list[list[int]], list[list[int]]]]:
     (run / "reads").mkdir(parents=True)
-    (run / "ranks.toml").write_text(MANIFEST.format(seed=seed))
+    (run / "ranks.toml").write_text(MANIFEST.format(seed=seed).replace("threads = 1\n", f"threads = 1\n{extra}"))
     result = zoo("train", str(run / "ranks.toml"), "-o", str(run / "out"), "--nproc", "2", "-q", timeout=240)
     assert result.returncode == 0, result.stderr
     return {rank: epochs_read((run / "reads" / f"rank{rank}.log").read_text()) for rank in (0, 1)}
@@ -119,3 +119,19 @@ def test_two_ddp_ranks_read_disjoint_samples_that_cover_each_epoch_once(zoo, tmp
     again = reads_of_a_run(zoo, tmp_path / "again", seed=3)
     assert {rank: [sorted(e) for e in again[rank][0]] for rank in (0, 1)} == \
         {rank: [sorted(e) for e in reads[rank][0]] for rank in (0, 1)}  # the same shares for the same seed
+
+
+@pytest.mark.slow
+def test_two_ddp_ranks_share_a_bootstrap_sample_reading_each_drawn_index_as_often_as_drawn(zoo, tmp_path):
+    import numpy as np
+
+    from flexzoo.training.data import bootstrap_sample
+
+    zoo.install("flexzoo-plugin-numbered", "1.0", {"numbered": NUMBERED}, {"numbered": "numbered"},
+                keywords="flexzoo-plugin-api-2")
+    reads = reads_of_a_run(zoo, tmp_path / "boot", seed=3, extra="bootstrap = 5\n")
+    drawn = sorted(bootstrap_sample(np.arange(SAMPLES - HELD_OUT), 5).tolist())
+    assert len(set(drawn)) < len(drawn)  # repeats, so some training samples are never read
+    for epoch in (0, 1):
+        assert sorted(reads[0][0][epoch] + reads[1][0][epoch]) == drawn  # the sample, split between the ranks
+        assert sorted(reads[0][1][epoch] + reads[1][1][epoch]) == list(range(SAMPLES - HELD_OUT, SAMPLES))

@@ -63,3 +63,30 @@ def test_onnx_example_trains_on_digits_and_reloads(tmp_path, monkeypatch):
     result = train(load_manifest(tmp_path / "onnx_digits.toml"), tmp_path / "out", show_progress=False)
     assert result.history[-1]["validation"]["digit.accuracy"] >= 0.85  # measured 0.897 (seed 0, 8 epochs)
     assert flexzoo.load(result.artifact).backbone.sha256 == result.model.backbone.sha256
+
+
+@pytest.mark.slow
+def test_bagging_example_trains_five_bootstrap_members_and_beats_the_best_of_them(tmp_path):
+    import torch
+
+    from flexzoo.artifact.format import read_artifact
+    from flexzoo.pipeline import Pipeline, build_artifact
+
+    for name in ("digits_bagging.toml", "digits_bagging_member.toml"):
+        shutil.copy(EXAMPLES / name, tmp_path)
+    result = build_artifact(load_manifest(tmp_path / "digits_bagging.toml"), tmp_path / "out", report="none")
+    members = read_artifact(result.artifact).manifest["ensemble"]["members"]
+    assert [m["manifest"]["model"]["name"] for m in members] == [f"digits-mlp-{k}" for k in range(5)]
+    assert len({m["manifest"]["train"]["bootstrap"] for m in members}) == 5
+    data = Pipeline(load_manifest(tmp_path / "digits_bagging_member.toml")).training_data()
+    inputs, targets = data.batch(data.validation_index)  # the split every member held out
+
+    def accuracy(model: torch.nn.Module) -> float:
+        with torch.no_grad():
+            return float((model(inputs)["digit"].argmax(1) == targets["digit"]).float().mean())
+
+    ensemble = accuracy(flexzoo.load(result.artifact))
+    best = max(accuracy(flexzoo.load(tmp_path / "out" / "digits-bagging.members" / f"digits-mlp-{k}.safetensors"))
+               for k in range(5))
+    print(f"\nbagging example: ensemble {ensemble:.4f}, best member {best:.4f}")
+    assert ensemble >= 0.95 and ensemble > best  # measured: 0.9833 against 0.9749 (359 held-out digits)

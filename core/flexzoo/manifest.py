@@ -165,14 +165,22 @@ class EnsembleMember:
     """One ``[ensemble]`` member: the artifact it came from, its weights' sha256 and its stored manifest.
 
     The ensemble's own artifact keeps all three and the member's weights, so it loads without the member's file.
+    A member given as a manifest is *pending* until ``zoo build``/``zoo train`` makes its artifact: ``source``
+    is then the manifest's path and there is no sha256 yet (see :mod:`flexzoo.member_artifacts`).
     """
 
     source: str  # the path the manifest gave (relative to the manifest's folder)
-    weights_sha256: str
+    weights_sha256: str  # "" while pending
     manifest: ResolvedManifest
 
+    @property
+    def pending(self) -> bool:
+        """Whether the member is a manifest whose artifact is still to be built."""
+        return not self.weights_sha256
+
     def to_dict(self) -> dict[str, Any]:
-        return {"from": self.source, "weights_sha256": self.weights_sha256, "manifest": self.manifest.to_dict()}
+        pinned = {"weights_sha256": self.weights_sha256} if self.weights_sha256 else {}
+        return {"from": self.source, **pinned, "manifest": self.manifest.to_dict()}
 
 
 @dataclass(frozen=True)

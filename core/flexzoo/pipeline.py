@@ -19,6 +19,10 @@ With ``[[train.grow]]`` the backbone grows between epochs (:mod:`flexzoo.growth`
 runs on the grown model and the manifest that describes it (the grown backbone's parameters), which
 is what the artifact stores, with the steps taken in its training record.
 
+An ensemble whose ``[ensemble]`` members include manifests has them made first, each through these
+same stages (built, or trained when it has ``[train]``), into ``<out>/<name>.members/``
+(:func:`member_artifacts`); the ensemble then runs the stages as with members given as artifacts.
+
 The :class:`Pipeline` is also the host behind every compression step's
 :class:`~flexzoo.steps.StepContext`.
 """
@@ -49,6 +53,7 @@ from flexzoo.exporters import export as export_format
 from flexzoo.exporters import export_path
 from flexzoo.growth import Growth
 from flexzoo.manifest import ResolvedManifest
+from flexzoo.member_artifacts import with_member_artifacts
 from flexzoo.registry import Registry, default_registry
 from flexzoo.report import compression_report
 from flexzoo.restoring import weights_restored_afterwards
@@ -67,7 +72,7 @@ from flexzoo.transfer_weights import load_member_weights, load_transferred_weigh
 from flexzoo.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
 
 __all__ = ["STAGES", "BuildResult", "Pipeline", "RunHooks", "TrainResult", "build", "build_artifact", "export",
-           "load", "save", "train"]
+           "load", "member_artifacts", "save", "train"]
 
 #: The stages, in the order every path through the host runs them (``train`` only with [train]).
 STAGES = ("validate", "plan", "build", "init", "transfer", "train", "compress", "report", "write", "export")
@@ -378,7 +383,7 @@ def save(model: ZooModel, out_dir: str | Path, registry: Registry | None = None,
 def build_artifact(manifest: ResolvedManifest, out_dir: str | Path, registry: Registry | None = None, *,
                    report: str = "eager") -> BuildResult:
     """Every stage but train: what ``zoo build`` does."""
-    pipeline = Pipeline(manifest, registry)
+    pipeline = Pipeline(member_artifacts(manifest, out_dir, registry), registry)
     model = pipeline.compressed(pipeline.model(), report)
     artifact = pipeline.write(model, out_dir)
     return BuildResult(model, artifact, pipeline.export(model, artifact))
@@ -387,7 +392,7 @@ def build_artifact(manifest: ResolvedManifest, out_dir: str | Path, registry: Re
 def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Registry | None = None, *,
           resume: bool = False, show_progress: bool = False) -> TrainResult:
     """Every stage: what ``zoo train`` does on each rank (rank 0 compresses, writes and exports)."""
-    pipeline = Pipeline(manifest, registry)
+    pipeline = Pipeline(member_artifacts(manifest, out_dir, registry), registry)
     if pipeline.config is None:
         raise pipeline.fail("train", "the manifest has no [train] section", 'add [train] with data = "digits" '
                             "(for example)")
@@ -413,6 +418,23 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
     hooks.ended(artifact, fitted.history)
     summary = summary_table(fitted.history, HIGHER_IS_BETTER) if fitted.history else ""
     return TrainResult(model, fitted.history, artifact, summary, fitted.stopped_early, exports)
+
+
+def member_artifacts(manifest: ResolvedManifest, out_dir: str | Path, registry: Registry | None = None
+                     ) -> ResolvedManifest:
+    """``[ensemble]`` members given as manifests, built (trained, with [train]) into ``<out_dir>/<name>.members/``
+    first; the manifest returned names their artifacts (see :mod:`flexzoo.member_artifacts`)."""
+    registry = registry or default_registry()
+
+    def make(member: ResolvedManifest, folder: Path) -> Path:
+        if member.train is None:
+            return build_artifact(member, folder, registry, report="none").artifact
+        artifact = train(member, folder, registry).artifact
+        assert artifact is not None, "a member trains in this process, as rank 0"
+        return artifact
+
+    return with_member_artifacts(manifest, out_dir, make, lambda member: Pipeline(member, registry).training_data()
+                                 .fingerprint, registry)
 
 
 def _unsharded(pipeline: Pipeline) -> ZooModel:

@@ -71,6 +71,11 @@ def load_member_weights(model: nn.Module, manifest: ResolvedManifest, registry: 
     assert len(members) == len(ensemble.members), "the ensemble backbone holds one model per member"
     for index, (member, module) in enumerate(zip(ensemble.members, members)):
         key = f"ensemble.members[{index}]"
+        if member.pending:
+            raise ManifestError(where.file, [where.problem(
+                key, f"ensemble member `{member.source}` is a manifest, and its artifact is not built yet",
+                "build the ensemble with `zoo build`/`zoo train` -o DIR (or flexzoo.train), which build its "
+                "members into DIR first; flexzoo.build writes no files")])
         try:
             artifact, tensors = read_weights(artifact_location(member.source, manifest.file), registry)
         except FlexzooError as exc:

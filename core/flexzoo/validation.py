@@ -311,7 +311,7 @@ class _Checker:
         if "ensemble" not in data:
             return None
         resolved = resolve_ensemble(data["ensemble"], self.source.file,
-                                    lambda stored, file: revalidate(stored, file, self.registry), self.add)
+                                    lambda member, where: validate(member, where, self.registry), self.add)
         model = data.get("model")
         if resolved is not None and isinstance(model, dict):
             model.setdefault("input_shape", resolved.input_shape)
@@ -464,6 +464,10 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
         data_spec = checker.data_source(train_table, train)
         if "source" in train_table:  # without [train.source], [train] data alone names it (as before the table)
             train["source"] = data_spec
+        if "bootstrap" in train and data_spec and data_spec.get("streaming"):
+            checker.report("train.bootstrap", "a streamed source reads its rows in passes, in its own order, so it "
+                           "cannot train on a bootstrap sample (which repeats some rows and leaves others out)",
+                           "remove bootstrap, or set streaming = false in [train.source]")
     checker.compress_order(compress)
     export = checker.export(data, compress)
     track_table = checker.table(data, "track", required=False)

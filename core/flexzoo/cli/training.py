@@ -96,6 +96,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         ranks = nproc * (nodes.max_nodes if nodes is not None else 1)
         _needs_distributed(manifest.distributed.use, ranks, f"--nproc {nproc}" + (f" --nnodes {args.nnodes}"
                                                                                   if args.nnodes else ""))
+        from flexzoo.pipeline import member_artifacts
+
+        member_artifacts(manifest, args.output)  # once, here: each rank then finds its members built
         forwarded = [*(["--debug"] if args.debug else []), "train", args.manifest, "-o", args.output,
                      *(["--resume"] if args.resume else []), *(["--json"] if args.json else []),
                      *(["--quiet"] if args.quiet else [])]

@@ -83,6 +83,8 @@ TRAIN_KEYS = KeyTable(
     Key("folds", Positive, 1, "k-fold cross-validation: the samples in this many seeded folds, one of them "
         "held out for validation (1: validation_split holds out the validation samples)"),
     Key("fold", NonNegative, 0, "which fold is held out for validation when folds > 1 (0 to folds - 1)"),
+    Key("bootstrap", NonNegative, None, "train on a bootstrap sample of the training split, drawn with this seed: "
+        "as many samples as the split, with replacement (bagging sets it per member); validation is unchanged"),
     Key("inputs", str, "x", "name of the input array in a .npz or .safetensors file"),
     Key("workers", NonNegative, 0, "DataLoader worker processes per rank decoding samples (0: in the training "
         "process); data held in memory needs none"),
@@ -314,7 +316,7 @@ def _folds(table: dict[str, Any], resolved: dict[str, Any], report: Report) -> N
 #: that a manifest written before they existed resolves, stores and hashes (checkpoint fingerprints) as it
 #: did: the data pipeline's and the speed options. Given, they are stored, so the artifact records them.
 STORED_WHEN_GIVEN = ("workers", "prefetch", "on_bad_sample", "compile", "channels_last", "optimizer_impl",
-                     "checkpoint_every")
+                     "checkpoint_every", "bootstrap")
 
 
 def _data_keys(table: dict[str, Any], resolved: dict[str, Any], preprocess: dict[str, Any] | None,
@@ -407,6 +409,7 @@ class TrainConfig:
     split_seed: int
     folds: int
     fold: int
+    bootstrap: int | None
     inputs: str
     epochs: int
     batch_size: int

@@ -7,7 +7,9 @@ seeded order: :class:`RankBatches` hands the DataLoader this rank's share of eve
 that N ranks read each sample once per epoch. Random augmentation is seeded per (run, epoch, sample):
 the result does not depend on the number of workers, and a resumed run sees the same images.
 The split is seeded: ``validation_split`` of the samples, an image folder's own ``train/``/``val/``, or
-one fold of a seeded k-fold split (``[train] folds``/``fold``, for ``zoo tune --cv``).
+one fold of a seeded k-fold split (``[train] folds``/``fold``, for ``zoo tune --cv``). With ``[train]
+bootstrap`` the training indices are a seeded bootstrap sample of the split's (bagging); the
+validation indices stay as they are.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from flexzoo.training.config import TrainConfig
 from flexzoo.training.streaming import ListedPlacement, ShuffledPlacement, StreamPass, file_order
 from flexzoo.training.transforms import eval_transform, train_transform
 
-__all__ = ["DataError", "Dataset", "RankBatches", "load_dataset"]
+__all__ = ["DataError", "Dataset", "RankBatches", "bootstrap_sample", "load_dataset"]
 
 STATISTICS_SAMPLES = 256  # training images that the computed mean and std are taken from
 Batch = tuple[Any, dict[str, torch.Tensor]]  # the inputs: a tensor, or a dict by input name (several [inputs])
@@ -382,6 +384,16 @@ def _split(config: TrainConfig, count: int, held_out: int | None, description: s
     return np.sort(order[size:]), np.sort(order[:size])
 
 
+def bootstrap_sample(index: np.ndarray, seed: int) -> np.ndarray:
+    """A bootstrap sample of ``index``: as many entries, drawn uniformly with replacement (seeded), sorted.
+
+    Training reads ``train_index`` by position (a seeded permutation per epoch, each rank a share of every
+    batch), so a repeated sample is simply read as often as it was drawn, on whichever rank gets it.
+    """
+    picks = np.random.default_rng(seed).integers(0, len(index), size=len(index))
+    return np.sort(index[picks])
+
+
 def _checked_inputs(array: np.ndarray, shape: tuple[int, ...] | None, description: str) -> torch.Tensor:
     """One input array reshaped to ``shape``, refused if a sample holds NaN or infinity; over its own memory."""
     inputs = fit_inputs(array, shape)
@@ -402,6 +414,11 @@ def load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, s
     train, validation = _split(config, count, getattr(source, "held_out", None), description)
     if len(train) == 0:
         raise DataError(f"{description}: no samples left for training; lower [train] validation_split")
+    if config.bootstrap is not None:
+        if getattr(source, "streaming", False):
+            raise DataError(f"{description}: [train] bootstrap needs a source whose samples can be indexed; this "
+                            "one streams its rows in passes: remove bootstrap, or read the data without streaming")
+        train = bootstrap_sample(train, config.bootstrap)
     labels = {name: list(names) for name, names in (getattr(source, "labels", None) or {}).items()}
     common = dict(source=source, train_index=torch.from_numpy(train.astype(np.int64)),
                   validation_index=torch.from_numpy(validation.astype(np.int64)), description=description,
