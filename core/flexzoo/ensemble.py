@@ -33,7 +33,7 @@ from flexzoo.sections import REQUIRED, Key, KeyTable, Report
 from flexzoo.transfer import artifact_location
 
 __all__ = ["BAGGING_KEYS", "ENSEMBLE_BACKBONE", "ENSEMBLE_KEYS", "MANIFEST_SUFFIX", "MEMBER_KEYS", "Resolved",
-           "bootstrap_seed", "resolve_ensemble"]
+           "bootstrap_seed", "member_labels", "resolve_ensemble"]
 
 #: The backbone an ensemble gets when its manifest has no [backbone]: the members' outputs side by side.
 ENSEMBLE_BACKBONE = "ensemble"
@@ -110,6 +110,23 @@ def resolve_ensemble(table: Any, manifest_file: str, validate: Validate, report:
     if agreed is None:
         return None
     return Resolved(EnsembleSection(tuple(found), output), *agreed)
+
+
+def member_labels(section: EnsembleSection, manifest_file: str) -> list[str] | None:
+    """The class names of the members' ``output`` head, when every member's card has the same ones (else None).
+
+    Read from the member artifacts (their metadata only) when the ensemble is built, so that a mean or
+    vote head answers with the members' class names.
+    """
+    found = []
+    for member in section.members:
+        try:
+            card = read_artifact(artifact_location(member.source, manifest_file), verify_weights=False).card
+        except FlexzooError:  # checked and embedded elsewhere; without its file there is no card to read
+            return None
+        found.append(card.get("heads", {}).get(section.output, {}).get("labels"))
+    first = found[0]
+    return list(first) if first and all(labels == first for labels in found) else None
 
 
 @contextlib.contextmanager

@@ -48,6 +48,7 @@ from flexzoo.artifact.load import read_weights
 from flexzoo.artifact.write import write_artifact
 from flexzoo.assembly import BuildPlan, ZooModel
 from flexzoo.compression import Compression
+from flexzoo.ensemble import member_labels
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ManifestError
 from flexzoo.exporters import export as export_format
 from flexzoo.exporters import export_path
@@ -338,10 +339,15 @@ class Pipeline:
                             f"{type(exc).__name__}: {exc}") from exc
 
     def data_card(self) -> dict[str, Any] | None:
-        """What the artifact records of the data: preprocessing and class names per target (once loaded)."""
-        if self._data is None:
-            return None
-        return {"preprocessing": self._data.preprocessing(), "labels": self._data.labels}
+        """What the artifact records of the data: preprocessing and class names per target (once loaded).
+
+        An ensemble built without data takes the class names its members agree on, for every head.
+        """
+        if self._data is not None:
+            return {"preprocessing": self._data.preprocessing(), "labels": self._data.labels}
+        ensemble = self.manifest.ensemble
+        labels = member_labels(ensemble, self.manifest.file) if ensemble is not None else None
+        return {"labels": {head: labels for head in self.manifest.heads}} if labels else None
 
     def fine_tune(self, model: nn.Module, epochs: int | None, distillation: Distillation | None
                   ) -> list[dict[str, Any]]:
