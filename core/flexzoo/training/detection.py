@@ -9,10 +9,12 @@ number of objects in that image. Normalising per image (not per batch) keeps the
 samples, so ranks holding parts of a global batch add up like every other head's.
 
 mAP cannot be summed per batch: a :class:`DetectionScore` collects the decoded boxes of every validation
-batch in a torchmetrics ``MeanAveragePrecision`` and scores them once, at the end of the pass.
+batch and scores them once, at the end of the pass, with torchmetrics' ``MeanAveragePrecision``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -66,10 +68,11 @@ def boxes_problem(target: torch.Tensor, classes: int) -> str:
 class DetectionScore:
     """A ``centernet`` head's loss, and its mAP metrics collected over a validation pass.
 
-    ``sums`` gives no sums to add over ranks (an empty tensor): it decodes the batch and adds its boxes to
-    the metric's state. ``metrics`` computes the mAP from that state and resets it. Under several ranks
-    (torch.distributed initialised) every rank calls ``metrics``: torchmetrics gathers all ranks' states,
-    in rank order, before computing, so every rank computes the same value from the same boxes.
+    ``sums`` gives no sums to add over ranks (an empty tensor): it decodes the batch and keeps each image's
+    found and true boxes. ``metrics`` scores what was kept and forgets it. Under several ranks
+    (torch.distributed initialised) every rank calls ``metrics``, which first gathers every rank's images
+    in rank order (ranks hold different numbers of images, which torchmetrics' own state sync cannot
+    take), so every rank scores the same boxes and gets the same values.
     """
 
     sums_size = 0
@@ -78,7 +81,7 @@ class DetectionScore:
         self.head = head
         self.outputs = outputs  # classes + BOX_CHANNELS
         self.input_size = input_size
-        self._metric = mean_average_precision() if head.metrics else None
+        self._images: list[tuple[torch.Tensor, torch.Tensor]] = []  # (found rows, true rows) per image, on the CPU
 
     def target_of(self, targets: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
         return targets[self.head.target].to(like.device, torch.float32)
@@ -89,31 +92,40 @@ class DetectionScore:
         return centernet_loss(output, target, self.input_size).sum() * (weight / denominator)
 
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Collect the batch's decoded boxes and its true boxes into the mAP state; nothing to sum."""
-        if self._metric is not None and len(output):
+        """Keep the batch's decoded boxes and its true boxes for the mAP; nothing to sum."""
+        if self.head.metrics and len(output):
             found = decode(output, self.input_size, METRIC_TOP_K, METRIC_THRESHOLD)
-            self._metric.to(output.device)
-            self._metric.update(
-                [{"boxes": rows[:, 2:], "scores": rows[:, 1], "labels": rows[:, 0].long()} for rows in found],
-                [{"boxes": image[image[:, 0] >= 0, 1:], "labels": image[image[:, 0] >= 0, 0].long()}
-                 for image in target.float()])
+            self._images += [(rows.cpu(), image[image[:, 0] >= 0].cpu()) for rows, image in zip(found, target.float())]
         return output.new_zeros(0, dtype=torch.float64)
 
     def metrics(self, sums: torch.Tensor, count: float) -> dict[str, float]:
         """mAP@0.5 (``map50``) and mAP@[.5:.95] (``map``) over what the pass collected; then forget it."""
-        if self._metric is None:
+        if not self.head.metrics:
             return {}
-        computed = self._metric.compute()
-        self._metric.reset()
+        images, self._images = all_ranks(self._images), []
+        metric = mean_average_precision()
+        metric.update([{"boxes": rows[:, 2:], "scores": rows[:, 1], "labels": rows[:, 0].long()} for rows, _ in images],
+                      [{"boxes": true[:, 1:], "labels": true[:, 0].long()} for _, true in images])
+        computed = metric.compute()
         return {name: max(float(computed[MAP_KEYS[name]]), 0.0) for name in self.head.metrics}  # -1: no boxes
 
     def reset(self) -> None:
         """Forget what an earlier (perhaps interrupted) pass collected."""
-        if self._metric is not None:
-            self._metric.reset()
+        self._images = []
 
 
-def mean_average_precision() -> object:
+def all_ranks(items: list) -> list:
+    """Every rank's ``items``, in rank order (this rank's own when torch.distributed is not initialised)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return items
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, items)
+    return [item for part in gathered for item in part]
+
+
+def mean_average_precision() -> Any:
     """torchmetrics' MeanAveragePrecision on pycocotools (boxes x1, y1, x2, y2), or one error naming the extra."""
     try:
         import pycocotools  # noqa: F401  (torchmetrics only says it is missing when computing)
@@ -121,4 +133,5 @@ def mean_average_precision() -> object:
     except ImportError as missing:
         raise FlexzooError(f"the detection metrics map50 and map need torchmetrics and pycocotools ({missing}); "
                            f"install them with {EXTRA}, or set metrics = [] for the head") from None
-    return MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="pycocotools")
+    # the ranks' images are gathered before they reach the metric: its own sync stays off
+    return MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="pycocotools", sync_on_compute=False)
