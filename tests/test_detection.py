@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 import pytest
 import torch
 import torch.multiprocessing as mp
+from serving_helpers import Server, server_env
 
 import flexzoo
 from flexzoo.assembly import plan
@@ -125,6 +125,7 @@ def _rank_map(rank: int, world: int, port: int, output: torch.Tensor, boxes: tor
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_map_over_two_ranks_is_the_map_of_all_their_images_on_every_rank(tmp_path):
     data = np.load(make_shapes().make_shape_boxes(tmp_path / "boxes.npz", 20))
     boxes = torch.from_numpy(data["boxes"])
@@ -159,8 +160,8 @@ def test_a_stride_no_map_has_is_refused(manifest_file, registry):
 @pytest.mark.parametrize(("boxes", "expected"), [
     (np.zeros((20, 3), dtype=np.int64), "must hold rows [class, x1, y1, x2, y2] per sample, (samples, boxes, 5) "
      "floats with class -1 on unused rows; it is torch.int64 of shape [20, 3]"),
-    (np.full((20, 2, 5), 3, dtype=np.float32), "has classes -1..3 (or fractional ones), but the head predicts "
-     "classes 0..2"),
+    (np.full((20, 2, 5), 3, dtype=np.float32), "has class values 3, but the head predicts classes 0..2 (and -1 "
+     "marks an unused row)"),
 ])
 def test_bad_box_targets_are_refused_with_one_message(manifest_file, tmp_path, boxes, expected):
     np.savez(tmp_path / "bad.npz", x=np.random.default_rng(0).random((20, 3, 16, 16), dtype=np.float32),
@@ -213,6 +214,8 @@ formats = ["onnx"]
     assert before["map50"] < 0.1
     assert after["map50"] > 0.6
     assert flexzoo.load(result.artifact)(images[:5])["boxes"].equal(expected[:5])
+    import onnxruntime
+
     [onnx_export] = result.exports
     session = onnxruntime.InferenceSession(onnx_export["path"], providers=["CPUExecutionProvider"])
     [exported] = session.run(["boxes"], {"input": images[:5].numpy()})
@@ -223,6 +226,20 @@ formats = ["onnx"]
 
     [first, *_] = Predictor.load(result.artifact, registry=registry).predict(images[:5].numpy())
     rows = decode(expected[:1], (16, 16), threshold=0.3)[0]
-    assert [[box["label"], box["score"], box["x1"], box["y1"], box["x2"], box["y2"]] for box in first["boxes"]["boxes"]] \
-        == [[str(int(row[0])), *row[1:].tolist()] for row in rows]
+    answered = [[box[key] for key in ("label", "score", "x1", "y1", "x2", "y2")] for box in first["boxes"]["boxes"]]
+    assert answered == [[str(int(row[0])), *row[1:].tolist()] for row in rows]
     assert first["boxes"]["boxes"]
+
+    server = Server([str(result.artifact)], server_env(tmp_path))
+    try:
+        status, served = server.post("/v1/models/shapes-det/predict", {"inputs": images[0].tolist()})
+        assert status == 200, served
+        boxes_served = served["predictions"][0]["boxes"]["boxes"]  # one image alone: float sums in another order
+        assert [box["label"] for box in boxes_served] == [box["label"] for box in first["boxes"]["boxes"]]
+        assert [box[key] for box in boxes_served for key in ("score", "x1", "y1", "x2", "y2")] == pytest.approx(
+            [box[key] for box in first["boxes"]["boxes"] for key in ("score", "x1", "y1", "x2", "y2")], abs=1e-4)
+        schema = server.get("/openapi.json")[1]["paths"]["/v1/models/shapes-det/predict"]["post"]
+        response = schema["responses"]["200"]["content"]["application/json"]["schema"]
+        assert "boxes" in response["properties"]["predictions"]["items"]["properties"]["boxes"]["properties"]
+    finally:
+        server.stop()

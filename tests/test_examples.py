@@ -63,3 +63,14 @@ def test_onnx_example_trains_on_digits_and_reloads(tmp_path, monkeypatch):
     result = train(load_manifest(tmp_path / "onnx_digits.toml"), tmp_path / "out", show_progress=False)
     assert result.history[-1]["validation"]["digit.accuracy"] >= 0.85  # measured 0.897 (seed 0, 8 epochs)
     assert flexzoo.load(result.artifact).backbone.sha256 == result.model.backbone.sha256
+
+
+@pytest.mark.slow
+def test_detection_example_finds_shapes_after_training_on_a_part_of_its_data(tmp_path):
+    _example_module("make_shapes").make_shape_boxes(tmp_path / "shapes_boxes.npz", count=200)
+    shutil.copy(EXAMPLES / "shapes_detection.toml", tmp_path)
+    result = train(load_manifest(tmp_path / "shapes_detection.toml"), tmp_path / "out", show_progress=False)
+    validation = result.history[-1]["validation"]
+    assert validation["boxes.map50"] > 0.3  # measured 0.811; untrained 0.0; the whole example 0.957
+    assert validation["boxes.map"] <= validation["boxes.map50"]
+    assert [export["format"] for export in result.exports] == ["onnx"]

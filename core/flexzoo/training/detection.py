@@ -56,12 +56,12 @@ def boxes_problem(target: torch.Tensor, classes: int) -> str:
     if not target.dtype.is_floating_point or target.ndim != 3 or target.shape[-1] != 5:
         return (f"must hold rows [class, x1, y1, x2, y2] per sample, (samples, boxes, 5) floats with class -1 "
                 f"on unused rows; it is {target.dtype} of shape {list(target.shape)}")
-    labels = target[..., 0]
-    used = labels[labels >= 0]
-    if bool((labels != labels.round()).any()) or bool((labels < -1).any()) or (len(used) and int(used.max()) >= classes):
-        found = sorted({int(v) for v in labels.unique().tolist() if v == round(v)} | {-1})
-        return (f"has classes {found[0]}..{found[-1]} (or fractional ones), but the head predicts classes "
-                f"0..{classes - 1} (-1 marks an unused row)")
+    values = target[..., 0].unique()
+    wrong = values[(values != values.round()) | (values < -1) | (values >= classes)]
+    if len(wrong):
+        shown = ", ".join(f"{v:g}" for v in wrong[:5].tolist())
+        return (f"has class values {shown}, but the head predicts classes 0..{classes - 1} (and -1 marks an "
+                "unused row)")
     return ""
 
 
