@@ -179,7 +179,7 @@ EARLY_STOPPING_KEYS = KeyTable(
     Key("metric", str, REQUIRED, 'validation metric to watch: "loss" or "<head>.<metric>"'),
     Key("patience", Positive, 3, "epochs without improvement before stopping"),
     Key("min_delta", NonNegativeFloat, 0.0, "smallest change that counts as an improvement"),
-    Key("mode", Mode, "auto", "min, max, or auto (max for accuracy and macro_f1, else min)"),
+    Key("mode", Mode, "auto", "min, max, or auto (max for accuracy, macro_f1, miou, map50 and map, else min)"),
 )
 
 

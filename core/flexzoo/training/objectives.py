@@ -128,10 +128,12 @@ class Objective:
                 raise fail(key, f"head `{head.name}` returns shape {list(output.shape)}; training needs "
                            "(batch, outputs)", "use a head that returns one vector per sample")
             if dense and (target.dtype.is_floating_point or list(target.shape[1:]) != list(output.shape[2:])):
+                boxes = target.ndim == 3 and target.shape[-1] == 5
                 raise fail(f"{key}.target", f"head `{head.name}` returns per-pixel classes "
                            f"{list(output.shape)}, so target `{head.target}` must hold one integer class per "
                            f"pixel, {list(output.shape[2:])} per sample; it is {target.dtype} of shape "
-                           f"{list(target.shape)}", "give masks of the input's size as the target")
+                           f"{list(target.shape)}", 'set loss = "centernet" to train a detection head on boxes'
+                           if boxes else "give masks of the input's size as the target")
             if head.task == "classification":
                 if not dense and (target.dtype.is_floating_point or target.ndim != 1):
                     raise fail(f"{key}.loss", f"cross_entropy needs one integer class per sample, but target "
