@@ -49,7 +49,8 @@ class TestBuiltin(PluginConformance):
     input_shapes: ClassVar = {"lstm": (8, 8), "gru": (8, 8), "transformer": (8, 8)}
     examples: ClassVar = {"head": {"linear": {"num_classes": 3}, "mlp": {"num_classes": 3, "hidden": [4]},
                                    "mean": {"num_classes": 4}, "vote": {"num_classes": 4},
-                                   "segmentation": {"num_classes": 3, "width": 4}},
+                                   "segmentation": {"num_classes": 3, "width": 4},
+                                   "detection": {"num_classes": 3, "width": 4}},
                           "initializer": {"constant": {"value": 0.5}}}
     _root = Path(tempfile.mkdtemp(prefix="flexzoo-builtin-sources-"))
     atexit.register(shutil.rmtree, _root, ignore_errors=True)

@@ -54,7 +54,8 @@ def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
 
 def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict[str, torch.Tensor],
                data: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Parameters, bytes, each head's output shape for one sample and class names, and the preprocessing.
+    """Parameters, bytes, each head's output shape for one sample, its kind where its module declares one
+    (``output_kind``, e.g. ``"detection"``) and class names, and the preprocessing.
 
     :param data: from the training data: ``preprocessing`` (how a raw image becomes an input: input size,
         resize, interpolation, channel order, scale, mean and std) and ``labels`` (class names per target).
@@ -75,6 +76,9 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
                 feature_size = int(features.shape[-1])
             for name, head in model.heads.items():
                 heads[name] = {"use": manifest.heads[name].use, "output_shape": list(head(features).shape)}
+                kind = getattr(head, "output_kind", None)  # e.g. "detection": predictions decode it to boxes
+                if isinstance(kind, str):
+                    heads[name]["kind"] = kind
     else:
         heads = {name: {"use": spec.use, "output_shape": None} for name, spec in manifest.heads.items()}
     labels = (data or {}).get("labels") or {}

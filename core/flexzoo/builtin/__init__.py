@@ -35,7 +35,8 @@ def flexzoo_backbones() -> list[Component]:
 @hookimpl
 def flexzoo_heads() -> list[Component]:
     return [Component("linear", heads.linear), Component("mlp", heads.mlp), Component("mean", ensembles.mean),
-            Component("vote", ensembles.vote), Component("segmentation", dense_heads.segmentation)]
+            Component("vote", ensembles.vote), Component("segmentation", dense_heads.segmentation),
+            Component("detection", dense_heads.detection)]
 
 
 @hookimpl

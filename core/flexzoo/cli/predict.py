@@ -13,7 +13,8 @@ RUNTIME_CHOICES = ("eager", "compile", "onnx", "exported-program")  # flexzoo.pr
 
 
 def register(verbs: Any) -> None:
-    predict = verbs("predict", "predict with an artifact: top-k labels (classification) or values per head",
+    predict = verbs("predict", "predict with an artifact: top-k labels (classification), boxes (detection) or values "
+                    "per head",
                     cmd_predict)
     predict.add_argument("artifact")
     predict.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -44,7 +45,10 @@ def _rows(names: list[str], results: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for name, result in zip(names, results):
         for head, value in result.items():
-            if "pixels" in value:
+            if "boxes" in value:
+                shown = "; ".join(f"{b['label']} {b['score']:.3f} [{b['x1']:.1f}, {b['y1']:.1f}, {b['x2']:.1f}, "
+                                  f"{b['y2']:.1f}]" for b in value["boxes"]) or "no boxes"
+            elif "pixels" in value:
                 shown = "pixels: " + ", ".join(f"{label} {n}" for label, n in value["pixels"].items())
             elif "top_k" in value:
                 shown = ", ".join(f"{t['label']} ({t['probability']:.3f})" for t in value["top_k"])
@@ -75,6 +79,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     writer.writerow([name, head, rank, top["label"], f"{top['probability']:.6g}", ""])
                 for label, pixels in value.get("pixels", {}).items():  # the mask itself: --json
                     writer.writerow([name, head, "", label, "", pixels])
+                for rank, box in enumerate(value.get("boxes", []), 1):  # value: x1 y1 x2 y2 in input pixels
+                    writer.writerow([name, head, rank, box["label"], f"{box['score']:.6g}",
+                                     " ".join(f"{box[edge]:.6g}" for edge in ("x1", "y1", "x2", "y2"))])
                 for index, number in enumerate(value.get("values", [])):
                     writer.writerow([name, head, index, "", "", f"{number:.6g}"])
     else:

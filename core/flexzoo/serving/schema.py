@@ -19,6 +19,11 @@ def _nested(shape: list[int]) -> dict[str, Any]:
 def _head_schema(head: dict[str, Any]) -> dict[str, Any]:
     if head["kind"] == "regression":
         return {"type": "object", "properties": {"values": {"type": "array", "items": {"type": "number"}}}}
+    if head["kind"] == "detection":
+        box = {"type": "object", "properties": {"label": {"type": "string"}, "score": {"type": "number"},
+                                                **{edge: {"type": "number"} for edge in ("x1", "y1", "x2", "y2")}}}
+        return {"type": "object", "properties": {"boxes": {
+            "type": "array", "items": box, "description": "boxes found, highest score first, in input pixels"}}}
     if head["kind"] == "segmentation":
         return {"type": "object", "properties": {
             "mask": {"type": "array", "description": "the class index of each pixel, row by row"},

@@ -26,8 +26,8 @@ Schedule = Literal["constant", "cosine", "step", "onecycle"]
 Amp = Literal["none", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
 OptimizerImpl = Literal["auto", "for_loop", "foreach", "fused"]
-Loss = Literal["cross_entropy", "mse", "mae", "smooth_l1"]
-Metric = Literal["accuracy", "macro_f1", "miou", "mse", "mae"]
+Loss = Literal["cross_entropy", "mse", "mae", "smooth_l1", "centernet"]
+Metric = Literal["accuracy", "macro_f1", "miou", "mse", "mae", "map50", "map"]
 Mode = Literal["auto", "min", "max"]
 BadSample = Literal["error", "skip"]
 LoraStore = Literal["merged", "adapters"]
@@ -39,10 +39,11 @@ AutoAugment = Literal["none", "randaugment", "trivialaugment"]
 CLASSIFICATION_LOSSES = ("cross_entropy",)
 DEFAULT_METRICS: dict[str, list[str]] = {
     "cross_entropy": ["accuracy", "macro_f1"], "mse": ["mse", "mae"], "mae": ["mse", "mae"],
-    "smooth_l1": ["mse", "mae"],
+    "smooth_l1": ["mse", "mae"], "centernet": ["map50", "map"],
 }
-METRICS_OF_TASK = {"classification": ("accuracy", "macro_f1", "miou"), "regression": ("mse", "mae")}
-HIGHER_IS_BETTER = {"accuracy", "macro_f1", "miou"}
+METRICS_OF_TASK = {"classification": ("accuracy", "macro_f1", "miou"), "regression": ("mse", "mae"),
+                   "detection": ("map50", "map")}
+HIGHER_IS_BETTER = {"accuracy", "macro_f1", "miou", "map50", "map"}
 DATA_FORMS = 'data = "digits", "imagefolder:PATH", "PATH.npz", "PATH.safetensors", "PATH.csv" or "NAME:LOCATION"'
 #: A file's suffix -> the builtin source that reads it, for ``data = "PATH"`` without a source name.
 SOURCE_OF_SUFFIX = {".npz": "arrays", ".safetensors": "arrays", ".csv": "table", ".jsonl": "table"}
@@ -145,12 +146,13 @@ AUGMENT_KEYS = KeyTable(
 )
 
 HEAD_KEYS = KeyTable(
-    Key("loss", Loss, "cross_entropy", "cross_entropy (classification, per pixel for a segmentation head) or mse, "
-        "mae, smooth_l1 (regression)"),
+    Key("loss", Loss, "cross_entropy", "cross_entropy (classification, per pixel for a segmentation head), mse, "
+        "mae, smooth_l1 (regression), or centernet (a detection head, on boxes [class, x1, y1, x2, y2])"),
     Key("weight", NonNegativeFloat, 1.0, "weight of this head's loss in the total (0: not trained)"),
     Key("target", str, "", "name of the target in the data (default: the head's name)"),
     Key("metrics", list[Metric], None, "accuracy, macro_f1, miou (classification, per pixel for a segmentation "
-        "head; default accuracy and macro_f1); mse, mae (regression)"),
+        "head; default accuracy and macro_f1); mse, mae (regression); map50, map (detection: mAP at IoU 0.5 "
+        "and COCO's mAP at IoU 0.5 to 0.95)"),
 )
 
 def _targets(value: list[str]) -> str:
@@ -183,7 +185,7 @@ EARLY_STOPPING_KEYS = KeyTable(
     Key("metric", str, REQUIRED, 'validation metric to watch: "loss" or "<head>.<metric>"'),
     Key("patience", Positive, 3, "epochs without improvement before stopping"),
     Key("min_delta", NonNegativeFloat, 0.0, "smallest change that counts as an improvement"),
-    Key("mode", Mode, "auto", "min, max, or auto (max for accuracy and macro_f1, else min)"),
+    Key("mode", Mode, "auto", "min, max, or auto (max for accuracy, macro_f1, miou, map50 and map, else min)"),
 )
 
 
@@ -205,7 +207,9 @@ def _head(table: Any, head: str, report: Report) -> dict[str, Any] | None:
 
 
 def task_of(loss: str) -> str:
-    """``classification`` or ``regression``, from a head's loss."""
+    """``classification``, ``detection`` (the ``centernet`` loss) or ``regression``, from a head's loss."""
+    if loss == "centernet":
+        return "detection"
     return "classification" if loss in CLASSIFICATION_LOSSES else "regression"
 
 

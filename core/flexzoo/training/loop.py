@@ -44,7 +44,9 @@ class EpochLoop:
         sample_inputs, _ = data.batch(data.train_index[:2])
         with torch.no_grad():
             outputs = model.eval()(sample_inputs)
-        return Objective.for_model(self.config.heads, outputs, data.targets, self.fail)
+        size = tuple(sample_inputs.shape[-2:]) if isinstance(sample_inputs, torch.Tensor) and sample_inputs.ndim == 4 \
+            else None
+        return Objective.for_model(self.config.heads, outputs, data.targets, self.fail, size)
 
     def steps_per_epoch(self, samples: int) -> int:
         """Full batches, plus a last partial one when it gives every rank at least one sample."""
@@ -126,6 +128,7 @@ class EpochLoop:
         batches = [shard[start:start + self.config.batch_size] for start in range(0, per_rank, self.config.batch_size)]
         sums = None
         seen = 0
+        objective.reset()
         wrapped.eval()
         with torch.no_grad():
             for inputs, targets in data.batches(batches, epoch=0, train=False):

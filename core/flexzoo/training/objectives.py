@@ -1,4 +1,5 @@
-"""Per-head losses and metrics: cross-entropy with accuracy, macro-F1 and mean IoU, regression losses with MSE and MAE.
+"""Per-head losses and metrics: cross-entropy with accuracy, macro-F1 and mean IoU, regression losses with MSE and
+MAE, and a detection head's ``centernet`` loss with mAP (:mod:`flexzoo.training.detection`).
 
 A classification head may be dense: an output ``(B, classes, H, W)`` against a target of one class
 per pixel ``(B, H, W)`` (segmentation); its loss is the per-pixel cross-entropy, averaged per sample,
@@ -7,6 +8,11 @@ and its metrics come from the confusion matrix over pixels.
 Losses are sums divided by a given denominator, so that ranks holding unequal parts of a global
 batch still add up to the loss of the whole batch. Metrics are accumulated as sums (a confusion
 matrix, squared and absolute errors) that ranks add together before the metrics are computed.
+
+One kind of metric cannot be summed: mAP ranks every detection of the whole validation split. A head
+score that needs it collects instead (its ``sums`` are empty; it keeps a metric state updated per
+batch) and computes in ``metrics`` at the end of the pass; ``Objective.reset`` starts a pass afresh.
+The sum-based heads collect nothing and their ``reset`` does nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import torch.nn.functional as F
 from flexzoo.errors import FlexzooError
 from flexzoo.registry import did_you_mean
 from flexzoo.training.config import HeadObjective
+from flexzoo.training.detection import DetectionScore, boxes_problem, mean_average_precision
 
 Fail = Callable[[str, str, str], FlexzooError]
 
@@ -33,6 +40,14 @@ class HeadScore:
     def __init__(self, head: HeadObjective, outputs: int) -> None:
         self.head = head
         self.outputs = outputs  # classes, or regression values per sample
+
+    @property
+    def sums_size(self) -> int:
+        """How many values ``sums`` gives."""
+        return self.outputs**2 if self.head.task == "classification" else 2
+
+    def reset(self) -> None:
+        """Nothing to forget: sums are handed back per batch."""
 
     def target_of(self, targets: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
         target = targets[self.head.target]
@@ -85,15 +100,19 @@ class HeadScore:
 class Objective:
     """The weighted sum of the heads' losses, and their metrics."""
 
-    def __init__(self, heads: tuple[HeadObjective, ...], scores: dict[str, HeadScore]) -> None:
+    def __init__(self, heads: tuple[HeadObjective, ...], scores: dict[str, HeadScore | DetectionScore]) -> None:
         self.heads = heads
         self.scores = scores
 
     @classmethod
     def for_model(cls, heads: tuple[HeadObjective, ...], outputs: dict[str, torch.Tensor],
-                  targets: dict[str, torch.Tensor], fail: Fail) -> Objective:
-        """Check each head's target (all of it) against the model's output on a sample batch; build the objective."""
-        scores = {}
+                  targets: dict[str, torch.Tensor], fail: Fail, input_size: tuple[int, int] | None = None
+                  ) -> Objective:
+        """Check each head's target (all of it) against the model's output on a sample batch; build the objective.
+
+        ``input_size``: the inputs' height and width, where they are images (a detection head needs it).
+        """
+        scores: dict[str, HeadScore | DetectionScore] = {}
         for head in heads:
             key = f"train.heads.{head.name}"
             if head.target not in targets:
@@ -101,15 +120,20 @@ class Objective:
                 raise fail(f"{key}.target", f"head `{head.name}` trains on target `{head.target}`, which the "
                            "data does not have", f"set target = one of the data's targets; {hint}")
             output, target = outputs[head.name], targets[head.target]
+            if head.task == "detection":
+                scores[head.name] = cls._detection(head, output, target, fail, input_size)
+                continue
             dense = head.task == "classification" and output.ndim > 2
             if output.ndim != 2 and not dense:
                 raise fail(key, f"head `{head.name}` returns shape {list(output.shape)}; training needs "
                            "(batch, outputs)", "use a head that returns one vector per sample")
             if dense and (target.dtype.is_floating_point or list(target.shape[1:]) != list(output.shape[2:])):
+                boxes = target.ndim == 3 and target.shape[-1] == 5
                 raise fail(f"{key}.target", f"head `{head.name}` returns per-pixel classes "
                            f"{list(output.shape)}, so target `{head.target}` must hold one integer class per "
                            f"pixel, {list(output.shape[2:])} per sample; it is {target.dtype} of shape "
-                           f"{list(target.shape)}", "give masks of the input's size as the target")
+                           f"{list(target.shape)}", 'set loss = "centernet" to train a detection head on boxes'
+                           if boxes else "give masks of the input's size as the target")
             if head.task == "classification":
                 if not dense and (target.dtype.is_floating_point or target.ndim != 1):
                     raise fail(f"{key}.loss", f"cross_entropy needs one integer class per sample, but target "
@@ -125,6 +149,28 @@ class Objective:
                            f"set num_classes = {target[0].numel()}")
             scores[head.name] = HeadScore(head, int(output.shape[1]))
         return cls(heads, scores)
+
+    @staticmethod
+    def _detection(head: HeadObjective, output: torch.Tensor, target: torch.Tensor, fail: Fail,
+                   input_size: tuple[int, int] | None) -> DetectionScore:
+        key = f"train.heads.{head.name}"
+        classes = output.shape[1] - 4 if output.ndim == 4 else 0
+        if classes < 1 or input_size is None:
+            raise fail(f"{key}.loss", f"the centernet loss needs a detection head returning (batch, classes + 4, "
+                       f"height, width) on image inputs; head `{head.name}` returns {list(output.shape)}",
+                       'use a `detection` head, or another loss')
+        problem = boxes_problem(target, classes)
+        if problem:
+            raise fail(f"{key}.target", f"target `{head.target}` of detection head `{head.name}` {problem}",
+                       "give boxes as written by examples/make_shapes.py --boxes, and num_classes covering them")
+        if head.metrics:
+            mean_average_precision()  # a missing package is refused before training, not after the first epoch
+        return DetectionScore(head, int(output.shape[1]), input_size)
+
+    def reset(self) -> None:
+        """Start a validation pass: heads that collect (mAP) forget what an earlier pass left."""
+        for score in self.scores.values():
+            score.reset()
 
     def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], denominator: float
              ) -> torch.Tensor:
@@ -159,7 +205,7 @@ class Objective:
         offset = 0
         for head in self.heads:
             score = self.scores[head.name]
-            size = score.outputs**2 if head.task == "classification" else 2
+            size = score.sums_size
             head_loss = float(sums[offset]) / max(count, 1)  # the summed loss is already per value
             found[f"{head.name}.loss"] = head_loss
             found.update({f"{head.name}.{k}": v for k, v in score.metrics(sums[offset + 1: offset + 1 + size],
