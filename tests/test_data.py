@@ -220,7 +220,7 @@ def test_prediction_prepares_an_image_as_validation_did(manifest_file, registry,
     index = data.validation_index[:3]
     expected, _ = data.batch(index)
     files = [data.source.describe(int(i)) for i in index]
-    got = np.stack([sample for _, sample in read_inputs(files, predictor.input_shape, recorded)])
+    got = np.stack([sample.array for sample in read_inputs(files, predictor.input_shape, recorded)])
     assert np.allclose(got, expected.numpy(), atol=1e-5)  # resized, cropped and normalized (data mean/std) alike
 
 

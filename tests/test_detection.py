@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import socket
 import sys
 from pathlib import Path
@@ -238,8 +239,40 @@ formats = ["onnx"]
         assert [box["label"] for box in boxes_served] == [box["label"] for box in first["boxes"]["boxes"]]
         assert [box[key] for box in boxes_served for key in ("score", "x1", "y1", "x2", "y2")] == pytest.approx(
             [box[key] for box in first["boxes"]["boxes"] for key in ("score", "x1", "y1", "x2", "y2")], abs=1e-4)
+        # an uploaded image of another size: the boxes come back in its own pixels (64 x 32: x times 4, y times 2)
+        from PIL import Image
+
+        from flexzoo.images import prepare_image
+
+        pixels = (images[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        upload = io.BytesIO()
+        Image.fromarray(pixels).resize((64, 32), Image.NEAREST).save(upload, format="PNG")
+        status, served = server.request("POST", "/v1/models/shapes-det/predict", upload.getvalue(), "image/png")
+        assert status == 200, served
+        seen = prepare_image(upload.getvalue(), (3, 16, 16), None)  # what the model was given
+        [in_input] = Predictor.load(result.artifact, registry=registry).predict(seen)
+        scale = {"x1": 4, "x2": 4, "y1": 2, "y2": 2}
+        assert in_input["boxes"]["boxes"]
+        assert [box[key] for box in served["predictions"][0]["boxes"]["boxes"] for key in scale] == pytest.approx(
+            [box[key] * scale[key] for box in in_input["boxes"]["boxes"] for key in scale], abs=1e-3)
         schema = server.get("/openapi.json")[1]["paths"]["/v1/models/shapes-det/predict"]["post"]
         response = schema["responses"]["200"]["content"]["application/json"]["schema"]
         assert "boxes" in response["properties"]["predictions"]["items"]["properties"]["boxes"]["properties"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("resize", "corner", "centre"), [
+    ("stretch", (0.0, 0.0), (50.0, 25.0)),
+    ("keep_aspect", (25.0, 0.0), (50.0, 25.0)),  # 100 x 50 resized to 64 x 32, the middle 32 x 32 kept
+])
+def test_a_point_of_the_input_maps_back_onto_the_image_it_was_made_of(resize, corner, centre):
+    from PIL import Image
+
+    from flexzoo.images import image_geometry
+
+    upload = io.BytesIO()
+    Image.new("RGB", (100, 50)).save(upload, format="PNG")
+    geometry = image_geometry(upload.getvalue(), (3, 32, 32), {"resize": resize})
+    assert geometry.to_image(0, 0) == pytest.approx(corner)
+    assert geometry.to_image(16, 16) == pytest.approx(centre)

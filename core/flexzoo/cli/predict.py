@@ -65,9 +65,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise InputError(f"--top-k must be at least 1, got {args.top_k}")
     predictor = Predictor.load(args.artifact, args.runtime)
     samples = read_inputs(args.inputs, predictor.input_shape, predictor.preprocessing)
-    names = [name for name, _ in samples]
-    results = predictor.predict_samples([sample for _, sample in samples], args.batch_size, args.top_k,
-                                        _Bar(len(samples)))
+    names = [sample.name for sample in samples]
+    results = predictor.predict_samples([sample.array for sample in samples], args.batch_size, args.top_k,
+                                        _Bar(len(samples)), [sample.geometry for sample in samples])
     if args.json:
         emit_json([{"input": name, "outputs": result} for name, result in zip(names, results)])
     elif args.csv:
@@ -79,7 +79,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     writer.writerow([name, head, rank, top["label"], f"{top['probability']:.6g}", ""])
                 for label, pixels in value.get("pixels", {}).items():  # the mask itself: --json
                     writer.writerow([name, head, "", label, "", pixels])
-                for rank, box in enumerate(value.get("boxes", []), 1):  # value: x1 y1 x2 y2 in input pixels
+                for rank, box in enumerate(value.get("boxes", []), 1):  # value: x1 y1 x2 y2 in the image's pixels
                     writer.writerow([name, head, rank, box["label"], f"{box['score']:.6g}",
                                      " ".join(f"{box[edge]:.6g}" for edge in ("x1", "y1", "x2", "y2"))])
                 for index, number in enumerate(value.get("values", [])):

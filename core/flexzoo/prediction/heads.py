@@ -11,10 +11,13 @@ regression heads: their outputs are reported as values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from flexzoo.images import ImageGeometry
 
 __all__ = ["HeadSpec", "describe", "head_specs"]
 
@@ -60,16 +63,21 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def describe(outputs: dict[str, np.ndarray], heads: dict[str, HeadSpec], top_k: int = 1) -> list[dict[str, Any]]:
+def describe(outputs: dict[str, np.ndarray], heads: dict[str, HeadSpec], top_k: int = 1,
+             geometries: Sequence[ImageGeometry | None] | None = None) -> list[dict[str, Any]]:
     """Per sample, per head: the top-k labels with probabilities (classification), the class of each pixel
-    with each label's pixel count (segmentation), the boxes found (detection: label, score, x1, y1, x2, y2 in
-    input pixels, highest score first, those scoring at least BOX_THRESHOLD), or the values (regression)."""
+    with each label's pixel count (segmentation), the boxes found (detection: label, score, x1, y1, x2, y2,
+    highest score first, those scoring at least BOX_THRESHOLD), or the values (regression).
+
+    A box is in the pixels of the image the sample was made of when its ``geometries`` entry says how the
+    input maps back onto it, else in the model input's pixels."""
     count = len(next(iter(outputs.values())))
     results: list[dict[str, Any]] = [{} for _ in range(count)]
     for name, spec in heads.items():
         if spec.kind == "detection":
             for i, boxes in enumerate(_boxes(outputs[name], spec)):
-                results[i][name] = {"boxes": boxes}
+                geometry = geometries[i] if geometries is not None else None
+                results[i][name] = {"boxes": [_in_image(box, geometry) for box in boxes] if geometry else boxes}
             continue
         if spec.kind == "segmentation":
             masks = outputs[name].argmax(axis=1)
@@ -89,6 +97,13 @@ def describe(outputs: dict[str, np.ndarray], heads: dict[str, HeadSpec], top_k: 
             for i in range(count):
                 results[i][name] = {"values": values[i].tolist()}
     return results
+
+
+def _in_image(box: dict[str, Any], geometry: ImageGeometry) -> dict[str, Any]:
+    """A box's corners in the pixels of the image its input was made of."""
+    x1, y1 = geometry.to_image(box["x1"], box["y1"])
+    x2, y2 = geometry.to_image(box["x2"], box["y2"])
+    return {**box, "x1": x1, "y1": y1, "x2": x2, "y2": y2}
 
 
 def _boxes(output: np.ndarray, spec: HeadSpec) -> list[list[dict[str, Any]]]:

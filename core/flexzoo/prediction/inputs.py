@@ -4,7 +4,8 @@ Accepted: image files (see :mod:`flexzoo.images`; a recorded ``card["preprocessi
 its resize rule, interpolation and per-channel ``mean``/``std``), folders of images, ``.npy`` (one sample
 or a batch), ``.npz`` (each array one sample or a batch), and ``.json`` (a sample or a list of samples, as
 nested lists, or ``{"inputs": ...}``). Arrays and JSON are taken as model-ready: no preprocessing is
-applied to them.
+applied to them. Each sample keeps its name and, for an image, how the input maps back onto the image
+(boxes are answered in the image's own pixels).
 """
 
 from __future__ import annotations
@@ -12,14 +13,22 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from flexzoo.errors import FlexzooError
-from flexzoo.images import IMAGE_SUFFIXES, prepare_image
+from flexzoo.images import IMAGE_SUFFIXES, ImageGeometry, image_geometry, prepare_image
 
-__all__ = ["InputError", "as_batch", "read_inputs"]
+__all__ = ["InputError", "Sample", "as_batch", "image_input", "read_inputs"]
+
+
+class Sample(NamedTuple):
+    """One model-ready sample, named for where it came from; ``geometry`` when it was made from an image."""
+
+    name: str
+    array: np.ndarray
+    geometry: ImageGeometry | None = None
 
 
 class InputError(FlexzooError):
@@ -48,15 +57,16 @@ def as_batch(value: Any, input_shape: Sequence[int], where: str = "input") -> np
 
 
 def image_input(source: str | Path | bytes, input_shape: Sequence[int], preprocessing: dict[str, Any] | None,
-                name: str) -> np.ndarray:
-    """One image as a model-ready sample."""
+                name: str) -> Sample:
+    """One image as a model-ready sample, with how the input maps back onto the image."""
     try:
-        return prepare_image(source, tuple(input_shape), preprocessing, name)
+        pixels = prepare_image(source, tuple(input_shape), preprocessing, name)
+        return Sample(name, pixels, image_geometry(source, tuple(input_shape), preprocessing, name))
     except FlexzooError as exc:
         raise InputError(str(exc)) from None
 
 
-def _array_file(path: Path, input_shape: Sequence[int]) -> list[tuple[str, np.ndarray]]:
+def _array_file(path: Path, input_shape: Sequence[int]) -> list[Sample]:
     try:
         if path.suffix == ".npy":
             arrays = {"": np.load(path, allow_pickle=False)}
@@ -69,11 +79,11 @@ def _array_file(path: Path, input_shape: Sequence[int]) -> list[tuple[str, np.nd
     for key, array in arrays.items():
         label = f"{path}:{key}" if key else str(path)
         batch = as_batch(array, input_shape, label)
-        named += [(f"{label}[{i}]" if len(batch) > 1 else label, sample) for i, sample in enumerate(batch)]
+        named += [Sample(f"{label}[{i}]" if len(batch) > 1 else label, sample) for i, sample in enumerate(batch)]
     return named
 
 
-def _json_file(path: Path, input_shape: Sequence[int]) -> list[tuple[str, np.ndarray]]:
+def _json_file(path: Path, input_shape: Sequence[int]) -> list[Sample]:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -83,14 +93,13 @@ def _json_file(path: Path, input_shape: Sequence[int]) -> list[tuple[str, np.nda
             raise InputError(f"{path}: a JSON object needs the key `inputs` (a sample or a list of samples)")
         value = value["inputs"]
     batch = as_batch(value, input_shape, str(path))
-    return [(f"{path}[{i}]" if len(batch) > 1 else str(path), sample) for i, sample in enumerate(batch)]
+    return [Sample(f"{path}[{i}]" if len(batch) > 1 else str(path), sample) for i, sample in enumerate(batch)]
 
 
-def _one(path: Path, input_shape: Sequence[int], preprocessing: dict[str, Any] | None
-         ) -> list[tuple[str, np.ndarray]]:
+def _one(path: Path, input_shape: Sequence[int], preprocessing: dict[str, Any] | None) -> list[Sample]:
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        return [(str(path), image_input(path, input_shape, preprocessing, str(path)))]
+        return [image_input(path, input_shape, preprocessing, str(path))]
     if suffix in (".npy", ".npz"):
         return _array_file(path, input_shape)
     if suffix == ".json":
@@ -100,9 +109,9 @@ def _one(path: Path, input_shape: Sequence[int], preprocessing: dict[str, Any] |
 
 
 def read_inputs(paths: Sequence[str | Path], input_shape: Sequence[int],
-                preprocessing: dict[str, Any] | None = None) -> list[tuple[str, np.ndarray]]:
+                preprocessing: dict[str, Any] | None = None) -> list[Sample]:
     """Every sample the paths hold, each named for where it came from; a folder gives its images, sorted."""
-    samples: list[tuple[str, np.ndarray]] = []
+    samples: list[Sample] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():

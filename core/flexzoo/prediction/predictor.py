@@ -10,6 +10,7 @@ import numpy as np
 
 from flexzoo.artifact.format import ArtifactInfo, read_artifact
 from flexzoo.errors import FlexzooError
+from flexzoo.images import ImageGeometry
 from flexzoo.prediction.heads import HeadSpec, describe, head_specs
 from flexzoo.prediction.inputs import InputError, as_batch
 
@@ -89,14 +90,20 @@ class Predictor:
         return describe(self(batch), self.heads, top_k)
 
     def predict_samples(self, samples: Sequence[np.ndarray], batch_size: int = 64, top_k: int = 1,
-                        progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-        """Samples run in batches of ``batch_size``; ``progress(done)`` is called after each batch."""
+                        progress: Callable[[int], None] | None = None,
+                        geometries: Sequence[ImageGeometry | None] | None = None) -> list[dict[str, Any]]:
+        """Samples run in batches of ``batch_size``; ``progress(done)`` is called after each batch.
+
+        ``geometries``: per sample made from an image, how it maps back onto the image (boxes are then
+        answered in the image's pixels).
+        """
         if batch_size < 1:
             raise InputError(f"the batch size must be at least 1, got {batch_size}")
         results: list[dict[str, Any]] = []
         for start in range(0, len(samples), batch_size):
             batch = np.stack(samples[start:start + batch_size]).astype(np.float32)
-            results += describe(self(batch), self.heads, top_k)
+            results += describe(self(batch), self.heads, top_k,
+                                geometries[start:start + batch_size] if geometries is not None else None)
             if progress:
                 progress(len(results))
         return results

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flexzoo._version import __version__
+from flexzoo.images import ImageGeometry
 from flexzoo.prediction import InputError, as_batch, describe
 from flexzoo.prediction.inputs import image_input
 from flexzoo.serving.models import ModelStore, NotFound, Version, VersionError
@@ -77,14 +78,16 @@ def _replay(request: Request, body: bytes) -> Request:
     return Request(request.scope, receive)
 
 
-async def _inputs(request: Request, version: Version, limit: int) -> tuple[np.ndarray, int]:
-    """The request's batch and top_k."""
+async def _inputs(request: Request, version: Version, limit: int
+                  ) -> tuple[np.ndarray, int, list[ImageGeometry | None] | None]:
+    """The request's batch, top_k, and for uploaded images how each input maps back onto its image."""
     predictor = version.predictor
     shape = predictor.input_shape
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await _body(request, limit)
     if kind.startswith("image/"):
-        return image_input(body, shape, predictor.preprocessing, "the uploaded image")[None], 1
+        sample = image_input(body, shape, predictor.preprocessing, "the uploaded image")
+        return sample.array[None], 1, [sample.geometry]
     if kind == "multipart/form-data":
         form = await _replay(request, body).form(max_part_size=limit)
         files = [item for item in form.getlist("file") if hasattr(item, "read")]
@@ -92,7 +95,8 @@ async def _inputs(request: Request, version: Version, limit: int) -> tuple[np.nd
             raise Problem(400, "a multipart request needs one or more image files in the field `file`")
         images = [image_input(await f.read(), shape, predictor.preprocessing, f"uploaded image `{f.filename}`")
                   for f in files]
-        return np.stack(images), _top_k(form.get("top_k", 1))
+        return np.stack([image.array for image in images]), _top_k(form.get("top_k", 1)), [
+            image.geometry for image in images]
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -100,7 +104,7 @@ async def _inputs(request: Request, version: Version, limit: int) -> tuple[np.nd
     if not isinstance(payload, dict) or "inputs" not in payload:
         raise Problem(400, "the JSON body needs the key `inputs`: one sample of shape "
                            f"{list(shape)} or a list of them")
-    return as_batch(payload["inputs"], shape, "`inputs`"), _top_k(payload.get("top_k", 1))
+    return as_batch(payload["inputs"], shape, "`inputs`"), _top_k(payload.get("top_k", 1)), None
 
 
 def _top_k(value: Any) -> int:
@@ -178,7 +182,7 @@ def create_app(store: ModelStore, *, max_body_bytes: int = 8 << 20, admin_token:
             try:
                 version = model.get(version_label)
                 version_text = version.version
-                batch, top_k = await _inputs(request, version, max_body_bytes)
+                batch, top_k, geometries = await _inputs(request, version, max_body_bytes)
                 try:
                     outputs = await version.batcher.submit(batch)
                 except Exception as exc:
@@ -188,7 +192,7 @@ def create_app(store: ModelStore, *, max_body_bytes: int = 8 << 20, admin_token:
                 model.in_flight -= 1
             status = 200
             return JSONResponse({"model": name, "version": version.version,
-                                 "predictions": describe(outputs, version.predictor.heads, top_k),
+                                 "predictions": describe(outputs, version.predictor.heads, top_k, geometries),
                                  "outputs": {head: value.tolist() for head, value in outputs.items()}})
         except Problem as exc:
             status = exc.status

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from flexzoo.centernet import BOX_CHANNELS, centre_targets, decode
@@ -116,8 +117,6 @@ class DetectionScore:
 
 def all_ranks(items: list) -> list:
     """Every rank's ``items``, in rank order (this rank's own when torch.distributed is not initialised)."""
-    import torch.distributed as dist
-
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return items
     gathered: list = [None] * dist.get_world_size()
