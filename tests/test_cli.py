@@ -42,8 +42,8 @@ def test_listing_and_validating_import_no_torch(args):
 
 def test_list_filters_by_kind_and_wildcard(zoo):
     assert [c["name"] for c in zoo.json("list", "initializers", "kaiming_*")] == ["kaiming_normal", "kaiming_uniform"]
-    assert [c["qualified_name"] for c in zoo.json("list", "heads")] == ["builtin:linear", "builtin:mean", "builtin:mlp",
-                                                                       "builtin:segmentation", "builtin:vote"]
+    assert [c["qualified_name"] for c in zoo.json("list", "heads")] == [
+        "builtin:detection", "builtin:linear", "builtin:mean", "builtin:mlp", "builtin:segmentation", "builtin:vote"]
     assert {c["kind"] for c in zoo.json("list", "mlp")} == {"backbone", "head"}
 
 
