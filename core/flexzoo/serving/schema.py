@@ -23,7 +23,8 @@ def _head_schema(head: dict[str, Any]) -> dict[str, Any]:
         box = {"type": "object", "properties": {"label": {"type": "string"}, "score": {"type": "number"},
                                                 **{edge: {"type": "number"} for edge in ("x1", "y1", "x2", "y2")}}}
         return {"type": "object", "properties": {"boxes": {
-            "type": "array", "items": box, "description": "boxes found, highest score first, in the pixels of the image sent (of the model input for arrays)"}}}
+            "type": "array", "items": box, "description": "boxes found, highest score first, in the pixels of "
+                                                          "the image sent (of the model input for arrays)"}}}
     if head["kind"] == "segmentation":
         return {"type": "object", "properties": {
             "mask": {"type": "array", "description": "the class index of each pixel, row by row"},
