@@ -208,3 +208,14 @@ def test_a_segmentation_head_on_a_pooled_timm_backbone_asks_for_features_only(re
     with pytest.raises(ManifestError, match=r"\[backbone.features_only\] timm:resnet18: `features_only` must be "
                                             r"true to return feature maps \(head `mask` takes feature maps\)"):
         build(path, registry)
+
+
+def test_features_only_stages_feed_the_builtin_detection_head(tmp_path, registry):
+    path = tmp_path / "detector.toml"
+    path.write_text('[model]\nname = "detector"\ninput_shape = [3, 32, 32]\n\n[backbone]\nuse = "timm:resnet10t"\n'
+                    'features_only = true\n\n[heads.boxes]\nuse = "detection"\nnum_classes = 3\nstride = 8\n')
+    model = build(str(path), registry)
+    reference = timm.create_model("resnet10t", features_only=True)
+    assert [m.stride for m in model.backbone.feature_maps] == reference.feature_info.reduction()
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 32, 32))["boxes"].shape == (2, 3 + 4, 4, 4)  # classes + box, at stride 8
