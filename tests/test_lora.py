@@ -224,6 +224,12 @@ def test_an_adapter_artifact_holds_adapters_and_heads_and_loads_as_the_merged_mo
     assert main(["inspect", str(result.artifact)]) == 0
     assert f"LoRA rank 2 on {len(layers)} layers of the base ../base/base.safetensors" in capsys.readouterr().out
 
+    again = root / "again.toml"  # a later `from =` reads the adapter artifact with its base, like flexzoo.load
+    again.write_text('[model]\nname = "again"\n\n[backbone]\nfrom = "out/tuned.safetensors"\n\n'
+                     '[heads.parity]\nuse = "linear"\nnum_classes = 2\n')
+    reused = flexzoo.build(load_manifest(again)).backbone.state_dict()
+    assert all(torch.equal(tensor, loaded.backbone.state_dict()[name]) for name, tensor in reused.items())
+
 
 @pytest.mark.slow
 def test_an_adapter_artifact_without_its_base_or_on_other_weights_is_refused_by_name(base, tuned_manifest, tmp_path,
