@@ -1,19 +1,25 @@
 # flexzoo: `make demo` builds the example model, `make test` runs the tests; both set up .venv first.
 # `make report-check` screenshots a trained model's `zoo report` in headless Chromium (apt-get install chromium);
 # it is not part of `make test`.
+# Installs are pinned by requirements/constraints.txt (the versions CI last passed with); pyproject.toml keeps ranges.
+# `make upgrade` re-resolves the newest releases and rewrites it; `make test-latest` runs the suite on the newest
+# releases in a venv of its own (.venv-latest), `make test-flaky` runs every test that starts processes, servers,
+# ranks or signals 10 times; neither is part of CI.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP  := $(VENV)/.installed
+CONSTRAINTS := requirements/constraints.txt
+EDITABLES = -e '.[dev]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
 
-.PHONY: venv demo test lint bench report-check clean
+.PHONY: venv demo test lint bench report-check clean upgrade test-latest test-flaky
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(PLUGINS)
+$(STAMP): pyproject.toml $(PLUGINS) $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) $(EDITABLES)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,6 +33,28 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
+# The tests marked `processes` (servers, torch.distributed ranks, signals, killed writers), 10 runs each.
+test-flaky: $(STAMP)
+	$(BIN)/python -m pytest -m processes --count 10 -q
+
+upgrade:
+	rm -rf .venv-upgrade
+	$(PYTHON) -m venv .venv-upgrade
+	.venv-upgrade/bin/python -m pip install --quiet --upgrade pip
+	.venv-upgrade/bin/python -m pip install --quiet $(EDITABLES)
+	{ sed -n '/^#/p' $(CONSTRAINTS); .venv-upgrade/bin/python -m pip freeze --exclude-editable \
+	  | grep -v -i -E '^(flexzoo|#)'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf .venv-upgrade
+	@echo "rewrote $(CONSTRAINTS); run \`make test\` before committing it"
+
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager $(EDITABLES)
+	.venv-latest/bin/python -m pip list --format=freeze | grep -i -E '^(torch|timm|transformers|keras|optuna)=='
+	.venv-latest/bin/python -m pytest
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
@@ -34,4 +62,4 @@ report-check: $(STAMP)
 	$(BIN)/python tools/report_check.py -o out/report-check
 
 clean:
-	rm -rf $(VENV) out bench/results.json
+	rm -rf $(VENV) .venv-latest .venv-upgrade out bench/results.json

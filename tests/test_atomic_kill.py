@@ -12,6 +12,8 @@ import pytest
 
 from flexzoo.artifact.format import read_artifact
 
+pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
+
 BIG = """
 [model]
 name = "big"

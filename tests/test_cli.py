@@ -149,6 +149,7 @@ with sigterm_unwinds():
 """
 
 
+@pytest.mark.processes
 def test_a_sigterm_that_lands_in_a_finalizer_still_unwinds_the_run_without_a_traceback(tmp_path):
     marker = tmp_path / "marker"
     done = subprocess.run([sys.executable, "-c", FINALIZER_GETS_SIGTERM, str(marker)],

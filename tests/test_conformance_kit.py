@@ -288,6 +288,7 @@ def test_strategy_check_passes_the_single_process_base():
     check_strategy(entry("strategy", SingleProcess))
 
 
+@pytest.mark.processes
 def test_strategy_check_refuses_a_teardown_that_leaves_a_process_group():
     import torch.distributed as dist
 

@@ -19,6 +19,8 @@ import torch.utils.data
 
 from flexzoo.plugin import Component, hookimpl
 
+pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
+
 FLEXZOO_PLUGIN_API = 2
 
 

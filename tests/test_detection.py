@@ -126,6 +126,7 @@ def _rank_map(rank: int, world: int, port: int, output: torch.Tensor, boxes: tor
         dist.destroy_process_group()
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 def test_map_over_two_ranks_is_the_map_of_all_their_images_on_every_rank(tmp_path):
     data = np.load(make_shapes().make_shape_boxes(tmp_path / "boxes.npz", 20))
@@ -184,6 +185,7 @@ def test_a_missing_metric_package_is_refused_naming_the_extra(manifest_file, tmp
     assert "pip install 'flexzoo[detection]'" in str(caught.value)
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 def test_detection_learns_boxes_reloads_identically_exports_to_onnx_and_predicts(manifest_file, registry, tmp_path):
     data = shape_boxes(tmp_path / "boxes.npz", 400)

@@ -12,6 +12,8 @@ from serving_helpers import Server, multipart, server_env
 from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
 
+pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
+
 ROOT = Path(__file__).resolve().parents[1]
 
 MEMBER = """

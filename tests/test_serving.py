@@ -28,7 +28,7 @@ from flexzoo.artifact.format import read_artifact
 from flexzoo.images import decode_image
 from flexzoo.testing.distributions import make_distribution
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]  # servers, ranks, signals: `make test-flaky` runs them 10 times
 LIMIT = 100_000
 STATIC_INT8 = '\n[[compress]]\nuse = "quantize_int8"\nmode = "static"\ncalibration_batches = 1\n'
 

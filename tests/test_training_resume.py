@@ -18,6 +18,8 @@ from flexzoo.pipeline import train
 from flexzoo.training.checkpoint import checkpoint_state
 from flexzoo.validation import load_manifest
 
+pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
+
 RESUMABLE = """
 [model]
 name = "resumable"

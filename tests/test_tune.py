@@ -52,6 +52,7 @@ def test_a_space_value_that_breaks_the_manifest_is_refused_before_the_first_tria
     assert not (tmp_path / "tuned.tune").exists()
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 def test_the_best_trial_beats_the_manifest_and_two_workers_share_one_sqlite_study(tmp_path):
     (tmp_path / "m.toml").write_text(MANIFEST)
@@ -103,6 +104,7 @@ def test_cv_refuses_a_manifest_that_chooses_its_own_fold(tmp_path, capsys):
     assert code != 0 and "sets [train] folds itself; remove folds and fold there" in capsys.readouterr().err
 
 
+@pytest.mark.processes
 @pytest.mark.slow  # two CLI processes (about 7 s of imports each) and three trials
 def test_a_killed_study_resumes_and_finishes_the_requested_trials(tmp_path):
     (tmp_path / "m.toml").write_text(MANIFEST.replace("widths = [32]", "widths = [8]").replace("epochs = 2",

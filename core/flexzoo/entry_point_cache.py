@@ -76,9 +76,14 @@ def _cache_file(group: str) -> Path:
         except OSError:
             stamps.append([entry, None])
     key = hashlib.sha256(json.dumps([_FORMAT, sys.version, group, stamps]).encode()).hexdigest()[:24]
+    return cache_directory() / f"entry-points-{key}.json"
+
+
+def cache_directory() -> Path:
+    """flexzoo's per-user cache: ``$FLEXZOO_CACHE_DIR``, else ``$XDG_CACHE_HOME/flexzoo``, else ``~/.cache/flexzoo``."""
     base = os.environ.get(CACHE_DIR_ENV) or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "flexzoo")
-    return Path(base) / f"entry-points-{key}.json"
+    return Path(base)
 
 
 def entry_points(group: str) -> list[EntryPointRecord]:

@@ -258,8 +258,9 @@ def _storage(url: str) -> Any:
 
     for attempt in range(5):
         try:
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(1)  # a worker that died: its trial runs again
             return optuna.storages.RDBStorage(url, heartbeat_interval=5, grace_period=15,
-                                              failed_trial_callback=optuna.storages.RetryFailedTrialCallback(1))
+                                              heartbeat_stale_trial_callback=retry)
         except sqlalchemy.exc.SQLAlchemyError:
             if attempt == 4:
                 raise

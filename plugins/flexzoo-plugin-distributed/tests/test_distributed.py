@@ -15,6 +15,8 @@ from distributed_runs import assert_same_run, ranks_of, write_manifest, zoo
 import flexzoo_plugin_distributed
 from flexzoo.registry import Registry
 
+pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
+
 
 def test_the_plugin_offers_ddp_fsdp_and_zero():
     registry = Registry.from_modules({"distributed": flexzoo_plugin_distributed})

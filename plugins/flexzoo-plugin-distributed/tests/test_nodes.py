@@ -23,6 +23,8 @@ import flexzoo
 from flexzoo.artifact.format import read_artifact
 from flexzoo.training.checkpoint import checkpoint_state
 
+pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
+
 RUN_TIMEOUT_S = 240
 
 

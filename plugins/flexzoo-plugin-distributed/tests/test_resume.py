@@ -14,6 +14,8 @@ from safetensors import safe_open
 
 from flexzoo.training.checkpoint import checkpoint_state
 
+pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
+
 EPOCHS = 8
 
 

@@ -14,7 +14,7 @@ import pytest
 import flexzoo
 from flexzoo.artifact.format import read_artifact
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]  # servers, ranks, signals: `make test-flaky` runs them 10 times
 
 MANIFEST = """
 [model]

@@ -18,7 +18,7 @@ FLEXZOO_PLUGIN_API = 2
 
 @hookimpl
 def flexzoo_backbones() -> list[Component]:
-    models = APPLICATIONS.read()
+    models = APPLICATIONS.listing()
     return [Component("sequential", sequential),
             *(Component(name, functools.partial(application, name),
                         summary=f"keras.applications.{name} ({models.version}, torch backend)")

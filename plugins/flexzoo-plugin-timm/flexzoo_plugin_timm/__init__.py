@@ -17,6 +17,6 @@ FLEXZOO_PLUGIN_API = 2
 
 @hookimpl
 def flexzoo_backbones() -> list[Component]:
-    models = MODELS.read()
+    models = MODELS.listing()
     return [Component(name, functools.partial(backbone, name), summary=f"timm {name} ({models.version})")
             for name in models.names]

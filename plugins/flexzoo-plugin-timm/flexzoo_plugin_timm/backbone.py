@@ -98,9 +98,6 @@ def _create(model_name: str, kwargs: dict[str, Any], from_options: set[str]) -> 
     """timm.create_model without a classifier, offline; its refusals become parameter errors."""
     import timm
 
-    from flexzoo_plugin_timm.model_list import MODELS
-
-    MODELS.warn_if_stale(timm.__version__)
     try:
         return timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs)
     except TypeError as exc:

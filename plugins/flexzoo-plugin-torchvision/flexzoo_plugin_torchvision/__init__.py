@@ -18,7 +18,7 @@ FLEXZOO_PLUGIN_API = 2
 
 @hookimpl
 def flexzoo_backbones() -> list[Component]:
-    models = MODELS.read()
+    models = MODELS.listing()
     return [Component(name, functools.partial(backbone, name),
                       summary=f"torchvision {name} ({models.version}), without its classifier")
             for name in models.names]

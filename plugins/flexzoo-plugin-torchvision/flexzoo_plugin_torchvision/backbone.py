@@ -89,9 +89,6 @@ def _create(model_name: str, kwargs: dict[str, Any], from_options: set[str]) -> 
     import torch
     import torchvision
 
-    from flexzoo_plugin_torchvision.model_list import MODELS
-
-    MODELS.warn_if_stale(torchvision.__version__)
     try:
         builder = torchvision.models.get_model_builder(model_name)
     except ValueError as exc:

@@ -17,7 +17,7 @@ FLEXZOO_PLUGIN_API = 2
 
 @hookimpl
 def flexzoo_backbones() -> list[Component]:
-    models = MODELS.read()
+    models = MODELS.listing()
     return [Component(name, functools.partial(backbone, name),
                       summary=f"transformers {name} encoder, {INPUTS[kind]} ({models.version})")
             for name, kind in models.details.items()]

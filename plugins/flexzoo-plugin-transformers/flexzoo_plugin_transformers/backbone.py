@@ -54,7 +54,7 @@ def backbone(
         patch_size: the config's patch_size, for vision transformers (None: default).
         config: any other keys of the model type's config, e.g. { hidden_sizes = [8, 16], depths = [1, 1] }.
     """
-    kind = MODELS.read().details[model_type]
+    kind = MODELS.listing().details[model_type]
     _check_input_shape(kind, input_shape)
     sizes = {name: value for name, value in zip(SIZE_KEYS, (hidden_size, num_hidden_layers, num_attention_heads,
              intermediate_size, vocab_size, max_position_embeddings, patch_size)) if value is not None}
@@ -86,9 +86,8 @@ def _check_input_shape(kind: str, input_shape: tuple[int, ...]) -> None:
 def make_config(model_type: str, kind: str, input_shape: tuple[int, ...], sizes: dict[str, int],
                 config: dict[str, Any]) -> Any:
     """The model type's config with the manifest's keys and what input_shape implies; each key checked."""
-    from transformers import AutoConfig, __version__
+    from transformers import AutoConfig
 
-    MODELS.warn_if_stale(__version__)
     default = AutoConfig.for_model(model_type)
     for name in [*sizes, *config]:
         if not hasattr(default, name):
