@@ -42,7 +42,8 @@ def test_killed_builds_never_leave_a_half_artifact(tmp_path):
     artifact = out / "big.safetensors"
     started = time.perf_counter()
     first = start_build(manifest, out, seed=0)
-    assert first.wait(timeout=300) == 0, first.stderr.read()
+    _, stderr = first.communicate(timeout=300)  # communicate, not wait: it reads and closes the pipe
+    assert first.returncode == 0, stderr
     full = time.perf_counter() - started
     hashes = {read_artifact(artifact).weights_sha256}
     # Kill new builds (another seed: other weights) at moments spread over a whole build.
@@ -51,7 +52,7 @@ def test_killed_builds_never_leave_a_half_artifact(tmp_path):
         build = start_build(manifest, out, seed=index + 1)
         time.sleep(full * fraction)
         build.send_signal(signal.SIGKILL)
-        build.wait(timeout=60)
+        build.communicate(timeout=60)
         info = read_artifact(artifact)  # always a complete artifact whose hashes verify
         outcomes.append(info.weights_sha256 in hashes)
         hashes.add(info.weights_sha256)
@@ -61,7 +62,8 @@ def test_killed_builds_never_leave_a_half_artifact(tmp_path):
         assert all(name.endswith(".partial") for name in hidden), hidden
     # The next build removes the partial files dead builds left behind.
     last = start_build(manifest, out, seed=99)
-    assert last.wait(timeout=300) == 0
+    _, stderr = last.communicate(timeout=300)
+    assert last.returncode == 0, stderr
     assert sorted(p.name for p in out.iterdir()) == ["big.safetensors"]
     assert any(outcomes), "no kill landed before the rename: the test did not exercise an interrupted write"
 
@@ -75,6 +77,7 @@ def test_terminated_build_cleans_up_its_partial_file(tmp_path):
         time.sleep(0.005)
     assert any(out.glob(".big.safetensors.*.partial/*")), "the build never started writing"
     build.send_signal(signal.SIGTERM)
-    assert build.wait(timeout=60) == 128 + signal.SIGTERM
+    build.communicate(timeout=60)
+    assert build.returncode == 128 + signal.SIGTERM
     assert list(out.iterdir()) == []
     assert os.path.isdir(out)

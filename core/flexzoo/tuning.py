@@ -252,15 +252,18 @@ def _current(data: dict[str, Any], dimension: Dimension) -> Any:
 def _storage(url: str) -> Any:
     """The study's RDB storage; workers starting together race to create its tables, so a loser tries again."""
     import time
+    import warnings
 
     import optuna
     import sqlalchemy.exc
 
     for attempt in range(5):
         try:
-            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(1)  # a worker that died: its trial runs again
-            return optuna.storages.RDBStorage(url, heartbeat_interval=5, grace_period=15,
-                                              heartbeat_stale_trial_callback=retry)
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.8; we rely on them
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(1)  # a worker that died: its trial again
+                return optuna.storages.RDBStorage(url, heartbeat_interval=5, grace_period=15,
+                                                  heartbeat_stale_trial_callback=retry)
         except sqlalchemy.exc.SQLAlchemyError:
             if attempt == 4:
                 raise

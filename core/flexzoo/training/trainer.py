@@ -121,7 +121,18 @@ class Trainer(EpochLoop):
         return self.strategy.rank == 0
 
     def fit(self, model: nn.Module, data: Dataset) -> Fitted:
-        """Join the strategy's process group, train to the end (or an early stop), leave the group."""
+        """Join the strategy's process group, train to the end (or an early stop), leave the group.
+
+        ``[train] threads`` (or one thread per rank in a run of several) holds while it trains; the caller's
+        thread count is back afterwards, so a model trained in this process computes as a loaded one does.
+        """
+        previous = torch.get_num_threads()
+        try:
+            return self._fit_with_strategy(model, data)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _fit_with_strategy(self, model: nn.Module, data: Dataset) -> Fitted:
         federate = getattr(self.strategy, "federate", None)
         self.strategy.setup()
         if federate is not None:

@@ -69,7 +69,7 @@ def kill_node(node: subprocess.Popen) -> None:
     assert ranks, "the node has no rank to kill"
     for pid in [node.pid, *ranks.values()]:
         os.kill(pid, signal.SIGKILL)
-    node.wait(timeout=30)
+    node.communicate(timeout=30)  # reads and closes its pipes
 
 
 @pytest.mark.slow
