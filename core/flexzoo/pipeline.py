@@ -202,8 +202,8 @@ class Pipeline:
                 self.init(model)
                 self.transfer(model)
                 self.registry.manager.hook.flexzoo_model_built(model=model, manifest=self.manifest)
-        if scope is not None:
-            self.pretrained_sources = scope.records
+        if scope is not None:  # kept with the model too: `flexzoo.save` writes it from another pipeline
+            self.pretrained_sources = model.pretrained_sources = scope.records
         self._pretrained = pretrained_config(model)
         if self._data is not None:
             self._data.pretrained = self._pretrained
@@ -290,7 +290,7 @@ class Pipeline:
             stored = adapter_state(model.state_dict(), adapters, lora, base, Path(out_dir), self.registry)
         return write_artifact(model, self.manifest, out_dir, self.registry, compression=model.compression,
                               training=training, data=self.data_card(), adapters=stored,
-                              pretrained=self.pretrained_sources)
+                              pretrained=getattr(model, "pretrained_sources", None) or self.pretrained_sources)
 
     def export(self, model: nn.Module, artifact: str | Path, formats: list[str] | None = None,
                out_dir: str | Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> list[dict[str, Any]]:
