@@ -6,6 +6,7 @@ where it writes real weights made from the real architectures, in the layout the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -76,10 +77,11 @@ def test_timm_by_hub_id_builds_the_cached_tensors_and_the_artifact_records_commi
     source, = read_artifact(caches / "out" / "tiny.safetensors").info["pretrained"]
     weights = next(f for f in source["files"] if f["file"] == "model.safetensors")
     assert weights["repository"] == TIMM_REPO and weights["commit"] == commit
-    assert weights["sha256"] == __import__("hashlib").sha256(files["model.safetensors"]).hexdigest()
+    assert weights["sha256"] == hashlib.sha256(files["model.safetensors"]).hexdigest()
     assert weights["size"] == len(files["model.safetensors"])
     declared = json.loads(files["config.json"])["pretrained_cfg"]  # from the repository's config, not guessed
-    assert source["preprocessing"]["mean"] == declared["mean"] and source["preprocessing"]["input_size"] == [3, 160, 160]
+    assert source["preprocessing"]["mean"] == declared["mean"]
+    assert source["preprocessing"]["input_size"] == [3, 160, 160]
     assert source["preprocessing"]["label_names"][:2] == ["class 0", "class 1"]
     assert f"hf-hub:{TIMM_REPO}" in out and commit[:12] in out
 
@@ -119,7 +121,7 @@ def test_torchvision_by_weights_name_loads_the_torch_hub_checkpoint(caches):
     assert_backbone_equals(artifact, state, "classifier.3.")
     source, = read_artifact(artifact).info["pretrained"]
     assert source["files"][0]["url"] == weights.url
-    assert source["files"][0]["sha256"] == __import__("hashlib").sha256(checkpoint.read_bytes()).hexdigest()
+    assert source["files"][0]["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     assert source["preprocessing"]["label_names"] == weights.meta["categories"]
     assert source["preprocessing"]["input_size"] == [3, 224, 224]
 
@@ -181,9 +183,10 @@ def locked(caches, capsys, timm_files):
 
 
 def test_lock_pins_commit_and_sha256_in_stable_toml_and_the_build_passes(locked, caches, capsys, timm_files):
-    files, _ = timm_files
     text = (caches / "model.toml.lock").read_text()
-    assert f'commit = "{commit_id(TIMM_REPO + "".join(sorted(__import__("hashlib").sha256(d).hexdigest() for d in files.values())))}"' in text
+    commit = (repo_folder(caches / "hf", TIMM_REPO) / "refs" / "main").read_text()
+    config_sha256 = hashlib.sha256(timm_files[0]["config.json"]).hexdigest()
+    assert f'commit = "{commit}"' in text and f'sha256 = "{config_sha256}"' in text
     assert 'key = "backbone.pretrained"' in text and '[plugins.timm]' in text and "timm = " in text
     assert zoo(capsys, "lock", str(locked))[0] == 0
     assert (caches / "model.toml.lock").read_text() == text  # locking again changes nothing
@@ -192,12 +195,12 @@ def test_lock_pins_commit_and_sha256_in_stable_toml_and_the_build_passes(locked,
 
 def test_a_changed_cached_file_is_refused_naming_the_key_and_both_hashes(locked, caches, capsys, timm_files):
     files, state = timm_files
-    expected = __import__("hashlib").sha256(files["model.safetensors"]).hexdigest()
+    expected = hashlib.sha256(files["model.safetensors"]).hexdigest()
     snapshot = next((repo_folder(caches / "hf", TIMM_REPO) / "snapshots").iterdir()) / "model.safetensors"
     changed = safetensors_bytes({k: v + 1 if v.is_floating_point() else v for k, v in state.items()})
     snapshot.resolve().write_bytes(changed)
     status, _, err = zoo(capsys, "build", str(locked), "-o", "out")
-    found = __import__("hashlib").sha256(changed).hexdigest()
+    found = hashlib.sha256(changed).hexdigest()
     assert status == 1 and "[backbone.pretrained]" in err
     assert f"sha256 expected {expected}, found {found}" in err and "zoo lock --upgrade" in err
     assert not (caches / "out" / "tiny.safetensors").exists()
@@ -231,8 +234,7 @@ def test_a_local_pretrained_file_is_locked_by_path_and_a_change_refused(caches, 
     assert status == 1 and "[backbone.pretrained]" in err and "sha256 expected" in err
 
 
-def test_fetch_prints_the_cache_paths_and_total_and_cache_verify_rehashes(locked, caches, capsys, timm_files):
-    files, _ = timm_files
+def test_fetch_prints_the_cache_paths_and_total_and_cache_verify_rehashes(locked, caches, capsys):
     status, out, _ = zoo(capsys, "fetch", str(locked))
     assert status == 0
     assert str(caches / "hf" / "models--timm--resnet10t.c3_in1k" / "snapshots") in out
