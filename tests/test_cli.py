@@ -18,7 +18,8 @@ try:
     status = main(sys.argv[1:])
 except SystemExit as exc:
     status = exc.code
-heavy = sorted(m for m in ("torch", "timm", "numpy", "safetensors", "flexzoo.builtin.layers") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "timm", "numpy", "safetensors", "huggingface_hub", "flexzoo.builtin.layers")
+               if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 sys.exit(status)
 """

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import flexzoo
+from flexzoo.artifact.format import read_artifact
 from flexzoo.pipeline import train
 from flexzoo.registry import default_registry
 from flexzoo.validation import load_manifest
@@ -100,3 +101,22 @@ def test_detection_example_finds_shapes_after_training_on_a_part_of_its_data(tmp
     assert validation["boxes.map50"] > 0.3  # measured 0.811; untrained 0.0; the whole example 0.957
     assert validation["boxes.map"] <= validation["boxes.map50"]
     assert [export["format"] for export in result.exports] == ["onnx"]
+
+
+@pytest.mark.slow
+def test_the_readme_first_example_fine_tunes_timm_weights_from_a_prepared_cache(tmp_path, monkeypatch):
+    """The README's first example, offline, on weights laid out in a Hugging Face cache as `zoo fetch` leaves them."""
+    from hub_cache import lay_out_repo, timm_repo_files
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    files, _ = timm_repo_files("resnet10t")
+    lay_out_repo(tmp_path / "hf", "timm/resnet10t.c3_in1k", files)
+    assert "examples/timm_pretrained_shapes.toml" in (EXAMPLES.parent / "README.md").read_text().split("## Two")[0]
+    _example_module("make_shapes").make_shapes(tmp_path / "shapes", train=40, val=10)
+    shutil.copy(EXAMPLES / "timm_pretrained_shapes.toml", tmp_path)
+    result = train(load_manifest(tmp_path / "timm_pretrained_shapes.toml"), tmp_path / "out", show_progress=False)
+    assert result.history[-1]["validation"]["label.accuracy"] > 1 / 3
+    info = read_artifact(result.artifact).info
+    assert info["pretrained"][0]["files"][0]["repository"] == "timm/resnet10t.c3_in1k"
+    assert info["card"]["preprocessing"]["mean"] == [0.5, 0.4, 0.3]  # the weights' config, not ImageNet's default

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import torch.nn as nn
 
     from flexzoo.components import Component
+    from flexzoo.hub.sources import PretrainedSource
     from flexzoo.manifest import ResolvedManifest
     from flexzoo.tracking import RunInfo
 
@@ -33,6 +34,7 @@ __all__ = [
     "flexzoo_heads",
     "flexzoo_initializers",
     "flexzoo_model_built",
+    "flexzoo_pretrained_source",
     "flexzoo_run_end",
     "flexzoo_run_start",
     "flexzoo_strategies",
@@ -171,6 +173,36 @@ def flexzoo_datasets() -> Sequence[Component]:
     ``flexzoo.testing.check_dataset`` reads a source as the host does.
 
     :return: the plugin's data sources. Every plugin's result is collected.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference hooks: how a component's references to outside files resolve. Called by ``zoo lock``,
+# ``zoo fetch``, ``zoo cache verify`` and ``zoo build``, on the plugin that offers the component only.
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def flexzoo_pretrained_source(component: str, reference: str | bool,
+                              parameters: Mapping[str, Any]) -> PretrainedSource | None:
+    """Say where a backbone's ``pretrained`` reference comes from: the files to fetch, lock and verify.
+
+    Declare it once, and the host does the rest for every reference the plugin accepts: ``zoo fetch``
+    downloads the files into the libraries' caches (``HF_HUB_CACHE``, ``TORCH_HOME``), ``zoo lock``
+    pins each to its commit and sha256, ``zoo build`` refuses a file that differs from the lock and,
+    offline (``HF_HUB_OFFLINE=1``), names the ``zoo fetch`` command for a missing one, and
+    ``zoo cache verify`` re-hashes them. The factory reads the files through
+    ``flexzoo.plugin.fetch_pretrained(source)`` (see :class:`flexzoo.plugin.PretrainedWeights`), which
+    also records repository, commit, file, size, sha256 and preprocessing in the artifact.
+
+    :param component: the backbone's name within the plugin (``resnet50`` for ``timm:resnet50``).
+    :param reference: the ``pretrained`` value as the manifest wrote it: ``true`` (the architecture's
+        default weights), a library's weights name (``"IMAGENET1K_V2"``), ``"hf-hub:ORG/NAME[@REVISION]"``
+        (parse it with ``flexzoo.plugin.HubReference``), or a local path.
+    :param parameters: the backbone's other parameters, every default filled in.
+    :return: a :class:`flexzoo.plugin.PretrainedSource`; None when the reference is a local path (the
+        host then pins the file itself). Raise ``ParameterError("pretrained", ...)`` for a reference the
+        plugin cannot resolve, naming the valid ones. Stops at the first non-None result.
     """
 
 

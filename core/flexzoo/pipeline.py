@@ -53,6 +53,7 @@ from flexzoo.errors import ArtifactError, DataError, FlexzooError, ManifestError
 from flexzoo.exporters import export as export_format
 from flexzoo.exporters import export_path
 from flexzoo.growth import Growth
+from flexzoo.hub.scope import building
 from flexzoo.manifest import ResolvedManifest
 from flexzoo.member_artifacts import with_member_artifacts
 from flexzoo.registry import Registry, default_registry
@@ -157,6 +158,7 @@ class Pipeline:
         self._data: Dataset | None = None
         self._pretrained: dict[str, Any] | None = None
         self.growth: Growth | None = None  # [[train.grow]], while training
+        self.pretrained_sources: list[dict[str, Any]] = []  # the pretrained files the build read (flexzoo.hub)
 
     def fail(self, key: str, message: str, hint: str = "") -> ManifestError:
         where = self.manifest.where()
@@ -192,13 +194,16 @@ class Pipeline:
 
         Bit-identical for the same manifest, seed and plugins; the global RNG state is left as it was.
         """
-        build_plan = self.plan()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.manifest.model.seed)
-            model = self.build(build_plan)
-            self.init(model)
-            self.transfer(model)
-            self.registry.manager.hook.flexzoo_model_built(model=model, manifest=self.manifest)
+        with contextlib.nullcontext(None) if self.restoring else building(self.manifest.file) as scope:
+            build_plan = self.plan()
+            with torch.random.fork_rng(devices=[]), scope.recording_sources() if scope else contextlib.nullcontext():
+                torch.manual_seed(self.manifest.model.seed)
+                model = self.build(build_plan)
+                self.init(model)
+                self.transfer(model)
+                self.registry.manager.hook.flexzoo_model_built(model=model, manifest=self.manifest)
+        if scope is not None:  # kept with the model too: `flexzoo.save` writes it from another pipeline
+            self.pretrained_sources = model.pretrained_sources = scope.records
         self._pretrained = pretrained_config(model)
         if self._data is not None:
             self._data.pretrained = self._pretrained
@@ -284,7 +289,8 @@ class Pipeline:
             base = artifact_location(self.manifest.backbone.weights_from, self.manifest.file)
             stored = adapter_state(model.state_dict(), adapters, lora, base, Path(out_dir), self.registry)
         return write_artifact(model, self.manifest, out_dir, self.registry, compression=model.compression,
-                              training=training, data=self.data_card(), adapters=stored)
+                              training=training, data=self.data_card(), adapters=stored,
+                              pretrained=getattr(model, "pretrained_sources", None) or self.pretrained_sources)
 
     def export(self, model: nn.Module, artifact: str | Path, formats: list[str] | None = None,
                out_dir: str | Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> list[dict[str, Any]]:

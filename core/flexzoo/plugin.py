@@ -17,6 +17,9 @@ from flexzoo.atomic import write_atomically
 from flexzoo.components import Component
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
 from flexzoo.hookspecs import hookimpl
+from flexzoo.hub.references import HubReference
+from flexzoo.hub.sources import PretrainedSource, WeightsFile, looks_like_path
+from flexzoo.hub.weights import PretrainedWeights, fetch_pretrained
 from flexzoo.image_suffixes import IMAGE_SUFFIXES
 from flexzoo.protocols import (
     Backbone,
@@ -55,12 +58,15 @@ __all__ = [
     "FlexzooError",
     "GrowableBackbone",
     "Head",
+    "HubReference",
     "Initializer",
     "Listing",
     "LocalTraining",
     "Model",
     "PackingStep",
     "ParameterError",
+    "PretrainedSource",
+    "PretrainedWeights",
     "RestorableStep",
     "RunInfo",
     "ShippedList",
@@ -69,9 +75,12 @@ __all__ = [
     "StepUnavailable",
     "Strategy",
     "TrainingData",
+    "WeightsFile",
     "check_weights_file",
+    "fetch_pretrained",
     "hookimpl",
     "load_weights_file",
+    "looks_like_path",
     "release",
     "restoring_weights",
     "safetensors_shapes",

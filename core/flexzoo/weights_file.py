@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from flexzoo.artifact.safetensors_header import read_header
 from flexzoo.errors import ArtifactError, ParameterError
+from flexzoo.hub.weights import PretrainedWeights
 
 if TYPE_CHECKING:
     from torch import nn
@@ -51,6 +52,10 @@ def check_weights_file(model: nn.Module, path: str | Path, *, ignore: Sequence[s
         stored = {name: tuple(entry["shape"]) for name, entry in read_header(Path(path).expanduser()).tensors.items()}
     except ArtifactError as exc:
         raise ParameterError(parameter, str(exc), "give the path of a .safetensors weights file") from None
+    return _compare(model, stored, ignore)
+
+
+def _compare(model: nn.Module, stored: dict[str, tuple[int, ...]], ignore: Sequence[str]) -> WeightsMismatch:
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     prefixes = tuple(ignore)
     missing = sorted(k for k in expected if k not in stored and not k.endswith(_OPTIONAL_SUFFIXES))
@@ -60,15 +65,25 @@ def check_weights_file(model: nn.Module, path: str | Path, *, ignore: Sequence[s
     return WeightsMismatch(missing, unexpected, misshapen)
 
 
-def load_weights_file(model: nn.Module, path: str | Path, *, strict: bool = True, ignore: Sequence[str] = (),
-                      parameter: str = "pretrained") -> None:
+def load_weights_file(model: nn.Module, path: str | Path | PretrainedWeights, *, strict: bool = True,
+                      ignore: Sequence[str] = (), parameter: str = "pretrained") -> None:
     """Check the file at ``path`` against ``model`` and load its tensors (only the check runs on meta).
 
+    ``path`` may also be the :class:`~flexzoo.hub.weights.PretrainedWeights` of ``fetch_pretrained``: its
+    weights file is then read once (hashed and checked against the lock) and loaded from those bytes.
     A mismatch is a ParameterError naming the tensors when ``strict``; otherwise a warning, and the
     tensors that fit are loaded. Tensors under ``ignore`` prefixes are never loaded.
     """
-    file = Path(path).expanduser()
-    found = check_weights_file(model, file, ignore=ignore, parameter=parameter)
+    on_meta = any(t.is_meta for t in model.state_dict().values())
+    tensors = None
+    if isinstance(path, PretrainedWeights):
+        file = path.path()
+        tensors = None if on_meta else path.state_dict()
+        shapes = path.shapes() if tensors is None else {k: tuple(v.shape) for k, v in tensors.items()}
+        found = _compare(model, shapes, ignore)
+    else:
+        file = Path(path).expanduser()
+        found = check_weights_file(model, file, ignore=ignore, parameter=parameter)
     problems = [f"{label} {len(keys)}: {_listing(keys)}" for label, keys in
                 (("missing", found.missing), ("unexpected", found.unexpected), ("misshapen", found.misshapen))
                 if keys]
@@ -79,11 +94,13 @@ def load_weights_file(model: nn.Module, path: str | Path, *, strict: bool = True
                                  "use weights saved from this architecture, or set pretrained_strict = false "
                                  "to load the tensors that fit")
         warnings.warn(message + "; loading the tensors that fit", stacklevel=2)
-    if any(t.is_meta for t in model.state_dict().values()):
+    if on_meta:
         return
-    from safetensors.torch import load_file
+    if tensors is None:
+        from safetensors.torch import load_file
 
+        tensors = load_file(str(file))
     skip = set(found.unexpected) | {entry.partition(" ")[0] for entry in found.misshapen}
     expected = model.state_dict().keys()
-    tensors = {k: v for k, v in load_file(str(file)).items() if k in expected and k not in skip}
+    tensors = {k: v for k, v in tensors.items() if k in expected and k not in skip}
     model.load_state_dict(tensors, strict=False)

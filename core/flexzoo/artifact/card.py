@@ -43,6 +43,7 @@ def render_card(info: dict[str, Any], weights_sha256: str) -> str:
     if adapters:
         lines.append(f"  adapters      LoRA rank {adapters['rank']} on {len(adapters['layers'])} layers of the base "
                      f"{adapters['base']['path']} (sha256 {adapters['base']['weights_sha256'][:12]}…)")
+    lines += _pretrained_lines(info.get("pretrained"))
     plugins = ", ".join(f"{n} {p.get('version')}" for n, p in sorted(info["plugins"].items()))
     lines += [
         f"  plugins       {plugins}",
@@ -95,4 +96,23 @@ def _compression_lines(compression: dict[str, Any] | None) -> list[str]:
                 lines.append(f"    {mode:<10}  {_ratio(times, ' ms')} at batch {latency['batch']}")
         for metric, pair in report.get("accuracy", {}).items():
             lines.append(f"    {metric:<16}  {pair['after']:.4f} (was {pair['before']:.4f})")
+    return lines
+
+
+def _pretrained_lines(sources: list[dict[str, Any]] | None) -> list[str]:
+    """Each pretrained source: where its files came from (commit or URL), their size and sha256."""
+    lines = []
+    for source in sources or []:
+        library = f" ({source['library']})" if source.get("library") else ""
+        lines.append(f"  pretrained    {source['reference']}{library}")
+        for file in source["files"]:
+            origin = (f"{file['repository']}@{(file.get('commit') or file['revision'])[:12]}" if file.get("repository")
+                      else file["url"])
+            lines.append(f"    {file['file']}  {origin}  {file['size']:,} bytes  sha256 {file['sha256']}")
+        prep = source.get("preprocessing") or {}
+        shown = [f"{k} {prep[k]}" for k in ("input_size", "interpolation", "mean", "std") if prep.get(k) is not None]
+        if prep.get("label_names"):
+            shown.append(f"{len(prep['label_names'])} label names")
+        if shown:
+            lines.append(f"    declares    {', '.join(shown)}")
     return lines

@@ -122,13 +122,16 @@ def _plugin_metadata(model: torch.nn.Module, manifest: ResolvedManifest, registr
 def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, registry: Registry,
                       tensors: dict[str, torch.Tensor], compression: list[dict[str, Any]],
                       report: dict[str, Any] | None = None, training: dict[str, Any] | None = None,
-                      data: dict[str, Any] | None = None, adapters: dict[str, Any] | None = None) -> dict[str, str]:
+                      data: dict[str, Any] | None = None, adapters: dict[str, Any] | None = None,
+                      pretrained: list[dict[str, Any]] | None = None) -> dict[str, str]:
     """The header metadata: format, the JSON document, and the hashes that protect both.
 
     :param compression: each [[compress]] step's record and packing (see ``Compression.pack``).
     :param report: the compression report (sizes, latency, metrics before and after), if measured.
     :param training: what a training run records (data fingerprint, final metrics, metrics as JSON lines).
     :param adapters: an adapter artifact's record (base path and sha256, rank, alpha, layers).
+    :param pretrained: each pretrained source the build read: reference, library, files (repository,
+        commit, file, size, sha256) and the preprocessing its config declares (see :mod:`flexzoo.hub.weights`).
     """
     plugins = {}
     for name in manifest.plugins():
@@ -150,6 +153,8 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
         info["training"] = training
     if adapters is not None:
         info["adapters"] = adapters
+    if pretrained:
+        info["pretrained"] = pretrained
     document = canonical_json(info)
     return {"format": FORMAT, "flexzoo": document, "metadata_sha256": metadata_digest(document),
             "weights_sha256": weights_sha256(tensors)}
@@ -158,7 +163,8 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
 def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry, *,
                    compression: Compression | None = None, training: dict[str, Any] | None = None,
                    data: dict[str, Any] | None = None,
-                   adapters: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None) -> Path:
+                   adapters: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
+                   pretrained: list[dict[str, Any]] | None = None) -> Path:
     """Write ``<out_dir>/<model name>.safetensors`` atomically and return its path.
 
     The weights are hashed once, from the tensors written.
@@ -172,6 +178,6 @@ def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: 
     tensors = weights_of(state)
     metadata = artifact_metadata(model, manifest, registry, tensors, records,
                                  compression.report if compression else None, training, data,
-                                 adapters[1] if adapters is not None else None)
+                                 adapters[1] if adapters is not None else None, pretrained)
     target = artifact_path(out_dir, manifest.model.name)
     return write_atomically(target, lambda partial: save_file(tensors, str(partial), metadata=metadata))

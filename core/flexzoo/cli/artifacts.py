@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import Any
 
 from flexzoo.cli.export import print_exports
@@ -24,6 +25,7 @@ def register(verbs: Any) -> None:
     build.add_argument("--report", choices=("none", "eager", "compiled"), default="eager",
                        help="with [[compress]] steps: measure sizes and latency before and after, eagerly "
                             "or also under torch.compile (slower to build) (default: eager)")
+    build.add_argument("--no-lock", action="store_true", help="ignore MANIFEST.lock beside the manifest")
     inspect = verbs("inspect", "show an artifact's model card and verify its hashes", cmd_inspect)
     inspect.add_argument("artifact")
     inspect.add_argument("--no-verify", action="store_true", help="skip hashing the weights")
@@ -53,9 +55,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from flexzoo.artifact.card import render_card
     from flexzoo.artifact.format import read_artifact
+    from flexzoo.hub.scope import ignoring_lock
     from flexzoo.pipeline import build_artifact
 
-    result = build_artifact(load_manifest(args.manifest), args.output, report=args.report)
+    with ignoring_lock() if args.no_lock else contextlib.nullcontext():
+        result = build_artifact(load_manifest(args.manifest), args.output, report=args.report)
     artifact = read_artifact(result.artifact, verify_weights=False)  # its digest was taken of the tensors written
     if args.json:
         emit_json({"artifact": str(result.artifact), **artifact.as_dict(), "exports": result.exports})

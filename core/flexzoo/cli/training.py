@@ -4,6 +4,7 @@ torchrun rank."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Any
@@ -34,6 +35,7 @@ def register(verbs: Any) -> None:
     nodes.add_argument("--max-restarts", type=int, metavar="N",
                        help="times the ranks are restarted after a failure (default: 3 when elastic, else 0)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    train.add_argument("--no-lock", action="store_true", help="ignore MANIFEST.lock beside the manifest")
 
 
 def _needs_distributed(manifest_use: str, ranks: int, how: str) -> None:
@@ -101,14 +103,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         member_artifacts(manifest, args.output)  # once, here: each rank then finds its members built
         forwarded = [*(["--debug"] if args.debug else []), "train", args.manifest, "-o", args.output,
                      *(["--resume"] if args.resume else []), *(["--json"] if args.json else []),
-                     *(["--quiet"] if args.quiet else [])]
+                     *(["--quiet"] if args.quiet else []), *(["--no-lock"] if args.no_lock else [])]
         launch(nproc, forwarded, nodes)
         return 0
     _needs_distributed(manifest.distributed.use, int(os.environ.get("WORLD_SIZE", "1")), "torchrun")
+    from flexzoo.hub.scope import ignoring_lock
     from flexzoo.pipeline import train
 
-    result = train(manifest, args.output, resume=_resumes(args, manifest),
-                   show_progress=not args.quiet and not args.json)
+    with ignoring_lock() if args.no_lock else contextlib.nullcontext():
+        result = train(manifest, args.output, resume=_resumes(args, manifest),
+                       show_progress=not args.quiet and not args.json)
     if result.artifact is None:
         return 0  # ranks other than 0 write nothing
     exports = result.exports

@@ -18,7 +18,7 @@ _UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
 def backbone(
     model_name: str,
     input_shape: tuple[int, ...],
-    pretrained: str | None = None,
+    pretrained: str | bool | None = None,
     pretrained_strict: bool = True,
     in_chans: int | None = None,
     drop_rate: float = 0.0,
@@ -39,8 +39,10 @@ def backbone(
 
     Args:
         input_shape: one sample's shape (C, H, W), from [model] input_shape.
-        pretrained: path of a local .safetensors file of weights for this architecture (never downloaded);
-            the classifier's tensors in it are ignored; relative paths are from the working directory.
+        pretrained: the weights to start from: true (the architecture's default weights, as timm's
+            pretrained_cfg names them), a tag ("a1_in1k"), "hf-hub:ORG/NAME[@REVISION]", or the path of a
+            local .safetensors file (relative paths are from the working directory). Downloaded into the
+            Hugging Face cache (none offline: HF_HUB_OFFLINE=1); the classifier's tensors are ignored.
         pretrained_strict: refuse a file with missing, unexpected or misshapen tensors; when false,
             load the tensors that fit and warn about the rest.
         in_chans: input channels; defaults to input_shape's first entry, and must equal it when given.
@@ -87,10 +89,10 @@ def backbone(
         from flexzoo_plugin_timm.layers import PooledStages
 
         model = PooledStages(model, feature_pool, maps=returns == "maps")
-    if pretrained is not None and not restoring_weights():  # flexzoo.load brings the weights itself
+    if pretrained not in (None, False) and not restoring_weights():  # flexzoo.load brings the weights itself
         from flexzoo_plugin_timm.pretrained import load_pretrained
 
-        load_pretrained(model, pretrained, strict=pretrained_strict)
+        load_pretrained(model, model_name, pretrained, strict=pretrained_strict)
     return model
 
 

@@ -8,8 +8,9 @@ Address them as ``torchvision:<name>`` (``torchvision:resnet18``): timm has many
 from __future__ import annotations
 
 import functools
+from typing import Any
 
-from flexzoo.plugin import Component, hookimpl
+from flexzoo.plugin import Component, PretrainedSource, hookimpl
 from flexzoo_plugin_torchvision.backbone import backbone
 from flexzoo_plugin_torchvision.model_list import MODELS
 
@@ -22,3 +23,10 @@ def flexzoo_backbones() -> list[Component]:
     return [Component(name, functools.partial(backbone, name),
                       summary=f"torchvision {name} ({models.version}), without its classifier")
             for name in models.names]
+
+
+@hookimpl
+def flexzoo_pretrained_source(component: str, reference: Any) -> PretrainedSource | None:
+    from flexzoo_plugin_torchvision.sources import pretrained_source
+
+    return pretrained_source(component, reference)

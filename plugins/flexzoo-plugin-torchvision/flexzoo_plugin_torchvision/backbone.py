@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from flexzoo.plugin import ParameterError, load_weights_file, restoring_weights
+from flexzoo.plugin import ParameterError, fetch_pretrained, load_weights_file, restoring_weights
+from flexzoo_plugin_torchvision.sources import pretrained_source
 
 if TYPE_CHECKING:
     from torch import nn
@@ -31,19 +32,23 @@ _UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
 def backbone(
     model_name: str,
     input_shape: tuple[int, ...],
-    pretrained: str | None = None,
+    pretrained: str | bool | None = None,
     pretrained_strict: bool = True,
     options: dict[str, Any] = {},  # noqa: B006 - never mutated; shown by `zoo info`
 ) -> nn.Module:
     """A torchvision classification architecture without its classifier: images (B, 3, H, W) to features (B, F).
 
     ``F`` is what the classifier took (512 for resnet18, 768 for vit_b_16), also given as the
-    module's ``num_features``. Weights come only from a local file: nothing is downloaded.
+    module's ``num_features``. Pretrained weights come from torchvision's ``Weights`` (into ``TORCH_HOME``),
+    a Hub repository or a local file.
 
     Args:
         input_shape: one sample's shape (3, H, W), from [model] input_shape; torchvision models take RGB.
-        pretrained: path of a local .safetensors file of this architecture's state dict (never downloaded);
-            the classifier's tensors in it are ignored; relative paths are from the working directory.
+        pretrained: the weights to start from: true (the builder's Weights.DEFAULT), a weights name
+            ("IMAGENET1K_V2"), "hf-hub:ORG/NAME[@REVISION]" (a model.safetensors state dict), or the path
+            of a local .safetensors file (relative paths are from the working directory). Downloaded into
+            TORCH_HOME or the Hugging Face cache (none offline: HF_HUB_OFFLINE=1); the classifier's
+            tensors are ignored.
         pretrained_strict: refuse a file with missing, unexpected or misshapen tensors; when false,
             load the tensors that fit and warn about the rest.
         options: further keyword arguments of the torchvision builder, e.g. { image_size = 32 } for a ViT,
@@ -58,8 +63,10 @@ def backbone(
                              "and the classifier is removed)", f"remove {clash[0]} from options")
     model = _create(model_name, {**BUILD_DEFAULTS.get(model_name, {}), **options}, set(options))
     classifier = remove_classifier(model, model_name)
-    if pretrained is not None and not restoring_weights():  # flexzoo.load brings the weights itself
-        load_weights_file(model, pretrained, strict=pretrained_strict, ignore=(f"{classifier}.",))
+    if pretrained not in (None, False) and not restoring_weights():  # flexzoo.load brings the weights itself
+        source = pretrained_source(model_name, pretrained)
+        weights = fetch_pretrained(source) if source is not None else str(pretrained)
+        load_weights_file(model, weights, strict=pretrained_strict, ignore=(f"{classifier}.",))
     return model
 
 

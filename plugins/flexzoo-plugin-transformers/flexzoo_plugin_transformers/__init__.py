@@ -7,8 +7,9 @@ transformers release this plugin depends on), so ``zoo list`` imports neither tr
 from __future__ import annotations
 
 import functools
+from typing import Any
 
-from flexzoo.plugin import Component, hookimpl
+from flexzoo.plugin import Component, PretrainedSource, hookimpl
 from flexzoo_plugin_transformers.backbone import backbone
 from flexzoo_plugin_transformers.model_list import INPUTS, MODELS
 
@@ -21,3 +22,10 @@ def flexzoo_backbones() -> list[Component]:
     return [Component(name, functools.partial(backbone, name),
                       summary=f"transformers {name} encoder, {INPUTS[kind]} ({models.version})")
             for name, kind in models.details.items()]
+
+
+@hookimpl
+def flexzoo_pretrained_source(reference: Any) -> PretrainedSource | None:
+    from flexzoo_plugin_transformers.sources import pretrained_source
+
+    return pretrained_source(reference)

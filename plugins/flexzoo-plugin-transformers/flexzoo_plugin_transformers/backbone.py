@@ -41,8 +41,10 @@ def backbone(
 
     Args:
         input_shape: one sample's shape, from [model] input_shape: (L,) tokens, (C, H, W) pixels or (T,) samples.
-        pretrained: a local directory written by save_pretrained (config.json and model.safetensors, or
-            shards with model.safetensors.index.json); its config must agree with this one. Never downloaded.
+        pretrained: a Hub repository, "ORG/NAME[@REVISION]" or "hf-hub:ORG/NAME[@REVISION]" (config.json and
+            model.safetensors, downloaded into the Hugging Face cache; none offline: HF_HUB_OFFLINE=1), or a
+            local directory written by save_pretrained (also with shards and model.safetensors.index.json);
+            its config must agree with this one.
         pool: "auto": the model's pooler output when it has one, else the mean of the last hidden state
             over tokens (or pixels); "mean": always that mean; "first": the first token's hidden state (CLS).
         hidden_size: the config's hidden_size (None: the model type's default).
@@ -69,9 +71,9 @@ def backbone(
 
     model = Encoder(AutoModel.from_config(hf_config), kind, pool)
     if pretrained is not None and not restoring_weights():  # flexzoo.load brings the weights itself
-        from flexzoo_plugin_transformers.pretrained import load_pretrained
+        from flexzoo_plugin_transformers.pretrained import load_reference
 
-        load_pretrained(model.model, pretrained)
+        load_reference(model.model, pretrained)
     return model
 
 

@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flexzoo.plugin import ArtifactError, ParameterError, safetensors_shapes
+from flexzoo.plugin import ArtifactError, ParameterError, fetch_pretrained, safetensors_shapes
 from flexzoo_plugin_transformers.backbone import SIZE_KEYS
+from flexzoo_plugin_transformers.sources import CONFIG, config_preprocessing, pretrained_source
 
 if TYPE_CHECKING:
     from torch import nn
@@ -61,6 +62,23 @@ def check_config(model: nn.Module, directory: Path) -> None:
         hint = "describe the directory's model in [backbone]: " + "; ".join(
             [*settings, *([f"config = {{ {', '.join(others)} }}"] if others else [])])
         raise ParameterError("pretrained", f"{path} differs from the manifest's config: {_listing(found)}", hint)
+
+
+def load_reference(model: nn.Module, reference: str) -> None:
+    """Load a repository's weights (fetched and checked by the host) or a local directory's into ``model``.
+
+    A repository's files sit in one snapshot folder of the cache, which is loaded as a directory; on
+    the real build its weights are read (hashed and checked against the lock) first.
+    """
+    source = pretrained_source(reference)
+    if source is None:
+        load_pretrained(model, reference)
+        return
+    weights = fetch_pretrained(source)
+    if not any(t.is_meta for t in model.state_dict().values()):
+        weights.describe(config_preprocessing(weights.config(CONFIG)))
+        weights.read()
+    load_pretrained(model, str(weights.path().parent))
 
 
 def load_pretrained(model: nn.Module, directory: str) -> None:

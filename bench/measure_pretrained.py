@@ -1,0 +1,101 @@
+"""`zoo build` with a cached pretrained resnet50 against timm by hand, and what the lock check adds.
+
+Lays out a Hugging Face cache (in a temporary folder, offline) holding resnet50 weights made from the
+real architecture under timm's default repository for resnet50, then times whole processes, median
+of 3 after a warm-up, interleaved:
+
+- ``zoo build`` of a manifest with ``pretrained = true`` and two linear heads (``--no-lock``);
+- the same build with a ``MANIFEST.lock`` beside it (the lock check: commit and sha256);
+- by hand: ``timm.create_model("resnet50", pretrained=True, num_classes=0)`` plus the two heads, and the
+  same plus writing the weights with safetensors (``zoo build`` writes an artifact; the bare script does not).
+
+    python bench/measure_pretrained.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from common import Row, command_seconds
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from hub_cache import lay_out_repo, safetensors_bytes
+
+REPEATS = 3
+MANIFEST = """[model]
+name = "resnet50-pretrained"
+input_shape = [3, 224, 224]
+
+[backbone]
+use = "timm:resnet50"
+pretrained = true
+
+[heads.label]
+use = "linear"
+num_classes = 10
+
+[heads.flag]
+use = "linear"
+num_classes = 2
+"""
+BY_HAND = """
+import sys, timm, torch
+from torch import nn
+torch.manual_seed(0)
+backbone = timm.create_model("resnet50", pretrained=True, num_classes=0)
+model = nn.ModuleDict({"backbone": backbone, "heads": nn.ModuleDict(
+    {"label": nn.Linear(backbone.num_features, 10), "flag": nn.Linear(backbone.num_features, 2)})})
+if len(sys.argv) > 1:
+    from safetensors.torch import save_file
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, sys.argv[1])
+"""
+
+
+def prepare(folder: Path) -> tuple[Path, dict[str, str]]:
+    """The cache with resnet50 weights, the manifest, and the environment of the runs."""
+    import timm
+    import torch
+
+    config = timm.models.get_pretrained_cfg("resnet50")
+    torch.manual_seed(0)
+    state = timm.create_model("resnet50").state_dict()
+    lay_out_repo(folder / "hf", config.hf_hub_id, {"model.safetensors": safetensors_bytes(state)})
+    (folder / "resnet50.toml").write_text(MANIFEST)
+    env = {**os.environ, "HF_HUB_CACHE": str(folder / "hf"), "HF_HUB_OFFLINE": "1",
+           "TORCH_HOME": str(folder / "torch")}
+    return folder / "resnet50.toml", env
+
+
+def main() -> list[Row]:
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        manifest, env = prepare(folder)
+        locked = folder / "locked" / "resnet50.toml"
+        locked.parent.mkdir()
+        locked.write_text(MANIFEST)
+        zoo = [sys.executable, "-m", "flexzoo"]
+        import subprocess
+
+        subprocess.run([*zoo, "lock", str(locked)], check=True, capture_output=True, env=env)
+        build, build_locked, by_hand, by_hand_saved = command_seconds([
+            [*zoo, "build", str(manifest), "-o", str(folder / "out"), "--no-lock"],
+            [*zoo, "build", str(locked), "-o", str(folder / "out-locked")],
+            [sys.executable, "-c", BY_HAND],
+            [sys.executable, "-c", BY_HAND, str(folder / "by_hand.safetensors")],
+        ], REPEATS, env)
+    return [
+        Row("zoo build, cached pretrained resnet50 vs timm by hand", build, by_hand, "s", target=1.05,
+            note="whole process, median of 3; zoo build also writes and hashes the artifact"),
+        Row("zoo build vs timm by hand + save_file", build, by_hand_saved, "s", target=1.05,
+            note="the by-hand script writes its weights too"),
+        Row("lock check: zoo build with MANIFEST.lock vs --no-lock", build_locked, build, "s", target=1.02),
+    ]
+
+
+if __name__ == "__main__":
+    for row in main():
+        print(f"{row.name}: {row.value_text()} vs {row.baseline_text()} = x{row.ratio:.3f} "
+              f"(target {row.target_text()}, met {row.met_text()})" + (f"  [{row.note}]" if row.note else ""))
