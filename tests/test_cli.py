@@ -18,7 +18,8 @@ try:
     status = main(sys.argv[1:])
 except SystemExit as exc:
     status = exc.code
-heavy = sorted(m for m in ("torch", "timm", "numpy", "safetensors", "flexzoo.builtin.layers") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "timm", "numpy", "safetensors", "huggingface_hub", "flexzoo.builtin.layers")
+               if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 sys.exit(status)
 """
@@ -33,7 +34,7 @@ def heavy_modules_after(*args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("args", [["list"], ["list", "backbones", "c*"], ["plugins"], ["info", "cnn"],
                                   ["validate", "--static", str(DIGITS)], ["--help"], ["list", "--help"],
-                                  ["train", "--help"]])
+                                  ["train", "--help"], ["push", "--help"]])
 def test_listing_and_validating_import_no_torch(args):
     status, heavy = heavy_modules_after(*args)
     assert status == 0

@@ -49,10 +49,15 @@ def _value(value: Any) -> str:
     return json.dumps(value)
 
 
+def _release(record: dict[str, str | None]) -> str:
+    """``distribution version`` as recorded (a plugin given in memory, not installed, records neither)."""
+    return " ".join(part for part in (record.get("distribution"), record.get("version")) if part)
+
+
 def _plugin(use: str, plugins: dict[str, dict[str, str]]) -> str:
     name = use.partition(":")[0] if ":" in use else "builtin"
-    record = plugins.get(name, {})
-    return f"{name} ({record.get('distribution', '?')} {record.get('version', '?')})"
+    release = _release(plugins.get(name, {}))
+    return f"{name} ({release})" if release else name
 
 
 def _parameters(table: dict[str, Any], skip: tuple[str, ...] = ("use",)) -> str:
@@ -251,8 +256,7 @@ def _exports(info: dict[str, Any], files: list[FileRow]) -> str:
 
 def _files(info: dict[str, Any], files: list[FileRow]) -> str:
     versions = info["versions"]
-    plugins = ", ".join(f"`{name}` ({r.get('distribution')} {r.get('version')})"
-                        for name, r in sorted(info["plugins"].items()))
+    plugins = ", ".join(f"`{_plugin(name + ':', info['plugins'])}`" for name in sorted(info["plugins"]))
     lines = ["## Files and provenance", "", "| file | bytes | sha256 |", "|---|---|---|"]
     lines += [f"| `{path}` | {size:,} | `{digest}` |" for path, size, digest in files if path != "README.md"]
     lines += ["", f"Built with flexzoo {versions['flexzoo']} (plugin API {versions.get('plugin_api')}), torch "
@@ -283,7 +287,7 @@ def _limitations(info: dict[str, Any], license: str | None, bases: list[str]) ->
     compression = info.get("compression")
     if compression and not compression.get("report", {}).get("accuracy"):
         items.append("The weights were compressed after the metrics were measured, and not measured again.")
-    needed = ", ".join(sorted(f"{r.get('distribution')} {r.get('version')}" for r in info["plugins"].values()))
+    needed = ", ".join(sorted(_plugin(name + ":", info["plugins"]) for name in info["plugins"]))
     items.append(f"Loading it needs the plugins it was built with ({needed}), in compatible versions; flexzoo "
                  "refuses it, naming the missing plugin, otherwise.")
     if bases:
