@@ -107,7 +107,7 @@ def test_search_lists_the_models_a_catalogue_entry_publishes(zoo, tmp_path):
     assert found["models"] == ["hf-hub:acme/wide-digits", "hf-hub:acme/wide-shapes@v1"]
     shown = zoo("search", "acme").stdout.splitlines()
     assert shown[shown.index("") + 1].split() == ["PLUGIN", "PUBLISHED", "MODEL"]
-    assert [line.split() for line in shown[shown.index("") + 3:]] == [
+    assert [line.split() for line in shown[shown.index("") + 2:]] == [
         ["acme", "hf-hub:acme/wide-digits"], ["acme", "hf-hub:acme/wide-shapes@v1"]]
 
 
