@@ -335,3 +335,55 @@ def test_push_json_lists_the_files_with_their_hashes(artifact, tmp_path, zoo):
     assert [f["path"] for f in listed["files"]] == [artifact.name]
     assert listed["files"][0]["sha256"] == hashlib.sha256(artifact.read_bytes()).hexdigest()
     assert listed["folder"] == str(tmp_path / "repo") and (tmp_path / "repo" / "README.md").is_file()
+
+
+def test_a_model_built_from_a_hub_artifact_names_it_as_base_model(artifact, pushed, hub_cache, tmp_path, zoo):
+    lay_out_cache(hub_cache, REPO, pushed)
+    registry = _registry()
+    fine_tuned = flexzoo.save(flexzoo.build(_manifest(tmp_path, FROM_HUB), registry), tmp_path / "out", registry)
+    result = zoo("push", str(fine_tuned), "acme/digits-finetuned", "--to-dir", str(tmp_path / "fine-tuned"))
+    assert result.returncode == 0, result.stderr
+    card = ModelCard.load(tmp_path / "fine-tuned" / "README.md")
+    assert card.data.base_model == REPO
+    assert f"It starts from other published weights (`{REPO}`)" in card.text
+    assert "The weights were never trained" in card.text and "model-index" not in card.content
+
+
+COMPRESSED_EXPORTED = """
+[model]
+name = "digits-pruned"
+seed = 0
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "cnn"
+channels = [4, 8]
+
+[heads.digit]
+use = "linear"
+num_classes = 10
+
+[[compress]]
+use = "prune_l1"
+amount = 0.5
+
+[export]
+formats = ["onnx"]
+"""
+
+
+def test_push_publishes_the_exports_beside_the_artifact_and_describes_the_compression(tmp_path, zoo):
+    manifest = _manifest(tmp_path, COMPRESSED_EXPORTED)
+    built = zoo("build", str(manifest), "-o", str(tmp_path / "out"), "--report", "none")
+    assert built.returncode == 0, built.stderr
+    result = zoo("push", str(tmp_path / "out" / "digits-pruned.safetensors"), "acme/digits-pruned",
+                 "--to-dir", str(tmp_path / "repo"))
+    assert result.returncode == 0, result.stderr
+    repo = tmp_path / "repo"
+    assert sorted(p.name for p in repo.iterdir()) == ["README.md", "digits-pruned.onnx", "digits-pruned.safetensors"]
+    assert (repo / "digits-pruned.onnx").read_bytes() == (tmp_path / "out" / "digits-pruned.onnx").read_bytes()
+    text = ModelCard.load(repo / "README.md").text
+    assert "1. `compress:prune_l1`, plugin compress (flexzoo-plugin-compress " in text and "`amount = 0.5`" in text
+    assert "Published here: `digits-pruned.onnx`." in text
+    assert "compressed after the metrics were measured" not in text  # untrained: no metrics to speak of
+    assert "'flexzoo-plugin-compress==" in text  # the install line pins the plugin it needs

@@ -226,7 +226,8 @@ def _compression(info: dict[str, Any]) -> str:
     lines = ["## Compression", "", "Applied in order after " + ("training:" if info.get("training") else "init:"), ""]
     for index, step in enumerate(compression["steps"]):
         spec = specs[index] if index < len(specs) else {"use": step["use"]}
-        lines.append(f"{index + 1}. `{step['use']}` ({_plugin(step['use'], info['plugins'])}): {_parameters(spec)}")
+        lines.append(f"{index + 1}. `{step['use']}`, plugin {_plugin(step['use'], info['plugins'])}: "
+                     f"{_parameters(spec)}")
     report = compression.get("report")
     if report:
         lines += ["", f"Parameters {_ratio(report['parameters'])}; stored bytes {_ratio(report['bytes'])}."]
@@ -256,7 +257,7 @@ def _exports(info: dict[str, Any], files: list[FileRow]) -> str:
 
 def _files(info: dict[str, Any], files: list[FileRow]) -> str:
     versions = info["versions"]
-    plugins = ", ".join(f"`{_plugin(name + ':', info['plugins'])}`" for name in sorted(info["plugins"]))
+    plugins = ", ".join(_plugin(name + ":", info["plugins"]) for name in sorted(info["plugins"]))
     lines = ["## Files and provenance", "", "| file | bytes | sha256 |", "|---|---|---|"]
     lines += [f"| `{path}` | {size:,} | `{digest}` |" for path, size, digest in files if path != "README.md"]
     lines += ["", f"Built with flexzoo {versions['flexzoo']} (plugin API {versions.get('plugin_api')}), torch "
@@ -285,7 +286,7 @@ def _limitations(info: dict[str, Any], license: str | None, bases: list[str]) ->
         if head.get("labels"):
             items.append(f"Head `{name}` knows only its {len(head['labels'])} classes; any input gets one of them.")
     compression = info.get("compression")
-    if compression and not compression.get("report", {}).get("accuracy"):
+    if compression and training and not compression.get("report", {}).get("accuracy"):
         items.append("The weights were compressed after the metrics were measured, and not measured again.")
     needed = ", ".join(sorted(_plugin(name + ":", info["plugins"]) for name in info["plugins"]))
     items.append(f"Loading it needs the plugins it was built with ({needed}), in compatible versions; flexzoo "
