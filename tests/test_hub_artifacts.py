@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -387,3 +389,13 @@ def test_push_publishes_the_exports_beside_the_artifact_and_describes_the_compre
     assert "Published here: `digits-pruned.onnx`." in text
     assert "compressed after the metrics were measured" not in text  # untrained: no metrics to speak of
     assert "'flexzoo-plugin-compress==" in text  # the install line pins the plugin it needs
+
+
+def test_inspecting_a_hub_artifact_imports_no_torch(pushed, hub_cache, zoo):
+    lay_out_cache(hub_cache, REPO, pushed)
+    script = ("import sys\nfrom flexzoo.cli import main\nstatus = main(['inspect', 'hf-hub:" + REPO + "'])\n"
+              "print('HEAVY=' + ','.join(m for m in ('torch', 'numpy', 'safetensors') if m in sys.modules))\n"
+              "sys.exit(status)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=zoo.env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "HEAVY="
