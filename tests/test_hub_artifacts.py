@@ -399,3 +399,15 @@ def test_inspecting_a_hub_artifact_imports_no_torch(pushed, hub_cache, zoo):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=zoo.env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "HEAVY="
+
+
+def test_a_dockerfile_for_a_hub_artifact_pulls_the_commit_served_here(artifact, pushed, hub_cache, zoo):
+    lay_out_cache(hub_cache, REPO, pushed)
+    result = zoo("serve", "--print-dockerfile", f"hf-hub:{REPO}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    pinned = f"hf-hub:{REPO}@{COMMIT}"
+    assert any(line.strip().startswith('"flexzoo[serve,hub]==') for line in lines)
+    assert f"RUN zoo inspect {pinned}" in lines  # pulled and verified when the image is built
+    assert lines.index("ENV HF_HUB_OFFLINE=1") > lines.index(f"RUN zoo inspect {pinned}")
+    assert f'CMD ["zoo", "serve", "{pinned}", "--host", "0.0.0.0", "--port", "8000"]' in lines
