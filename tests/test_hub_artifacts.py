@@ -10,7 +10,6 @@ No network: the tests lay the pushed folder out as the Hugging Face cache does
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -89,13 +88,27 @@ def pushed(artifact, tmp_path, zoo) -> Path:
     return folder
 
 
+def _blob_name(data: bytes, lfs: bool) -> str:
+    """The name the Hub's cache gives a file's blob: its sha256 (LFS files), else its git blob id."""
+    if lfs:
+        return hashlib.sha256(data).hexdigest()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
 def lay_out_cache(cache: Path, repo: str, files: Path, commit: str = COMMIT, ref: str | None = "main") -> Path:
-    """Put ``files`` in ``cache`` as the Hugging Face cache holds a downloaded repository; return the snapshot."""
+    """Put ``files`` in ``cache`` as huggingface_hub lays out a downloaded repository; return the snapshot.
+
+    ``blobs/<etag>`` holds each file, ``snapshots/<commit>/<file>`` links to it, ``refs/<ref>`` names the commit.
+    """
     storage = cache / f"models--{repo.replace('/', '--')}"
     snapshot = storage / "snapshots" / commit
     snapshot.mkdir(parents=True)
+    (storage / "blobs").mkdir(exist_ok=True)
     for file in files.iterdir():
-        shutil.copy(file, snapshot / file.name)
+        data = file.read_bytes()
+        blob = storage / "blobs" / _blob_name(data, lfs=file.suffix != ".md")
+        blob.write_bytes(data)
+        (snapshot / file.name).symlink_to(Path("..", "..", "blobs", blob.name))
     if ref is not None:
         (storage / "refs").mkdir(exist_ok=True)
         (storage / "refs" / ref).write_text(commit)
