@@ -95,6 +95,28 @@ def test_search_matches_a_name_against_patterns(zoo, catalogue):
     assert [r["matches"] for r in zoo.json("search", "acme_head") if r["name"] == "acme"] == [["head acme_*"]]
 
 
+def test_search_lists_the_models_a_catalogue_entry_publishes(zoo, tmp_path):
+    index = json.loads((ROOT / "zoo_index.json").read_text())
+    index["plugins"].append({**THIRD_PARTY, "models": ["hf-hub:acme/wide-digits", "hf-hub:acme/wide-shapes@v1"]})
+    jsonschema.validate(index, json.loads((ROOT / "zoo_index.schema.json").read_text()))
+    path = tmp_path / "zoo_index.json"
+    path.write_text(json.dumps(index))
+    zoo.env["FLEXZOO_INDEX"] = str(path)
+    (found,) = zoo.json("search", "acme/wide-digits")
+    assert found["name"] == "acme" and found["matches"] == ["model hf-hub:acme/wide-digits"]
+    assert found["models"] == ["hf-hub:acme/wide-digits", "hf-hub:acme/wide-shapes@v1"]
+    shown = zoo("search", "acme").stdout.splitlines()
+    assert shown[shown.index("") + 1].split() == ["PLUGIN", "PUBLISHED", "MODEL"]
+    assert [line.split() for line in shown[shown.index("") + 2:]] == [
+        ["acme", "hf-hub:acme/wide-digits"], ["acme", "hf-hub:acme/wide-shapes@v1"]]
+
+
+def test_the_schema_refuses_a_model_that_is_not_a_hub_reference():
+    index = {"format": 1, "plugins": [{**THIRD_PARTY, "models": ["out/model.safetensors"]}]}
+    with pytest.raises(jsonschema.ValidationError, match="does not match"):
+        jsonschema.validate(index, json.loads((ROOT / "zoo_index.schema.json").read_text()))
+
+
 def test_search_without_a_match_fails(zoo, catalogue):
     result = zoo("search", "no-such-thing-anywhere")
     assert result.returncode == 1 and "no known plugin matches `no-such-thing-anywhere`" in result.stderr

@@ -34,7 +34,7 @@ def heavy_modules_after(*args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("args", [["list"], ["list", "backbones", "c*"], ["plugins"], ["info", "cnn"],
                                   ["validate", "--static", str(DIGITS)], ["--help"], ["list", "--help"],
-                                  ["train", "--help"]])
+                                  ["train", "--help"], ["push", "--help"]])
 def test_listing_and_validating_import_no_torch(args):
     status, heavy = heavy_modules_after(*args)
     assert status == 0

@@ -58,6 +58,8 @@ def save(model: ZooModel, out_dir: str | Path, registry: Registry | None = None,
 def load(path: str | Path, registry: Registry | None = None, *, device: str | None = None) -> ZooModel:
     """Rebuild the model stored at ``path``, in eval mode, with the weights it was saved with.
 
+    ``path`` may be ``"hf-hub:ORG/NAME[@REVISION]"``: an artifact shared with ``zoo push``, pulled into
+    the Hugging Face cache (``HF_HUB_OFFLINE=1`` reads the cache only) and verified like a local file.
     The model is built on the meta device and given the file's tensors, memory-mapped and verified
     as they are read: no initializer runs and the weights are not copied. ``device="cuda"`` puts
     them straight on the GPU.

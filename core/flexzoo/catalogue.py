@@ -36,6 +36,7 @@ class CatalogueEntry:
     flexzoo: str
     components: dict[str, list[str]]
     patterns: dict[str, list[str]]
+    models: tuple[str, ...] = ()  # flexzoo models published with it, as `hf-hub:ORG/NAME` references
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CatalogueEntry:
@@ -43,7 +44,7 @@ class CatalogueEntry:
                    summary=data.get("summary", ""), homepage=data.get("homepage", ""),
                    first_party=data.get("first_party", False), plugin_api=tuple(data.get("plugin_api", [])),
                    flexzoo=data.get("flexzoo", ""), components=data.get("components", {}),
-                   patterns=data.get("patterns", {}))
+                   patterns=data.get("patterns", {}), models=tuple(data.get("models", ())))
 
     def offers(self, kind: str, name: str) -> str:
         """The name or pattern under which this plugin offers the ``kind`` called ``name``, or ''."""
@@ -62,6 +63,7 @@ class CatalogueEntry:
         for kind, patterns in self.patterns.items():
             found += [f"{kind} {p}" for p in patterns
                       if fnmatch.fnmatchcase(term, p.lower()) or fnmatch.fnmatchcase(p.lower(), glob)]
+        found += [f"model {m}" for m in self.models if fnmatch.fnmatchcase(m.lower(), glob)]
         return found
 
 

@@ -114,6 +114,9 @@ def _entry(root: Path, package_dir: Path, module_root: Path) -> dict[str, Any]:
     }
     if patterns:
         entry["patterns"] = patterns
+    models = pyproject.get("tool", {}).get("flexzoo", {}).get("models")  # [tool.flexzoo] models = ["hf-hub:..."]
+    if models:
+        entry["models"] = list(models)
     return entry
 
 

@@ -53,6 +53,7 @@ from flexzoo.errors import ArtifactError, DataError, FlexzooError, ManifestError
 from flexzoo.exporters import export as export_format
 from flexzoo.exporters import export_path
 from flexzoo.growth import Growth
+from flexzoo.hub.artifacts import artifact_file
 from flexzoo.hub.scope import building
 from flexzoo.manifest import ResolvedManifest
 from flexzoo.member_artifacts import with_member_artifacts
@@ -488,9 +489,10 @@ def load(path: str | Path, registry: Registry | None = None, *, device: str | to
     the file does not hold) the model is built with real tensors and loaded strictly, as before.
 
     :param device: where the weights go ("cuda" loads them straight to the GPU); default: the CPU.
+    :param path: a file, or ``"hf-hub:ORG/NAME[@REVISION]"`` (pulled through the Hugging Face cache).
     """
     registry = registry or default_registry()
-    artifact, tensors = read_weights(path, registry, device)
+    artifact, tensors = read_weights(artifact_file(path), registry, device)
     records = artifact.compression_steps
     try:
         manifest = revalidate(artifact.manifest, f"{artifact.path} (stored manifest)", registry)

@@ -15,6 +15,8 @@ from typing import Any
 from flexzoo import schema
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import FlexzooError
+from flexzoo.hub.artifacts import artifact_file
+from flexzoo.hub.references import is_hub_reference
 
 #: Keys of [backbone] that belong to the host, not to the backbone's factory.
 TRANSFER_KEYS = ("from", "freeze")
@@ -31,7 +33,10 @@ class TransferProblem(FlexzooError):
 
 
 def artifact_location(reference: str, manifest_file: str) -> Path:
-    """Where ``from`` points: relative paths are relative to the manifest's directory."""
+    """Where ``from`` points: relative paths are relative to the manifest's directory; ``hf-hub:ORG/NAME``
+    is pulled through the Hugging Face cache (:mod:`flexzoo.hub.artifacts`)."""
+    if is_hub_reference(reference):
+        return artifact_file(reference)
     path = Path(reference).expanduser()
     return path if path.is_absolute() else Path(manifest_file).parent / path
 
@@ -50,7 +55,8 @@ def backbone_from_artifact(table: dict[str, Any], manifest_file: str) -> tuple[d
     """The backbone table an artifact stored (``from`` and ``freeze`` kept), and its input shape."""
     reference = table["from"]
     if not isinstance(reference, str) or not reference:
-        raise TransferProblem("backbone.from", f"`from` must be an artifact's path, got {schema.describe(reference)}",
+        raise TransferProblem("backbone.from", "`from` must be an artifact's path or `hf-hub:ORG/NAME`, got "
+                              f"{schema.describe(reference)}",
                               'for example from = "out/digits-multitask.safetensors"')
     given = [k for k in table if k not in TRANSFER_KEYS]
     if given:

@@ -15,11 +15,25 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 
 from flexzoo._version import __version__
-from flexzoo.cli import artifacts, catalog, export, hub, index, predict, report, scaffold, serve, training, tune
+from flexzoo.cli import (
+    artifacts,
+    catalog,
+    export,
+    hub,
+    index,
+    predict,
+    publish,
+    report,
+    scaffold,
+    serve,
+    training,
+    tune,
+)
 from flexzoo.errors import FlexzooError
 
 #: Each module adds its verbs through ``register(verb)``, in the order ``zoo --help`` shows them.
-VERB_MODULES = (artifacts, training, hub, tune, export, report, predict, serve, catalog, index, scaffold)
+VERB_MODULES = (artifacts, training, hub, tune, export, report, predict, serve, publish, catalog, index,
+                scaffold)
 
 
 def _parser() -> argparse.ArgumentParser:

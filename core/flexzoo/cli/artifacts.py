@@ -73,8 +73,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from flexzoo.artifact.card import render_card
     from flexzoo.artifact.format import read_artifact
+    from flexzoo.hub.artifacts import artifact_file
 
-    artifact = read_artifact(args.artifact, verify_weights=not args.no_verify)
+    artifact = read_artifact(artifact_file(args.artifact), verify_weights=not args.no_verify)
     if args.json:
         emit_json(artifact.as_dict())
     else:

@@ -13,8 +13,9 @@ from flexzoo.errors import FlexzooError
 
 
 def register(verbs: Any) -> None:
-    search = verbs("search", "search the catalogue of known plugins, installed or not", cmd_search)
-    search.add_argument("term", help="a word or wildcard: plugin, package, summary or component name")
+    search = verbs("search", "search the catalogue of known plugins, installed or not, and the models published "
+                   "with them", cmd_search)
+    search.add_argument("term", help="a word or wildcard: plugin, package, summary, component or model name")
     index = verbs("index", "regenerate zoo_index.json's first-party entries (in a flexzoo checkout)", cmd_index,
                   json=False)
     index.add_argument("--check", action="store_true", help="only check: exit 1 when the file is stale or invalid")
@@ -38,7 +39,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         installed = _installed_version(entry.distribution)
         rows.append({"name": entry.name, "distribution": entry.distribution, "version": entry.version,
                      "installed": installed, "first_party": entry.first_party, "summary": entry.summary,
-                     "homepage": entry.homepage, "matches": matched})
+                     "homepage": entry.homepage, "models": list(entry.models), "matches": matched})
     if args.json:
         emit_json(rows)
         return 0
@@ -48,6 +49,10 @@ def cmd_search(args: argparse.Namespace) -> int:
                 [[r["name"], r["distribution"], r["version"], r["installed"] or "no",
                   ", ".join(r["matches"][:3]) + (" ..." if len(r["matches"]) > 3 else ""), r["summary"]]
                  for r in rows]))
+    models = [[r["name"], model] for r in rows for model in r["models"]]
+    if models:  # flexzoo.load, zoo predict and [backbone] from take these references
+        print()
+        print(table(["PLUGIN", "PUBLISHED MODEL"], models))
     return 0
 
 

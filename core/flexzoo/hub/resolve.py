@@ -69,14 +69,14 @@ def _references(manifest: ResolvedManifest, registry: Registry) -> Iterator[Mani
             path = _local_path(value, base)
             if path is not None:
                 yield ManifestReference(key, value, path=path)
-        if spec.weights_from is not None and not is_hub_reference(spec.weights_from):
-            path = _local_path(spec.weights_from, base)
-            if path is not None:
-                yield ManifestReference(f"{spec.key}.from", spec.weights_from, path=path)
+        if spec.weights_from is not None:
+            reference = _artifact_reference(f"{spec.key}.from", spec.weights_from, base)
+            if reference is not None:
+                yield reference
     for index, member in enumerate(manifest.ensemble.members if manifest.ensemble else ()):
-        path = _local_path(member.source, base)
-        if path is not None:
-            yield ManifestReference(f"ensemble.members[{index}]", member.source, path=path)
+        reference = _artifact_reference(f"ensemble.members[{index}]", member.source, base)
+        if reference is not None:
+            yield reference
     if manifest.train and isinstance(manifest.train.get("data"), str):
         from flexzoo.training.config import data_source
 
@@ -84,6 +84,16 @@ def _references(manifest: ResolvedManifest, registry: Registry) -> Iterator[Mani
         path = _local_path(location, base) if location else None
         if path is not None:
             yield ManifestReference("train.data", manifest.train["data"], path=path)
+
+
+def _artifact_reference(key: str, value: Any, base: Path) -> ManifestReference | None:
+    """An artifact a manifest names: on the Hub (pinned like pretrained weights), or a local file."""
+    if isinstance(value, str) and is_hub_reference(value):
+        from flexzoo.hub.artifacts import artifact_source
+
+        return ManifestReference(key, value, source=artifact_source(value))
+    path = _local_path(value, base)
+    return ManifestReference(key, value, path=path) if path is not None else None
 
 
 def _local_path(value: Any, base: Path) -> Path | None:

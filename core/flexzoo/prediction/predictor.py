@@ -10,6 +10,7 @@ import numpy as np
 
 from flexzoo.artifact.format import ArtifactInfo, read_artifact
 from flexzoo.errors import FlexzooError
+from flexzoo.hub.artifacts import artifact_file
 from flexzoo.images import ImageGeometry
 from flexzoo.prediction.heads import HeadSpec, describe, head_specs
 from flexzoo.prediction.inputs import InputError, as_batch
@@ -59,6 +60,7 @@ class Predictor:
         from flexzoo import pipeline
         from flexzoo.prediction.runtimes import open_runtime
 
+        path = artifact_file(path)  # hf-hub:ORG/NAME: pulled through the Hugging Face cache
         info = read_artifact(path, verify_weights=False)  # pipeline.load checks the weights' hash
         shape = one_input_shape(info)
         model = pipeline.load(path, registry)
