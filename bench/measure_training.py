@@ -24,9 +24,9 @@ import flexzoo
 import flexzoo.builtin
 from common import Row
 from flexzoo.artifact.format import read_artifact
-from flexzoo.pipeline import Pipeline, train
-from flexzoo.registry import Registry
-from flexzoo.validation import load_manifest
+from flexzoo.host.registry import Registry
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline, train
 
 EPOCHS = 12
 ROUNDS = 3

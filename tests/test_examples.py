@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import flexzoo
-from flexzoo.pipeline import train
-from flexzoo.registry import default_registry
-from flexzoo.validation import load_manifest
+from flexzoo.host.registry import default_registry
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import train
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -70,7 +70,7 @@ def test_bagging_example_trains_five_bootstrap_members_and_beats_the_best_of_the
     import torch
 
     from flexzoo.artifact.format import read_artifact
-    from flexzoo.pipeline import Pipeline, build_artifact
+    from flexzoo.pipeline.stages import Pipeline, build_artifact
 
     for name in ("digits_bagging.toml", "digits_bagging_member.toml"):
         shutil.copy(EXAMPLES / name, tmp_path)

@@ -7,7 +7,7 @@ from typing import Any
 
 from flexzoo.cli.export import print_exports
 from flexzoo.cli.render import emit_json
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
 
 
 def register(verbs: Any) -> None:
@@ -33,7 +33,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     result: dict[str, Any] = {"manifest": manifest.file, "valid": True, "resolved": manifest.to_dict()}
     if not args.static:
-        from flexzoo.assembly import plan
+        from flexzoo.build.assembly import plan
 
         build_plan = plan(manifest)
         result["parameters"] = build_plan.parameters
@@ -53,7 +53,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from flexzoo.artifact.card import render_card
     from flexzoo.artifact.format import read_artifact
-    from flexzoo.pipeline import build_artifact
+    from flexzoo.pipeline.stages import build_artifact
 
     result = build_artifact(load_manifest(args.manifest), args.output, report=args.report)
     artifact = read_artifact(result.artifact, verify_weights=False)  # its digest was taken of the tensors written

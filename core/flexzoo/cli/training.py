@@ -11,7 +11,7 @@ from typing import Any
 from flexzoo.cli.export import print_exports
 from flexzoo.cli.render import emit_json
 from flexzoo.errors import FlexzooError
-from flexzoo.validation import DEFAULT_STRATEGY, load_manifest
+from flexzoo.manifest.validation import DEFAULT_STRATEGY, load_manifest
 
 
 def register(verbs: Any) -> None:
@@ -68,7 +68,7 @@ def _resumes(args: argparse.Namespace, manifest: Any) -> bool:
 
     if args.resume or not restart_count():
         return args.resume
-    from flexzoo.pipeline import run_directory
+    from flexzoo.pipeline.stages import run_directory
     from flexzoo.training.checkpoint import checkpoint_state
 
     state = checkpoint_state(run_directory(args.output, manifest))
@@ -96,7 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ranks = nproc * (nodes.max_nodes if nodes is not None else 1)
         _needs_distributed(manifest.distributed.use, ranks, f"--nproc {nproc}" + (f" --nnodes {args.nnodes}"
                                                                                   if args.nnodes else ""))
-        from flexzoo.pipeline import member_artifacts
+        from flexzoo.pipeline.stages import member_artifacts
 
         member_artifacts(manifest, args.output)  # once, here: each rank then finds its members built
         forwarded = [*(["--debug"] if args.debug else []), "train", args.manifest, "-o", args.output,
@@ -105,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         launch(nproc, forwarded, nodes)
         return 0
     _needs_distributed(manifest.distributed.use, int(os.environ.get("WORLD_SIZE", "1")), "torchrun")
-    from flexzoo.pipeline import train
+    from flexzoo.pipeline.stages import train
 
     result = train(manifest, args.output, resume=_resumes(args, manifest),
                    show_progress=not args.quiet and not args.json)

@@ -5,7 +5,7 @@ release, which stay out unless given (:data:`STORED_WHEN_GIVEN`; ``folds`` and `
 ``folds > 1``, and then ``validation_split`` does), so that an older manifest resolves, stores and
 hashes as it did before they existed.
 :class:`TrainConfig` is the typed view the loop reads. Keys are declared once, as
-:class:`~flexzoo.sections.KeyTable` s :data:`TRAIN_KEYS`, :data:`HEAD_KEYS` and
+:class:`~flexzoo.manifest.sections.KeyTable` s :data:`TRAIN_KEYS`, :data:`HEAD_KEYS` and
 :data:`EARLY_STOPPING_KEYS`; validation and docs come from them.
 """
 
@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Interval
 
-from flexzoo import schema
 from flexzoo.errors import Problem
-from flexzoo.registry import did_you_mean
-from flexzoo.sections import REQUIRED, Key, KeyTable, Report
+from flexzoo.host.registry import did_you_mean
+from flexzoo.manifest import schema
+from flexzoo.manifest.sections import REQUIRED, Key, KeyTable, Report
 
 Optimizer = Literal["sgd", "adam", "adamw"]
 Schedule = Literal["constant", "cosine", "step", "onecycle"]

@@ -26,7 +26,7 @@ ROUND_SEED_STRIDE = 7919  # keeps the rounds' data orders apart
 
 
 class HostTraining:
-    """:class:`flexzoo.protocols.LocalTraining` over this run's data and ``[train]`` settings."""
+    """:class:`flexzoo.plugin.protocols.LocalTraining` over this run's data and ``[train]`` settings."""
 
     def __init__(self, config: TrainConfig, data: Dataset, *, seed: int, fail: Fail, command: list[str] | None,
                  round_ended: Callable[[dict[str, Any]], None]) -> None:

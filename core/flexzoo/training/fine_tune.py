@@ -15,9 +15,9 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from flexzoo.dtypes import input_dtype
-from flexzoo.single_process import SingleProcess
-from flexzoo.steps import Distillation
+from flexzoo.inputs.dtypes import input_dtype
+from flexzoo.plugin.single_process import SingleProcess
+from flexzoo.plugin.steps import Distillation
 from flexzoo.training.config import TrainConfig
 from flexzoo.training.data import Dataset
 from flexzoo.training.loop import EpochLoop, Fail

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from flexzoo.errors import FlexzooError
-from flexzoo.protocols import Strategy
+from flexzoo.plugin.protocols import Strategy
 from flexzoo.training.config import TrainConfig
 from flexzoo.training.data import Dataset
 from flexzoo.training.objectives import Objective

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from flexzoo.errors import FlexzooError
-from flexzoo.protocols import Strategy
+from flexzoo.plugin.protocols import Strategy
 from flexzoo.training.checkpoint import (
     SHARDS_PREFIX,
     Checkpoint,
@@ -39,7 +39,7 @@ __all__ = ["Fitted", "Growing", "RunListener", "Trainer"]
 
 
 class Growing(Protocol):
-    """What grows the model between epochs (``[[train.grow]]``; the pipeline's :class:`flexzoo.growth.Growth`)."""
+    """What grows the model between epochs (``[[train.grow]]``; :class:`flexzoo.features.growth.growth.Growth`)."""
 
     def due(self, epoch: int) -> bool:
         """Whether the model grows after ``epoch`` (from 1)."""

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from flexzoo.images import resize_image
+from flexzoo.inputs.images import resize_image
 
 __all__ = ["batch_mixer", "eval_transform", "pretrained_config", "train_transform"]
 
@@ -46,7 +46,7 @@ class ToInput:
 
 def _resize(preprocessing: dict[str, Any]) -> list[Any]:
     _, height, width = preprocessing["input_size"]
-    # the rule prediction and serving apply (flexzoo.images), so a served image is prepared bit for bit alike
+    # the rule prediction and serving apply (flexzoo.inputs.images), so a served image is prepared bit for bit alike
     return [partial(resize_image, height=height, width=width, resize=preprocessing["resize"],
                     interpolation=preprocessing["interpolation"])]
 

@@ -1,0 +1,1 @@
+"""Detection with a CenterNet head: targets, loss and box decoding."""
