@@ -21,7 +21,7 @@ from torch import nn
 
 from common import Row
 from flexzoo.artifact.write import weights_of
-from flexzoo.build.assembly import ZooModel
+from flexzoo.assembly.builder import ZooModel
 from flexzoo.reporting.report import compiled, median_seconds_interleaved
 from flexzoo_plugin_compress import factories
 
@@ -116,7 +116,7 @@ def pruned_resnet18() -> list[Row]:
 def onnx_two_heads() -> list[Row]:
     import flexzoo
     import flexzoo.builtin
-    from flexzoo.export.exporters import export
+    from flexzoo.exporting.exporters import export
     from flexzoo.host.registry import Registry
 
     registry = Registry.from_modules({"builtin": flexzoo.builtin})

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from conftest import TINY_MANIFEST
-from flexzoo.build.assembly import ZooModel
+from flexzoo.assembly.builder import ZooModel
 from flexzoo.builtin.layers import DropPath
 from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import build as build_model

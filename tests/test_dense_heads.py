@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import flexzoo
-from flexzoo.build.assembly import plan
+from flexzoo.assembly.builder import plan
 from flexzoo.errors import ManifestError
 from flexzoo.manifest.validation import load_manifest
 from flexzoo.plugin import FeatureMap

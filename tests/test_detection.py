@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from serving_helpers import Server, server_env
 
 import flexzoo
-from flexzoo.build.assembly import plan
+from flexzoo.assembly.builder import plan
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.features.detection.centernet import centre_targets, decode
 from flexzoo.features.detection.training import DetectionScore, centernet_loss

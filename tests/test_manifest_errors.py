@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flexzoo.build.assembly import plan
+from flexzoo.assembly.builder import plan
 from flexzoo.errors import ManifestError
 from flexzoo.manifest.validation import load_manifest
 

@@ -12,7 +12,7 @@ from flexzoo.plugin.components import Component
 from flexzoo.plugin.hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
-    from flexzoo.build.assembly import ZooModel
+    from flexzoo.assembly.builder import ZooModel
     from flexzoo.prediction import Predictor
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
     "train",
 ]
 
-_LAZY = {"ZooModel": "flexzoo.build.assembly", "Predictor": "flexzoo.prediction"}
+_LAZY = {"ZooModel": "flexzoo.assembly.builder", "Predictor": "flexzoo.prediction"}
 
 
 def __getattr__(name: str) -> Any:

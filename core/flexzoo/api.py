@@ -16,7 +16,7 @@ from flexzoo.manifest.validation import load_manifest
 from flexzoo.plugin.components import RegisteredComponent
 
 if TYPE_CHECKING:
-    from flexzoo.build.assembly import ZooModel
+    from flexzoo.assembly.builder import ZooModel
     from flexzoo.pipeline.stages import TrainResult
 
 __all__ = ["build", "export", "list_components", "load", "save", "train"]

@@ -33,7 +33,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     result: dict[str, Any] = {"manifest": manifest.file, "valid": True, "resolved": manifest.to_dict()}
     if not args.static:
-        from flexzoo.build.assembly import plan
+        from flexzoo.assembly.builder import plan
 
         build_plan = plan(manifest)
         result["parameters"] = build_plan.parameters

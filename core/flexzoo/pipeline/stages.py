@@ -4,7 +4,7 @@
 
 ``flexzoo.build/train/save/load/export`` and the ``zoo`` verbs are thin wrappers over the functions
 at the end of this module; each reads top to bottom as the stages it runs. Stages hand each other
-typed values (a :class:`~flexzoo.build.assembly.BuildPlan`, the model, a
+typed values (a :class:`~flexzoo.assembly.builder.BuildPlan`, the model, a
 :class:`~flexzoo.compression.steps.Compression`, a :class:`~flexzoo.training.trainer.Fitted`, the artifact's
 path). A run loads its ``[train]`` data once, whoever asks first (training, a fine-tuning or calibrating
 compression step, the report), and hashes the artifact once, as it writes it.
@@ -44,12 +44,12 @@ from torch import nn
 from flexzoo.artifact.format import canonical_json, read_artifact
 from flexzoo.artifact.load import read_weights
 from flexzoo.artifact.write import write_artifact
-from flexzoo.build import assembly
-from flexzoo.build.assembly import BuildPlan, ZooModel
+from flexzoo.assembly import builder as assembly
+from flexzoo.assembly.builder import BuildPlan, ZooModel
 from flexzoo.compression.steps import Compression
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ManifestError
-from flexzoo.export.exporters import export as export_format
-from flexzoo.export.exporters import export_path
+from flexzoo.exporting.exporters import export as export_format
+from flexzoo.exporting.exporters import export_path
 from flexzoo.features.ensembles.manifest import member_labels
 from flexzoo.features.ensembles.members import with_member_artifacts
 from flexzoo.features.growth.growth import Growth

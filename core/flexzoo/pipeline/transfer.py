@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flexzoo.artifact.load import read_weights
-from flexzoo.build.assembly import ensemble_members
+from flexzoo.assembly.builder import ensemble_members
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.manifest.transfer import artifact_location
 

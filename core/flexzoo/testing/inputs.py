@@ -41,7 +41,7 @@ def tiny_model(seed: int = 0) -> Any:
     """A model as the host assembles it (``backbone``, ``heads`` with one head ``out``), for :data:`TINY_INPUT`."""
     import torch
 
-    from flexzoo.build.assembly import ZooModel
+    from flexzoo.assembly.builder import ZooModel
     from flexzoo.builtin import backbones, heads
 
     with torch.random.fork_rng(devices=[]):
@@ -53,7 +53,7 @@ def member_models(input_shape: tuple[int, ...], count: int = 2) -> list[Any]:
     """``count`` different models of one head ``out`` (3 classes) on ``input_shape``: an ensemble's members."""
     import torch
 
-    from flexzoo.build.assembly import ZooModel
+    from flexzoo.assembly.builder import ZooModel
     from flexzoo.builtin import backbones, heads
 
     members = []

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flexzoo.plugin import ArtifactError, ParameterError, safetensors_shapes
-from flexzoo_plugin_transformers.backbone import SIZE_KEYS
+from flexzoo_plugin_transformers.sizes import SIZE_KEYS
 
 if TYPE_CHECKING:
     from torch import nn

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from flexzoo.build import assembly
-from flexzoo.build.assembly import ZooModel
+from flexzoo.assembly import builder as assembly
+from flexzoo.assembly.builder import ZooModel
 from flexzoo.errors import ManifestError
 from flexzoo.host.registry import Registry
 from flexzoo.manifest.resolved import ResolvedManifest
