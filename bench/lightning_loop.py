@@ -14,9 +14,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import flexzoo
+from flexzoo.manifest.train import TrainConfig
 from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import Pipeline
-from flexzoo.training.config import TrainConfig
 
 
 class Module(L.LightningModule):

@@ -26,9 +26,9 @@ import torch
 import flexzoo
 from common import Row
 from flexzoo.host.registry import default_registry
+from flexzoo.manifest.train import TrainConfig
 from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import Pipeline, train
-from flexzoo.training.config import TrainConfig
 
 HERE = Path(__file__).parent
 CHILD = [sys.executable, str(HERE / "speed_child.py")]

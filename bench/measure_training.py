@@ -73,7 +73,7 @@ def hand_written(manifest, registry) -> tuple[float, list[float]]:
     started = time.perf_counter()
     epochs = []
     model = flexzoo.build(manifest, registry).train()
-    from flexzoo.training.config import TrainConfig
+    from flexzoo.manifest.train import TrainConfig
 
     config = TrainConfig.from_dict(manifest.train)
     data = Pipeline(manifest).training_data()

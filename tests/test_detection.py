@@ -19,8 +19,8 @@ from flexzoo.assembly.builder import plan
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.features.detection.centernet import centre_targets, decode
 from flexzoo.features.detection.training import DetectionScore, centernet_loss
+from flexzoo.manifest.train import HeadObjective
 from flexzoo.manifest.validation import load_manifest
-from flexzoo.training.config import HeadObjective
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 HEAD = HeadObjective(name="boxes", loss="centernet", weight=1.0, target="boxes", metrics=("map50", "map"))

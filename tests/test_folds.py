@@ -7,9 +7,9 @@ import torch
 
 from conftest import DIGITS
 from flexzoo.errors import ManifestError
+from flexzoo.manifest.train import TrainConfig
 from flexzoo.manifest.validation import load_manifest, revalidate
 from flexzoo.pipeline.stages import Pipeline, manifest_fingerprint
-from flexzoo.training.config import TrainConfig
 from flexzoo.training.data import DataError, load_dataset
 
 MODEL = """

@@ -13,10 +13,10 @@ from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import ManifestError
 from flexzoo.features.growth.growth import Growth
 from flexzoo.host.registry import Registry
+from flexzoo.manifest.train import GrowStep
 from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import Pipeline, train
 from flexzoo.plugin.hookspecs import hookimpl
-from flexzoo.training.config import GrowStep
 
 MANIFEST = """
 [model]

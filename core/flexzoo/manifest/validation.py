@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from annotated_types import Gt, MinLen
 
 from flexzoo.errors import ManifestError, Problem
-from flexzoo.features.ensembles.manifest import ENSEMBLE_BACKBONE, Resolved, resolve_ensemble
 from flexzoo.host.registry import Registry, UnknownComponent, default_registry, did_you_mean
 from flexzoo.manifest import schema
+from flexzoo.manifest.ensemble import ENSEMBLE_BACKBONE, Resolved, resolve_ensemble
 from flexzoo.manifest.multi_input import check_inputs, takes_branches
 from flexzoo.manifest.resolved import (
     ComponentSpec,
@@ -26,10 +26,10 @@ from flexzoo.manifest.resolved import (
     read_manifest,
 )
 from flexzoo.manifest.sections import REQUIRED, Key, KeyTable, Report
+from flexzoo.manifest.train import DATA_FORMS, data_source, validate_train
 from flexzoo.manifest.transfer import TRANSFER_KEYS, TransferProblem, backbone_from_artifact, check_freeze
 from flexzoo.plugin.components import HOST_PARAMETERS
 from flexzoo.plugin.tracking import RUN_HOOKS
-from flexzoo.training.config import DATA_FORMS, data_source, validate_train
 
 SECTIONS = ("model", "backbone", "inputs", "fusion", "heads", "init", "compress", "distributed", "train", "export",
             "track", "ensemble")

@@ -50,14 +50,15 @@ from flexzoo.compression.steps import Compression
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ManifestError
 from flexzoo.exporting.exporters import export as export_format
 from flexzoo.exporting.exporters import export_path
-from flexzoo.features.ensembles.manifest import member_labels
 from flexzoo.features.ensembles.members import with_member_artifacts
 from flexzoo.features.growth.growth import Growth
 from flexzoo.features.lora.adapters import adapter_state
 from flexzoo.features.lora.training import LoraProblem, adapt, adapter_tensors, merge_adapters
 from flexzoo.host.registry import Registry, default_registry
 from flexzoo.manifest import schema
+from flexzoo.manifest.ensemble import member_labels
 from flexzoo.manifest.resolved import ResolvedManifest
+from flexzoo.manifest.train import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.manifest.transfer import artifact_location
 from flexzoo.manifest.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
 from flexzoo.pipeline.transfer import load_member_weights, load_transferred_weights
@@ -66,7 +67,6 @@ from flexzoo.plugin.steps import Distillation, StepContext
 from flexzoo.plugin.tracking import RunInfo, epoch_metrics
 from flexzoo.reporting.report import compression_report
 from flexzoo.training import fine_tune as tuning
-from flexzoo.training.config import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.training.data import Dataset, load_dataset
 from flexzoo.training.federation import HostTraining
 from flexzoo.training.progress import summary_table

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from flexzoo._version import PLUGIN_API_VERSION
-from flexzoo.artifact.safetensors_header import read_header
 from flexzoo.atomic import write_atomically
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
 from flexzoo.inputs.image_suffixes import IMAGE_SUFFIXES
@@ -34,6 +33,7 @@ from flexzoo.plugin.protocols import (
     Strategy,
 )
 from flexzoo.plugin.restoring import restoring_weights
+from flexzoo.plugin.safetensors_header import read_header
 from flexzoo.plugin.shipped_list import Listing, ShippedList, release
 from flexzoo.plugin.single_process import SingleProcess
 from flexzoo.plugin.steps import Distillation, StepContext, StepUnavailable, TrainingData

@@ -68,6 +68,9 @@ class Backbone(Protocol):
     has no ``input_shape`` to run a dry forward pass with. ``input_dtype: torch.dtype`` is optional
     too: a backbone of token ids sets ``torch.int64``, and the host's own example inputs (the dry
     run, export, the artifact's sample, latency) are then ids 0 and 1 instead of float noise.
+    ``preprocessing: dict`` is optional: the ``mean``, ``std`` (one per channel) and ``interpolation``
+    its pretrained weights expect, which ``[train.preprocess] normalize = "auto"`` (or ``"pretrained"``)
+    then uses.
     """
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor | Mapping[str, torch.Tensor]: ...

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from flexzoo.artifact.safetensors_header import read_header
 from flexzoo.errors import ArtifactError, ParameterError
+from flexzoo.plugin.safetensors_header import read_header
 
 if TYPE_CHECKING:
     from torch import nn

@@ -1,1 +1,1 @@
-"""What a run reports: the measures of a built model, the HTML report of an artifact, its charts, plain-text tables."""
+"""What a run reports: the measures of a model before and after compression, charts, plain-text tables."""

@@ -1,4 +1,4 @@
 """Training a built model: the ``[train]`` section, data sources, per-head objectives, the loop, checkpoints.
 
-``flexzoo.training.config`` is torch-free (``zoo validate`` uses it); every other module imports torch.
+``flexzoo.manifest.train`` is torch-free (``zoo validate`` uses it); every other module imports torch.
 """

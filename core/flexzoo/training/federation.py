@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flexzoo.training.config import TrainConfig
+from flexzoo.manifest.train import TrainConfig
 from flexzoo.training.data import Dataset
 from flexzoo.training.fine_tune import evaluate, fine_tune
 from flexzoo.training.loop import Fail

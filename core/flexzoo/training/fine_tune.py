@@ -16,9 +16,9 @@ from torch import nn
 from torch.nn import functional
 
 from flexzoo.inputs.dtypes import input_dtype
+from flexzoo.manifest.train import TrainConfig
 from flexzoo.plugin.single_process import SingleProcess
 from flexzoo.plugin.steps import Distillation
-from flexzoo.training.config import TrainConfig
 from flexzoo.training.data import Dataset
 from flexzoo.training.loop import EpochLoop, Fail
 from flexzoo.training.objectives import Objective

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from flexzoo.errors import FlexzooError
 from flexzoo.features.detection.training import DetectionScore, boxes_problem, mean_average_precision
 from flexzoo.host.registry import did_you_mean
-from flexzoo.training.config import HeadObjective
+from flexzoo.manifest.train import HeadObjective
 
 Fail = Callable[[str, str, str], FlexzooError]
 

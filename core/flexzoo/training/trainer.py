@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from flexzoo.errors import FlexzooError
+from flexzoo.manifest.train import TrainConfig
 from flexzoo.plugin.protocols import Strategy
 from flexzoo.training.checkpoint import (
     SHARDS_PREFIX,
@@ -27,7 +28,6 @@ from flexzoo.training.checkpoint import (
     load_checkpoint,
     split_tensors,
 )
-from flexzoo.training.config import TrainConfig
 from flexzoo.training.data import Dataset
 from flexzoo.training.freezing import FreezeProblem, frozen_parameter_names
 from flexzoo.training.loop import EpochLoop, Fail

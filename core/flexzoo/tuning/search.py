@@ -24,10 +24,10 @@ from typing import Any
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.host.registry import Registry, default_registry
 from flexzoo.manifest.resolved import ManifestSource, read_manifest
+from flexzoo.manifest.train import HIGHER_IS_BETTER
 from flexzoo.manifest.validation import validate
 from flexzoo.pipeline.stages import train
 from flexzoo.plugin.hookspecs import hookimpl
-from flexzoo.training.config import HIGHER_IS_BETTER
 
 __all__ = ["Dimension", "parse_space", "tune"]
 

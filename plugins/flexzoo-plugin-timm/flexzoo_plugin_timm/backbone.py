@@ -87,6 +87,9 @@ def backbone(
         from flexzoo_plugin_timm.layers import PooledStages
 
         model = PooledStages(model, feature_pool, maps=returns == "maps")
+    from flexzoo_plugin_timm.pretrained import preprocessing
+
+    model.preprocessing = preprocessing(model)  # what normalize = "auto" reads (flexzoo.plugin.Backbone)
     if pretrained is not None and not restoring_weights():  # flexzoo.load brings the weights itself
         from flexzoo_plugin_timm.pretrained import load_pretrained
 

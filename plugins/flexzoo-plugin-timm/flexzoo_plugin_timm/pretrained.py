@@ -6,7 +6,7 @@ from its header during the dry run, before anything is allocated, and every mism
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flexzoo.plugin import load_weights_file
 
@@ -20,6 +20,15 @@ def _classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
     classifier = cfg.get("classifier") if isinstance(cfg, dict) else None
     names = classifier if isinstance(classifier, (list, tuple)) else [classifier] if classifier else []
     return tuple(f"{name}." for name in names)
+
+
+def preprocessing(model: nn.Module) -> dict[str, Any] | None:
+    """The ``mean``, ``std`` and ``interpolation`` of timm's ``pretrained_cfg``, as a Backbone declares them."""
+    for module in model.modules():
+        cfg = getattr(module, "pretrained_cfg", None)
+        if isinstance(cfg, dict) and cfg.get("mean") and cfg.get("std"):
+            return {"mean": list(cfg["mean"]), "std": list(cfg["std"]), "interpolation": cfg.get("interpolation")}
+    return None
 
 
 def load_pretrained(model: nn.Module, path: str, *, strict: bool = True) -> None:

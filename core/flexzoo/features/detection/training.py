@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from flexzoo.errors import FlexzooError
 from flexzoo.features.detection.centernet import BOX_CHANNELS, centre_targets, decode
-from flexzoo.training.config import HeadObjective
+from flexzoo.manifest.train import HeadObjective
 
 __all__ = ["DetectionScore", "boxes_problem", "centernet_loss"]
 

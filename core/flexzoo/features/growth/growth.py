@@ -31,8 +31,8 @@ from flexzoo.assembly.builder import ZooModel
 from flexzoo.errors import ManifestError
 from flexzoo.host.registry import Registry
 from flexzoo.manifest.resolved import ResolvedManifest
+from flexzoo.manifest.train import GrowStep
 from flexzoo.plugin.protocols import GrowableBackbone
-from flexzoo.training.config import GrowStep
 
 __all__ = ["GROWTH_TOLERANCE", "Growth", "widened"]
 

@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from flexzoo.artifact.load import read_weights
-from flexzoo.features.lora.low_rank import ADAPTER_SUFFIXES
+from flexzoo.compression.low_rank import ADAPTER_SUFFIXES
 from flexzoo.host.registry import Registry
-from flexzoo.training.config import LoraSettings
+from flexzoo.manifest.train import LoraSettings
 
 __all__ = ["adapter_state"]
 

@@ -12,7 +12,7 @@ Merging folds the update into ``W`` and removes the parametrization: the model i
 model it was, with the same names and types, which is what the artifact stores. With
 ``store = "adapters"`` the artifact keeps the adapters instead (:func:`adapter_tensors`, named
 ``<layer>.lora.down`` and ``<layer>.lora.up``) and reading the artifact folds them into the base's
-weights by the same arithmetic (:mod:`flexzoo.features.lora.low_rank`), so both give the same tensors, bit for bit.
+weights by the same arithmetic (:mod:`flexzoo.compression.low_rank`), so both give the same tensors, bit for bit.
 
 Written here rather than on ``peft``: it is about a hundred lines, imports nothing beyond torch
 (``import peft`` pulls in transformers, seconds per process), keeps layer names and types while
@@ -29,9 +29,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from flexzoo.features.lora.low_rank import ADAPTER_SUFFIXES, updated
+from flexzoo.compression.low_rank import ADAPTER_SUFFIXES, updated
 from flexzoo.host.registry import closest
-from flexzoo.training.config import LoraSettings
+from flexzoo.manifest.train import LoraSettings
 
 __all__ = ["LoraProblem", "LoraSettings", "LowRankUpdate", "adapt", "adapted_layers", "adapter_parameter_names",
            "adapter_tensors", "lora_targets", "merge_adapters"]
