@@ -9,7 +9,8 @@ from conftest import DIGITS
 from flexzoo.errors import ManifestError
 from flexzoo.manifest.train import TrainConfig
 from flexzoo.manifest.validation import load_manifest, revalidate
-from flexzoo.pipeline.stages import Pipeline, manifest_fingerprint
+from flexzoo.pipeline.run_hooks import manifest_fingerprint
+from flexzoo.pipeline.stages import Pipeline
 from flexzoo.training.data import DataError, load_dataset
 
 MODEL = """

@@ -12,7 +12,8 @@ import flexzoo
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.manifest.train import TrainConfig
 from flexzoo.manifest.validation import load_manifest
-from flexzoo.pipeline.stages import run_directory, train
+from flexzoo.pipeline.run_hooks import run_directory
+from flexzoo.pipeline.stages import train
 from flexzoo.training.checkpoint import checkpoint_state, join_tensors, split_tensors
 from flexzoo.training.optimization import lr_factor
 

@@ -1,4 +1,4 @@
-"""The hookspec reference of docs/plugins.md, rendered from hookspecs.py's signatures and docstrings.
+"""The hookspec reference of docs/plugins.md, rendered from the hookspecs' signatures and docstrings.
 
 A test keeps the guide in step; after changing a hookspec, rewrite the section with::
 

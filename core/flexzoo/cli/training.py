@@ -68,7 +68,7 @@ def _resumes(args: argparse.Namespace, manifest: Any) -> bool:
 
     if args.resume or not restart_count():
         return args.resume
-    from flexzoo.pipeline.stages import run_directory
+    from flexzoo.pipeline.run_hooks import run_directory
     from flexzoo.training.checkpoint import checkpoint_state
 
     state = checkpoint_state(run_directory(args.output, manifest))

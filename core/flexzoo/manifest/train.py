@@ -382,7 +382,7 @@ class EarlyStopping:
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """The typed view of ``[train.lora]``: adapters on the backbone, which is frozen (``training/lora.py``)."""
+    """The typed view of ``[train.lora]``: adapters on the frozen backbone (:mod:`flexzoo.features.lora.training`)."""
 
     rank: int
     alpha: float

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from flexzoo.artifact.format import canonical_json, read_artifact
+from flexzoo.artifact.format import read_artifact
 from flexzoo.artifact.load import read_weights
 from flexzoo.artifact.write import write_artifact
 from flexzoo.assembly import builder as assembly
@@ -61,10 +59,12 @@ from flexzoo.manifest.resolved import ResolvedManifest
 from flexzoo.manifest.train import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.manifest.transfer import artifact_location
 from flexzoo.manifest.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
+from flexzoo.pipeline.record import training_record
+from flexzoo.pipeline.restore import retie, tied_parameters, unstored_meta_tensors
+from flexzoo.pipeline.run_hooks import RunHooks, manifest_fingerprint, run_directory
 from flexzoo.pipeline.transfer import load_member_weights, load_transferred_weights
 from flexzoo.plugin.restoring import weights_restored_afterwards
 from flexzoo.plugin.steps import Distillation, StepContext
-from flexzoo.plugin.tracking import RunInfo, epoch_metrics
 from flexzoo.reporting.report import compression_report
 from flexzoo.training import fine_tune as tuning
 from flexzoo.training.data import Dataset, load_dataset
@@ -99,45 +99,6 @@ class TrainResult:
     summary: str
     stopped_early: bool
     exports: list[dict[str, Any]] = field(default_factory=list)
-
-
-def run_directory(out_dir: str | Path, manifest: ResolvedManifest) -> Path:
-    """Where a run keeps its checkpoint and metrics: ``<out_dir>/<name>.train``."""
-    return Path(out_dir) / f"{manifest.model.name}.train"
-
-
-def manifest_fingerprint(manifest: ResolvedManifest) -> str:
-    """The sha256 of the resolved manifest: a checkpoint resumes only the run it came from."""
-    return hashlib.sha256(canonical_json(manifest.to_dict()).encode()).hexdigest()
-
-
-class RunHooks:
-    """The run hooks (``flexzoo_run_start``, ``flexzoo_epoch_end``, ``flexzoo_run_end``), for the trainer's rank 0."""
-
-    def __init__(self, registry: Registry, manifest: ResolvedManifest, out_dir: str | Path) -> None:
-        self.hook = registry.manager.hook
-        self.manifest = manifest
-        self.out_dir = Path(out_dir)
-        self.run: RunInfo | None = None  # set on rank 0 when the run starts
-        self.history: list[dict[str, Any]] = []
-
-    def started(self, world_size: int, first_epoch: int) -> None:
-        manifest = self.manifest
-        self.run = RunInfo(name=manifest.model.name, run_dir=run_directory(self.out_dir, manifest),
-                           out_dir=self.out_dir, manifest=manifest.to_dict(), track=manifest.track or {},
-                           world_size=world_size, epochs=manifest.train["epochs"] if manifest.train else 0,
-                           first_epoch=first_epoch)
-        self.hook.flexzoo_run_start(run=self.run)
-
-    def epoch_ended(self, record: dict[str, Any]) -> None:
-        self.history.append(record)
-        self.hook.flexzoo_epoch_end(run=self.run, epoch=record["epoch"], metrics=epoch_metrics(record))
-
-    def ended(self, artifact: Path | None, history: list[dict[str, Any]] | None = None) -> None:
-        """Tell the plugins the run is over (``artifact`` None: it failed); nothing when it never started here."""
-        if self.run is not None:
-            self.hook.flexzoo_run_end(run=self.run, artifact=artifact, history=history or self.history,
-                                      status="finished" if artifact is not None else "failed")
 
 
 class Pipeline:
@@ -417,7 +378,9 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
         merge_adapters(trained)  # [train.lora]: later stages see a plain model with the merged weights
         trained.cpu().requires_grad_(True)
         model = pipeline.compressed(trained, "eager")
-        artifact = pipeline.write(model, out_dir, _training_record(pipeline, fitted), adapters)
+        assert pipeline.config is not None
+        record = training_record(pipeline.manifest, pipeline.config, pipeline.training_data(), fitted, pipeline.growth)
+        artifact = pipeline.write(model, out_dir, record, adapters)
         exports = pipeline.export(model, artifact)
     except BaseException:
         hooks.ended(None)
@@ -453,24 +416,6 @@ def _unsharded(pipeline: Pipeline) -> ZooModel:
     return model
 
 
-def _training_record(pipeline: Pipeline, fitted: Fitted) -> dict[str, Any]:
-    """What the artifact records of a run: data fingerprint and sizes, epochs, final metrics, metrics.jsonl."""
-    data, config, manifest = pipeline.training_data(), pipeline.config, pipeline.manifest
-    assert config is not None and manifest.distributed is not None
-    history = fitted.history
-    return {
-        "data": {"source": config.data, "description": data.description, "sha256": data.fingerprint,
-                 "train_samples": len(data.train_index), "validation_samples": len(data.validation_index),
-                 "skipped_samples": len(data.skipped)},
-        "epochs_run": len(history), "stopped_early": fitted.stopped_early,
-        "world_size": fitted.world_size, "strategy": manifest.distributed.use,
-        "final_validation": history[-1]["validation"] if history else {},
-        **({"federation": fitted.federation} if fitted.federation is not None else {}),
-        "metrics_jsonl": "".join(json.dumps(record) + "\n" for record in history),
-        **({"growth": pipeline.growth.records} if pipeline.growth is not None else {}),
-    }
-
-
 def load(path: str | Path, registry: Registry | None = None, *, device: str | torch.device | None = None
          ) -> ZooModel:
     """Rebuild the model stored at ``path``, in eval mode, with the weights it was saved with.
@@ -493,7 +438,7 @@ def load(path: str | Path, registry: Registry | None = None, *, device: str | to
         compression = assembly.compression_steps(manifest, registry, pipeline.context)
         on_meta = compression.restores_on_meta
         model = _restored(pipeline, compression, records, on_meta)
-        if on_meta and _unstored_meta_tensors(model):  # non-persistent buffers: only a real build has them
+        if on_meta and unstored_meta_tensors(model):  # non-persistent buffers: only a real build has them
             on_meta, model = False, _restored(pipeline, compression, records, on_meta=False)
     except ManifestError as exc:
         raise ArtifactError(f"{artifact.path}: the stored manifest no longer builds here:\n{exc}") from exc
@@ -507,12 +452,12 @@ def load(path: str | Path, registry: Registry | None = None, *, device: str | to
     if missing or unexpected:
         raise ArtifactError(f"{artifact.path}: weights do not fit the rebuilt model "
                             f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
-    ties = _tied_parameters(model)
+    ties = tied_parameters(model)
     try:  # on meta, and for unpacked tensors, the stored tensors become the model's, as they are
         model.load_state_dict(tensors, strict=True, assign=on_meta or packed)
     except RuntimeError as exc:
         raise ArtifactError(f"{artifact.path}: weights do not fit the rebuilt model: {exc}") from exc
-    _retie(model, ties)
+    retie(model, ties)
     if device is not None and not on_meta:
         model.to(device)
     return pipeline.described(model, compression)
@@ -523,32 +468,6 @@ def _restored(pipeline: Pipeline, compression: Compression, records: list[dict[s
     """The architecture with its compressed structure, without weights worth keeping (meta ones when ``on_meta``)."""
     with weights_restored_afterwards(), (torch.device("meta") if on_meta else contextlib.nullcontext()):
         return compression.restore(pipeline.model(), records)  # the stored weights replace what factories load
-
-
-def _unstored_meta_tensors(model: nn.Module) -> list[str]:
-    """Meta tensors that loading the state dict would not replace (non-persistent buffers)."""
-    stored = set(model.state_dict())
-    return [name for name, tensor in [*model.named_parameters(), *model.named_buffers()]
-            if tensor.is_meta and name not in stored]
-
-
-def _tied_parameters(model: nn.Module) -> dict[str, str]:
-    """Each parameter name that aliases another parameter (tied weights), mapped to the first name."""
-    first: dict[int, str] = {}
-    aliases = {}
-    for name, parameter in model.named_parameters(remove_duplicate=False):
-        if id(parameter) in first:
-            aliases[name] = first[id(parameter)]
-        else:
-            first[id(parameter)] = name
-    return aliases
-
-
-def _retie(model: nn.Module, aliases: dict[str, str]) -> None:
-    """Make tied parameters one tensor again after ``assign=True`` gave each name its own."""
-    for alias, name in aliases.items():
-        owner_name, _, leaf = alias.rpartition(".")
-        setattr(model.get_submodule(owner_name), leaf, model.get_parameter(name))
 
 
 def export(model: ZooModel, artifact: str | Path, formats: list[str] | None = None, out_dir: str | Path | None = None,
