@@ -1,6 +1,6 @@
 """Loading local safetensors weights into a timm backbone (the classifier's tensors in the file are ignored).
 
-The check and the load are the host's (``flexzoo.plugin.load_weights_file``): the file is checked
+The check and the load are the host's (``flexzoo.plugin.helpers.load_weights_file``): the file is checked
 from its header during the dry run, before anything is allocated, and every mismatch is named.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flexzoo.plugin import load_weights_file
+from flexzoo.plugin.helpers import load_weights_file
 
 if TYPE_CHECKING:
     from torch import nn

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from flexzoo.plugin import ParameterError, load_weights_file, restoring_weights
+from flexzoo.plugin import ParameterError
+from flexzoo.plugin.helpers import load_weights_file, restoring_weights
 
 if TYPE_CHECKING:
     from torch import nn

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from annotated_types import Gt
-
-from flexzoo.plugin import ParameterError, restoring_weights
+from flexzoo.plugin import ParameterError
+from flexzoo.plugin.helpers import Positive, restoring_weights
 from flexzoo_plugin_transformers.model_list import INPUTS, MODELS
 from flexzoo_plugin_transformers.sizes import SIZE_KEYS
 
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 Pool = Literal["auto", "mean", "first"]
-Size = Annotated[int, Gt(0)] | None
+Size = Positive | None
 
 
 def backbone(

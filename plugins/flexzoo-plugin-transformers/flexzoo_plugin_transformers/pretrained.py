@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flexzoo.plugin import ArtifactError, ParameterError, safetensors_shapes
+from flexzoo.plugin import ArtifactError, ParameterError
+from flexzoo.plugin.helpers import safetensors_shapes
 from flexzoo_plugin_transformers.sizes import SIZE_KEYS
 
 if TYPE_CHECKING:
