@@ -20,7 +20,7 @@ import torch
 import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_keras
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 from flexzoo_plugin_keras.backend import import_keras
 
 #: The smaller members of each family at the smallest input keras accepts (75 px for the Inception family, 71 Xception).

@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from flexzoo.report import median_seconds_interleaved  # the timer the compression report uses
+from flexzoo.reporting.report import median_seconds_interleaved  # the timer the compression report uses
 
 
 @dataclass

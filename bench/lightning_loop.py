@@ -14,9 +14,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import flexzoo
-from flexzoo.pipeline import Pipeline
-from flexzoo.training.config import TrainConfig
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.train import TrainConfig
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline
 
 
 class Module(L.LightningModule):

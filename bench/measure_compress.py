@@ -21,8 +21,8 @@ from torch import nn
 
 from common import Row
 from flexzoo.artifact.write import weights_of
-from flexzoo.assembly import ZooModel
-from flexzoo.report import compiled, median_seconds_interleaved
+from flexzoo.assembly.builder import ZooModel
+from flexzoo.reporting.report import compiled, median_seconds_interleaved
 from flexzoo_plugin_compress import factories
 
 BATCH = 8
@@ -116,8 +116,8 @@ def pruned_resnet18() -> list[Row]:
 def onnx_two_heads() -> list[Row]:
     import flexzoo
     import flexzoo.builtin
-    from flexzoo.exporters import export
-    from flexzoo.registry import Registry
+    from flexzoo.exporting.exporters import export
+    from flexzoo.host.registry import Registry
 
     registry = Registry.from_modules({"builtin": flexzoo.builtin})
     model = flexzoo.build(Path(__file__).parents[1] / "examples" / "digits.toml", registry)
@@ -167,7 +167,7 @@ weight = 0.5
 
 def digits() -> list[Row]:
     import flexzoo
-    from flexzoo.pipeline import Pipeline, train
+    from flexzoo.pipeline.stages import Pipeline, train
 
     def evaluate(model, manifest):
         return Pipeline(manifest).evaluate(model)

@@ -10,7 +10,7 @@ from torch import nn
 import flexzoo.builtin
 from common import Row, command_seconds, median_seconds_interleaved
 from flexzoo.builtin.layers import ConvBackbone, mlp_layers
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 
 
 def listing() -> list[Row]:

@@ -138,8 +138,8 @@ def throughput(root: Path, work: Path) -> tuple[float, float]:
     from torchvision import datasets
     from torchvision.transforms import v2
 
-    from flexzoo.pipeline import Pipeline
-    from flexzoo.validation import load_manifest
+    from flexzoo.manifest.validation import load_manifest
+    from flexzoo.pipeline.stages import Pipeline
 
     manifest = work / "throughput.toml"
     manifest.write_text(MANIFEST.format(root=root, workers=WORKERS, mean=MEAN, std=STD))
@@ -179,8 +179,8 @@ def input_bound(root: Path, work: Path) -> tuple[float, float]:
     import timm
     import torch
 
-    from flexzoo.pipeline import Pipeline
-    from flexzoo.validation import load_manifest
+    from flexzoo.manifest.validation import load_manifest
+    from flexzoo.pipeline.stages import Pipeline
 
     manifest = work / "input_bound.toml"
     manifest.write_text(MANIFEST.format(root=root, workers=WORKERS, mean=MEAN, std=STD))

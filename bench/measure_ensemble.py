@@ -22,8 +22,8 @@ from sklearn.datasets import load_digits
 
 import flexzoo
 from common import Row
-from flexzoo.pipeline import build_artifact, train
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import build_artifact, train
 
 MEMBERS = 5
 SEEDS = (0, 1, 2)

@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 from common import Row
-from flexzoo.pipeline import train
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import train
 
 EPOCHS = 12
 SEEDS = (0, 1)

@@ -23,9 +23,9 @@ from sklearn.datasets import load_digits
 
 import flexzoo
 from common import Row
-from flexzoo.pipeline import Pipeline, train
-from flexzoo.training.lora import adapter_parameter_names
-from flexzoo.validation import load_manifest
+from flexzoo.features.lora.training import adapter_parameter_names
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline, train
 
 BASE = """
 [model]

@@ -39,7 +39,7 @@ def populate(site: Path) -> None:
 
 def first_party() -> list[Row]:
     """Issue 14: `zoo list` with every first-party plugin installed (timm, torchvision, onnx... as `make venv` does)."""
-    from flexzoo.registry import default_registry
+    from flexzoo.host.registry import default_registry
 
     python = sys.executable
     plugins = sorted(p.name for p in default_registry().plugins if p.status == "loaded")

@@ -25,10 +25,10 @@ import torch
 
 import flexzoo
 from common import Row
-from flexzoo.pipeline import Pipeline, train
-from flexzoo.registry import default_registry
-from flexzoo.training.config import TrainConfig
-from flexzoo.validation import load_manifest
+from flexzoo.host.registry import default_registry
+from flexzoo.manifest.train import TrainConfig
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline, train
 
 HERE = Path(__file__).parent
 CHILD = [sys.executable, str(HERE / "speed_child.py")]

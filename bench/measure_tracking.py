@@ -22,9 +22,9 @@ import flexzoo.builtin
 import flexzoo_plugin_mlflow
 import flexzoo_plugin_tensorboard
 from common import Row
-from flexzoo.pipeline import train
-from flexzoo.registry import Registry
-from flexzoo.validation import load_manifest
+from flexzoo.host.registry import Registry
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import train
 
 EPOCHS = 8
 ROUNDS = 3

@@ -24,9 +24,9 @@ import flexzoo
 import flexzoo.builtin
 from common import Row
 from flexzoo.artifact.format import read_artifact
-from flexzoo.pipeline import Pipeline, train
-from flexzoo.registry import Registry
-from flexzoo.validation import load_manifest
+from flexzoo.host.registry import Registry
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline, train
 
 EPOCHS = 12
 ROUNDS = 3
@@ -73,7 +73,7 @@ def hand_written(manifest, registry) -> tuple[float, list[float]]:
     started = time.perf_counter()
     epochs = []
     model = flexzoo.build(manifest, registry).train()
-    from flexzoo.training.config import TrainConfig
+    from flexzoo.manifest.train import TrainConfig
 
     config = TrainConfig.from_dict(manifest.train)
     data = Pipeline(manifest).training_data()

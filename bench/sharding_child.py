@@ -19,9 +19,9 @@ import torch
 import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_distributed
+from flexzoo.host.registry import Registry
+from flexzoo.manifest.validation import load_manifest
 from flexzoo.plugin import SingleProcess
-from flexzoo.registry import Registry
-from flexzoo.validation import load_manifest
 
 WARMUP, STEPS, GLOBAL_BATCH = 5, 40, 64
 

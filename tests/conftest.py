@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import flexzoo.builtin
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 from flexzoo.testing.distributions import make_distribution
 
 DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits.toml"

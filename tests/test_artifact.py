@@ -13,7 +13,7 @@ import flexzoo.builtin
 from conftest import TINY_MANIFEST
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import ArtifactError, PluginError
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 
 
 @pytest.fixture

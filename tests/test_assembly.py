@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from conftest import TINY_MANIFEST
-from flexzoo.assembly import ZooModel
+from flexzoo.assembly.builder import ZooModel
 from flexzoo.builtin.layers import DropPath
-from flexzoo.pipeline import build as build_model
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import build as build_model
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_mlp_backbone_with_norm_and_dropout(manifest_file, registry):
 def test_lifecycle_hook_sees_the_built_model(manifest_file):
     import flexzoo
     import flexzoo.builtin
-    from flexzoo.registry import Registry
+    from flexzoo.host.registry import Registry
 
     seen = []
 

@@ -19,11 +19,11 @@ from sklearn.datasets import load_digits
 
 import flexzoo
 from flexzoo.artifact.format import read_artifact
-from flexzoo.assembly import plan
-from flexzoo.ensemble import bootstrap_seed
-from flexzoo.pipeline import Pipeline, build_artifact
+from flexzoo.assembly.builder import plan
+from flexzoo.manifest.ensemble import bootstrap_seed
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline, build_artifact
 from flexzoo.training.data import bootstrap_sample
-from flexzoo.validation import load_manifest
 
 BAG_SEED = 11
 

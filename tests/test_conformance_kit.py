@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from flexzoo.components import Component, RegisteredComponent
 from flexzoo.plugin import FeatureMap, SingleProcess, StepContext
+from flexzoo.plugin.components import Component, RegisteredComponent
 from flexzoo.testing import check_backbone, check_compressor, check_initializer, check_schema, check_strategy
 
 

@@ -11,9 +11,9 @@ import torch
 import flexzoo.builtin
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import ManifestError
-from flexzoo.pipeline import Pipeline, train
-from flexzoo.registry import Registry
-from flexzoo.validation import load_manifest
+from flexzoo.host.registry import Registry
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline, train
 
 MODEL = """
 [model]

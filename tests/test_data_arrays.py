@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from flexzoo.errors import DataError
-from flexzoo.pipeline import Pipeline
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline
 
 SAMPLES, SHAPE = 3200, (3, 64, 64)  # 150 MiB of float32 inputs
 MODEL = """

@@ -9,8 +9,8 @@ import pytest
 
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import FlexzooError
-from flexzoo.pipeline import Pipeline, train
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline, train
 
 MODEL = """
 [model]

@@ -7,8 +7,8 @@ import pytest
 
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import DataError
-from flexzoo.pipeline import Pipeline, train
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline, train
 
 datasets = pytest.importorskip("datasets")
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 import flexzoo
-from flexzoo.assembly import plan
+from flexzoo.assembly.builder import plan
 from flexzoo.errors import ManifestError
+from flexzoo.manifest.validation import load_manifest
 from flexzoo.plugin import FeatureMap
-from flexzoo.validation import load_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

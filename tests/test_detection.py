@@ -15,12 +15,12 @@ import torch.multiprocessing as mp
 from serving_helpers import Server, server_env
 
 import flexzoo
-from flexzoo.assembly import plan
-from flexzoo.centernet import centre_targets, decode
+from flexzoo.assembly.builder import plan
 from flexzoo.errors import FlexzooError, ManifestError
-from flexzoo.training.config import HeadObjective
-from flexzoo.training.detection import DetectionScore, centernet_loss
-from flexzoo.validation import load_manifest
+from flexzoo.features.detection.centernet import centre_targets, decode
+from flexzoo.features.detection.training import DetectionScore, centernet_loss
+from flexzoo.manifest.train import HeadObjective
+from flexzoo.manifest.validation import load_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 HEAD = HeadObjective(name="boxes", loss="centernet", weight=1.0, target="boxes", metrics=("map50", "map"))
@@ -244,7 +244,7 @@ formats = ["onnx"]
         # an uploaded image of another size: the boxes come back in its own pixels (64 x 32: x times 4, y times 2)
         from PIL import Image
 
-        from flexzoo.images import prepare_image
+        from flexzoo.inputs.images import prepare_image
 
         pixels = (images[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         upload = io.BytesIO()
@@ -271,7 +271,7 @@ formats = ["onnx"]
 def test_a_point_of_the_input_maps_back_onto_the_image_it_was_made_of(resize, corner, centre):
     from PIL import Image
 
-    from flexzoo.images import image_geometry
+    from flexzoo.inputs.images import image_geometry
 
     upload = io.BytesIO()
     Image.new("RGB", (100, 50)).save(upload, format="PNG")

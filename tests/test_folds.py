@@ -7,10 +7,11 @@ import torch
 
 from conftest import DIGITS
 from flexzoo.errors import ManifestError
-from flexzoo.pipeline import Pipeline, manifest_fingerprint
-from flexzoo.training.config import TrainConfig
+from flexzoo.manifest.train import TrainConfig
+from flexzoo.manifest.validation import load_manifest, revalidate
+from flexzoo.pipeline.run_hooks import manifest_fingerprint
+from flexzoo.pipeline.stages import Pipeline
 from flexzoo.training.data import DataError, load_dataset
-from flexzoo.validation import load_manifest, revalidate
 
 MODEL = """
 [model]

@@ -11,12 +11,12 @@ from safetensors.torch import load_file
 import flexzoo
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import ManifestError
-from flexzoo.growth import Growth
-from flexzoo.hookspecs import hookimpl
-from flexzoo.pipeline import Pipeline, train
-from flexzoo.registry import Registry
-from flexzoo.training.config import GrowStep
-from flexzoo.validation import load_manifest
+from flexzoo.features.growth.growth import Growth
+from flexzoo.host.registry import Registry
+from flexzoo.manifest.train import GrowStep
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline, train
+from flexzoo.plugin.hookspecs import hookimpl
 
 MANIFEST = """
 [model]

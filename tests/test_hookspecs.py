@@ -6,8 +6,8 @@ import inspect
 
 import pytest
 
-from flexzoo import hookspecs
-from flexzoo.components import REGISTRATION_HOOKS
+from flexzoo.plugin import hookspecs
+from flexzoo.plugin.components import REGISTRATION_HOOKS
 
 SPECS = [f for name, f in vars(hookspecs).items() if name.startswith("flexzoo_")]
 
@@ -32,5 +32,5 @@ def test_importing_the_hookspecs_is_cheap():
     import subprocess
     import sys
 
-    code = "import sys, flexzoo.hookspecs; print('torch' in sys.modules)"
+    code = "import sys, flexzoo.plugin.hookspecs; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

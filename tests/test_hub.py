@@ -259,7 +259,7 @@ class ThirdParty:
         def linear(input_shape: tuple[int, ...], pretrained: str | None = None):
             from torch import nn
 
-            from flexzoo.plugin import fetch_pretrained, load_weights_file
+            from flexzoo.plugin.helpers import fetch_pretrained, load_weights_file
 
             model = nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0], 4))
             model.num_features = 4
@@ -271,7 +271,8 @@ class ThirdParty:
 
     @staticmethod
     def source(reference):
-        from flexzoo.plugin import HubReference, PretrainedSource, WeightsFile
+        from flexzoo.plugin import PretrainedSource, WeightsFile
+        from flexzoo.plugin.helpers import HubReference
 
         return PretrainedSource(reference, (WeightsFile.on_hub(HubReference.parse(reference), "w.safetensors"),))
 
@@ -283,10 +284,10 @@ class ThirdParty:
 
 def test_a_third_party_plugin_gets_lock_fetch_and_verify_from_its_hook_alone(caches):
     import flexzoo.builtin
+    from flexzoo.host.registry import Registry
     from flexzoo.hub.resolve import lock_manifest
-    from flexzoo.pipeline import build_artifact
-    from flexzoo.registry import Registry
-    from flexzoo.validation import load_manifest
+    from flexzoo.manifest.validation import load_manifest
+    from flexzoo.pipeline.stages import build_artifact
 
     registry = Registry.from_modules({"builtin": flexzoo.builtin, "acme": ThirdParty})
     state = {"1.weight": torch.randn(4, 6), "1.bias": torch.randn(4)}

@@ -27,7 +27,7 @@ import flexzoo
 import flexzoo.builtin
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import FlexzooError, ManifestError
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"

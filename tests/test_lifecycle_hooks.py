@@ -10,11 +10,11 @@ import torch
 import flexzoo
 import flexzoo.builtin
 from conftest import TINY_MANIFEST
-from flexzoo import hookspecs
 from flexzoo.artifact.format import read_artifact
-from flexzoo.components import REGISTRATION_HOOKS
-from flexzoo.registry import Registry
-from flexzoo.validation import load_manifest
+from flexzoo.host.registry import Registry
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.plugin import hookspecs
+from flexzoo.plugin.components import REGISTRATION_HOOKS
 
 LIFECYCLE_HOOKS = sorted(name for name, value in vars(hookspecs).items()
                          if name.startswith("flexzoo_") and inspect.isfunction(value)

@@ -14,10 +14,10 @@ import flexzoo
 from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
 from flexzoo.errors import ArtifactError, ManifestError
-from flexzoo.pipeline import Pipeline, train
-from flexzoo.training.config import LoraSettings
-from flexzoo.training.lora import LowRankUpdate, adapt, adapter_parameter_names, merge_adapters
-from flexzoo.validation import load_manifest
+from flexzoo.features.lora.training import LowRankUpdate, adapt, adapter_parameter_names, merge_adapters
+from flexzoo.manifest.train import LoraSettings
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline, train
 
 CNN = """
 [model]

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from flexzoo.errors import ManifestError
-from flexzoo.pipeline import Pipeline
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import Pipeline
 
 MANIFEST = """
 [model]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flexzoo.assembly import plan
+from flexzoo.assembly.builder import plan
 from flexzoo.errors import ManifestError
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
 
 VALID_HEAD = """
 [heads.out]
@@ -211,7 +211,7 @@ def test_resolved_manifest_fills_every_default(manifest_file, registry):
 def test_input_shape_that_fails_the_forward_pass(manifest_file):
     import flexzoo
     import flexzoo.builtin
-    from flexzoo.registry import Registry
+    from flexzoo.host.registry import Registry
 
     class Fixed:
         @flexzoo.hookimpl

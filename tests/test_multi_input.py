@@ -12,7 +12,7 @@ import torch
 
 import flexzoo
 from flexzoo.errors import ManifestError
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TRAIN = """

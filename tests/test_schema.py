@@ -7,7 +7,7 @@ from typing import Literal
 
 import pytest
 
-from flexzoo import schema
+from flexzoo.manifest import schema
 
 
 def factory(size: int, ratio: float = 0.5, names: list[str] = ["a"], mode: Literal["x", "y"] = "x",  # noqa: B006

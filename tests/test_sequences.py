@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import flexzoo
-from flexzoo.assembly import plan
+from flexzoo.assembly.builder import plan
 from flexzoo.errors import ManifestError
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits_sequence.toml"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flexzoo.plugin import Listing, ShippedList
-from flexzoo.shipped_list import listing_cache_directory
+from flexzoo.plugin.helpers import Listing, ShippedList
+from flexzoo.plugin.shipped_list import listing_cache_directory
 
 PLUGIN = """
 import functools
@@ -39,7 +39,7 @@ LIST_MODULE = """
 import sys
 from pathlib import Path
 
-from flexzoo.plugin import Listing, ShippedList
+from flexzoo.plugin.helpers import Listing, ShippedList
 
 
 def _installed(shipped):

@@ -14,12 +14,12 @@ import flexzoo.builtin
 from conftest import TINY_MANIFEST
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import ArtifactError, ManifestError
-from flexzoo.pipeline import train
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
+from flexzoo.manifest.train import TrainConfig
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import train
 from flexzoo.training.checkpoint import CheckpointWriter, checkpoint_state
-from flexzoo.training.config import TrainConfig
 from flexzoo.training.optimization import make_optimizer
-from flexzoo.validation import load_manifest
 
 CNN_TRAIN = """
 [model]

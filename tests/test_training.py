@@ -10,11 +10,12 @@ import torch
 
 import flexzoo
 from flexzoo.errors import FlexzooError, ManifestError
-from flexzoo.pipeline import run_directory, train
+from flexzoo.manifest.train import TrainConfig
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.run_hooks import run_directory
+from flexzoo.pipeline.stages import train
 from flexzoo.training.checkpoint import checkpoint_state, join_tensors, split_tensors
-from flexzoo.training.config import TrainConfig
 from flexzoo.training.optimization import lr_factor
-from flexzoo.validation import load_manifest
 
 MLP_MODEL = """
 [model]

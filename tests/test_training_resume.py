@@ -14,9 +14,9 @@ import torch
 from safetensors.torch import load_file
 
 from flexzoo.errors import FlexzooError
-from flexzoo.pipeline import train
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import train
 from flexzoo.training.checkpoint import checkpoint_state
-from flexzoo.validation import load_manifest
 
 pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
 

@@ -7,8 +7,8 @@ import torch
 
 import flexzoo
 from flexzoo.errors import ManifestError
-from flexzoo.pipeline import train
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import train
 
 SOURCE = """
 [model]

@@ -16,7 +16,7 @@ import flexzoo
 from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
 from flexzoo.errors import FlexzooError
-from flexzoo.tuning import parse_space
+from flexzoo.tuning.search import parse_space
 
 MANIFEST = """
 [model]

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from flexzoo._version import PLUGIN_API_VERSION, __version__
 from flexzoo.api import build, export, list_components, load, save, train
-from flexzoo.components import Component
 from flexzoo.errors import ArtifactError, FlexzooError, ManifestError, ParameterError, PluginError
-from flexzoo.hookspecs import hookimpl, hookspec
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.plugin.components import Component
+from flexzoo.plugin.hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
-    from flexzoo.assembly import ZooModel
+    from flexzoo.assembly.builder import ZooModel
     from flexzoo.prediction import Predictor
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
     "train",
 ]
 
-_LAZY = {"ZooModel": "flexzoo.assembly", "Predictor": "flexzoo.prediction"}
+_LAZY = {"ZooModel": "flexzoo.assembly.builder", "Predictor": "flexzoo.prediction"}
 
 
 def __getattr__(name: str) -> Any:

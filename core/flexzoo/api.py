@@ -1,6 +1,6 @@
 """The front door: build a model from a manifest, train it, save it as an artifact, load it back, export it.
 
-Each function is a thin wrapper over :mod:`flexzoo.pipeline`, which owns the order of stages, so
+Each function is a thin wrapper over :mod:`flexzoo.pipeline.stages`, which owns the order of stages, so
 the Python API and the ``zoo`` verbs give the same results. Importing this module does not import
 torch; the pipeline is imported on first use.
 """
@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flexzoo.components import RegisteredComponent
-from flexzoo.manifest import ResolvedManifest
-from flexzoo.registry import Registry, default_registry
-from flexzoo.validation import load_manifest
+from flexzoo.host.registry import Registry, default_registry
+from flexzoo.manifest.resolved import ResolvedManifest
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.plugin.components import RegisteredComponent
 
 if TYPE_CHECKING:
-    from flexzoo.assembly import ZooModel
-    from flexzoo.pipeline import TrainResult
+    from flexzoo.assembly.builder import ZooModel
+    from flexzoo.pipeline.stages import TrainResult
 
 __all__ = ["build", "export", "list_components", "load", "save", "train"]
 
@@ -35,10 +35,10 @@ def build(manifest: str | Path | ResolvedManifest, registry: Registry | None = N
           report: str = "none") -> ZooModel:
     """Validate a manifest (a path or a resolved manifest), then build, initialize and compress its model.
 
-    :param report: "eager" or "compiled" measures the [[compress]] steps' effect (see ``flexzoo.report``);
+    :param report: "eager" or "compiled" measures the [[compress]] steps' effect (see ``flexzoo.reporting.report``);
         ``flexzoo.save`` stores the report in the artifact and its model card.
     """
-    from flexzoo import pipeline
+    from flexzoo.pipeline import stages as pipeline
 
     registry = registry or default_registry()
     return pipeline.build(_resolved(manifest, registry), registry, report=report)
@@ -50,7 +50,7 @@ def save(model: ZooModel, out_dir: str | Path, registry: Registry | None = None,
     :param export: also write the formats the manifest's ``[export]`` section asks for, beside it, as
         ``zoo build`` does.
     """
-    from flexzoo import pipeline
+    from flexzoo.pipeline import stages as pipeline
 
     return pipeline.save(model, out_dir, registry, export=export).artifact
 
@@ -67,7 +67,7 @@ def load(path: str | Path, registry: Registry | None = None, *, device: str | No
     Refuses, with an ArtifactError or PluginError, a file that is not a flexzoo artifact, one whose
     weights or metadata do not match their hashes, and one whose plugins are missing or incompatible.
     """
-    from flexzoo import pipeline
+    from flexzoo.pipeline import stages as pipeline
 
     return pipeline.load(path, registry, device=device)
 
@@ -76,7 +76,7 @@ def train(manifest: str | Path | ResolvedManifest, out_dir: str | Path = "out", 
           resume: bool = False, show_progress: bool = False) -> TrainResult:
     """Train the model of a manifest with a ``[train]`` section; write ``<out_dir>/<name>.safetensors`` (rank 0)
     and the formats its ``[export]`` section asks for."""
-    from flexzoo import pipeline
+    from flexzoo.pipeline import stages as pipeline
 
     registry = registry or default_registry()
     return pipeline.train(_resolved(manifest, registry), out_dir, registry, resume=resume,
@@ -90,6 +90,6 @@ def export(model: ZooModel, artifact: str | Path, formats: list[str] | None = No
     Files are named after ``artifact`` and written beside it (or in ``out_dir``); each is loaded
     back and compared with the model (``tolerance``, default 1e-4).
     """
-    from flexzoo import pipeline
+    from flexzoo.pipeline import stages as pipeline
 
     return pipeline.export(model, artifact, formats, out_dir, **options)

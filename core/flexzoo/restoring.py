@@ -1,30 +1,16 @@
-"""Whether the model being built is about to receive stored weights, as ``flexzoo.load`` does.
+"""Moved to :mod:`flexzoo.plugin.restoring`; import ``restoring_weights`` from ``flexzoo.plugin``.
 
-A factory that loads weights of its own (a ``pretrained`` file) skips them while this is true:
-the artifact's tensors replace them anyway, and the artifact must rebuild without that file.
+Plugins of API 1 imported ``flexzoo.restoring.restoring_weights`` (docs/plugins.md, "Moving from API 1");
+this module keeps that import working, with a DeprecationWarning, until flexzoo 0.3.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+import warnings
+
+from flexzoo.plugin.restoring import restoring_weights, weights_restored_afterwards
 
 __all__ = ["restoring_weights", "weights_restored_afterwards"]
 
-_restoring: ContextVar[bool] = ContextVar("flexzoo_restoring_weights", default=False)
-
-
-def restoring_weights() -> bool:
-    """True while ``flexzoo.load`` rebuilds a model whose weights it then overwrites."""
-    return _restoring.get()
-
-
-@contextmanager
-def weights_restored_afterwards() -> Iterator[None]:
-    """Mark the builds inside as ones whose weights are replaced from an artifact."""
-    token = _restoring.set(True)
-    try:
-        yield
-    finally:
-        _restoring.reset(token)
+warnings.warn("flexzoo.restoring moved to flexzoo.plugin.restoring; import restoring_weights from flexzoo.plugin "
+              "(flexzoo.restoring goes in flexzoo 0.3)", DeprecationWarning, stacklevel=2)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flexzoo.artifact.safetensors_header import Header, hash_file_tensors, read_header
 from flexzoo.errors import ArtifactError, PluginError
+from flexzoo.plugin.safetensors_header import Header, hash_file_tensors, read_header
 
 FORMAT = "flexzoo.artifact/1"
 SUFFIX = ".safetensors"

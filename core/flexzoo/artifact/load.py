@@ -7,7 +7,7 @@ verified as they are read. A model loaded on the meta device and given these ten
 
 An artifact of LoRA adapters (``[train.lora] store = "adapters"``) is read with its base: the base
 artifact it names (by a path relative to itself and the sha256 of its weights) is read the same
-way, the adapters are folded into the base's weights (:mod:`flexzoo.low_rank`), and the stored
+way, the adapters are folded into the base's weights (:mod:`flexzoo.compression.low_rank`), and the stored
 tensors complete the state, so every reader (``flexzoo.load``, ``from =``, ensembles) sees the
 merged model's full state.
 """
@@ -17,15 +17,18 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from flexzoo.artifact.format import ArtifactInfo, check_plugins, read_artifact, verify_weights_digest
-from flexzoo.artifact.safetensors_header import tensor_digest_prefix
 from flexzoo.artifact.write import SAFETENSORS_DTYPES
+from flexzoo.compression.low_rank import ADAPTER_SUFFIXES, merged_weights
 from flexzoo.errors import ArtifactError, FlexzooError
-from flexzoo.low_rank import ADAPTER_SUFFIXES, merged_weights
-from flexzoo.registry import Registry
+from flexzoo.plugin.safetensors_header import tensor_digest_prefix
+
+if TYPE_CHECKING:
+    from flexzoo.host.registry import Registry
 
 __all__ = ["read_weights"]
 

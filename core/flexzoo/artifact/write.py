@@ -5,19 +5,21 @@ from __future__ import annotations
 import hashlib
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import save_file
 
 from flexzoo._version import PLUGIN_API_VERSION, __version__
 from flexzoo.artifact.format import FORMAT, artifact_path, canonical_json, metadata_digest
-from flexzoo.artifact.safetensors_header import tensor_digest_prefix
 from flexzoo.atomic import write_atomically
-from flexzoo.compression import Compression
-from flexzoo.dtypes import input_dtype
-from flexzoo.manifest import ResolvedManifest
-from flexzoo.registry import Registry
+from flexzoo.compression.steps import Compression
+from flexzoo.inputs.dtypes import input_dtype
+from flexzoo.plugin.safetensors_header import tensor_digest_prefix
+
+if TYPE_CHECKING:
+    from flexzoo.host.registry import Registry
+    from flexzoo.manifest.resolved import ResolvedManifest
 
 __all__ = ["artifact_metadata", "model_card", "weights_of", "weights_sha256", "write_artifact"]
 
@@ -170,7 +172,7 @@ def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: 
     The weights are hashed once, from the tensors written.
 
     :param adapters: what an adapter artifact stores in place of the model's state, and its record
-        (:func:`flexzoo.adapters.adapter_state`).
+        (:func:`flexzoo.features.lora.adapters.adapter_state`).
     """
     state, records = compression.pack(model) if compression else (model.state_dict(), [])
     if adapters is not None:

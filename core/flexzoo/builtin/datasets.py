@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flexzoo.plugin import IMAGE_SUFFIXES, DataError, DataSource
+from flexzoo.plugin import DataError, DataSource
+from flexzoo.plugin.helpers import IMAGE_SUFFIXES
 
 
 def image_mode(input_shape: tuple[int, ...] | None) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from flexzoo.builtin.datasets import class_codes, image_mode, open_image
-from flexzoo.plugin import IMAGE_SUFFIXES, DataError, DataSource
+from flexzoo.plugin import DataError, DataSource
+from flexzoo.plugin.helpers import IMAGE_SUFFIXES
 
 
 class Shards:

@@ -8,7 +8,7 @@ from typing import Any
 
 from flexzoo.cli.export import print_exports
 from flexzoo.cli.render import emit_json
-from flexzoo.validation import load_manifest
+from flexzoo.manifest.validation import load_manifest
 
 
 def register(verbs: Any) -> None:
@@ -35,7 +35,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     result: dict[str, Any] = {"manifest": manifest.file, "valid": True, "resolved": manifest.to_dict()}
     if not args.static:
-        from flexzoo.assembly import plan
+        from flexzoo.assembly.builder import plan
 
         build_plan = plan(manifest)
         result["parameters"] = build_plan.parameters
@@ -56,7 +56,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from flexzoo.artifact.card import render_card
     from flexzoo.artifact.format import read_artifact
     from flexzoo.hub.scope import ignoring_lock
-    from flexzoo.pipeline import build_artifact
+    from flexzoo.pipeline.stages import build_artifact
 
     with ignoring_lock() if args.no_lock else contextlib.nullcontext():
         result = build_artifact(load_manifest(args.manifest), args.output, report=args.report)

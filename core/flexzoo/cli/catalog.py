@@ -7,11 +7,11 @@ import inspect
 import sys
 from typing import Any
 
-from flexzoo import schema
 from flexzoo.cli.render import emit_json, table
-from flexzoo.components import HOST_PARAMETERS, KINDS, RegisteredComponent, kind_from_word
 from flexzoo.errors import FlexzooError
-from flexzoo.registry import UnknownComponent, default_registry, did_you_mean
+from flexzoo.host.registry import UnknownComponent, default_registry, did_you_mean
+from flexzoo.manifest import schema
+from flexzoo.plugin.components import HOST_PARAMETERS, KINDS, RegisteredComponent, kind_from_word
 
 
 def register(verbs: Any) -> None:

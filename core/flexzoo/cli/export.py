@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from flexzoo.cli.render import emit_json, table
-from flexzoo.validation import EXPORT_FORMATS, EXPORT_TOLERANCE
+from flexzoo.manifest.validation import EXPORT_FORMATS, EXPORT_TOLERANCE
 
 
 def register(verbs: Any) -> None:
@@ -24,7 +24,7 @@ def register(verbs: Any) -> None:
 def export_artifact(artifact: str, formats: list[str] | None, out_dir: str | None, tolerance: float
                     ) -> list[dict[str, Any]]:
     """Load the artifact, then export and check it in each format; validation rules apply as in a build."""
-    from flexzoo import pipeline
+    from flexzoo.pipeline import stages as pipeline
 
     return pipeline.export(pipeline.load(artifact), artifact, formats, out_dir, tolerance)
 

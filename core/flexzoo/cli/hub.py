@@ -35,10 +35,10 @@ def _cache_usage(args: argparse.Namespace) -> int:  # pragma: no cover - argpars
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
+    from flexzoo.host.registry import default_registry
     from flexzoo.hub.lock import Lock, lock_path
     from flexzoo.hub.resolve import lock_manifest
-    from flexzoo.registry import default_registry
-    from flexzoo.validation import load_manifest
+    from flexzoo.manifest.validation import load_manifest
 
     manifest = load_manifest(args.manifest)
     target = lock_path(manifest.file)
@@ -55,11 +55,11 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from flexzoo.host.registry import default_registry
     from flexzoo.hub.cache import fetch_file
     from flexzoo.hub.lock import Lock, lock_path
     from flexzoo.hub.resolve import environment_note, manifest_references
-    from flexzoo.registry import default_registry
-    from flexzoo.validation import load_manifest
+    from flexzoo.manifest.validation import load_manifest
 
     given = Path(args.manifest)
     manifest_file = given.with_name(given.name[:-len(".lock")]) if given.suffix == ".lock" else given

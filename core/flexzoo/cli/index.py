@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from flexzoo.atomic import write_atomically
-from flexzoo.catalogue import catalogue, index_path
 from flexzoo.cli.render import emit_json, table
 from flexzoo.errors import FlexzooError
+from flexzoo.host.catalogue import catalogue, index_path
 
 
 def register(verbs: Any) -> None:
@@ -57,7 +57,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _repository_root(start: Path) -> Path:
-    from flexzoo.index_builder import SCHEMA_FILE
+    from flexzoo.host.index_builder import SCHEMA_FILE
 
     for directory in [start, *start.parents]:
         if (directory / SCHEMA_FILE).is_file() and (directory / "pyproject.toml").is_file():
@@ -67,7 +67,7 @@ def _repository_root(start: Path) -> Path:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from flexzoo.index_builder import INDEX_FILE, regenerate, schema_problems, stale_entries
+    from flexzoo.host.index_builder import INDEX_FILE, regenerate, schema_problems, stale_entries
 
     root = (args.root or _repository_root(Path.cwd())).resolve()
     path = root / INDEX_FILE

@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from flexzoo.tables import table
+from flexzoo.reporting.tables import table
 
 __all__ = ["emit_json", "table"]
 

@@ -17,7 +17,7 @@ def register(verbs: Any) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from flexzoo.html_report import write_report
+    from flexzoo.cli.report_page import write_report
 
     target = write_report(args.artifact, args.output)
     if args.json:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from flexzoo.components import KINDS
+from flexzoo.plugin.components import KINDS
 
 
 def register(verbs: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from flexzoo.cli.render import table
-from flexzoo.registry import built_default_registry
+from flexzoo.host.registry import built_default_registry
 
 
 def report_plugin_trace() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from flexzoo.cli.export import print_exports
 from flexzoo.cli.render import emit_json
 from flexzoo.errors import FlexzooError
-from flexzoo.validation import DEFAULT_STRATEGY, load_manifest
+from flexzoo.manifest.validation import DEFAULT_STRATEGY, load_manifest
 
 
 def register(verbs: Any) -> None:
@@ -70,7 +70,7 @@ def _resumes(args: argparse.Namespace, manifest: Any) -> bool:
 
     if args.resume or not restart_count():
         return args.resume
-    from flexzoo.pipeline import run_directory
+    from flexzoo.pipeline.run_hooks import run_directory
     from flexzoo.training.checkpoint import checkpoint_state
 
     state = checkpoint_state(run_directory(args.output, manifest))
@@ -98,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ranks = nproc * (nodes.max_nodes if nodes is not None else 1)
         _needs_distributed(manifest.distributed.use, ranks, f"--nproc {nproc}" + (f" --nnodes {args.nnodes}"
                                                                                   if args.nnodes else ""))
-        from flexzoo.pipeline import member_artifacts
+        from flexzoo.pipeline.stages import member_artifacts
 
         member_artifacts(manifest, args.output)  # once, here: each rank then finds its members built
         forwarded = [*(["--debug"] if args.debug else []), "train", args.manifest, "-o", args.output,
@@ -108,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     _needs_distributed(manifest.distributed.use, int(os.environ.get("WORLD_SIZE", "1")), "torchrun")
     from flexzoo.hub.scope import ignoring_lock
-    from flexzoo.pipeline import train
+    from flexzoo.pipeline.stages import train
 
     with ignoring_lock() if args.no_lock else contextlib.nullcontext():
         result = train(manifest, args.output, resume=_resumes(args, manifest),

@@ -29,7 +29,7 @@ def register(verbs: Any) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from flexzoo.tuning import parse_space, tune
+    from flexzoo.tuning.search import parse_space, tune
 
     result = tune(args.manifest, parse_space(args.space), args.trials, metric=args.metric, out_dir=args.output,
                   storage=args.storage, study_name=args.study, cv=args.cv)

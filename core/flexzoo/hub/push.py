@@ -63,8 +63,8 @@ def _base_files(artifact: ArtifactInfo, seen: tuple[Path, ...] = ()) -> dict[str
 
 def repository_files(artifact: ArtifactInfo) -> dict[str, Path]:
     """Path in the repository -> local file: the artifact, its adapter base, and its exports found beside it."""
-    from flexzoo.exporters import export_path  # the export suffixes (imports torch: push only)
-    from flexzoo.validation import EXPORT_FORMATS
+    from flexzoo.exporting.exporters import export_path  # the export suffixes (imports torch: push only)
+    from flexzoo.manifest.validation import EXPORT_FORMATS
 
     files = {artifact.path.name: artifact.path, **_base_files(artifact)}
     for format in EXPORT_FORMATS:

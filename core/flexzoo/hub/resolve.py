@@ -16,13 +16,13 @@ from typing import Any
 
 from flexzoo._version import __version__
 from flexzoo.errors import FlexzooError, ManifestError, ParameterError
+from flexzoo.host.registry import Registry
 from flexzoo.hub.cache import Fetched, fetch_file, hub_cache_dir, torch_checkpoints_dir
 from flexzoo.hub.digest import file_sha256, tree_sha256
 from flexzoo.hub.lock import Lock, LockedFile
 from flexzoo.hub.references import is_hub_reference
 from flexzoo.hub.sources import PretrainedSource
-from flexzoo.manifest import ComponentSpec, ResolvedManifest
-from flexzoo.registry import Registry
+from flexzoo.manifest.resolved import ComponentSpec, ResolvedManifest
 
 __all__ = ["ManifestReference", "cached_path", "lock_manifest", "manifest_references", "pretrained_source"]
 
@@ -78,7 +78,7 @@ def _references(manifest: ResolvedManifest, registry: Registry) -> Iterator[Mani
         if reference is not None:
             yield reference
     if manifest.train and isinstance(manifest.train.get("data"), str):
-        from flexzoo.training.config import data_source
+        from flexzoo.manifest.train import data_source
 
         _, location = data_source(manifest.train["data"])
         path = _local_path(location, base) if location else None

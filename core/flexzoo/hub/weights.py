@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flexzoo.artifact.safetensors_header import read_header
 from flexzoo.errors import ArtifactError, FlexzooError, ParameterError
 from flexzoo.hub.cache import Fetched, WeightsUnavailable, fetch_file
 from flexzoo.hub.lock import LockedFile
 from flexzoo.hub.scope import BuildScope, current_scope, mismatch
 from flexzoo.hub.sources import PretrainedSource, WeightsFile
+from flexzoo.plugin.safetensors_header import read_header
 
 if TYPE_CHECKING:
     import torch

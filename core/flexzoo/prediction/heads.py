@@ -5,7 +5,7 @@ loss (if any) is ``cross_entropy``; its labels are the card's ``heads.<name>.lab
 the class indices as text. A classification head whose output has more than one value per class
 (``(classes, H, W)``) is a segmentation head: its prediction is a class per pixel. A head whose module
 declared ``output_kind = "detection"`` (recorded in the card), or trained with the ``centernet`` loss, is a
-detection head: its output is decoded to boxes (:func:`flexzoo.centernet.decode`). Other heads are
+detection head: its output is decoded to boxes (:func:`flexzoo.features.detection.centernet.decode`). Other heads are
 regression heads: their outputs are reported as values.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from flexzoo.images import ImageGeometry
+from flexzoo.inputs.images import ImageGeometry
 
 __all__ = ["HeadSpec", "describe", "head_specs"]
 
@@ -110,7 +110,7 @@ def _boxes(output: np.ndarray, spec: HeadSpec) -> list[list[dict[str, Any]]]:
     """A detection head's output decoded to boxes per image (torch is imported here, not with the package)."""
     import torch
 
-    from flexzoo.centernet import decode
+    from flexzoo.features.detection.centernet import decode
 
     assert spec.input_size is not None, "a detection head is built for (channels, height, width) inputs"
     found = decode(torch.from_numpy(np.ascontiguousarray(output, dtype=np.float32)), spec.input_size, MAX_BOXES,

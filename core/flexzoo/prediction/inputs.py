@@ -1,6 +1,6 @@
 """Model inputs from files and JSON values, checked against the artifact's ``input_shape`` (torch-free).
 
-Accepted: image files (see :mod:`flexzoo.images`; a recorded ``card["preprocessing"]`` is then applied:
+Accepted: image files (see :mod:`flexzoo.inputs.images`; a recorded ``card["preprocessing"]`` is then applied:
 its resize rule, interpolation and per-channel ``mean``/``std``), folders of images, ``.npy`` (one sample
 or a batch), ``.npz`` (each array one sample or a batch), and ``.json`` (a sample or a list of samples, as
 nested lists, or ``{"inputs": ...}``). Arrays and JSON are taken as model-ready: no preprocessing is
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from flexzoo.errors import FlexzooError
-from flexzoo.images import IMAGE_SUFFIXES, ImageGeometry, image_geometry, prepare_image
+from flexzoo.inputs.images import IMAGE_SUFFIXES, ImageGeometry, image_geometry, prepare_image
 
 __all__ = ["InputError", "Sample", "as_batch", "image_input", "read_inputs"]
 

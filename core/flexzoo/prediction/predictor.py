@@ -11,12 +11,12 @@ import numpy as np
 from flexzoo.artifact.format import ArtifactInfo, read_artifact
 from flexzoo.errors import FlexzooError
 from flexzoo.hub.artifacts import artifact_file
-from flexzoo.images import ImageGeometry
+from flexzoo.inputs.images import ImageGeometry
 from flexzoo.prediction.heads import HeadSpec, describe, head_specs
 from flexzoo.prediction.inputs import InputError, as_batch
 
 if TYPE_CHECKING:
-    from flexzoo.registry import Registry
+    from flexzoo.host.registry import Registry
 
 __all__ = ["RUNTIMES", "Predictor"]
 
@@ -57,7 +57,7 @@ class Predictor:
         """Rebuild the artifact at ``path`` (verified, as ``flexzoo.load``) and prepare it under ``runtime``."""
         if runtime not in RUNTIMES:
             raise FlexzooError(f"unknown runtime `{runtime}`; runtimes: {', '.join(RUNTIMES)}")
-        from flexzoo import pipeline
+        from flexzoo.pipeline import stages as pipeline
         from flexzoo.prediction.runtimes import open_runtime
 
         path = artifact_file(path)  # hf-hub:ORG/NAME: pulled through the Hugging Face cache

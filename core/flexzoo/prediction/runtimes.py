@@ -1,7 +1,7 @@
 """Running a loaded model under a runtime: eager, ``torch.compile``, onnxruntime, or a torch.export program.
 
 Each runtime is a callable from a float32 numpy batch to a dict of head outputs (numpy, float32, in head
-order). The ONNX and exported-program runtimes export the model with :mod:`flexzoo.exporters` (which
+order). The ONNX and exported-program runtimes export the model with :mod:`flexzoo.exporting.exporters` (which
 checks the written file against the model within the export tolerance) into a temporary directory and
 load the file once.
 """
@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from flexzoo import exporters
-from flexzoo.dtypes import input_dtype
+from flexzoo.exporting import exporters
+from flexzoo.inputs.dtypes import input_dtype
 
 __all__ = ["Runtime", "open_runtime"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from string import Template
 
 from flexzoo._version import PLUGIN_API_VERSION, __version__
-from flexzoo.components import KINDS, REGISTRATION_HOOKS
 from flexzoo.errors import FlexzooError
+from flexzoo.plugin.components import KINDS, REGISTRATION_HOOKS
 from flexzoo.scaffold import files
 from flexzoo.scaffold.components import EXAMPLE_USE, HOST_USE, TEMPLATES
 
@@ -71,8 +71,8 @@ def render(name: str, kinds: Sequence[str]) -> dict[str, str]:
 
 def parse_kinds(text: str) -> list[str]:
     """'backbone,heads' -> ['backbone', 'head'] in lifecycle order; unknown words are an error."""
-    from flexzoo.components import kind_from_word
-    from flexzoo.registry import did_you_mean
+    from flexzoo.host.registry import did_you_mean
+    from flexzoo.plugin.components import kind_from_word
 
     kinds = []
     for word in filter(None, (w.strip() for w in text.split(","))):

@@ -87,7 +87,7 @@ import json
 import subprocess
 import sys
 
-from flexzoo.plugin import safetensors_shapes
+from flexzoo.plugin.helpers import safetensors_shapes
 
 MANIFEST = """
 [model]

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flexzoo._version import __version__
-from flexzoo.images import ImageGeometry
+from flexzoo.inputs.images import ImageGeometry
 from flexzoo.prediction import InputError, as_batch, describe
 from flexzoo.prediction.inputs import image_input
 from flexzoo.serving.models import ModelStore, NotFound, Version, VersionError

@@ -1,7 +1,7 @@
 """One check per promise the host relies on; each raises AssertionError saying what to fix.
 
 Each kind's check runs its component as the host does and holds it to the kind's Protocol in
-``flexzoo.protocols`` (re-exported by ``flexzoo.plugin``); strategies and compressors, whose
+``flexzoo.plugin.protocols`` (re-exported by ``flexzoo.plugin``); strategies and compressors, whose
 contracts are longest, have a module each.
 """
 
@@ -14,11 +14,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flexzoo import schema
-from flexzoo.components import RegisteredComponent
 from flexzoo.errors import ParameterError
-from flexzoo.protocols import Backbone, DataDependentInitializer, DataSource, FeatureMap, Head, Initializer
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
+from flexzoo.manifest import schema
+from flexzoo.plugin.components import RegisteredComponent
+from flexzoo.plugin.protocols import Backbone, DataDependentInitializer, DataSource, FeatureMap, Head, Initializer
 from flexzoo.testing.compressors import check_compressor
 from flexzoo.testing.inputs import BATCH, data_context, declared, example_arguments, member_models
 from flexzoo.testing.strategies import check_strategy
@@ -75,7 +75,7 @@ def check_backbone(entry: RegisteredComponent, input_shape: Sequence[int], examp
     """
     import torch
 
-    from flexzoo.dtypes import declared_input_dtype, example_input
+    from flexzoo.inputs.dtypes import declared_input_dtype, example_input
 
     kwargs = example_arguments(entry, example)
     if "input_shape" in declared(entry):
@@ -119,7 +119,7 @@ def check_feature_maps(name: str, module: Any, input_shape: tuple[int, ...]) -> 
     """A backbone asked for maps declares ``feature_maps`` and returns exactly those, in order, at their strides."""
     import torch
 
-    from flexzoo.dtypes import declared_input_dtype, example_input
+    from flexzoo.inputs.dtypes import declared_input_dtype, example_input
 
     declared_maps = tuple(getattr(module, "feature_maps", None) or ())
     assert declared_maps and all(isinstance(m, FeatureMap) for m in declared_maps), \
@@ -282,7 +282,7 @@ def check_component(entry: RegisteredComponent, input_shape: Sequence[int], exam
 
 _LISTING = """
 import importlib, json, sys
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 registry = Registry.from_modules({"plugin": importlib.import_module(sys.argv[1])})
 print(json.dumps([sorted(m for m in sys.argv[2:] if m in sys.modules), len(registry.components())]))
 """

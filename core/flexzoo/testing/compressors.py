@@ -10,14 +10,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flexzoo.components import RegisteredComponent
-from flexzoo.protocols import CompressionStep, PackingStep, RestorableStep
+from flexzoo.plugin.components import RegisteredComponent
+from flexzoo.plugin.protocols import CompressionStep, PackingStep, RestorableStep
 from flexzoo.testing.inputs import TINY_INPUT, declared, example_arguments, tiny_model
 
 
 def make_step(entry: RegisteredComponent, example: Mapping[str, Any] | None, *, restoring: bool = False) -> Any:
     """Call the factory as the host does, filling ``input_shape`` and ``context`` when it declares them."""
-    from flexzoo.steps import StepContext
+    from flexzoo.plugin.steps import StepContext
 
     kwargs = example_arguments(entry, example)
     names = declared(entry)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flexzoo import schema
-from flexzoo.components import HOST_PARAMETERS, RegisteredComponent
+from flexzoo.manifest import schema
+from flexzoo.plugin.components import HOST_PARAMETERS, RegisteredComponent
 
 #: Samples per batch the checks run.
 BATCH = 2
@@ -41,7 +41,7 @@ def tiny_model(seed: int = 0) -> Any:
     """A model as the host assembles it (``backbone``, ``heads`` with one head ``out``), for :data:`TINY_INPUT`."""
     import torch
 
-    from flexzoo.assembly import ZooModel
+    from flexzoo.assembly.builder import ZooModel
     from flexzoo.builtin import backbones, heads
 
     with torch.random.fork_rng(devices=[]):
@@ -53,7 +53,7 @@ def member_models(input_shape: tuple[int, ...], count: int = 2) -> list[Any]:
     """``count`` different models of one head ``out`` (3 classes) on ``input_shape``: an ensemble's members."""
     import torch
 
-    from flexzoo.assembly import ZooModel
+    from flexzoo.assembly.builder import ZooModel
     from flexzoo.builtin import backbones, heads
 
     members = []
@@ -94,7 +94,7 @@ class DataOnlyHost:
 
 def data_context(shape: tuple[int, ...]) -> Any:
     """A :class:`flexzoo.plugin.StepContext` whose ``[train]`` data is random inputs of ``shape``."""
-    from flexzoo.steps import StepContext
+    from flexzoo.plugin.steps import StepContext
 
     return StepContext(input_shape=shape, base_dir=None, restoring=False, has_training_data=True,
                        host=DataOnlyHost(RandomTrainingData(shape)))

@@ -1,6 +1,6 @@
 """The strategy check: the trainer's own sequence of calls, run in one process on a tiny model.
 
-Each step is one the trainer takes (``flexzoo.protocols.Strategy`` lists them in order), so a
+Each step is one the trainer takes (``flexzoo.plugin.protocols.Strategy`` lists them in order), so a
 strategy that passes here does not fail in ``zoo train`` on a missing or misbehaving member.
 """
 
@@ -13,8 +13,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from flexzoo.components import RegisteredComponent
-from flexzoo.protocols import Strategy
+from flexzoo.plugin.components import RegisteredComponent
+from flexzoo.plugin.protocols import Strategy
 from flexzoo.testing.inputs import BATCH, TINY_INPUT, example_arguments, tiny_model
 
 #: The methods the trainer calls, in its order.

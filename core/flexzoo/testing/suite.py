@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from flexzoo.components import RegisteredComponent
+from flexzoo.plugin.components import RegisteredComponent
 from flexzoo.testing.checks import (
     HEAVY_MODULES,
     check_component,

@@ -48,9 +48,9 @@ def train_tracked(plugins: Mapping[str, ModuleType], out_dir: str | Path, *, tra
                   epochs: int = 2) -> Any:
     """Train :data:`TRACKED_MANIFEST` into ``out_dir`` with ``builtin`` and ``plugins`` loaded; the TrainResult."""
     import flexzoo.builtin
-    from flexzoo.pipeline import train
-    from flexzoo.registry import Registry
-    from flexzoo.validation import load_manifest
+    from flexzoo.host.registry import Registry
+    from flexzoo.manifest.validation import load_manifest
+    from flexzoo.pipeline.stages import train
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Training a built model: the ``[train]`` section, data sources, per-head objectives, the loop, checkpoints.
+"""Training a built model: data sources, per-head objectives, the loop, the trainer, checkpoints, launch.
 
-``flexzoo.training.config`` is torch-free (``zoo validate`` uses it); every other module imports torch.
+The ``[train]`` section is read with the manifest (:mod:`flexzoo.manifest.train`, torch-free, as
+``zoo validate`` needs it); every module here imports torch.
 """

@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader, Sampler, default_collate
 from torch.utils.data import Dataset as TorchDataset
 
 from flexzoo.errors import DataError
+from flexzoo.manifest.train import TrainConfig
 from flexzoo.training.arrays import arrays_digest, as_tensor, fit_inputs, non_finite_samples
-from flexzoo.training.config import TrainConfig
 from flexzoo.training.streaming import ListedPlacement, ShuffledPlacement, StreamPass, file_order
 from flexzoo.training.transforms import eval_transform, train_transform
 

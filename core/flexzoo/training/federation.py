@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flexzoo.training.config import TrainConfig
+from flexzoo.manifest.train import TrainConfig
 from flexzoo.training.data import Dataset
 from flexzoo.training.fine_tune import evaluate, fine_tune
 from flexzoo.training.loop import Fail
@@ -26,7 +26,7 @@ ROUND_SEED_STRIDE = 7919  # keeps the rounds' data orders apart
 
 
 class HostTraining:
-    """:class:`flexzoo.protocols.LocalTraining` over this run's data and ``[train]`` settings."""
+    """:class:`flexzoo.plugin.protocols.LocalTraining` over this run's data and ``[train]`` settings."""
 
     def __init__(self, config: TrainConfig, data: Dataset, *, seed: int, fail: Fail, command: list[str] | None,
                  round_ended: Callable[[dict[str, Any]], None]) -> None:

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from flexzoo.dtypes import input_dtype
-from flexzoo.single_process import SingleProcess
-from flexzoo.steps import Distillation
-from flexzoo.training.config import TrainConfig
+from flexzoo.inputs.dtypes import input_dtype
+from flexzoo.manifest.train import TrainConfig
+from flexzoo.plugin.single_process import SingleProcess
+from flexzoo.plugin.steps import Distillation
 from flexzoo.training.data import Dataset
 from flexzoo.training.loop import EpochLoop, Fail
 from flexzoo.training.objectives import Objective

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING
 
-from flexzoo.registry import closest
-from flexzoo.training.lora import adapter_parameter_names
+from flexzoo.features.lora.training import adapter_parameter_names
+from flexzoo.host.registry import closest
 
 if TYPE_CHECKING:
     from torch import nn

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 
 from flexzoo.errors import FlexzooError
-from flexzoo.protocols import Strategy
-from flexzoo.training.config import TrainConfig
+from flexzoo.manifest.train import TrainConfig
+from flexzoo.plugin.protocols import Strategy
 from flexzoo.training.data import Dataset
 from flexzoo.training.objectives import Objective
 from flexzoo.training.optimization import set_lr

@@ -1,5 +1,5 @@
 """Per-head losses and metrics: cross-entropy with accuracy, macro-F1 and mean IoU, regression losses with MSE and
-MAE, and a detection head's ``centernet`` loss with mAP (:mod:`flexzoo.training.detection`).
+MAE, and a detection head's ``centernet`` loss with mAP (:mod:`flexzoo.features.detection.training`).
 
 A classification head may be dense: an output ``(B, classes, H, W)`` against a target of one class
 per pixel ``(B, H, W)`` (segmentation); its loss is the per-pixel cross-entropy, averaged per sample,
@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from flexzoo.errors import FlexzooError
-from flexzoo.registry import did_you_mean
-from flexzoo.training.config import HeadObjective
-from flexzoo.training.detection import DetectionScore, boxes_problem, mean_average_precision
+from flexzoo.features.detection.training import DetectionScore, boxes_problem, mean_average_precision
+from flexzoo.host.registry import did_you_mean
+from flexzoo.manifest.train import HeadObjective
 
 Fail = Callable[[str, str, str], FlexzooError]
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from flexzoo.training.config import TrainConfig
+from flexzoo.manifest.train import TrainConfig
 
 ONECYCLE_START_DIVISOR = 25.0  # torch's OneCycleLR defaults
 ONECYCLE_FINAL_DIVISOR = 1e4

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from flexzoo.tables import table
+from flexzoo.reporting.tables import table
 
 BAR_WIDTH = 24
 REFRESH_SECONDS = 0.1

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from flexzoo.errors import FlexzooError
-from flexzoo.protocols import Strategy
+from flexzoo.manifest.train import TrainConfig
+from flexzoo.plugin.protocols import Strategy
 from flexzoo.training.checkpoint import (
     SHARDS_PREFIX,
     Checkpoint,
@@ -27,7 +28,6 @@ from flexzoo.training.checkpoint import (
     load_checkpoint,
     split_tensors,
 )
-from flexzoo.training.config import TrainConfig
 from flexzoo.training.data import Dataset
 from flexzoo.training.freezing import FreezeProblem, frozen_parameter_names
 from flexzoo.training.loop import EpochLoop, Fail
@@ -39,7 +39,7 @@ __all__ = ["Fitted", "Growing", "RunListener", "Trainer"]
 
 
 class Growing(Protocol):
-    """What grows the model between epochs (``[[train.grow]]``; the pipeline's :class:`flexzoo.growth.Growth`)."""
+    """What grows the model between epochs (``[[train.grow]]``; :class:`flexzoo.features.growth.growth.Growth`)."""
 
     def due(self, epoch: int) -> bool:
         """Whether the model grows after ``epoch`` (from 1)."""

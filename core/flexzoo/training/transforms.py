@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from flexzoo.images import resize_image
+from flexzoo.inputs.images import resize_image
 
 __all__ = ["batch_mixer", "eval_transform", "pretrained_config", "train_transform"]
 
@@ -46,7 +46,7 @@ class ToInput:
 
 def _resize(preprocessing: dict[str, Any]) -> list[Any]:
     _, height, width = preprocessing["input_size"]
-    # the rule prediction and serving apply (flexzoo.images), so a served image is prepared bit for bit alike
+    # the rule prediction and serving apply (flexzoo.inputs.images), so a served image is prepared bit for bit alike
     return [partial(resize_image, height=height, width=width, resize=preprocessing["resize"],
                     interpolation=preprocessing["interpolation"])]
 
@@ -108,10 +108,15 @@ def batch_mixer(augment: dict[str, Any], classes: int) -> Callable[[torch.Tensor
 
 
 def pretrained_config(model: nn.Module) -> dict[str, Any] | None:
-    """Mean, std and interpolation from the backbone's pretrained config (timm's), if it has one."""
+    """Mean, std and interpolation the backbone's pretrained weights expect, if it declares them.
+
+    A backbone (or a module inside it, such as one branch of a multi-input model) declares them as
+    ``preprocessing`` (see :class:`flexzoo.plugin.Backbone`); the timm plugin sets it from timm's
+    ``pretrained_cfg``.
+    """
     backbone = getattr(model, "backbone", model)
     for module in backbone.modules():
-        config = getattr(module, "pretrained_cfg", None)
+        config = getattr(module, "preprocessing", None)
         if isinstance(config, dict) and config.get("mean") and config.get("std"):
             interpolation = config.get("interpolation")
             return {"mean": [float(v) for v in config["mean"]], "std": [float(v) for v in config["std"]],

@@ -7,7 +7,7 @@ import pytest
 import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_compress
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 
 
 def timm_backbone(architecture: str, img_size: int = 0, depth: int = 0):

@@ -90,7 +90,7 @@ def test_static_int8_stores_int8_weights_and_restores_activation_scales(tmp_path
     assert float_weights == []  # convolution weights are int8 only
     assert artifact.compression_steps[0]["record"]["activation_qparams"]["backbone"]
     assert_identical(model, loaded)
-    from flexzoo.exporters import export
+    from flexzoo.exporting.exporters import export
 
     exported = export(loaded, (1, 8, 8), "exported-program", tmp_path / "tiny.pt2")
     assert exported.max_abs_diff == 0.0 and exported.outputs == ["digit", "parity"]

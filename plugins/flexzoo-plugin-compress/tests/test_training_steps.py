@@ -8,7 +8,7 @@ import torch
 import flexzoo
 from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import ManifestError
-from flexzoo.pipeline import Pipeline, train
+from flexzoo.pipeline.stages import Pipeline, train
 
 DIGITS = """
 [model]
@@ -76,7 +76,7 @@ def test_distilled_student_learns_from_its_teacher(tmp_path, registry):
 
 
 def test_distill_without_train_data_or_teacher_is_refused_at_its_key(tmp_path, registry):
-    from flexzoo.assembly import plan
+    from flexzoo.assembly.builder import plan
 
     path = tmp_path / "student.toml"
     path.write_text(DIGITS.format(name="s", channels="[4, 8]", epochs=1)

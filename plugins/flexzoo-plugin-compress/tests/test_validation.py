@@ -47,7 +47,7 @@ def test_int8_to_onnx_is_refused(tmp_path, registry):
 def test_bad_parameter_values_name_their_key(tmp_path, registry):
     path = tmp_path / "model.toml"
     path.write_text(BASE + '[[compress]]\nuse = "prune_channels"\namount = 1.5\n')
-    from flexzoo.assembly import plan
+    from flexzoo.assembly.builder import plan
 
     with pytest.raises(ManifestError, match=r"\[compress\[0\]\.amount\] compress:prune_channels: `amount` must be"):
         plan(flexzoo.load_manifest(path, registry), registry)

@@ -1,4 +1,4 @@
-"""DDP and FSDP2 strategies over one torch.distributed process group (the contract is in flexzoo.hookspecs)."""
+"""DDP and FSDP2 strategies over one torch.distributed process group (the contract is in flexzoo.plugin.hookspecs)."""
 
 from __future__ import annotations
 

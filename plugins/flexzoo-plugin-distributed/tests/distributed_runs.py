@@ -16,9 +16,9 @@ from safetensors.torch import load_file
 
 import flexzoo.builtin
 from flexzoo.artifact.format import read_artifact
-from flexzoo.pipeline import train
-from flexzoo.registry import Registry
-from flexzoo.validation import load_manifest
+from flexzoo.host.registry import Registry
+from flexzoo.manifest.validation import load_manifest
+from flexzoo.pipeline.stages import train
 
 # No normalization and no dropout: with the same global batch, ranks must reproduce one process exactly.
 MANIFEST = """

@@ -13,7 +13,7 @@ import pytest
 from distributed_runs import assert_same_run, ranks_of, write_manifest, zoo
 
 import flexzoo_plugin_distributed
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 
 pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
 

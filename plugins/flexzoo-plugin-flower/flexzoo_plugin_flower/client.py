@@ -13,7 +13,7 @@ from torch import nn
 
 from flexzoo.plugin import FlexzooError, LocalTraining
 from flexzoo_plugin_flower.server import quiet_flower
-from flexzoo_plugin_flower.strategy import Settings
+from flexzoo_plugin_flower.settings import Settings
 from flexzoo_plugin_flower.weights import arrays_of, load_arrays
 
 

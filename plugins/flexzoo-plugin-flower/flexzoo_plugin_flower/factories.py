@@ -41,7 +41,8 @@ def fedavg(clients: int = 4, rounds: int = 10, partitions: Literal["iid", "diric
         raise ParameterError("proximal_mu", f"must be 0 (FedAvg) or positive (FedProx), got {proximal_mu}")
     if timeout_s <= 0:
         raise ParameterError("timeout_s", f"must be positive, got {timeout_s}")
-    from flexzoo_plugin_flower.strategy import Federated, Settings
+    from flexzoo_plugin_flower.settings import Settings
+    from flexzoo_plugin_flower.strategy import Federated
 
     return Federated(settings=Settings(clients=clients, rounds=rounds, partitions=partitions, alpha=alpha,
                               local_epochs=local_epochs, proximal_mu=proximal_mu, timeout_s=timeout_s))

@@ -24,7 +24,7 @@ from flwr.server.superlink.fleet.grpc_bidi.grpc_server import start_grpc_server
 from torch import nn
 
 from flexzoo.plugin import FlexzooError, LocalTraining
-from flexzoo_plugin_flower.strategy import CLIENT_ENV, SERVER_ENV, Settings
+from flexzoo_plugin_flower.settings import CLIENT_ENV, SERVER_ENV, Settings
 from flexzoo_plugin_flower.weights import arrays_of, load_arrays
 
 POLL_S = 0.2

@@ -14,30 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from flexzoo.plugin import LocalTraining, SingleProcess
 from flexzoo_plugin_flower.partitions import partition
+from flexzoo_plugin_flower.settings import CLIENT_ENV, SERVER_ENV, Settings
 
 if TYPE_CHECKING:
     from torch import nn
-
-CLIENT_ENV = "FLEXZOO_FEDERATED_CLIENT"
-SERVER_ENV = "FLEXZOO_FEDERATED_SERVER"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The ``[distributed]`` keys of a federated run (see :func:`flexzoo_plugin_flower.factories.fedavg`)."""
-
-    clients: int
-    rounds: int
-    partitions: str
-    alpha: float
-    local_epochs: int
-    proximal_mu: float
-    timeout_s: float
-
-    @property
-    def algorithm(self) -> str:
-        return "fedprox" if self.proximal_mu > 0 else "fedavg"
-
 
 @dataclass
 class Federated(SingleProcess):

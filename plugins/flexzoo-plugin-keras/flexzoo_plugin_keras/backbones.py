@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any, Literal
 
-from flexzoo.plugin import ParameterError, restoring_weights
+from flexzoo.plugin import ParameterError
+from flexzoo.plugin.helpers import restoring_weights
 
 if TYPE_CHECKING:
     from torch import nn

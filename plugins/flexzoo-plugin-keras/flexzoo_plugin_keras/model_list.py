@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from flexzoo.plugin import Listing, ShippedList
+from flexzoo.plugin.helpers import Listing, ShippedList
 
 #: Architectures keras refuses to build on its torch backend (it says so when asked).
 NOT_ON_TORCH = ("NASNetLarge", "NASNetMobile")

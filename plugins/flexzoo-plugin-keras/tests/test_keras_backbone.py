@@ -14,7 +14,7 @@ import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_keras
 from flexzoo import ManifestError, build
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 from flexzoo_plugin_keras.backend import import_keras
 
 keras = import_keras()

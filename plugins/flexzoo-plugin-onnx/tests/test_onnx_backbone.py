@@ -16,7 +16,7 @@ import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_onnx
 from flexzoo import ArtifactError, ManifestError, build
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 
 MANIFEST = """
 [model]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from flexzoo.plugin import ParameterError, restoring_weights
+from flexzoo.plugin import ParameterError
+from flexzoo.plugin.helpers import restoring_weights
 
 if TYPE_CHECKING:
     from torch import nn
@@ -89,10 +90,11 @@ def backbone(
         from flexzoo_plugin_timm.layers import PooledStages
 
         model = PooledStages(model, feature_pool, maps=returns == "maps")
-    if pretrained not in (None, False) and not restoring_weights():  # flexzoo.load brings the weights itself
-        from flexzoo_plugin_timm.pretrained import load_pretrained
+    from flexzoo_plugin_timm.pretrained import load_pretrained, preprocessing
 
-        load_pretrained(model, model_name, pretrained, strict=pretrained_strict)
+    if pretrained not in (None, False) and not restoring_weights():  # flexzoo.load brings the weights itself
+        load_pretrained(model, model_name, pretrained, strict=pretrained_strict)  # may update pretrained_cfg
+    model.preprocessing = preprocessing(model)  # what normalize = "auto" reads (flexzoo.plugin.Backbone)
     return model
 
 

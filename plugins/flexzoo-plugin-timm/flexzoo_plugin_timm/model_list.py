@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from flexzoo.plugin import Listing, ShippedList
+from flexzoo.plugin.helpers import Listing, ShippedList
 
 
 def _installed(shipped: Listing) -> Listing:

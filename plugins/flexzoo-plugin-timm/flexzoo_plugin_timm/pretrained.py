@@ -2,15 +2,15 @@
 
 The weights are a local safetensors file, or a source of :mod:`flexzoo_plugin_timm.sources` that the
 host fetches and checks (``flexzoo.plugin.fetch_pretrained``). The check and the load are the host's
-(``flexzoo.plugin.load_weights_file``): the file is checked from its header during the dry run,
+(``flexzoo.plugin.helpers.load_weights_file``): the file is checked from its header during the dry run,
 before anything is allocated, and every mismatch is named.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flexzoo.plugin import fetch_pretrained, load_weights_file
+from flexzoo.plugin.helpers import fetch_pretrained, load_weights_file
 from flexzoo_plugin_timm.sources import CONFIG, hub_preprocessing, pretrained_source
 
 if TYPE_CHECKING:
@@ -23,6 +23,16 @@ def _classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
     classifier = cfg.get("classifier") if isinstance(cfg, dict) else None
     names = classifier if isinstance(classifier, (list, tuple)) else [classifier] if classifier else []
     return tuple(f"{name}." for name in names)
+
+
+def preprocessing(model: nn.Module) -> dict[str, Any] | None:
+    """The ``mean``, ``std`` and ``interpolation`` of timm's ``pretrained_cfg``, as a Backbone declares them."""
+    for module in model.modules():
+        cfg = getattr(module, "pretrained_cfg", None)
+        if isinstance(cfg, dict) and cfg.get("mean") and cfg.get("std"):
+            return {"mean": list(cfg["mean"]), "std": list(cfg["std"]), "interpolation": cfg.get("interpolation")}
+    return None
+
 
 
 def load_pretrained(model: nn.Module, model_name: str, reference: str | bool, *, strict: bool = True) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flexzoo.plugin import HubReference, ParameterError, PretrainedSource, WeightsFile, looks_like_path
+from flexzoo.plugin import ParameterError, PretrainedSource, WeightsFile
+from flexzoo.plugin.helpers import HubReference, looks_like_path
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"

@@ -13,7 +13,7 @@ import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_timm
 from flexzoo import ManifestError, build
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 
 TWO_HEADS = """
 [model]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from flexzoo.plugin import ParameterError, fetch_pretrained, load_weights_file, restoring_weights
+from flexzoo.plugin import ParameterError
+from flexzoo.plugin.helpers import fetch_pretrained, load_weights_file, restoring_weights
 from flexzoo_plugin_torchvision.sources import pretrained_source
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from flexzoo.plugin import Listing, ShippedList, release
+from flexzoo.plugin.helpers import Listing, ShippedList, release
 
 
 def _installed(shipped: Listing) -> Listing:

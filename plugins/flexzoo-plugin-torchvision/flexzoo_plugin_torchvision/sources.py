@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flexzoo.plugin import HubReference, ParameterError, PretrainedSource, WeightsFile, looks_like_path
+from flexzoo.plugin import ParameterError, PretrainedSource, WeightsFile
+from flexzoo.plugin.helpers import HubReference, looks_like_path
 
 WEIGHTS = "model.safetensors"
 

@@ -15,7 +15,7 @@ import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_torchvision
 from flexzoo import ManifestError, build
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 
 MANIFEST = """
 [model]

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from annotated_types import Gt
-
-from flexzoo.plugin import ParameterError, restoring_weights
+from flexzoo.plugin import ParameterError
+from flexzoo.plugin.helpers import Positive, restoring_weights
 from flexzoo_plugin_transformers.model_list import INPUTS, MODELS
+from flexzoo_plugin_transformers.sizes import SIZE_KEYS
 
 if TYPE_CHECKING:
     from torch import nn
 
 Pool = Literal["auto", "mean", "first"]
-Size = Annotated[int, Gt(0)] | None
-#: The size keys that are parameters of their own; any other config key goes in ``config``.
-SIZE_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size",
-             "max_position_embeddings", "patch_size")
+Size = Positive | None
 
 
 def backbone(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from flexzoo.plugin import Listing, ShippedList
+from flexzoo.plugin.helpers import Listing, ShippedList
 
 #: The encoder's main input for each kind, as transformers names it.
 MAIN_INPUTS = {"input_ids": "text", "pixel_values": "image", "input_values": "audio"}

@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flexzoo.plugin import ArtifactError, ParameterError, fetch_pretrained, safetensors_shapes
-from flexzoo_plugin_transformers.backbone import SIZE_KEYS
+from flexzoo.plugin import ArtifactError, ParameterError
+from flexzoo.plugin.helpers import fetch_pretrained, safetensors_shapes
+from flexzoo_plugin_transformers.sizes import SIZE_KEYS
 from flexzoo_plugin_transformers.sources import CONFIG, config_preprocessing, pretrained_source
 
 if TYPE_CHECKING:

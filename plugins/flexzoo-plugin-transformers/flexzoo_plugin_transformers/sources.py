@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flexzoo.plugin import HubReference, ParameterError, PretrainedSource, WeightsFile
+from flexzoo.plugin import ParameterError, PretrainedSource, WeightsFile
+from flexzoo.plugin.helpers import HubReference
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"

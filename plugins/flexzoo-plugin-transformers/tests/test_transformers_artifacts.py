@@ -13,7 +13,7 @@ import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_transformers
 from flexzoo import ManifestError, build
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "transformers_digits.toml"
 

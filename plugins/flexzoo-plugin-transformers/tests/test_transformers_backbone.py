@@ -13,7 +13,7 @@ import flexzoo
 import flexzoo.builtin
 import flexzoo_plugin_transformers
 from flexzoo import build
-from flexzoo.registry import Registry
+from flexzoo.host.registry import Registry
 from flexzoo_plugin_transformers.model_list import MODELS as SHIPPED
 
 MODELS = SHIPPED.read().details

@@ -1,7 +1,7 @@
 """The compressors' factories: their signatures are their schemas (``zoo info prune_channels``).
 
 Cheap to import: each factory checks its parameters, then imports torch and its library.
-Every step returned follows the compressor contract in ``flexzoo.hookspecs``.
+Every step returned follows the compressor contract in ``flexzoo.plugin.hookspecs``.
 """
 
 from __future__ import annotations

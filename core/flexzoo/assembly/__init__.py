@@ -1,0 +1,1 @@
+"""Building a model from a resolved manifest: components resolved, assembled, initialized, compressed."""

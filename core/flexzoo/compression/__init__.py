@@ -1,0 +1,1 @@
+"""The ``[[compress]]`` steps of a model: applying, recording, restoring and packing them."""

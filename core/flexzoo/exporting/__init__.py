@@ -1,0 +1,1 @@
+"""Exporting a built model to other formats (ONNX, TorchScript...)."""

@@ -1,0 +1,1 @@
+"""Features that span the host's parts, each in one package: LoRA, ensembles, growth, detection."""

@@ -1,0 +1,1 @@
+"""Growth: ``[[train.grow]]`` widens and deepens the backbone while it trains (Net2Net)."""

@@ -1,0 +1,2 @@
+"""The one place that orders the stages of a run: validate, plan, build, init, transfer, train, compress,
+report, write, export."""

@@ -1,0 +1,99 @@
+"""What a plugin may import from flexzoo: this module, :mod:`flexzoo.plugin.helpers`, ``flexzoo.testing``.
+
+This module holds the contracts: the hook marker, the component declaration, the errors the host
+reports, each kind's typed Protocol, the step context, the run a tracker hears about, and where a
+backbone's pretrained weights come from (``PretrainedSource`` of ``WeightsFile``, the answer to
+``flexzoo_pretrained_source``). The helpers the
+host offers (parameter annotations such as ``Positive``, weights files, atomic writes, shipped
+lists) are one namespace, :mod:`flexzoo.plugin.helpers`. Both are plugin API 2 (``FLEXZOO_PLUGIN_API = 2``);
+every other module of flexzoo is internal and may change in any release. Importing this module does
+not import torch. docs/plugins.md documents each name.
+
+    from flexzoo.plugin import Component, ParameterError, StepContext, hookimpl
+    from flexzoo.plugin.helpers import Positive, restoring_weights
+
+The helpers were importable from here until flexzoo 0.2; they still are, with a DeprecationWarning
+naming their new place, until flexzoo 0.3.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
+from flexzoo.hub.sources import PretrainedSource, WeightsFile
+from flexzoo.plugin import helpers
+from flexzoo.plugin.components import Component
+from flexzoo.plugin.hookspecs import hookimpl
+from flexzoo.plugin.protocols import (
+    Backbone,
+    CompressionStep,
+    DataDependentInitializer,
+    DataSource,
+    FeatureMap,
+    GrowableBackbone,
+    Head,
+    Initializer,
+    LocalTraining,
+    Model,
+    PackingStep,
+    RestorableStep,
+    Strategy,
+)
+from flexzoo.plugin.single_process import SingleProcess
+from flexzoo.plugin.steps import Distillation, StepContext, StepUnavailable, TrainingData
+from flexzoo.plugin.tracking import RunInfo
+
+__all__ = [
+    "ArtifactError",
+    "Backbone",
+    "Component",
+    "CompressionStep",
+    "DataDependentInitializer",
+    "DataError",
+    "DataSource",
+    "Distillation",
+    "FeatureMap",
+    "FlexzooError",
+    "GrowableBackbone",
+    "Head",
+    "Initializer",
+    "LocalTraining",
+    "Model",
+    "PackingStep",
+    "ParameterError",
+    "PretrainedSource",
+    "RestorableStep",
+    "RunInfo",
+    "SingleProcess",
+    "StepContext",
+    "StepUnavailable",
+    "Strategy",
+    "TrainingData",
+    "WeightsFile",
+    "helpers",
+    "hookimpl",
+]
+
+#: Names this module held in flexzoo 0.2 that live elsewhere now: name -> (module, what to write instead).
+MOVED = {
+    **{name: ("flexzoo.plugin.helpers", f"from flexzoo.plugin.helpers import {name}") for name in (
+        "IMAGE_SUFFIXES", "Listing", "ShippedList", "check_weights_file", "load_weights_file", "release",
+        "restoring_weights", "safetensors_shapes", "write_atomically")},
+    # A plugin declares the API it was written for (FLEXZOO_PLUGIN_API = 2); copying the host's defeats the check.
+    "PLUGIN_API_VERSION": ("flexzoo._version",
+                           "FLEXZOO_PLUGIN_API = 2 in your plugin module (flexzoo.PLUGIN_API_VERSION is the host's)"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The 0.2 names that moved, still answered with a DeprecationWarning naming their new place."""
+    if name in MOVED:
+        import importlib
+
+        module, instead = MOVED[name]
+        warnings.warn(f"flexzoo.plugin.{name} moved to {module}.{name}; write `{instead}` "
+                      "(the old name goes in flexzoo 0.3)", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module 'flexzoo.plugin' has no attribute {name!r}")

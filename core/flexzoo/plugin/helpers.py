@@ -1,0 +1,73 @@
+"""Helpers the host offers plugins, beside the contracts of :mod:`flexzoo.plugin` (part of plugin API 2).
+
+    from flexzoo.plugin.helpers import Positive, load_weights_file, restoring_weights
+
+- Parameter annotations that ``zoo validate`` checks and ``zoo info`` shows: ``Positive`` (int > 0),
+  ``NonNegative`` (int >= 0), ``PositiveFloat`` (float > 0), ``Probability`` (float in [0, 1)),
+  ``Sizes`` (a non-empty list of positive ints, such as layer widths).
+- Weights: ``restoring_weights()`` (true while ``flexzoo.load`` rebuilds a model whose weights it then
+  replaces: skip your own ``pretrained`` file), ``load_weights_file`` / ``check_weights_file`` (a local
+  ``.safetensors`` file into a module, every mismatch named), ``safetensors_shapes`` (names and shapes
+  from a header, without torch).
+- Pretrained weights (the files a ``PretrainedSource`` names): ``fetch_pretrained(source)`` (each file in
+  its cache, downloaded when allowed, checked against the manifest's lock, recorded in the artifact) gives
+  ``PretrainedWeights`` for ``load_weights_file``; ``HubReference`` parses ``hf-hub:ORG/NAME[@REVISION]``;
+  ``looks_like_path`` tells a local file from a library's weights name.
+- Files and listings: ``write_atomically`` (no half-written file is ever left), ``IMAGE_SUFFIXES`` (the
+  suffixes the host reads as images), ``ShippedList`` / ``Listing`` / ``release`` (a shipped JSON list of
+  what a library offers, so ``zoo list`` need not import it).
+
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from annotated_types import Ge, Gt, Interval, MinLen
+
+from flexzoo.atomic import write_atomically
+from flexzoo.hub.references import HubReference
+from flexzoo.hub.sources import looks_like_path
+from flexzoo.hub.weights import PretrainedWeights, fetch_pretrained
+from flexzoo.inputs.image_suffixes import IMAGE_SUFFIXES
+from flexzoo.plugin.restoring import restoring_weights
+from flexzoo.plugin.safetensors_header import read_header
+from flexzoo.plugin.shipped_list import Listing, ShippedList, release
+from flexzoo.plugin.weights_file import check_weights_file, load_weights_file
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "HubReference",
+    "Listing",
+    "NonNegative",
+    "Positive",
+    "PositiveFloat",
+    "PretrainedWeights",
+    "Probability",
+    "ShippedList",
+    "Sizes",
+    "check_weights_file",
+    "fetch_pretrained",
+    "load_weights_file",
+    "looks_like_path",
+    "release",
+    "restoring_weights",
+    "safetensors_shapes",
+    "write_atomically",
+]
+
+Positive = Annotated[int, Gt(0)]
+NonNegative = Annotated[int, Ge(0)]
+PositiveFloat = Annotated[float, Gt(0)]
+Probability = Annotated[float, Interval(ge=0, lt=1)]
+Sizes = Annotated[list[Positive], MinLen(1)]  # layer widths: at least one, each positive
+
+
+def safetensors_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor in a ``.safetensors`` file, read from its header alone.
+
+    Raises ArtifactError, with the reason, for a file that is missing or not safetensors.
+    """
+    return {name: tuple(entry["shape"]) for name, entry in read_header(path).tensors.items()}

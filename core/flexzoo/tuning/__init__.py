@@ -1,0 +1,1 @@
+"""``zoo tune``: hyperparameter search over a manifest's parameters."""
