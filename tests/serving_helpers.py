@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -75,6 +76,9 @@ class Server:
             self.process.kill()
             raise AssertionError(f"the server did not start: {line}{self.process.stderr.read()}")
         self.url = line.rsplit(" ", 1)[-1].strip().replace("//0.0.0.0:", "//127.0.0.1:")
+        self.log: list[str] = []  # the server's stderr, drained so that a chatty server never blocks on it
+        self._drain = threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True)
+        self._drain.start()
         while self.get("/ready")[0] != 200:
             assert time.monotonic() < deadline, "the server never became ready"
             time.sleep(0.1)
@@ -120,6 +124,7 @@ class Server:
         try:
             return self.process.wait(timeout)
         finally:
+            self._drain.join(10)
             self.process.stdout.close()
             self.process.stderr.close()
 

@@ -28,7 +28,8 @@ async def run(store: ModelStore, name: str, version_label: str | None, read: Rea
     """The version that answered, what ``read`` made of the request beside its batch, and the outputs.
 
     ``read`` turns the request into a float32 batch for the version; its :class:`Problem` or
-    :class:`InputError` (422) is the client's error, a model that raises is a 500 for this request only.
+    :class:`InputError` (422) is the client's error, a model that raises is a 500 for this request only,
+    and outputs that overflow to inf or NaN (finite but huge inputs) are a 422.
     """
     metrics = store.metrics
     started = time.perf_counter()
@@ -47,6 +48,10 @@ async def run(store: ModelStore, name: str, version_label: str | None, read: Rea
                                    f"{type(exc).__name__}: {exc}") from None
         finally:
             model.in_flight -= 1
+        broken = [head for head, value in outputs.items() if not np.isfinite(value).all()]
+        if broken:  # JSON has no infinity: say why instead of failing to write the answer
+            raise Problem(422, f"model `{name}` version {version.version} gave non-finite outputs (inf or NaN) "
+                               f"for head {', '.join(broken)} on this input; values this large overflow the model")
         status = 200
         return version, extra, outputs
     except Problem as exc:
