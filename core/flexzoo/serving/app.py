@@ -81,7 +81,7 @@ async def _inputs(request: Request, version: Version, limit: int
 
 def _top_k(value: Any, from_form: bool = False) -> int:
     """``top_k`` as sent: a JSON integer (3 or 3.0), or the decimal text of a form field."""
-    if from_form and isinstance(value, str) and value.strip().isdigit():
+    if from_form and isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
