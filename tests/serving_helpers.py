@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -66,6 +67,7 @@ class Server:
     """A ``python -m flexzoo serve ...`` process; its URL is read from the line it prints when listening."""
 
     def __init__(self, args: list[str], env: dict[str, str], timeout: float = 120) -> None:
+        """``args`` after ``zoo serve --port 0``; a server bound to every address is reached on 127.0.0.1."""
         self.process = subprocess.Popen([sys.executable, "-m", "flexzoo", "serve", "--port", "0", *args],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + timeout
@@ -73,15 +75,18 @@ class Server:
         if "http://" not in line:
             self.process.kill()
             raise AssertionError(f"the server did not start: {line}{self.process.stderr.read()}")
-        self.url = line.rsplit(" ", 1)[-1].strip()
+        self.url = line.rsplit(" ", 1)[-1].strip().replace("//0.0.0.0:", "//127.0.0.1:")
+        self.log: list[str] = []  # the server's stderr, drained so that a chatty server never blocks on it
+        self._drain = threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True)
+        self._drain.start()
         while self.get("/ready")[0] != 200:
             assert time.monotonic() < deadline, "the server never became ready"
             time.sleep(0.1)
 
-    def request(self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json",
-                timeout: float = 60) -> tuple[int, Any]:
-        request = urllib.request.Request(self.url + path, data=body, method=method,
-                                         headers={"Content-Type": content_type} if body is not None else {})
+    def request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = "application/json",
+                timeout: float = 60, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        sent = {"Content-Type": content_type} if body is not None and content_type else {}
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers={**sent, **(headers or {})})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 status, raw = response.status, response.read()
@@ -99,8 +104,8 @@ class Server:
         except (urllib.error.URLError, ConnectionError):
             return 0, None
 
-    def post(self, path: str, payload: Any) -> tuple[int, Any]:
-        return self.request("POST", path, json.dumps(payload).encode())
+    def post(self, path: str, payload: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        return self.request("POST", path, json.dumps(payload).encode(), headers=headers)
 
     def metric(self, name: str, **labels: str) -> float:
         """The value of one sample on /metrics (0 when absent)."""
@@ -119,6 +124,7 @@ class Server:
         try:
             return self.process.wait(timeout)
         finally:
+            self._drain.join(10)
             self.process.stdout.close()
             self.process.stderr.close()
 

@@ -446,4 +446,4 @@ def test_a_dockerfile_for_a_hub_artifact_pulls_the_commit_served_here(artifact, 
     assert any(line.strip().startswith('"flexzoo[serve,hub]==') for line in lines)
     assert f"RUN zoo inspect {pinned}" in lines  # pulled and verified when the image is built
     assert lines.index("ENV HF_HUB_OFFLINE=1") > lines.index(f"RUN zoo inspect {pinned}")
-    assert f'CMD ["zoo", "serve", "{pinned}", "--host", "0.0.0.0", "--port", "8000"]' in lines
+    assert f'CMD ["zoo", "serve", "{pinned}", "--host", "0.0.0.0", "--port", "8000", "--model-dir", "/models"]' in lines

@@ -109,7 +109,7 @@ def test_print_dockerfile_pins_the_recorded_versions(zoo, artifact):
     assert f'"flexzoo[serve]=={versions["flexzoo"]}"' in result.stdout
     assert f'"torch=={versions["torch"].split("+")[0]}"' in result.stdout
     assert result.stdout.rstrip().endswith(f'CMD ["zoo", "serve", "/models/{artifact.name}", "--host", "0.0.0.0", '
-                                           '"--port", "8000"]')
+                                           '"--port", "8000", "--model-dir", "/models"]')
 
 
 def test_listing_imports_neither_torch_nor_the_server_libraries():

@@ -80,7 +80,8 @@ def setup(tmp_path_factory):
 def server(setup):
     a = setup["artifacts"]
     server = Server([str(a["v1"]), str(a["trap"]), str(a["int8"]), "--max-wait-ms", "100",
-                     "--max-body-bytes", str(LIMIT), "--watch", str(setup["watch"]), "--watch-interval", "0.2"],
+                     "--max-body-bytes", str(LIMIT), "--watch", str(setup["watch"]), "--watch-interval", "0.2",
+                     "--model-dir", str(setup["tmp"])],
                     setup["env"])
     yield server
     server.stop()
@@ -152,7 +153,8 @@ def test_concurrent_requests_are_merged_into_batches(server):
     (b'{"values": []}', "application/json", 400, "the JSON body needs the key `inputs`"),
     (b'{"inputs": [[1, 2, 3]]}', "application/json", 422, "expected shape [1, 8, 8] (one sample)"),
     (b'{"inputs": [[["a"]]]}', "application/json", 422, "expected numbers, got values of type"),
-    (b"not an image", "image/png", 422, "the uploaded image: cannot decode the image"),
+    (b"not an image", "image/png", 422, "the uploaded image: cannot decode the image (UnidentifiedImageError: not "
+                                        "an image format Pillow can read)"),
     (b"x" * (LIMIT + 1), "application/json", 413, "over the limit of 100,000"),
 ])
 def test_bad_input_is_a_4xx_with_one_message(server, body, content_type, status, message):

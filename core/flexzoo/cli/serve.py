@@ -27,10 +27,14 @@ def register(verbs: Any) -> None:
                        help="largest request body accepted (default: 8 MiB)")
     serve.add_argument("--keep-versions", type=int, default=3, metavar="N",
                        help="versions kept loaded per model, for rollback (default: 3)")
-    serve.add_argument("--watch", metavar="DIR", help="serve the artifacts in DIR and load new ones as they appear")
+    serve.add_argument("--watch", metavar="DIR", help="serve the artifacts in DIR and load new ones as they appear "
+                       "(DIR is also a --model-dir)")
+    serve.add_argument("--model-dir", action="append", default=[], metavar="DIR", dest="model_dirs",
+                       help="a directory /admin may load artifacts from (repeatable); any other path is refused")
     serve.add_argument("--watch-interval", type=float, default=1.0, metavar="S", help="seconds between looks")
     serve.add_argument("--admin-token", default=os.environ.get("FLEXZOO_ADMIN_TOKEN"),
-                       help="require `Authorization: Bearer TOKEN` on /admin (default: $FLEXZOO_ADMIN_TOKEN)")
+                       help="require `Authorization: Bearer TOKEN` on /admin (default: $FLEXZOO_ADMIN_TOKEN); "
+                       "without one, /admin exists only when --host is loopback")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--print-dockerfile", action="store_true",
                        help="print a Dockerfile serving the artifact with the plugin versions it records, and exit")
@@ -54,5 +58,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = ServeOptions(host=args.host, port=args.port, runtime=args.runtime, max_batch_size=args.max_batch_size,
                            max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
                            keep_versions=args.keep_versions, watch=args.watch, watch_interval=args.watch_interval,
-                           admin_token=args.admin_token, access_log=args.access_log)
+                           admin_token=args.admin_token, model_dirs=tuple(args.model_dirs),
+                           access_log=args.access_log)
     return serve(args.artifacts, options)

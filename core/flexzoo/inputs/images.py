@@ -25,6 +25,14 @@ __all__ = ["IMAGE_SUFFIXES", "ImageError", "ImageGeometry", "decode_image", "ima
            "resize_image"]
 
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def _undecodable(name: str, exc: Exception) -> ImageError:
+    """The error for an image Pillow cannot read; Pillow names an in-memory file by its repr, so say it plainly."""
+    reason = str(exc)
+    if type(exc).__name__ == "UnidentifiedImageError":
+        reason = "not an image format Pillow can read"
+    return ImageError(f"{name}: cannot decode the image ({type(exc).__name__}: {reason})")
 _RESAMPLE = {"bilinear": 2, "bicubic": 3, "nearest": 0}  # PIL.Image.Resampling values
 
 
@@ -70,7 +78,7 @@ def decode_image(source: str | Path | bytes, input_shape: tuple[int, ...] | list
             pixels = np.asarray(image.convert(_MODES[channels]).resize((width, height), Image.BILINEAR),
                                 dtype=np.float32)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{name}: cannot decode the image ({type(exc).__name__}: {exc})") from None
+        raise _undecodable(name, exc) from None
     return pixels.reshape(height, width, channels).transpose(2, 0, 1) / 255.0
 
 
@@ -95,7 +103,7 @@ def image_geometry(source: str | Path | bytes, input_shape: tuple[int, ...] | li
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             old_width, old_height = image.size
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{name}: cannot decode the image ({type(exc).__name__}: {exc})") from None
+        raise _undecodable(name, exc) from None
     if (preprocessing or {}).get("resize") != "keep_aspect":
         return ImageGeometry(old_width / width, old_height / height)
     size, left, top = _fitted(old_width, old_height, height, width)
@@ -131,5 +139,5 @@ def _decode(source: str | Path | bytes, input_shape: tuple[int, ...] | list[int]
             image = resize_image(image.convert(_MODES[channels]), height, width, resize, interpolation)
             pixels = np.asarray(image, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{name}: cannot decode the image ({type(exc).__name__}: {exc})") from None
+        raise _undecodable(name, exc) from None
     return pixels.reshape(height, width, channels).transpose(2, 0, 1).astype(np.float32) / 255.0

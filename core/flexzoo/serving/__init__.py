@@ -3,8 +3,12 @@
 - :mod:`~flexzoo.serving.batcher`: merges concurrent requests for one model version into batches.
 - :mod:`~flexzoo.serving.models`: the served models, their versions, checked reload and rollback.
 - :mod:`~flexzoo.serving.metrics`: Prometheus metrics.
-- :mod:`~flexzoo.serving.schema`: the OpenAPI description derived from each artifact's metadata.
-- :mod:`~flexzoo.serving.app`: the HTTP routes and their errors.
+- :mod:`~flexzoo.serving.schema`: the OpenAPI document: every route, body, content type and status.
+- :mod:`~flexzoo.serving.requests`: reading bodies: size limit, JSON of any depth, images by their bytes.
+- :mod:`~flexzoo.serving.inference`: one prediction, shared by both protocols (batcher, versions, metrics).
+- :mod:`~flexzoo.serving.app`: the ``/v1`` routes, health, metrics and the errors.
+- :mod:`~flexzoo.serving.oip`, :mod:`~flexzoo.serving.tensors`: the Open Inference Protocol (v2 REST).
+- :mod:`~flexzoo.serving.admin`, :mod:`~flexzoo.serving.security`: ``/admin`` and who may use it.
 - :mod:`~flexzoo.serving.server`: the process: uvicorn, signals (SIGTERM drains), directory watching.
 - :mod:`~flexzoo.serving.dockerfile`: a Dockerfile that installs the plugin versions an artifact records.
 

@@ -42,7 +42,11 @@ def dockerfile(artifact: str | Path, port: int = 8000) -> str:
     fetch = (f"ENV HF_HOME=/models/huggingface\nRUN zoo inspect {artifact}\nENV HF_HUB_OFFLINE=1" if hub
              else f"COPY {name} /models/{name}")
     return f"""\
-# Serves {name}: `docker build -t {tag} . && docker run -p {port}:{port} ...`
+# Serves {name}: `docker build -t {tag} . && docker run -p {port}:{port} {tag}`
+# /admin (load, reload, rollback) is off as written: the server listens on 0.0.0.0 without a token.
+# To turn it on, pass a token of 16+ characters at run time, never in the image:
+#   docker run -e FLEXZOO_ADMIN_TOKEN="$(python -c 'import secrets; print(secrets.token_urlsafe(32))')" ...
+# Loads are then confined to /models (--model-dir); mount new artifacts there.
 FROM python:{python}-slim
 RUN pip install --no-cache-dir "torch=={torch}" --index-url https://download.pytorch.org/whl/cpu
 RUN pip install --no-cache-dir \\
@@ -50,5 +54,5 @@ RUN pip install --no-cache-dir \\
 {fetch}
 EXPOSE {port}
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/ready')"
-CMD ["zoo", "serve", "{served}", "--host", "0.0.0.0", "--port", "{port}"]
+CMD ["zoo", "serve", "{served}", "--host", "0.0.0.0", "--port", "{port}", "--model-dir", "/models"]
 """

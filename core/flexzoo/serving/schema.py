@@ -1,16 +1,36 @@
-"""The OpenAPI description of each served model, derived from its artifact: input shape, heads and labels."""
+"""The OpenAPI document of a server: every route it answers, with its bodies, content types and statuses.
+
+Written out here rather than inferred from the routes, so that it says what the server does: each served
+model's predict and infer paths are derived from its artifact (input shape, heads, labels), ``/admin``
+appears only when it is routed (with its bearer scheme when a token guards it), and each operation lists
+exactly the statuses its handler answers. A 4xx body is always ``{"error": message}``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from flexzoo._version import __version__
 from flexzoo.serving.models import ServedModel
+from flexzoo.serving.oip import is_image_model
+from flexzoo.serving.security import AdminAccess
+from flexzoo.serving.tensors import DATATYPES
 
-__all__ = ["model_paths"]
+__all__ = ["openapi"]
+
+FLOAT32_LIMIT = (2 - 2 ** -24) * 2 ** 127  # the smallest magnitude that rounds to infinity in float32
+_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+_MEANING = {400: "malformed: not JSON, or a required key missing or of the wrong type",
+            401: "the admin token is missing or wrong", 403: "the path is outside the model directories",
+            404: "no such model or version", 409: "no previous version to roll back to",
+            413: "the body is over --max-body-bytes",
+            422: "well formed, but the content cannot be used (shape, values, an undecodable image, a refused "
+                 "artifact)", 500: "the model raised on this request", 503: "draining or nothing served"}
 
 
 def _nested(shape: list[int]) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "number"}
+    schema: dict[str, Any] = {"type": ["number", "boolean"], "exclusiveMinimum": -FLOAT32_LIMIT,
+                              "exclusiveMaximum": FLOAT32_LIMIT}  # false and true are read as 0 and 1
     for size in reversed(shape):
         schema = {"type": "array", "items": schema, "minItems": size, "maxItems": size}
     return schema
@@ -39,7 +59,30 @@ def _head_schema(head: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {"label": label, "top_k": {"type": "array", "items": entry}}}
 
 
-def _operation(model: ServedModel) -> dict[str, Any]:
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _responses(ok: dict[str, Any], *errors: int, ok_description: str = "the answer") -> dict[str, Any]:
+    answers = {"200": _json(ok, ok_description)}
+    answers.update({str(status): _json(_ERROR, _MEANING[status]) for status in errors})
+    return answers
+
+
+def _path_parameter(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+_OBJECT = {"type": "object"}
+_VERSION = _path_parameter("version", "a version label, as /v1/models/NAME lists them")
+_NAME = _path_parameter("name", "a served model's name")
+
+
+def _versions_of(model: ServedModel) -> dict[str, Any]:
+    return {**_VERSION, "schema": {"type": "string", "enum": list(model.versions)}}
+
+
+def _predict(model: ServedModel, versioned: bool) -> dict[str, Any]:
     info = model.describe()
     sample = _nested(info["input_shape"])
     request = {"type": "object", "required": ["inputs"], "properties": {
@@ -52,21 +95,151 @@ def _operation(model: ServedModel) -> dict[str, Any]:
         "predictions": {"type": "array", "items": {"type": "object", "properties": heads}},
         "outputs": {"type": "object", "description": "raw head outputs, per head a list per sample",
                     "properties": {name: {"type": "array"} for name in heads}}}}
-    upload = {"type": "object", "properties": {"file": {"type": "array", "items": {"type": "string",
-                                                                                     "format": "binary"}}}}
-    error = {"description": "a bad request (the message says what to fix)", "content": {"application/json": {
-        "schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}}
-    return {"post": {
-        "summary": f"Predict with {model.name} (version {info['version']})",
+    upload = {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}},
+        "top_k": {"type": "integer", "minimum": 1, "default": 1}}}
+    image = {"type": "string", "format": "binary", "description": "one image file (PNG, JPEG, GIF, BMP, TIFF, "
+                                                                     "WebP...), recognized by its bytes"}
+    errors = (400, 404, 413, 422, 500) if versioned else (400, 413, 422, 500)
+    operation = {
+        "summary": f"Predict with {model.name}" + (" (a given version)" if versioned else
+                                                    f" (version {info['version']})"),
         "description": f"Input shape {info['input_shape']}; heads: "
                        + ", ".join(f"{n} ({h['kind']})" for n, h in info["heads"].items()),
-        "requestBody": {"required": True, "content": {"application/json": {"schema": request},
-                                                      "multipart/form-data": {"schema": upload}}},
-        "responses": {"200": {"description": "per sample, per head: labels or values",
-                              "content": {"application/json": {"schema": response}}},
-                      "400": error, "404": error, "413": error, "422": error, "500": error}}}
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": request}, "multipart/form-data": {"schema": upload},
+            "application/octet-stream": {"schema": image}, "image/*": {"schema": image}}},
+        "responses": _responses(response, *errors, ok_description="per sample, per head: labels or values")}
+    if versioned:
+        operation["parameters"] = [_versions_of(model)]
+    return {"post": operation}
 
 
-def model_paths(models: dict[str, ServedModel]) -> dict[str, Any]:
-    """OpenAPI path items for every served model's predict endpoint."""
-    return {f"/v1/models/{name}/predict": _operation(model) for name, model in models.items()}
+def _infer(model: ServedModel, versioned: bool, max_batch_size: int) -> dict[str, Any]:
+    info = model.describe()
+    names = ["input", "image"] if is_image_model(info["input_shape"]) else ["input"]
+    data_item = {"oneOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}, {"type": "array"}]}
+    tensor = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+        "name": {"type": "string", "enum": names},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "maxItems": 8,
+                  "description": f"[N, {', '.join(map(str, info['input_shape']))}] for `input` (N from 1 to "
+                                 f"{max_batch_size}); [N] for `image`"},
+        "datatype": {"type": "string", "enum": [*DATATYPES, "BYTES"]},
+        "parameters": _OBJECT,
+        "data": {"type": "array", "items": data_item,
+                 "description": "the values in row-major order, flat or nested; BYTES elements base64"}}}
+    heads = list(info["heads"])
+    request = {"type": "object", "required": ["inputs"], "properties": {
+        "id": {"type": "string"}, "parameters": _OBJECT,
+        "inputs": {"type": "array", "items": tensor, "minItems": 1, "maxItems": 1},
+        "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string", "enum": heads}, "parameters": _OBJECT}}}}}
+    output = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
+        "name": {"type": "string", "enum": heads}, "datatype": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer"}}, "data": {"type": "array"},
+        "parameters": _OBJECT}}
+    response = {"type": "object", "required": ["model_name", "model_version", "outputs"], "properties": {
+        "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
+        "outputs": {"type": "array", "items": output}}}
+    errors = (400, 404, 413, 422, 500) if versioned else (400, 413, 422, 500)
+    answers = _responses(response, *errors, ok_description="one output tensor per head")
+    answers["200"]["content"]["application/octet-stream"] = {"schema": {
+        "type": "string", "format": "binary", "description": "binary tensor data: the JSON answer (its length in "
+        "the Inference-Header-Content-Length header), then the outputs' bytes"}}
+    operation = {
+        "summary": f"Open Inference Protocol inference with {model.name}",
+        "description": "A JSON request is described here; Triton's binary tensor data extension (the JSON "
+                       "header's length in Inference-Header-Content-Length, then each input's bytes) is also read.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+        "responses": answers}
+    if versioned:
+        operation["parameters"] = [_versions_of(model)]
+    return {"post": operation}
+
+
+def _get(summary: str, ok: dict[str, Any], *errors: int, parameters: list[dict[str, Any]] = (),
+         ok_type: str = "application/json", false_status: int | None = None) -> dict[str, Any]:
+    answers = _responses(ok, *errors)
+    if ok_type != "application/json":
+        answers["200"]["content"] = {ok_type: {"schema": ok}}
+    if false_status:
+        answers[str(false_status)] = _json(ok, "not ready (draining, or nothing served)")
+    operation: dict[str, Any] = {"summary": summary, "responses": answers}
+    if parameters:
+        operation["parameters"] = list(parameters)
+    return {"get": operation}
+
+
+def _admin(access: AdminAccess) -> dict[str, Any]:
+    guarded = (401,) if access.token else ()
+    load = {"type": "object", "required": ["path"], "properties": {
+        "path": {"type": "string", "description": "the artifact to load, inside a --model-dir of the server"},
+        "sha256": {"type": "string", "description": "the weights' expected digest"}}}
+    loaded = {"type": "object", "properties": {"model": {"type": "string"}, "version": {"type": "string"},
+                                                "previous": {"type": ["string", "null"]},
+                                                "sha256": {"type": "string"}}}
+    rolled = {"type": "object", "properties": {"model": {"type": "string"}, "version": {"type": "string"}}}
+
+    def post(summary: str, body: dict[str, Any], required: bool, ok: dict[str, Any], *errors: int,
+             named: bool = True) -> dict[str, Any]:
+        operation = {"summary": summary, "requestBody": {"required": required, "content": {
+            "application/json": {"schema": body}}}, "responses": _responses(ok, 400, *guarded, *errors, 413)}
+        if named:
+            operation["parameters"] = [_NAME]
+        if access.token:
+            operation["security"] = [{"bearer": []}]
+        return {"post": operation}
+
+    return {"/admin/models": post("Serve a new model from an artifact", load, True, loaded, 403, 422, named=False),
+            "/admin/models/{name}/reload": post("Load a new version of a model", load, True, loaded, 403, 404, 422),
+            "/admin/models/{name}/rollback": post("Serve the previous version again", _OBJECT, False, rolled,
+                                                  404, 409)}
+
+
+def openapi(models: dict[str, ServedModel], access: AdminAccess, max_body_bytes: int, max_batch_size: int
+            ) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of a server serving ``models``, with ``access``'s admin routes."""
+    text = {"type": "string"}
+    paths: dict[str, Any] = {
+        "/health": _get("Alive", {"type": "object", "properties": {"status": text}}),
+        "/ready": _get("Ready to answer", {"type": "object", "properties": {"ready": {"type": "boolean"},
+                                                                            "models": _OBJECT}}, 503),
+        "/metrics": _get("Prometheus metrics (text exposition format 0.0.4)", text, ok_type="text/plain"),
+        "/openapi.json": _get("This document", _OBJECT),
+        "/docs": _get("This document, for a browser", text, ok_type="text/html"),
+        "/v1/models": _get("The served models", {"type": "object", "properties": {
+            "models": {"type": "array", "items": _OBJECT}}}),
+        "/v1/models/{name}": _get("One served model: versions, input shape, heads", _OBJECT, 404,
+                                  parameters=[_NAME]),
+        "/v2": _get("Open Inference Protocol: server metadata", {"type": "object", "properties": {
+            "name": text, "version": text, "extensions": {"type": "array", "items": text}}}),
+        "/v2/health/live": _get("Open Inference Protocol: live", {"type": "object", "properties": {
+            "live": {"type": "boolean"}}}),
+        "/v2/health/ready": _get("Open Inference Protocol: ready (400 when not)", {"type": "object", "properties": {
+            "ready": {"type": "boolean"}}}, false_status=400),
+    }
+    metadata = {"type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"], "properties": {
+        "name": text, "versions": {"type": "array", "items": text}, "platform": text,
+        "inputs": {"type": "array", "items": _OBJECT}, "outputs": {"type": "array", "items": _OBJECT}}}
+    ready = {"type": "object", "properties": {"name": text, "ready": {"type": "boolean"}}}
+    for suffix, parameters in (("", [_NAME]), ("/versions/{version}", [_NAME, _VERSION])):
+        paths[f"/v2/models/{{name}}{suffix}"] = _get("Open Inference Protocol: model metadata", metadata, 404,
+                                                     parameters=parameters)
+        paths[f"/v2/models/{{name}}{suffix}/ready"] = _get("Open Inference Protocol: model ready", ready, 404,
+                                                           parameters=parameters, false_status=400)
+    for name, model in models.items():
+        paths[f"/v1/models/{name}/predict"] = _predict(model, versioned=False)
+        paths[f"/v1/models/{name}/versions/{{version}}/predict"] = _predict(model, versioned=True)
+        paths[f"/v2/models/{name}/infer"] = _infer(model, False, max_batch_size)
+        paths[f"/v2/models/{name}/versions/{{version}}/infer"] = _infer(model, True, max_batch_size)
+    if access.enabled:
+        paths.update(_admin(access))
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "flexzoo", "version": __version__, "description":
+                 "Models served by `zoo serve`; each predict and infer path is derived from its artifact's input "
+                 f"shape, heads and labels. Request bodies are limited to {max_body_bytes:,} bytes (413 above)."},
+        "paths": paths}
+    if access.enabled and access.token:
+        document["components"] = {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
+    return document

@@ -23,6 +23,7 @@ from flexzoo.artifact.format import SUFFIX, read_artifact
 from flexzoo.serving.app import create_app
 from flexzoo.serving.metrics import Metrics
 from flexzoo.serving.models import BatchSettings, ModelStore
+from flexzoo.serving.security import AdminAccess
 
 __all__ = ["ServeOptions", "serve"]
 
@@ -41,6 +42,7 @@ class ServeOptions:
     watch: str | None = None
     watch_interval: float = 1.0
     admin_token: str | None = None
+    model_dirs: tuple[str, ...] = ()
     access_log: bool = False
     drain_seconds: float = 30.0
 
@@ -104,8 +106,19 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _admin_line(access: AdminAccess, host: str) -> str:
+    if not access.enabled:
+        return (f"admin endpoints off: {host} is not loopback and no --admin-token (or $FLEXZOO_ADMIN_TOKEN) "
+                "was given")
+    guard = "token required" if access.token else "loopback only, no token"
+    where = ", ".join(map(str, access.model_dirs)) or "none (give --model-dir DIR to allow loads)"
+    return f"admin endpoints on ({guard}); artifacts loadable from: {where}"
+
+
 def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> int:
     """Serve the artifacts (``NAME=PATH`` serves one under another name) until SIGTERM; returns 0."""
+    access = AdminAccess.configure(options.host, options.admin_token,
+                                   [*options.model_dirs, *([options.watch] if options.watch else [])])
     executor = ThreadPoolExecutor(1, thread_name_prefix="flexzoo-model")
     store = ModelStore(executor, Metrics(), runtime=options.runtime, keep_versions=options.keep_versions,
                        batching=BatchSettings(options.max_batch_size, options.max_wait_ms / 1000))
@@ -122,7 +135,8 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
 
         raise FlexzooError("nothing to serve: give artifact files, or --watch a directory that holds some")
 
-    app = create_app(store, max_body_bytes=options.max_body_bytes, admin_token=options.admin_token)
+    app = create_app(store, max_body_bytes=options.max_body_bytes, access=access,
+                     max_batch_size=options.max_batch_size)
     tasks: list[asyncio.Task] = []
 
     @contextlib.asynccontextmanager
@@ -143,6 +157,7 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
     server.draining_app = app
     models = ", ".join(f"{n} {m.current}" for n, m in store.models.items())
     print(f"serving {models} ({options.runtime}) on http://{host}:{port}", flush=True)
+    print(_admin_line(access, options.host), file=sys.stderr, flush=True)
     asyncio.run(server.serve(sockets=[sock]))
     executor.shutdown(wait=True)
     print("stopped: in-flight requests answered", file=sys.stderr, flush=True)
