@@ -1,8 +1,8 @@
 """The example component of each kind that ``zoo new-plugin`` writes, as source text templates.
 
 Each template defines one factory that follows its kind's Protocol (``flexzoo.plugin.Backbone``,
-``Head``, ``Initializer``, ``CompressionStep``, ``Strategy``, ``DataSource``, ``Explainer``), says so in its docstring and return
-annotation, and imports torch inside the function so that listing the new plugin stays cheap.
+``Head``, ``Initializer``, ``CompressionStep``, ``Strategy``, ``DataSource``, ``Explainer``), says so in its
+docstring and return annotation, and imports torch inside the function so that listing the new plugin stays cheap.
 ``EXAMPLE_USE`` says how a manifest uses it.
 """
 
