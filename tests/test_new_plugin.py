@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-ALL_KINDS = "backbone,head,initializer,compressor,strategy,dataset"
+ALL_KINDS = "backbone,head,initializer,compressor,strategy,dataset,explainer"
 
 
 MANIFEST = """
@@ -80,7 +80,8 @@ def test_scaffolded_plugin_installs_passes_its_tests_trains_and_builds(zoo, tmp_
 
     listed = {c["qualified_name"]: c["kind"] for c in zoo.json("list", "acme:*")}
     assert listed == {"acme:flat": "backbone", "acme:dense": "head", "acme:small_normal": "initializer",
-                      "acme:magnitude_prune": "compressor", "acme:threads": "strategy", "acme:stripes": "dataset"}
+                      "acme:magnitude_prune": "compressor", "acme:threads": "strategy", "acme:stripes": "dataset",
+                      "acme:gradient_times_input": "explainer"}
     acme = next(p for p in zoo.json("plugins") if p["name"] == "acme")
     assert (acme["distribution"], acme["status"], acme["api"]) == ("flexzoo-plugin-acme", "loaded", 2)
 

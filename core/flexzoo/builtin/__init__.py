@@ -18,6 +18,7 @@ from flexzoo.builtin import (
     strategies,
     web_dataset,
 )
+from flexzoo.explain import methods as explainers
 from flexzoo.plugin import Component, hookimpl
 
 FLEXZOO_PLUGIN_API = 2
@@ -54,3 +55,8 @@ def flexzoo_datasets() -> list[Component]:
     return [Component("digits", datasets.digits), Component("arrays", datasets.arrays),
             Component("imagefolder", datasets.imagefolder), Component("table", datasets.table),
             Component("huggingface", hugging_face.huggingface), Component("webdataset", web_dataset.webdataset)]
+
+
+@hookimpl
+def flexzoo_explainers() -> list[Component]:
+    return [Component(name, factory) for name, factory in explainers.METHODS.items()]

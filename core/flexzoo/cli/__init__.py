@@ -18,6 +18,7 @@ from flexzoo._version import __version__
 from flexzoo.cli import (
     artifacts,
     catalog,
+    explain,
     export,
     hub,
     index,
@@ -32,7 +33,7 @@ from flexzoo.cli import (
 from flexzoo.errors import FlexzooError
 
 #: Each module adds its verbs through ``register(verb)``, in the order ``zoo --help`` shows them.
-VERB_MODULES = (artifacts, training, hub, tune, export, report, predict, serve, publish, catalog, index,
+VERB_MODULES = (artifacts, training, hub, tune, export, report, predict, explain, serve, publish, catalog, index,
                 scaffold)
 
 

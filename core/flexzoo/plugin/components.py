@@ -10,7 +10,7 @@ from typing import Any
 __all__ = ["HOST_PARAMETERS", "KINDS", "REGISTRATION_HOOKS", "Component", "RegisteredComponent", "kind_from_word"]
 
 #: Component kinds, singular, in lifecycle order.
-KINDS: tuple[str, ...] = ("backbone", "head", "initializer", "compressor", "strategy", "dataset")
+KINDS: tuple[str, ...] = ("backbone", "head", "initializer", "compressor", "strategy", "dataset", "explainer")
 
 #: The registration hook of each kind.
 REGISTRATION_HOOKS: dict[str, str] = {
@@ -20,6 +20,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "compressor": "flexzoo_compressors",
     "strategy": "flexzoo_strategies",
     "dataset": "flexzoo_datasets",
+    "explainer": "flexzoo_explainers",
 }
 
 #: Factory parameters the host fills in itself; a manifest may not set them.

@@ -31,6 +31,7 @@ __all__ = [
     "flexzoo_compressors",
     "flexzoo_datasets",
     "flexzoo_epoch_end",
+    "flexzoo_explainers",
     "flexzoo_heads",
     "flexzoo_initializers",
     "flexzoo_model_built",
@@ -173,6 +174,29 @@ def flexzoo_datasets() -> Sequence[Component]:
     ``flexzoo.testing.check_dataset`` reads a source as the host does.
 
     :return: the plugin's data sources. Every plugin's result is collected.
+    """
+
+
+@hookspec
+def flexzoo_explainers() -> Sequence[Component]:
+    """Declare explainers: how a prediction is attributed to its input (``zoo explain --method NAME``).
+
+    An explainer factory takes its settings as keyword arguments and returns an object that follows
+    :class:`flexzoo.plugin.Explainer`: ``settings`` (the baseline and every setting, recorded beside
+    each explanation), ``needs_feature_maps`` and ``attribute(forward, inputs, target, layer)``, which
+    returns one attribution per input value. The host chooses the head and the target class, runs the
+    model in evaluation mode with gradients, and checks what comes back: an explainer with a
+    ``baseline(inputs)`` member claims completeness (attributions sum to ``f(x) - f(baseline)``), and
+    the host reports the gap; ``zoo explain --sanity`` re-initializes the heads and the last backbone
+    stage and says whether the explainer's maps change (Adebayo et al. 2018).
+
+    An explainer with ``needs_feature_maps = True`` (Grad-CAM) receives as ``layer`` the module whose
+    output is the backbone's last declared feature map (:class:`flexzoo.plugin.FeatureMap`, or the one
+    ``--layer`` names); the host refuses it, with one message, for a backbone that declares none.
+
+    ``flexzoo.testing.check_explainer`` runs an explainer on a small CNN as the host does.
+
+    :return: the plugin's explainers. Every plugin's result is collected.
     """
 
 

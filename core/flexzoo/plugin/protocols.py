@@ -14,11 +14,12 @@ import torch; tensors and modules appear in annotations only.
 | compressor  | a :class:`CompressionStep` (optionally restorable)    | ``input_shape``, ``context``     |
 | strategy    | a :class:`Strategy`                                   |                                  |
 | dataset     | a :class:`DataSource`                                 | ``location``, ``input_shape``    |
+| explainer   | an :class:`Explainer`                                 |                                  |
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -31,6 +32,7 @@ __all__ = [
     "CompressionStep",
     "DataDependentInitializer",
     "DataSource",
+    "Explainer",
     "FeatureMap",
     "GrowableBackbone",
     "Head",
@@ -304,3 +306,31 @@ class DataSource(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> tuple[Any, Mapping[str, Any]]: ...
+
+
+@runtime_checkable
+class Explainer(Protocol):
+    """How a prediction is attributed to its input: what an explainer factory returns.
+
+    ``attribute(forward, inputs, target, layer)`` is called with gradients enabled and the model in
+    evaluation mode:
+
+    - ``forward(x) -> (B, K)``: the explained head's scores for a batch ``x`` of ``(B, *input_shape)``;
+    - ``inputs``: the batch to explain (float, on the model's device);
+    - ``target``: ``(B,)`` integer indices, the score explained for each sample;
+    - ``layer``: for an explainer with ``needs_feature_maps``, the module whose output is the backbone's
+      declared feature map (Grad-CAM's layer); else None.
+
+    It returns attributions as a tensor of the inputs' shape ``(B, *input_shape)``, or ``(B, 1, *spatial)``
+    for a method that attributes positions, not channels (Grad-CAM, upsampled to the input's size).
+
+    ``settings`` holds the baseline and every setting, JSON-serializable, recorded with each explanation.
+    Optional: ``baseline(inputs) -> Tensor``: the explainer claims completeness (the attributions of a
+    sample sum to ``forward(inputs) - forward(baseline)`` at its target), and the host reports the gap.
+    """
+
+    settings: Mapping[str, Any]
+    needs_feature_maps: bool
+
+    def attribute(self, forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
+                  target: torch.Tensor, layer: nn.Module | None = None) -> torch.Tensor: ...

@@ -16,6 +16,9 @@ from flexzoo.prediction.heads import HeadSpec, describe, head_specs
 from flexzoo.prediction.inputs import InputError, as_batch
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from flexzoo.explain.attribution import Explanation
     from flexzoo.host.registry import Registry
 
 __all__ = ["RUNTIMES", "Predictor"]
@@ -45,10 +48,12 @@ class Predictor:
     """
 
     def __init__(self, info: ArtifactInfo, run: Callable[[np.ndarray], dict[str, np.ndarray]],
-                 runtime: str = "eager") -> None:
+                 runtime: str = "eager", model: nn.Module | None = None, registry: Registry | None = None) -> None:
         self.info = info
         self.runtime = runtime
         self._run = run
+        self.model = model  # the torch module, for explanations (none under an exported runtime)
+        self._registry = registry
         self.heads: dict[str, HeadSpec] = head_specs(info.manifest, info.card)
         self.input_shape: tuple[int, ...] = one_input_shape(info)
 
@@ -64,7 +69,8 @@ class Predictor:
         info = read_artifact(path, verify_weights=False)  # pipeline.load checks the weights' hash
         shape = one_input_shape(info)
         model = pipeline.load(path, registry)
-        return cls(info, open_runtime(model, shape, runtime), runtime)
+        return cls(info, open_runtime(model, shape, runtime), runtime,
+                   model if runtime in ("eager", "compile") else None, registry)
 
     @property
     def name(self) -> str:
@@ -109,3 +115,24 @@ class Predictor:
             if progress:
                 progress(len(results))
         return results
+
+    def explain(self, inputs: Any, method: str = "integrated_gradients", head: str | None = None,
+                target: str | int | Sequence[int] = "top", layer: str | None = None, sanity: bool = False,
+                **settings: Any) -> Explanation:
+        """Attribute the predictions of one sample or a batch (model-ready) to the input.
+
+        :param method: an explainer (``zoo list explainers``): integrated_gradients, saliency, grad_cam,
+            occlusion, gradient_shap, or a plugin's; ``settings`` are its parameters (``steps=100``).
+        :param head: the head explained (default: the first); :param target: ``"top"`` (the predicted
+            class), a label or class index, or one index per sample.
+        :param layer: which declared feature map a method that needs one uses (default: the last).
+        :param sanity: also run the model-randomization test (``explanation.sanity``).
+        """
+        from flexzoo.explain.session import explain
+
+        if self.model is None:
+            raise FlexzooError(f"attributions need gradients, and the `{self.runtime}` runtime runs an exported "
+                               "graph without them; load the artifact with runtime=\"eager\" to explain it")
+        return explain(self.model, as_batch(inputs, self.input_shape), self.info.manifest, self.heads,
+                       method, settings, head=head, target=target, layer=layer, sanity=sanity,
+                       registry=self._registry)

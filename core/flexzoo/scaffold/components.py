@@ -1,8 +1,8 @@
 """The example component of each kind that ``zoo new-plugin`` writes, as source text templates.
 
 Each template defines one factory that follows its kind's Protocol (``flexzoo.plugin.Backbone``,
-``Head``, ``Initializer``, ``CompressionStep``, ``Strategy``), says so in its docstring and return
-annotation, and imports torch inside the function so that listing the new plugin stays cheap.
+``Head``, ``Initializer``, ``CompressionStep``, ``Strategy``, ``DataSource``, ``Explainer``), says so in its
+docstring and return annotation, and imports torch inside the function so that listing the new plugin stays cheap.
 ``EXAMPLE_USE`` says how a manifest uses it.
 """
 
@@ -194,6 +194,38 @@ def stripes(input_shape: tuple[int, ...], location: str = "", size: int = 60) ->
     return Stripes(size, tuple(input_shape))
 '''
 
+EXPLAINER = '''
+
+class GradientTimesInput:
+    """The target score's gradient times the input: an attribution per input value (an Explainer)."""
+
+    needs_feature_maps = False
+
+    def __init__(self, absolute: bool) -> None:
+        self.absolute = absolute
+        self.settings = {"absolute": absolute}
+
+    def attribute(self, forward, inputs, target, layer=None):
+        import torch
+
+        inputs = inputs.detach().requires_grad_()
+        scores = forward(inputs).gather(1, target[:, None]).sum()
+        (gradient,) = torch.autograd.grad(scores, inputs)
+        found = gradient * inputs.detach()
+        return found.abs() if self.absolute else found
+
+
+def gradient_times_input(absolute: bool = False) -> Explainer:
+    """Gradient times input: how much each input value moves the target's score, to first order.
+
+    Returns a flexzoo.plugin.Explainer; `zoo explain ARTIFACT INPUT --method gradient_times_input`.
+
+    Args:
+        absolute: attribute magnitudes instead of signed contributions.
+    """
+    return GradientTimesInput(absolute)
+'''
+
 #: A test of what the example strategy does, beyond the conformance kit (``$name`` is the plugin).
 STRATEGY_TEST = '''
 
@@ -231,6 +263,7 @@ TEMPLATES: dict[str, Template] = {
     "compressor": Template(COMPRESSOR, "magnitude_prune", ("CompressionStep",)),
     "strategy": Template(STRATEGY, "threads", ("SingleProcess", "Strategy"), STRATEGY_TEST),
     "dataset": Template(DATASET, "stripes", ("DataSource",)),
+    "explainer": Template(EXPLAINER, "gradient_times_input", ("Explainer",)),
 }
 
 #: kind -> the manifest lines that use the example component (``$name`` is the plugin).
@@ -241,6 +274,7 @@ EXAMPLE_USE: dict[str, str] = {
     "compressor": '[[compress]]\nuse = "$name:magnitude_prune"\namount = 0.25\n',
     "strategy": '[distributed]\nuse = "$name:threads"\n',
     "dataset": '',  # a data source is used by [train] data = "$name:stripes"
+    "explainer": '',  # an explainer is used by zoo explain --method acme:gradient_times_input
 }
 
 #: What the manifest uses for a kind the plugin does not offer (the host's own components).

@@ -20,11 +20,13 @@ from flexzoo.manifest import schema
 from flexzoo.plugin.components import RegisteredComponent
 from flexzoo.plugin.protocols import Backbone, DataDependentInitializer, DataSource, FeatureMap, Head, Initializer
 from flexzoo.testing.compressors import check_compressor
+from flexzoo.testing.explainers import check_explainer
 from flexzoo.testing.inputs import BATCH, data_context, declared, example_arguments, member_models
 from flexzoo.testing.strategies import check_strategy
 
-__all__ = ["HEAVY_MODULES", "check_backbone", "check_component", "check_compressor", "check_dataset", "check_head",
-           "check_initializer", "check_listing_is_light", "check_schema", "check_strategy", "plugin_components"]
+__all__ = ["HEAVY_MODULES", "check_backbone", "check_component", "check_compressor", "check_dataset",
+           "check_explainer", "check_head", "check_initializer", "check_listing_is_light", "check_schema",
+           "check_strategy", "plugin_components"]
 
 #: Modules a plugin's registration must not import.
 HEAVY_MODULES: tuple[str, ...] = ("torch", "timm", "numpy", "safetensors")
@@ -276,6 +278,8 @@ def check_component(entry: RegisteredComponent, input_shape: Sequence[int], exam
         check_compressor(entry, example)
     elif entry.kind == "dataset":
         check_dataset(entry, input_shape, example, location)
+    elif entry.kind == "explainer":
+        check_explainer(entry, example)
     else:
         check_strategy(entry, example)
 
