@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.processes  # ranks: `make test-flaky` runs them 10 times
+
 SAMPLES, HELD_OUT = 24, 4  # the last 4 samples are the validation split
 TRAIN = set(range(SAMPLES - HELD_OUT))
 
@@ -18,8 +20,6 @@ import numpy as np
 import torch.utils.data
 
 from flexzoo.plugin import Component, hookimpl
-
-pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
 
 FLEXZOO_PLUGIN_API = 2
 
