@@ -10,6 +10,7 @@ from flexzoo.builtin import (
     datasets,
     dense_heads,
     ensembles,
+    explainers,
     fusions,
     heads,
     hugging_face,
@@ -18,7 +19,6 @@ from flexzoo.builtin import (
     strategies,
     web_dataset,
 )
-from flexzoo.explain import methods as explainers
 from flexzoo.plugin import Component, hookimpl
 
 FLEXZOO_PLUGIN_API = 2

@@ -1,6 +1,6 @@
 """Explanations: which parts of an input a prediction rests on, and whether that answer can be trusted.
 
-- :mod:`flexzoo.explain.methods`: the builtin explainers (a plugin kind, ``flexzoo_explainers``), on Captum;
+- :mod:`flexzoo.builtin.explainers`: the builtin explainers (a plugin kind, ``flexzoo_explainers``), on Captum;
 - :mod:`flexzoo.explain.layers`: the module that makes a backbone's declared feature map (Grad-CAM's layer),
   and the last backbone stage (re-initialized by the sanity check);
 - :mod:`flexzoo.explain.attribution`: one explainer run on a batch for one head and target, with

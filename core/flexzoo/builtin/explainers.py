@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from flexzoo.builtin.checks import Positive, PositiveFloat
-from flexzoo.errors import FlexzooError
+from flexzoo.plugin import FlexzooError
 
 if TYPE_CHECKING:
     import torch
