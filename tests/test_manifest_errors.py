@@ -151,7 +151,8 @@ def test_annotated_range_is_checked_without_building(manifest_file, registry):
     message = problems(path, registry)
     assert "3 problems" in message
     assert f"{path}:7: [backbone.channels] `channels[1]` must be > 0, got -4" in message
-    assert "fix: change `channels`: it must be non-empty; each item > 0 (`zoo info builtin:cnn`" in message
+    assert ("fix: change `channels`: it must be non-empty and of length <= 64; each item > 0 and <= 1048576 "
+            "(`zoo info builtin:cnn`") in message
     assert f"{path}:8: [backbone.dropout] `dropout` must be in [0, 1), got 1.0" in message
     assert f"{path}:11: [heads.out.num_classes] `num_classes` must be > 0, got -3" in message
     assert "fix: change `num_classes`: it must be > 0" in message

@@ -32,7 +32,8 @@ def test_negative_num_classes_is_refused_with_line_key_and_fix(zoo, manifest_fil
     path = manifest_file(MODEL.replace("num_classes = 3", "num_classes = -3"))
     stderr = refused(zoo, path)
     assert f"{path}:11: [heads.out.num_classes] `num_classes` must be > 0, got -3" in stderr
-    assert "fix: change `num_classes`: it must be > 0 (`zoo info builtin:linear` documents it)" in stderr
+    assert "fix: change `num_classes`: it must be > 0 and <= 16777216 (`zoo info builtin:linear` documents it)" \
+        in stderr
 
 
 def test_a_model_too_large_to_allocate_is_refused(zoo, manifest_file):
@@ -105,8 +106,9 @@ def test_a_valid_manifest_reports_its_size(zoo):
 
 
 @pytest.mark.parametrize(("component", "parameter", "constraints"), [
-    ("builtin:linear", "num_classes", "> 0"),
-    ("builtin:cnn", "channels", "non-empty; each item > 0"),
+    ("builtin:linear", "num_classes", "> 0 and <= 16777216"),
+    ("builtin:cnn", "channels", "non-empty and of length <= 64; each item > 0 and <= 1048576"),
+    ("builtin:cnn", "depth", "> 0 and <= 1024"),
     ("builtin:cnn", "dropout", "in [0, 1)"),
     ("builtin:trunc_normal", "std", "> 0"),
 ])
@@ -115,3 +117,11 @@ def test_info_shows_the_constraints(zoo, component, parameter, constraints):
     assert {p["name"]: p["constraints"] for p in info["parameters"]}[parameter] == constraints
     row = next(line for line in zoo("info", component).stdout.splitlines() if line.strip().startswith(parameter))
     assert constraints in row
+
+
+def test_a_size_beyond_its_bound_is_refused_statically_with_the_bound_and_why(zoo, manifest_file):
+    path = manifest_file(MODEL.replace('use = "mlp"\nwidths = [16]', 'use = "cnn"\ndepth = 29142903'))
+    result = zoo("validate", "--static", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{path}:7: [backbone.depth] `depth` must be <= 1024, got 29142903: more than 1,024 is deeper than " \
+           "any network trained" in result.stderr

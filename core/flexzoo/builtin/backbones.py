@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from flexzoo.builtin.checks import Positive, Probability, Sizes
+from flexzoo.builtin.checks import Depth, Kernel, Probability, Stages, Widths
 from flexzoo.plugin import ParameterError
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ Returns = Literal["pooled", "maps"]
 
 def mlp(
     input_shape: tuple[int, ...],
-    widths: Sizes = [256, 128],  # noqa: B006 - never mutated; shown by `zoo info`
+    widths: Widths = [256, 128],  # noqa: B006 - never mutated; shown by `zoo info`
     activation: Activation = "relu",
     dropout: Probability = 0.0,
     norm: Norm = "none",
@@ -41,9 +41,9 @@ def mlp(
 
 def cnn(
     input_shape: tuple[int, ...],
-    channels: Sizes = [16, 32],  # noqa: B006 - never mutated; shown by `zoo info`
-    depth: Positive = 1,
-    kernel_size: Positive = 3,
+    channels: Stages = [16, 32],  # noqa: B006 - never mutated; shown by `zoo info`
+    depth: Depth = 1,
+    kernel_size: Kernel = 3,
     activation: Activation = "relu",
     dropout: Probability = 0.0,
     drop_path_rate: Probability = 0.0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flexzoo.builtin.checks import Positive
+from flexzoo.builtin.checks import Classes, Positive, Width
 from flexzoo.plugin import FeatureMap, ParameterError
 
 if TYPE_CHECKING:
@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 def segmentation(
     feature_maps: list[FeatureMap],
     input_shape: tuple[int, ...],
-    num_classes: Positive,
-    width: Positive = 32,
+    num_classes: Classes,
+    width: Width = 32,
 ) -> nn.Module:
     """FPN-style decoder: per-pixel class logits (B, num_classes, H, W) at the input's size.
 
@@ -41,8 +41,8 @@ def segmentation(
 def detection(
     feature_maps: list[FeatureMap],
     input_shape: tuple[int, ...],
-    num_classes: Positive,
-    width: Positive = 32,
+    num_classes: Classes,
+    width: Width = 32,
     stride: Positive = 4,
 ) -> nn.Module:
     """Anchor-free, CenterNet-style detector: centre heatmaps, box sizes and offsets (B, num_classes + 4, H/s, W/s).

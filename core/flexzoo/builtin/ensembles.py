@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flexzoo.builtin.checks import Positive
+from flexzoo.builtin.checks import Classes
 from flexzoo.plugin import Model
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def ensemble(members: list[Model]) -> nn.Module:
     return MemberProbabilities(members)
 
 
-def mean(in_features: int, num_classes: Positive) -> nn.Module:
+def mean(in_features: int, num_classes: Classes) -> nn.Module:
     """Mean of the members' probabilities (soft voting); returns log-probabilities.
 
     Args:
@@ -44,7 +44,7 @@ def mean(in_features: int, num_classes: Positive) -> nn.Module:
     return Mean(num_classes)
 
 
-def vote(in_features: int, num_classes: Positive) -> nn.Module:
+def vote(in_features: int, num_classes: Classes) -> nn.Module:
     """Majority vote of the members' predictions (ties go to the higher mean probability); returns log-shares.
 
     Args:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flexzoo.builtin.checks import Positive
+from flexzoo.builtin.checks import Width
 from flexzoo.plugin import Backbone
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def concat(branches: dict[str, Backbone], features: dict[str, int]) -> nn.Module
     return Concat(branches, features)
 
 
-def add(branches: dict[str, Backbone], features: dict[str, int], width: Positive = 64) -> nn.Module:
+def add(branches: dict[str, Backbone], features: dict[str, int], width: Width = 64) -> nn.Module:
     """The inputs' features, each projected linearly to `width`, summed: (batch, width).
 
     Args:
@@ -41,7 +41,7 @@ def add(branches: dict[str, Backbone], features: dict[str, int], width: Positive
     return Sum(branches, features, width)
 
 
-def attention(branches: dict[str, Backbone], features: dict[str, int], width: Positive = 64) -> nn.Module:
+def attention(branches: dict[str, Backbone], features: dict[str, int], width: Width = 64) -> nn.Module:
     """Attention over the inputs: each branch projected to `width`, weighted by a learned query per sample.
 
     The weights are a softmax over the inputs of each projection's score against the query, so the model

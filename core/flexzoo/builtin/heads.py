@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flexzoo.builtin.backbones import Activation
-from flexzoo.builtin.checks import Positive, Probability
+from flexzoo.builtin.checks import Classes, Layers, Probability
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-def linear(in_features: int, num_classes: Positive, dropout: Probability = 0.0, bias: bool = True) -> nn.Module:
+def linear(in_features: int, num_classes: Classes, dropout: Probability = 0.0, bias: bool = True) -> nn.Module:
     """Linear layer on the features (logits for classification, values for regression).
 
     Args:
@@ -27,8 +27,8 @@ def linear(in_features: int, num_classes: Positive, dropout: Probability = 0.0, 
 
 def mlp(
     in_features: int,
-    num_classes: Positive,
-    hidden: list[Positive] = [128],  # noqa: B006 - never mutated; shown by `zoo info`
+    num_classes: Classes,
+    hidden: Layers = [128],  # noqa: B006 - never mutated; shown by `zoo info`
     activation: Activation = "relu",
     dropout: Probability = 0.0,
 ) -> nn.Module:

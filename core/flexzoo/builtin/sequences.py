@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from flexzoo.builtin.checks import Positive, Probability
+from flexzoo.builtin.checks import Depth, Heads, Probability, Width
 from flexzoo.plugin import ParameterError
 
 if TYPE_CHECKING:
@@ -26,8 +26,8 @@ def _steps_and_features(input_shape: tuple[int, ...], name: str) -> tuple[int, i
 
 def lstm(
     input_shape: tuple[int, ...],
-    hidden_size: Positive = 64,
-    num_layers: Positive = 1,
+    hidden_size: Width = 64,
+    num_layers: Depth = 1,
     bidirectional: bool = False,
     dropout: Probability = 0.0,
     pooling: RecurrentPooling = "last",
@@ -47,8 +47,8 @@ def lstm(
 
 def gru(
     input_shape: tuple[int, ...],
-    hidden_size: Positive = 64,
-    num_layers: Positive = 1,
+    hidden_size: Width = 64,
+    num_layers: Depth = 1,
     bidirectional: bool = False,
     dropout: Probability = 0.0,
     pooling: RecurrentPooling = "last",
@@ -79,10 +79,10 @@ def _recurrent(cell: str, input_shape: tuple[int, ...], hidden_size: int, num_la
 
 def transformer(
     input_shape: tuple[int, ...],
-    d_model: Positive = 64,
-    num_heads: Positive = 4,
-    num_layers: Positive = 2,
-    dim_feedforward: Positive = 128,
+    d_model: Width = 64,
+    num_heads: Heads = 4,
+    num_layers: Depth = 2,
+    dim_feedforward: Width = 128,
     dropout: Probability = 0.0,
     positions: Literal["learned", "sinusoidal"] = "learned",
     pooling: Literal["cls", "mean"] = "mean",

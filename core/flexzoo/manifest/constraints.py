@@ -5,6 +5,7 @@ A factory parameter or a section key may narrow its type with ``typing.Annotated
     num_classes: Annotated[int, Gt(0)]
     dropout: Annotated[float, Interval(ge=0, lt=1)]
     channels: Annotated[list[Annotated[int, Gt(0)]], MinLen(1)]
+    depth: Annotated[int, Gt(0), Bound(Le(1024), "the reason a refusal gives")]
 
 The static check reports a value that breaks one (no torch needed), and ``zoo info`` shows them.
 Metadata that is not an ``annotated-types`` constraint is ignored.
@@ -111,7 +112,8 @@ def _is_sequence(origin: Any, annotation: Any) -> bool:
 def describe(annotation: Any) -> str:
     """Every constraint in an annotation, for ``zoo info``: ``> 0``, ``non-empty; each item > 0``; "" when none."""
     base, found = _metadata(annotation)
-    texts = [text for text in map(_phrase, found) if text]
+    own = " and ".join(text for text in map(_phrase, found) if text)  # this level's: `> 0 and <= 1024`
+    texts = [own] if own else []
     origin, args = typing.get_origin(base), typing.get_args(base)
     if origin in (typing.Union, types.UnionType):
         texts += [text for text in map(describe, args) if text and text not in texts]
@@ -150,5 +152,7 @@ def violations(value: Any, annotation: Any, name: str, matches: Callable[[Any, A
             problems += violations(item, args[1], f"{name}[{key!r}]", matches)
     for constraint in found:
         if not _holds(constraint, value):
-            problems.append(f"`{name}` must be {_phrase(constraint)}, got {value!r}")
+            why = getattr(constraint, "why", "")  # flexzoo.plugin.helpers.Bound
+            shown = f"a list of {len(value):,} items" if isinstance(value, list) and len(value) > 16 else repr(value)
+            problems.append(f"`{name}` must be {_phrase(constraint)}, got {shown}" + (f": {why}" if why else ""))
     return problems

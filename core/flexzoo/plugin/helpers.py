@@ -4,7 +4,8 @@
 
 - Parameter annotations that ``zoo validate`` checks and ``zoo info`` shows: ``Positive`` (int > 0),
   ``NonNegative`` (int >= 0), ``PositiveFloat`` (float > 0), ``Probability`` (float in [0, 1)),
-  ``Sizes`` (a non-empty list of positive ints, such as layer widths).
+  ``Sizes`` (a non-empty list of positive ints, such as layer widths); ``Bound(Le(1024), "why")`` puts
+  a limit on a size with the reason the refusal gives (``depth: Annotated[Positive, Bound(Le(1024), "...")]``).
 - Weights: ``restoring_weights()`` (true while ``flexzoo.load`` rebuilds a model whose weights it then
   replaces: skip your own ``pretrained`` file), ``load_weights_file`` / ``check_weights_file`` (a local
   ``.safetensors`` file into a module, every mismatch named), ``safetensors_shapes`` (names and shapes
@@ -22,10 +23,12 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from annotated_types import Ge, Gt, Interval, MinLen
+from annotated_types import BaseMetadata, Ge, GroupedMetadata, Gt, Interval, MinLen
 
 from flexzoo.atomic import write_atomically
 from flexzoo.hub.references import HubReference
@@ -39,6 +42,7 @@ from flexzoo.plugin.weights_file import check_weights_file, load_weights_file
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "Bound",
     "HubReference",
     "Listing",
     "NonNegative",
@@ -63,6 +67,21 @@ NonNegative = Annotated[int, Ge(0)]
 PositiveFloat = Annotated[float, Gt(0)]
 Probability = Annotated[float, Interval(ge=0, lt=1)]
 Sizes = Annotated[list[Positive], MinLen(1)]  # layer widths: at least one, each positive
+
+
+@dataclass(frozen=True)
+class Bound(GroupedMetadata):
+    """A constraint with its reason: ``Bound(Le(1024), "ResNet-1001 has 111 blocks a stage")``.
+
+    It checks as its constraint does (``zoo info`` shows ``<= 1024``); a value that breaks it is
+    refused with the reason, so the user learns why the limit is there, not only that it is.
+    """
+
+    constraint: BaseMetadata
+    why: str
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.constraint
 
 
 def safetensors_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
