@@ -2,13 +2,14 @@
 
 The dry run allocates nothing, yet runs every factory and a forward pass, so a value a factory
 rejects, an ``input_shape`` the model cannot take, an ``[[init]]`` pattern that matches nothing,
-and a model too large for this machine are all refused before any memory is spent.
+and a model too large for this machine are all refused before any memory is spent. It runs within
+a budget of modules, parameters, memory and seconds (:mod:`flexzoo.assembly.budget`), so no
+manifest can make the dry run itself exhaust the machine.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from flexzoo.assembly.budget import ENVIRONMENT as BUDGET_ENVIRONMENT
+from flexzoo.assembly.budget import Budget, BudgetExceeded, available_memory, charged_to, watched
 from flexzoo.compression.steps import Compression
 from flexzoo.errors import ManifestError, ParameterError, Problem
 from flexzoo.host.registry import Registry, closest, default_registry
@@ -107,7 +110,8 @@ class _Builder:
         annotations = {p.name: p.annotation for p in schema.parameters(factory)}
         kwargs = {name: schema.to_python(value, annotations.get(name)) for name, value in spec.params.items()}
         try:
-            return factory(**kwargs, **host)
+            with charged_to(spec):
+                return factory(**kwargs, **host)
         except ParameterError as exc:
             key = self.shape_key if exc.parameter == "input_shape" else f"{spec.key}.{exc.parameter}"
             raise self.fail(key, f"{spec.use}: {exc}", exc.hint) from exc
@@ -232,7 +236,8 @@ class _Builder:
         """The backbone on an empty meta batch of two samples of ``shape``; a failure names input_shape."""
         try:
             backbone.eval()
-            return backbone(torch.empty((2, *shape), device="meta", dtype=declared_input_dtype(backbone)))
+            with charged_to(self.manifest.backbone):
+                return backbone(torch.empty((2, *shape), device="meta", dtype=declared_input_dtype(backbone)))
         except Exception as exc:
             raise self.fail(self.shape_key,
                             f"the backbone {self.manifest.backbone.use} cannot take input of shape {list(shape)}: "
@@ -265,7 +270,8 @@ class _Builder:
                   for name, shape in shapes.items()}
         try:
             backbone.eval()
-            features = backbone(sample)
+            with charged_to(self.manifest.backbone):
+                features = backbone(sample)
         except Exception as exc:
             raise self.fail("fusion", f"the fusion {self.manifest.backbone.use} cannot join the inputs' features: "
                             f"{_first_line(exc)}", "check [fusion] and each input's backbone") from exc
@@ -298,8 +304,30 @@ class _Builder:
 
         Independent checks all run: each head, each ``[[init]]`` step and pattern, each ``[[compress]]``
         step, and the size check. Only what needs a part that failed (the heads and patterns need the
-        backbone) is skipped.
+        backbone) is skipped. Crossing the budget stops the dry run at once, naming the component.
         """
+        try:
+            with watched(Budget.of(self.manifest.budget)):
+                return self.checked_plan()
+        except BudgetExceeded as exc:
+            raise self.over_budget(exc) from None
+
+    def over_budget(self, exc: BudgetExceeded) -> ManifestError:
+        """The error for a crossed budget: the component (at its largest size parameter), the measured size."""
+        spec = exc.spec
+        variable = BUDGET_ENVIRONMENT[exc.setting]
+        fix = f"raise the budget if the model is meant to be this large: [budget] {exc.setting} = ... (or {variable})"
+        if spec is None:
+            return self.fail("model", f"the dry run crossed its budget: {exc.measured}, over the budget of "
+                             f"{exc.limit}, {exc.spent}", fix)
+        largest = _largest_size(spec.params)
+        key = f"{spec.key}.{largest[0]}" if largest else spec.key
+        sizes = f"; its largest size is {largest[1]}" if largest else ""
+        return self.fail(key, f"{spec.use}: building it crossed the dry-run budget: {exc.measured}, over the budget "
+                         f"of {exc.limit}, {exc.spent}{sizes}", f"make it smaller, or {fix}")
+
+    def checked_plan(self) -> BuildPlan:
+        """The dry run's checks, every problem collected (see :meth:`dry_run`)."""
         problems: list[Problem] = []
         with torch.device("meta"):
             backbone = self.attempt(problems, self.backbone)
@@ -348,7 +376,8 @@ class _Builder:
         else:  # on the meta device, as the head is (a backbone may ignore the device, as keras does)
             features = _meta_like(self.forward(backbone, shape))
         try:
-            head.eval()(features)
+            with charged_to(self.manifest.heads[name]):
+                head.eval()(features)
         except Exception as exc:
             what = f"features of size {features.shape[1]}" if isinstance(features, torch.Tensor) else \
                 "feature maps " + ", ".join(f"{k} {list(v.shape[1:])}" for k, v in features.items())
@@ -364,12 +393,16 @@ class _Builder:
                             "module names look like " + ", ".join(f"`{n}`" for n in near))
 
     def fits_in_memory(self, count: int, size: int) -> None:
-        """Refuse a model larger than the memory available here (nothing has been allocated yet)."""
+        """Refuse a model larger than the memory free here now (nothing has been allocated yet).
+
+        ``zoo build`` and ``zoo train`` check again before they build: a manifest that validated when the
+        machine had the memory is refused, with the estimate and the free memory, when it no longer has.
+        """
         available = available_memory()
         if size > available:
-            raise self.fail("model", f"the model has {count:,} parameters ({_gib(size)} GiB), more than the "
-                            f"{_gib(available)} GiB of memory available here; nothing was allocated",
-                            "make the backbone or heads smaller")
+            raise self.fail("model", f"the model has {count:,} parameters ({_gib(size)} GiB of weights and "
+                            f"buffers), more than the {_gib(available)} GiB of memory free here (MemAvailable); "
+                            "nothing was allocated", "make the backbone or heads smaller, or free memory")
 
     def initialize(self, model: ZooModel) -> None:
         for step in self.manifest.init:
@@ -417,16 +450,16 @@ def _gib(size: int) -> str:
     return f"{size / 2**30:,.1f}"
 
 
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation (MemAvailable on Linux)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+def _largest_size(params: dict[str, Any]) -> tuple[str, str] | None:
+    """(name, text) of the parameter most likely to make a component large: its largest integer or longest list."""
+    sizes = {name: (value, f"{name} = {value:,}") for name, value in params.items()
+             if isinstance(value, int) and not isinstance(value, bool) and value > 1}
+    sizes |= {name: (len(value), f"{name} ({len(value):,} items)") for name, value in params.items()
+              if isinstance(value, list) and len(value) > 1}
+    if not sizes:
+        return None
+    name = max(sizes, key=lambda n: sizes[n][0])
+    return name, sizes[name][1]
 
 
 def dry_run_context(manifest: ResolvedManifest) -> StepContext:

@@ -222,6 +222,7 @@ class ResolvedManifest:
     track: dict[str, Any] | None = None  # the validated [track] section: how a run is watched, not the model
     ensemble: EnsembleSection | None = None  # the [ensemble] members, when the model combines artifacts
     inputs: dict[str, InputSpec] | None = None  # [inputs.<name>], when the model takes several; backbone is [fusion]
+    budget: dict[str, Any] | None = None  # the [budget] keys the manifest sets: the dry run's limits
     source: ManifestSource | None = field(default=None, compare=False, repr=False)
 
     def base_dir(self) -> Path | None:
@@ -271,7 +272,7 @@ class ResolvedManifest:
             data["distributed"] = self.distributed.to_dict()
         if self.ensemble:
             data["ensemble"] = self.ensemble.to_dict()
-        for section in ("train", "export"):
+        for section in ("train", "export", "budget"):
             if getattr(self, section) is not None:
                 data[section] = getattr(self, section)
         return data

@@ -15,6 +15,7 @@ from annotated_types import Gt, MinLen
 from flexzoo.errors import ManifestError, Problem
 from flexzoo.host.registry import Registry, UnknownComponent, default_registry, did_you_mean
 from flexzoo.manifest import schema
+from flexzoo.manifest.budget import BUDGET_KEYS
 from flexzoo.manifest.ensemble import ENSEMBLE_BACKBONE, Resolved, resolve_ensemble
 from flexzoo.manifest.multi_input import check_inputs, takes_branches
 from flexzoo.manifest.resolved import (
@@ -32,7 +33,7 @@ from flexzoo.plugin.components import HOST_PARAMETERS
 from flexzoo.plugin.tracking import RUN_HOOKS
 
 SECTIONS = ("model", "backbone", "inputs", "fusion", "heads", "init", "compress", "distributed", "train", "export",
-            "track", "ensemble")
+            "track", "ensemble", "budget")
 #: ``[export] formats``: the formats ``zoo export`` writes.
 EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
 DEFAULT_OPSET = 18
@@ -472,12 +473,16 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     export = checker.export(data, compress)
     track_table = checker.table(data, "track", required=False)
     track = check_track(track_table, trackers(checker.registry), checker.add) if track_table is not None else None
+    budget_table = checker.table(data, "budget", required=False)
+    budget = BUDGET_KEYS.check(budget_table, "budget", checker.add) if budget_table is not None else None
     if checker.problems:
         raise ManifestError(source.file, checker.problems)
     assert model and backbone and distributed
     return ResolvedManifest(file=source.file, model=model, backbone=backbone, heads=heads, init=init,
                             compress=compress, distributed=distributed, train=train, export=export, track=track,
-                            ensemble=_section(ensemble), inputs=several[0] if several else None, source=source)
+                            ensemble=_section(ensemble), inputs=several[0] if several else None,
+                            budget={k: v for k, v in budget.items() if v is not None} if budget else None,
+                            source=source)
 
 
 def _section(ensemble: Resolved | None) -> EnsembleSection | None:
