@@ -219,3 +219,15 @@ def test_features_only_stages_feed_the_builtin_detection_head(tmp_path, registry
     assert [m.stride for m in model.backbone.feature_maps] == reference.feature_info.reduction()
     with torch.no_grad():
         assert model(torch.rand(2, 3, 32, 32))["boxes"].shape == (2, 3 + 4, 4, 4)  # classes + box, at stride 8
+
+
+@pytest.mark.parametrize("model", ["vit_large_patch16_224", "vit_giant_patch14_224"])
+def test_a_vit_l_and_a_vit_g_validate_within_the_default_dry_run_budget(manifest, registry, model):
+    from flexzoo.assembly.builder import plan
+    from flexzoo.manifest.validation import load_manifest
+
+    built = plan(load_manifest(manifest(model, "img_size = 32"), registry), registry)  # meta device: no memory
+    with torch.device("meta"):
+        reference = timm.create_model(model, num_classes=0, img_size=32)
+    heads = built.in_features * 5 + 5 + built.in_features * 16 + 16 + 16 * 2 + 2
+    assert built.parameters - heads == sum(p.numel() for p in reference.parameters()) > 300_000_000
