@@ -138,7 +138,7 @@ def test_a_factory_that_only_spends_time_is_stopped_at_the_seconds_budget(manife
     message = refusal(manifest_file, MODEL.format(backbone='use = "spinning"', extra="\n[budget]\nseconds = 0.5\n"),
                       endless)
     assert "[backbone] endless:spinning: building it crossed the dry-run budget: " in message
-    assert " s spent, over the budget of 0.5 s, after " in message
+    assert " s of CPU time spent, over the budget of 0.5 s, after " in message
     assert "[budget] seconds = ... (or FLEXZOO_BUDGET_SECONDS)" in message
 
 

@@ -4,10 +4,11 @@ A factory builds on the meta device, where weights cost nothing, but modules, Py
 time are real: one number (``depth = 29142903``) can ask for millions of modules and tens of
 gigabytes. While the dry run builds, :func:`watched` counts every module constructed (a hook on
 ``nn.Module.__init__``), every parameter and buffer declared (torch's global registration hooks)
-and, from those same hooks and from every forward call, the seconds spent and the resident memory
-grown. Crossing a limit raises :class:`BudgetExceeded` from inside the factory that crossed it, so a
-factory that loops forever creating modules is stopped too; the builder turns it into one manifest
-error naming the component being built.
+and, from those same hooks and from every forward call, the CPU seconds spent and the resident
+memory grown. Crossing a limit raises :class:`BudgetExceeded` from inside the factory that crossed
+it, so a factory that loops forever creating modules is stopped too; the builder turns it into one
+manifest error naming the component being built. Time is the CPU time of the dry run's thread: a
+factory waiting for a download of its pretrained weights is not charged for the wait; one that loops is.
 
 The limits (:class:`~flexzoo.manifest.budget.Budget`: ``[budget]`` in the manifest, else
 ``FLEXZOO_BUDGET_*``, else defaults that let every real model through) are held as they are, except
@@ -58,7 +59,7 @@ class Watch:
     def __init__(self, budget: Budget) -> None:
         self.budget = budget
         self.thread = threading.get_ident()
-        self.started = time.monotonic()
+        self.started = time.thread_time()
         self.resident_at_start = resident_memory()
         self.memory_limit = min(budget.memory_mib * 2**20, available_memory() // 2)
         self.modules = 0
@@ -68,9 +69,9 @@ class Watch:
         self.exceeded: BudgetExceeded | None = None
 
     def summary(self) -> str:
-        """``after 2.1 s, 310 MiB grown``: what the dry run had spent when it stopped."""
+        """``after 2.1 s of CPU time and 310 MiB grown``: what the dry run had spent when it stopped."""
         grown = max(resident_memory() - self.resident_at_start, 0)
-        return f"after {time.monotonic() - self.started:,.1f} s and {grown / 2**20:,.0f} MiB grown"
+        return f"after {time.thread_time() - self.started:,.1f} s of CPU time and {grown / 2**20:,.0f} MiB grown"
 
     def module_made(self) -> None:
         self.modules += 1
@@ -91,9 +92,9 @@ class Watch:
         if self.exceeded is not None:
             raise self.exceeded
         self.events += 1
-        seconds = time.monotonic() - self.started
+        seconds = time.thread_time() - self.started
         if seconds > self.budget.seconds:
-            self.stop(f"{seconds:,.1f} s spent", f"{self.budget.seconds:,g} s", "seconds")
+            self.stop(f"{seconds:,.1f} s of CPU time spent", f"{self.budget.seconds:,g} s", "seconds")
         if self.events % _MEMORY_EVERY == 0:
             grown = resident_memory() - self.resident_at_start
             if grown > self.memory_limit:
@@ -148,7 +149,7 @@ def watched(budget: Budget) -> Iterator[Watch]:
 def charged_to(spec: ComponentSpec) -> Iterator[None]:
     """Charge what runs inside to ``spec`` (the component a crossing names); nothing without a watch."""
     watch = _active
-    if watch is None:
+    if watch is None or watch.thread != threading.get_ident():
         yield
         return
     before, watch.spec = watch.spec, spec

@@ -31,7 +31,7 @@ class Budget:
     modules: int = 50_000  # modules constructed (a ViT-g has about 1,000, a 1,000-layer MLP about 3,000)
     parameters: int = 2**40  # parameter and buffer elements declared (about 1.1 trillion)
     memory_mib: int = 4096  # resident memory grown, and never more than half the memory available
-    seconds: float = 30.0  # time spent building and running the model on the meta device
+    seconds: float = 30.0  # CPU time spent building and running the model (a download's wait is not)
 
     @classmethod
     def of(cls, table: Mapping[str, Any] | None = None, environ: Mapping[str, str] = os.environ) -> Budget:
@@ -67,6 +67,6 @@ BUDGET_KEYS = KeyTable(
         f"(default 2**40; {ENVIRONMENT['parameters']})"),
     Key("memory_mib", Annotated[int, Gt(0)], None, "MiB of memory the dry run may grow by, at most half the memory "
         f"available (default {_DEFAULT.memory_mib:,}; {ENVIRONMENT['memory_mib']})"),
-    Key("seconds", Annotated[float, Gt(0)], None, "seconds the dry run may take (default "
-        f"{_DEFAULT.seconds:g}; {ENVIRONMENT['seconds']})"),
+    Key("seconds", Annotated[float, Gt(0)], None, "seconds of CPU time the dry run may spend; waiting for a download "
+        f"is not counted (default {_DEFAULT.seconds:g}; {ENVIRONMENT['seconds']})"),
 )
