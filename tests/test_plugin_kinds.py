@@ -1,0 +1,109 @@
+"""Every plugin kind as an outside author meets it: data sources checked where their samples enter training,
+load failures named where they matter, trackers with settings of their own; each break reported with the
+plugin's name and exit 1, never exit 3."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+ACME_DATA = '''
+import numpy as np
+from flexzoo.plugin import Component, hookimpl
+
+FLEXZOO_PLUGIN_API = 2
+
+
+class Shapes:
+    """24 samples; `bad` (if any) gets label `wrong`, `mode` is the images' PIL mode ("" for arrays)."""
+
+    def __init__(self, bad, wrong, mode):
+        self.bad, self.wrong, self.mode = bad, wrong, mode
+        self.description = "acme shapes (24 samples)"
+
+    def __len__(self):
+        return 24
+
+    def __getitem__(self, index):
+        label = self.wrong if index == self.bad else index % 2
+        if self.mode:
+            from PIL import Image
+            return Image.new(self.mode, (10, 6), color=40 + 8 * index), {"label": label}
+        return np.full((1, 4, 4), index / 24, dtype=np.float32), {"label": label}
+
+
+def acme_shapes(location: str, bad: int = -1, wrong: int = 0, mode: str = ""):
+    """Shapes, one of them labelled wrong.
+
+    Args:
+        location: unused.
+        bad: the sample whose label is `wrong`.
+        wrong: its label.
+        mode: PIL mode of the images ("" for arrays).
+    """
+    return Shapes(bad, wrong, mode)
+
+
+@hookimpl
+def flexzoo_datasets():
+    return [Component("acme_shapes", acme_shapes)]
+'''
+
+MANIFEST = """
+[model]
+name = "acme"
+input_shape = {shape}
+
+[backbone]
+use = "mlp"
+widths = [8]
+
+[heads.label]
+use = "linear"
+num_classes = 2
+
+[train]
+data = "acme_shapes:here"
+epochs = 1
+batch_size = 8
+{train}
+
+[train.source]
+{source}
+"""
+
+
+def manifest(tmp_path, shape="[1, 4, 4]", train="", source=""):
+    path = tmp_path / "acme.toml"
+    path.write_text(textwrap.dedent(MANIFEST.format(shape=shape, train=train, source=source)))
+    return path
+
+
+@pytest.fixture
+def acme(zoo):
+    zoo.install("flexzoo-plugin-acmedata", "1.0.0", {"acmedata": ACME_DATA}, {"acmedata": "acmedata"})
+    return zoo
+
+
+def test_an_out_of_range_label_in_the_middle_of_a_plugin_source_names_the_plugin_and_sample(acme, tmp_path):
+    result = acme("train", str(manifest(tmp_path, source="bad = 13\nwrong = 5")), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    assert "data source `acmedata:acme_shapes` (acme shapes (24 samples))" in result.stderr
+    assert "sample 13: target `label` is class 5, outside the 0..1 the head trained on it outputs" in result.stderr
+    assert 'on_bad_sample = "skip"' in result.stderr and "internal error" not in result.stderr
+
+
+def test_on_bad_sample_skip_leaves_a_plugin_sources_bad_sample_out(acme, tmp_path):
+    path = manifest(tmp_path, train='on_bad_sample = "skip"', source="bad = 13\nwrong = -1")
+    result = acme("train", str(path), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "skipping unreadable sample sample 13: target `label` is class -1" in result.stderr
+    assert (tmp_path / "out" / "acme.safetensors").is_file()
+
+
+def test_grey_images_from_a_plugin_source_train_an_rgb_model(acme, tmp_path):
+    path = manifest(tmp_path, shape="[3, 8, 8]", source='mode = "L"')
+    result = acme("train", str(path), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "acme.safetensors").is_file()
