@@ -107,3 +107,38 @@ def test_grey_images_from_a_plugin_source_train_an_rgb_model(acme, tmp_path):
     result = acme("train", str(path), "-o", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "acme.safetensors").is_file()
+
+
+BROKEN = ACME_DATA.replace("def flexzoo_datasets():", "def flexzoo_datasets(config):")
+BROKEN_TRACKER = '''
+from flexzoo.plugin import hookimpl
+
+@hookimpl
+def flexzoo_run_end(run, artifact, history, status, extra):
+    pass
+'''
+
+
+def test_a_data_source_whose_plugin_failed_to_load_is_named_with_the_load_error(zoo, tmp_path):
+    zoo.install("flexzoo-plugin-acmedata", "1.0.0", {"acmedata": BROKEN}, {"acmedata": "acmedata"})
+    path = manifest(tmp_path)
+    for verb in ("validate", "train"):
+        result = zoo(verb, str(path))
+        assert result.returncode == 1, result.stderr
+        assert "`acme_shapes` is not a data source I know" in result.stderr
+        assert ("plugin `acmedata` (distribution flexzoo-plugin-acmedata 1.0.0) is installed but failed to load: "
+                "invalid hook implementation") in result.stderr
+        assert "config" in result.stderr and "run `zoo plugins` for details" in result.stderr
+
+
+def test_a_component_or_tracker_whose_plugin_failed_to_load_is_named(zoo, tmp_path):
+    zoo.install("flexzoo-plugin-acmetrack", "0.4.0", {"acmetrack": BROKEN_TRACKER}, {"acmetrack": "acmetrack"})
+    path = manifest(tmp_path)
+    path.write_text(path.read_text().replace('data = "acme_shapes:here"', 'data = "digits"')
+                    .replace("[train.source]", '[track]\nuse = ["acmetrack"]').replace("[1, 4, 4]", "[1, 8, 8]"))
+    result = zoo("train", str(path), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    assert "no installed plugin `acmetrack` implements the run hooks" in result.stderr
+    assert "plugin `acmetrack` (distribution flexzoo-plugin-acmetrack 0.4.0) is installed but failed" in result.stderr
+    info = zoo("info", "acmetrack:anything")
+    assert info.returncode == 1 and "run `zoo plugins` for details" in info.stderr, info.stderr

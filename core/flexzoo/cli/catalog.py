@@ -74,6 +74,8 @@ def _lookup(reference: str, kind_word: str | None) -> list[RegisteredComponent]:
         return found
     every = [c.qualified_name for c in registry.components()] + [c.name for c in registry.components()]
     hint = did_you_mean(reference, every) or "`zoo list` shows every component"
+    if registry.failures():
+        hint = f"{registry.failures()}; otherwise: {hint}"
     ambiguous = [e for e in errors if "ambiguous" in e.message]
     if ambiguous:
         raise FlexzooError(f"{ambiguous[0].message}; {ambiguous[0].hint}")

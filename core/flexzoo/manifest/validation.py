@@ -77,17 +77,21 @@ TRACK_KEYS = KeyTable(
 )
 
 
-def check_track(table: Any, trackers: Iterable[str], report: Report) -> dict[str, Any] | None:
-    """Check ``[track]``: its keys, and that each name in ``use`` is an installed plugin with run hooks."""
+def check_track(table: Any, trackers: Iterable[str], report: Report, failures: str = "") -> dict[str, Any] | None:
+    """Check ``[track]``: its keys, and that each name in ``use`` is an installed plugin with run hooks.
+
+    ``failures`` names the plugins that failed to load (:meth:`Registry.failures`): a tracker asked for may be one.
+    """
     resolved = TRACK_KEYS.check(table, "track", report)
     if resolved is None:
         return None
     known = sorted(trackers)
     unknown = [name for name in resolved["use"] if name not in known]
     for name in unknown:
+        hint = did_you_mean(name, known) or (f"trackers installed here: {', '.join(known)}" if known else
+                                             "install one, e.g. pip install flexzoo-plugin-tensorboard")
         report(Problem("track.use", f"no installed plugin `{name}` implements the run hooks",
-                       did_you_mean(name, known) or (f"trackers installed here: {', '.join(known)}" if known else
-                                                     "install one, e.g. pip install flexzoo-plugin-tensorboard")))
+                       f"{failures}; otherwise: {hint}" if failures else hint))
     return None if unknown else resolved
 
 
@@ -234,7 +238,7 @@ class _Checker:
             found = self.registry.resolve("dataset", name)
         except UnknownComponent as exc:
             self.report("train.data", f"`data` `{name}` is not a data source I know",
-                        f"{exc.hint.replace('zoo list datasets', '`zoo list datasets`')}; {DATA_FORMS}")
+                        f"{exc.hint}; {DATA_FORMS}")
             return None
         given = table.get("source", {})
         if not isinstance(given, dict):
@@ -471,7 +475,8 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     checker.compress_order(compress)
     export = checker.export(data, compress)
     track_table = checker.table(data, "track", required=False)
-    track = check_track(track_table, trackers(checker.registry), checker.add) if track_table is not None else None
+    track = (check_track(track_table, trackers(checker.registry), checker.add, checker.registry.failures())
+             if track_table is not None else None)
     if checker.problems:
         raise ManifestError(source.file, checker.problems)
     assert model and backbone and distributed
