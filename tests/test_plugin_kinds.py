@@ -4,6 +4,7 @@ plugin's name and exit 1, never exit 3."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -142,3 +143,113 @@ def test_a_component_or_tracker_whose_plugin_failed_to_load_is_named(zoo, tmp_pa
     assert "plugin `acmetrack` (distribution flexzoo-plugin-acmetrack 0.4.0) is installed but failed" in result.stderr
     info = zoo("info", "acmetrack:anything")
     assert info.returncode == 1 and "run `zoo plugins` for details" in info.stderr, info.stderr
+
+
+ACME_LOG = '''
+import json
+from pathlib import Path
+
+from flexzoo.plugin import Component, ParameterError, hookimpl
+
+FLEXZOO_PLUGIN_API = 2
+
+
+class Log:
+    def __init__(self, every, prefix):
+        self.every, self.prefix = every, prefix
+
+    def run_start(self, run):
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        (run.run_dir / "acmelog.jsonl").write_text("")
+
+    def epoch_end(self, run, epoch, metrics):
+        if epoch % self.every == 0:
+            with open(run.run_dir / "acmelog.jsonl", "a") as log:
+                log.write(json.dumps({"epoch": epoch, f"{self.prefix}loss": metrics["train/loss"]}) + "\\n")
+
+    def run_end(self, run, artifact, history, status):
+        with open(run.run_dir / "acmelog.jsonl", "a") as log:
+            log.write(json.dumps({"status": status, "settings": run.settings("acmelog")}) + "\\n")
+
+
+def acmelog(every: int = 1, prefix: str = "") -> Log:
+    """Log every `every` epochs to <run>/acmelog.jsonl.
+
+    Args:
+        every: epochs between lines.
+        prefix: prefix of the logged names.
+    """
+    if every <= 0:
+        raise ParameterError("every", f"must be positive, got {every}")
+    return Log(every, prefix)
+
+
+@hookimpl
+def flexzoo_trackers():
+    return [Component("acmelog", acmelog)]
+'''
+
+TRACKED = """
+[model]
+name = "logged"
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "mlp"
+widths = [8]
+
+[heads.digit]
+use = "linear"
+num_classes = 10
+
+[train]
+data = "digits"
+epochs = 2
+batch_size = 256
+
+[track]
+use = ["acmelog"]
+
+[track.acmelog]
+{settings}
+"""
+
+
+@pytest.fixture
+def logged(zoo):
+    zoo.install("flexzoo-plugin-acmelog", "2.0.0", {"acmelog": ACME_LOG}, {"acmelog": "acmelog"})
+    return zoo
+
+
+def test_a_trackers_own_settings_come_from_its_track_table(logged, tmp_path):
+    path = tmp_path / "logged.toml"
+    path.write_text(TRACKED.format(settings='every = 2\nprefix = "acme/"'))
+    result = logged("train", str(path), "-o", str(tmp_path / "out"), "-q")
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "out" / "logged.train" / "acmelog.jsonl").read_text().splitlines()
+    assert [json.loads(line).keys() for line in lines[:1]] == [{"epoch", "acme/loss"}]
+    assert json.loads(lines[-1]) == {"status": "finished", "settings": {"every": 2, "prefix": "acme/"}}
+    info = logged.json("info", "acmelog")
+    assert info["kind"] == "tracker" and [p["name"] for p in info["parameters"]] == ["every", "prefix"]
+
+
+def test_an_unknown_track_key_names_the_tracker_and_its_plugin(logged, tmp_path):
+    path = tmp_path / "logged.toml"
+    path.write_text(TRACKED.format(settings="evry = 2"))
+    for verb in ("validate", "train"):
+        result = logged(verb, str(path))
+        assert result.returncode == 1, result.stderr
+        assert "[track.acmelog.evry] unknown parameter `evry` for tracker `acmelog:acmelog`" in result.stderr
+        assert "did you mean `every`?" in result.stderr
+    path.write_text(TRACKED.format(settings='every = "2"'))
+    result = logged("validate", str(path))
+    assert result.returncode == 1 and "`every` expects int" in result.stderr, result.stderr
+
+
+def test_a_data_source_is_named_with_its_plugin(acme, tmp_path):
+    path = manifest(tmp_path)
+    path.write_text(path.read_text().replace('"acme_shapes:here"', '"acmedata:acme_shapes:here"'))
+    result = acme("train", str(path), "-o", str(tmp_path / "out"), "-q")
+    assert result.returncode == 0, result.stderr
+    card = acme.json("inspect", str(tmp_path / "out" / "acme.safetensors"))
+    assert card["manifest"]["train"]["data"] == "acmedata:acme_shapes:here"

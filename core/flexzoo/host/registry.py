@@ -72,6 +72,11 @@ class Registry:
         """The plugin called ``name``, loaded or not."""
         return next((p for p in self.plugins if p.name == name), None)
 
+    def names(self, kind: str) -> set[str]:
+        """Every name a ``kind`` component may be given by: each one's ``name`` and ``plugin:name``."""
+        return {name for entries in self._by_kind[kind].values() for e in entries
+                for name in (e.name, e.qualified_name)}
+
     def failed(self) -> list[Plugin]:
         """The installed plugins that failed to load."""
         return [p for p in self.plugins if p.status == "failed"]

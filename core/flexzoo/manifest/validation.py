@@ -78,11 +78,12 @@ TRACK_KEYS = KeyTable(
 
 
 def check_track(table: Any, trackers: Iterable[str], report: Report, failures: str = "") -> dict[str, Any] | None:
-    """Check ``[track]``: its keys, and that each name in ``use`` is an installed plugin with run hooks.
+    """Check ``[track]``'s own keys, and that each name in ``use`` is a tracker or a plugin with run hooks.
 
     ``failures`` names the plugins that failed to load (:meth:`Registry.failures`): a tracker asked for may be one.
+    The ``[track.<name>]`` tables (a tracker's settings) are checked by the caller, against the tracker's signature.
     """
-    resolved = TRACK_KEYS.check(table, "track", report)
+    resolved = TRACK_KEYS.check({k: v for k, v in table.items() if not isinstance(v, dict)}, "track", report)
     if resolved is None:
         return None
     known = sorted(trackers)
@@ -233,7 +234,7 @@ class _Checker:
 
     def data_source(self, table: dict[str, Any], train: dict[str, Any]) -> dict[str, Any] | None:
         """The data source ``[train] data`` names, with its ``[train.source]`` parameters checked like a component's."""
-        name, _ = data_source(train["data"])
+        name, _ = data_source(train["data"], self.registry.names("dataset"))
         try:
             found = self.registry.resolve("dataset", name)
         except UnknownComponent as exc:
@@ -257,6 +258,33 @@ class _Checker:
             return None
         spec = self.component("dataset", {"use": found.qualified_name, **defaults, **given}, "train.source")
         return None if spec is None else {"use": spec.use, **spec.params}
+
+    def track(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """``[track]``: its keys, the trackers in ``use``, and each tracker component's settings table
+        ``[track.<name>]`` checked against its factory's signature (defaults filled, also without a table)."""
+        table = self.table(data, "track", required=False)
+        if table is None:
+            return None
+        known = trackers(self.registry)
+        resolved = check_track(table, known, self.add, self.registry.failures())
+        settings = {name: value for name, value in table.items() if isinstance(value, dict)}
+        used = resolved["use"] if resolved else []
+        for name in settings:
+            if name not in used:
+                self.report(f"track.{name}", f"[track.{name}] sets a tracker that [track] use does not name",
+                            f'add "{name}" to [track] use, or remove [track.{name}]')
+        if resolved is None:
+            return None
+        for name in used:
+            if name not in self.registry.names("tracker"):
+                if name in settings:
+                    self.report(f"track.{name}", f"`{name}` logs through the run hooks and declares no settings",
+                                f"remove [track.{name}] (its plugin declares no `flexzoo_trackers` tracker)")
+                continue
+            spec = self.component("tracker", {**settings.get(name, {}), "use": name}, f"track.{name}")
+            if spec is not None:
+                resolved[name] = spec.params
+        return resolved
 
     def backbone(self, data: dict[str, Any]) -> ComponentSpec | None:
         """[backbone]: a component, or one reused from an artifact (``from``), optionally frozen.
@@ -422,9 +450,10 @@ def _format_conflicts(registry: Registry, steps: list[ComponentSpec], formats: l
 
 
 def trackers(registry: Registry) -> list[str]:
-    """The loaded plugins that implement a run hook: what ``[track] use`` may name."""
+    """What ``[track] use`` may name: tracker components (``name``, ``plugin:name``) and the loaded plugins that
+    implement a run hook."""
     return sorted({impl.plugin_name for hook in RUN_HOOKS
-                   for impl in getattr(registry.manager.hook, hook).get_hookimpls()})
+                   for impl in getattr(registry.manager.hook, hook).get_hookimpls()} | registry.names("tracker"))
 
 
 def check_export(manifest: ResolvedManifest, formats: list[str], registry: Registry | None = None) -> None:
@@ -474,9 +503,7 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
                            "remove bootstrap, or set streaming = false in [train.source]")
     checker.compress_order(compress)
     export = checker.export(data, compress)
-    track_table = checker.table(data, "track", required=False)
-    track = (check_track(track_table, trackers(checker.registry), checker.add, checker.registry.failures())
-             if track_table is not None else None)
+    track = checker.track(data)
     if checker.problems:
         raise ManifestError(source.file, checker.problems)
     assert model and backbone and distributed

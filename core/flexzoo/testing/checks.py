@@ -23,6 +23,7 @@ from flexzoo.testing.compressors import check_compressor
 from flexzoo.testing.explainers import check_explainer
 from flexzoo.testing.inputs import BATCH, data_context, declared, example_arguments, member_models
 from flexzoo.testing.strategies import check_strategy
+from flexzoo.testing.tracking import check_tracker_component
 
 __all__ = ["HEAVY_MODULES", "check_backbone", "check_component", "check_compressor", "check_dataset",
            "check_explainer", "check_head", "check_initializer", "check_listing_is_light", "check_schema",
@@ -280,6 +281,8 @@ def check_component(entry: RegisteredComponent, input_shape: Sequence[int], exam
         check_dataset(entry, input_shape, example, location)
     elif entry.kind == "explainer":
         check_explainer(entry, example)
+    elif entry.kind == "tracker":
+        check_tracker_component(entry, example)
     else:
         check_strategy(entry, example)
 
