@@ -253,3 +253,114 @@ def test_a_data_source_is_named_with_its_plugin(acme, tmp_path):
     assert result.returncode == 0, result.stderr
     card = acme.json("inspect", str(tmp_path / "out" / "acme.safetensors"))
     assert card["manifest"]["train"]["data"] == "acmedata:acme_shapes:here"
+
+
+# -- the conformance kit ------------------------------------------------------------------------------------------
+
+
+class Labelled:
+    """30 samples of two classes; `bad` has label `wrong`; `listed` lists targets, corrupted at `corrupt`."""
+
+    def __init__(self, bad=-1, wrong=0, corrupt=-1, mode="", nan=-1):
+        import numpy as np
+
+        self.bad, self.wrong, self.mode, self.nan = bad, wrong, mode, nan
+        self.description = "labelled (30 samples)"
+        self.labels = {"label": ["odd", "even"]}
+        labels = np.array([self._label(i) for i in range(30)])
+        if corrupt >= 0:
+            labels[corrupt] = 1 - labels[corrupt]
+        self.targets = {"label": labels}
+
+    def _label(self, index):
+        return self.wrong if index == self.bad else index % 2
+
+    def __len__(self):
+        return 30
+
+    def __getitem__(self, index):
+        import numpy as np
+
+        if self.mode:
+            from PIL import Image
+            return Image.new(self.mode, (9, 7), color=8 * index), {"label": self._label(index)}
+        value = np.full((3, 8, 8), index / 30, dtype=np.float32)
+        if index == self.nan:
+            value[0, 0, 0] = np.nan
+        return value, {"label": self._label(index)}
+
+
+def labelled(bad: int = -1, wrong: int = 0, corrupt: int = -1, mode: str = "", nan: int = -1) -> Labelled:
+    """Labelled samples, some of them broken on purpose.
+
+    Args:
+        bad: the sample whose label is `wrong`.
+        wrong: its label.
+        corrupt: the index whose listed target is flipped.
+        mode: PIL mode of the images ("" for arrays).
+        nan: the sample whose input holds a NaN.
+    """
+    return Labelled(bad, wrong, corrupt, mode, nan)
+
+
+def source_entry():
+    from flexzoo.plugin.components import Component, RegisteredComponent
+
+    return RegisteredComponent(kind="dataset", plugin="acmedata", component=Component("labelled", labelled))
+
+
+@pytest.mark.parametrize(("example", "message"), [
+    ({"bad": 17, "wrong": 2}, "sample 17: target `label` is class 2, outside the 0..1"),
+    ({"corrupt": 11}, "`targets['label']` disagrees with the samples at 1 index(es) (first: sample 11: "
+                      "`targets` says 0, the sample 1)"),
+    ({"nan": 23}, "sample 23: its input holds NaN or infinite values"),
+])
+def test_the_kit_reads_every_sample_and_the_listed_targets_of_a_data_source(example, message):
+    from flexzoo.testing import check_dataset
+
+    with pytest.raises(AssertionError) as failed:
+        check_dataset(source_entry(), (3, 8, 8), example, train=False)
+    assert "dataset acmedata:labelled at input_shape [3, 8, 8]" in str(failed.value)
+    assert message in str(failed.value)
+
+
+def test_the_kit_trains_one_epoch_on_grey_images_for_an_rgb_input():
+    from flexzoo.testing import check_dataset
+
+    check_dataset(source_entry(), (3, 8, 8), {"mode": "L"})
+
+
+def test_the_kit_reads_a_large_source_at_a_seeded_thousand_and_both_ends():
+    from flexzoo.testing.datasets import EVERY_SAMPLE_UP_TO, checked_indices
+
+    chosen = checked_indices(50_000, seed=3)
+    assert chosen == checked_indices(50_000, seed=3) and {0, 49_999} <= set(chosen)
+    assert len(chosen) >= EVERY_SAMPLE_UP_TO and checked_indices(999) == list(range(999))
+
+
+def test_the_kit_checks_a_tracker_through_a_real_run():
+    import types
+
+    from flexzoo.plugin.components import Component, RegisteredComponent
+    from flexzoo.testing import check_tracker_component
+
+    module = types.ModuleType("acmelog")
+    exec(ACME_LOG, module.__dict__)
+    good = RegisteredComponent(kind="tracker", plugin="acmelog", component=Component("acmelog", module.acmelog))
+    check_tracker_component(good, {"every": 1})
+
+    class Broken(module.Log):
+        def epoch_end(self, run, epoch, metrics):
+            raise KeyError("validation/accuracy")
+
+    def broken(every: int = 1) -> Broken:
+        """A tracker that fails at the end of an epoch.
+
+        Args:
+            every: epochs between lines.
+        """
+        return Broken(every, "")
+
+    bad = RegisteredComponent(kind="tracker", plugin="acmelog", component=Component("acmelog", broken))
+    with pytest.raises(Exception, match=r"tracker `acmelog:acmelog` failed in epoch_end: KeyError"):
+        check_tracker_component(bad)
