@@ -364,3 +364,17 @@ def test_the_kit_checks_a_tracker_through_a_real_run():
     bad = RegisteredComponent(kind="tracker", plugin="acmelog", component=Component("acmelog", broken))
     with pytest.raises(Exception, match=r"tracker `acmelog:acmelog` failed in epoch_end: KeyError"):
         check_tracker_component(bad)
+
+
+OLD_API = ACME_DATA.replace("FLEXZOO_PLUGIN_API = 2", "FLEXZOO_PLUGIN_API = 1")
+
+
+def test_zoo_plugins_shows_each_plugins_api_and_marks_a_deprecated_one(zoo):
+    zoo.install("flexzoo-plugin-acmedata", "1.0.0", {"acmedata": ACME_DATA}, {"acmedata": "acmedata"})
+    zoo.install("flexzoo-plugin-oldacme", "0.9.0", {"oldacme": OLD_API}, {"oldacme": "oldacme"})
+    listed = {p["name"]: p for p in zoo.json("plugins")}
+    assert (listed["acmedata"]["api"], listed["acmedata"]["deprecated_api"]) == (2, False)
+    assert (listed["oldacme"]["api"], listed["oldacme"]["deprecated_api"]) == (1, True)
+    rows = {line.split()[0]: line for line in zoo("plugins").stdout.splitlines()[1:]}
+    assert rows["oldacme"].split()[3:6] == ["1", "(deprecated)", "loaded"]
+    assert "plugin API 1 is deprecated" in rows["oldacme"] and rows["acmedata"].split()[3] == "2"

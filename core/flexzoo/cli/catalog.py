@@ -7,6 +7,7 @@ import inspect
 import sys
 from typing import Any
 
+from flexzoo._version import DEPRECATED_PLUGIN_APIS
 from flexzoo.cli.render import emit_json, table
 from flexzoo.errors import FlexzooError
 from flexzoo.host.registry import UnknownComponent, default_registry, did_you_mean
@@ -133,6 +134,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for p in plugins:
         count = sum(len(c) for c in p.components.values())
         detail = p.error if p.status != "loaded" else f"{count} component(s)"
-        rows.append([p.name, p.distribution or "-", p.version or "-", p.status, detail])
-    print(table(["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "DETAIL"], rows))
+        if p.api in DEPRECATED_PLUGIN_APIS and p.status == "loaded":
+            detail += f"; {DEPRECATED_PLUGIN_APIS[p.api]}"
+        api = "-" if p.api is None else f"{p.api} (deprecated)" if p.api in DEPRECATED_PLUGIN_APIS else str(p.api)
+        rows.append([p.name, p.distribution or "-", p.version or "-", api, p.status, detail])
+    print(table(["PLUGIN", "DISTRIBUTION", "VERSION", "API", "STATUS", "DETAIL"], rows))
     return 0
