@@ -48,7 +48,8 @@ def test_artifact_records_manifest_versions_plugins_and_card(saved):
     info = read_artifact(saved[1])
     assert info.manifest["backbone"] == {"use": "builtin:cnn", "channels": [4, 8], "depth": 1, "kernel_size": 3,
                                          "activation": "relu", "dropout": 0.0, "drop_path_rate": 0.0}
-    assert info.info["versions"]["torch"] == torch.__version__ and info.info["versions"]["flexzoo"] == "0.1.0"
+    assert info.info["versions"]["torch"] == torch.__version__
+    assert info.info["versions"]["flexzoo"] == flexzoo.__version__ == "0.2.0"
     assert set(info.plugins) == {"builtin"}
     card = info.card
     assert card["parameters"] == sum(p.numel() for p in saved[0].parameters())

@@ -40,3 +40,24 @@ def test_every_whole_manifest_in_the_readme_validates(tmp_path):
         path = tmp_path / f"readme-{index}.toml"
         path.write_text(text)
         load_manifest(path)  # raises ManifestError, naming the key, for a snippet that went stale
+
+
+def test_the_whole_plugin_api_table_is_generated_from_flexzoo_plugin_all():
+    from plugin_api_table import current_section as api_section
+    from plugin_api_table import render as api_table
+
+    import flexzoo.plugin
+
+    assert api_section(GUIDE.read_text()) == api_table(), \
+        "the plugin API table is stale: run `python tools/plugin_api_table.py docs/plugins.md`"
+    assert all(f"| `{name}` |" in api_table() for name in flexzoo.plugin.__all__)
+
+
+def test_the_guide_and_the_scaffold_state_this_flexzoo_version():
+    from flexzoo._version import __version__
+    from flexzoo.scaffold import render as scaffold
+
+    major, minor = __version__.split(".")[:2]
+    assert f"flexzoo {major}.{minor} implements plugin API {PLUGIN_API_VERSION}" in GUIDE.read_text()
+    requirement = f"flexzoo>={major}.{minor},<{major}.{int(minor) + 1}"
+    assert requirement in GUIDE.read_text() and requirement in scaffold("acme", ["backbone"])["pyproject.toml"]

@@ -15,7 +15,7 @@ SPECS = [f for name, f in vars(hookspecs).items() if name.startswith("flexzoo_")
 def test_every_kind_has_its_registration_hook():
     assert sorted(REGISTRATION_HOOKS.values()) == sorted(
         ["flexzoo_backbones", "flexzoo_heads", "flexzoo_initializers", "flexzoo_compressors", "flexzoo_strategies",
-         "flexzoo_datasets", "flexzoo_explainers"])
+         "flexzoo_datasets", "flexzoo_trackers", "flexzoo_explainers"])
     assert all(hasattr(hookspecs, name) for name in REGISTRATION_HOOKS.values())
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 
-ALL_KINDS = "backbone,head,initializer,compressor,strategy,dataset,explainer"
+ALL_KINDS = "backbone,head,initializer,compressor,strategy,dataset,tracker,explainer"
 
 
 MANIFEST = """
@@ -39,6 +40,12 @@ use = "threads"
 [train]
 data = "digits"
 epochs = 1
+
+[track]
+use = ["jsonl_log"]
+
+[track.jsonl_log]
+every = 1
 """
 
 STRIPES = """
@@ -81,7 +88,7 @@ def test_scaffolded_plugin_installs_passes_its_tests_trains_and_builds(zoo, tmp_
     listed = {c["qualified_name"]: c["kind"] for c in zoo.json("list", "acme:*")}
     assert listed == {"acme:flat": "backbone", "acme:dense": "head", "acme:small_normal": "initializer",
                       "acme:magnitude_prune": "compressor", "acme:threads": "strategy", "acme:stripes": "dataset",
-                      "acme:gradient_times_input": "explainer"}
+                      "acme:jsonl_log": "tracker", "acme:gradient_times_input": "explainer"}
     acme = next(p for p in zoo.json("plugins") if p["name"] == "acme")
     assert (acme["distribution"], acme["status"], acme["api"]) == ("flexzoo-plugin-acme", "loaded", 2)
 
@@ -94,6 +101,10 @@ def test_scaffolded_plugin_installs_passes_its_tests_trains_and_builds(zoo, tmp_
     assert card["training"]["epochs_run"] == 1 and card["training"]["strategy"] == "acme:threads"
     assert set(card["training"]["final_validation"]) >= {"digit.accuracy", "parity.accuracy"}
     assert len(card["training"]["metrics_jsonl"].splitlines()) == 1  # one epoch recorded
+    logged = (tmp_path / "trained" / "acme-model.train" / "log.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in logged]  # the scaffold's tracker logged the run, as [track] asked
+    assert records[0] == {"run": "acme-model", "epochs": 1} and records[-1] == {"status": "finished"}
+    assert [record["epoch"] for record in records[1:-1]] == [1] and "validation/digit.accuracy" in records[1]
 
     on_stripes = tmp_path / "stripes.toml"
     on_stripes.write_text(STRIPES)

@@ -1,4 +1,4 @@
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # flexzoo 0.2 implements plugin API 2
 
 #: Version of the plugin API: the hook specifications and the Component contract.
 #: A plugin declares the one it was written for (``FLEXZOO_PLUGIN_API`` in its module).

@@ -7,6 +7,7 @@ import inspect
 import sys
 from typing import Any
 
+from flexzoo._version import DEPRECATED_PLUGIN_APIS
 from flexzoo.cli.render import emit_json, table
 from flexzoo.errors import FlexzooError
 from flexzoo.host.registry import UnknownComponent, default_registry, did_you_mean
@@ -74,6 +75,8 @@ def _lookup(reference: str, kind_word: str | None) -> list[RegisteredComponent]:
         return found
     every = [c.qualified_name for c in registry.components()] + [c.name for c in registry.components()]
     hint = did_you_mean(reference, every) or "`zoo list` shows every component"
+    if registry.failures():
+        hint = f"{registry.failures()}; otherwise: {hint}"
     ambiguous = [e for e in errors if "ambiguous" in e.message]
     if ambiguous:
         raise FlexzooError(f"{ambiguous[0].message}; {ambiguous[0].hint}")
@@ -131,6 +134,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for p in plugins:
         count = sum(len(c) for c in p.components.values())
         detail = p.error if p.status != "loaded" else f"{count} component(s)"
-        rows.append([p.name, p.distribution or "-", p.version or "-", p.status, detail])
-    print(table(["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "DETAIL"], rows))
+        if p.api in DEPRECATED_PLUGIN_APIS and p.status == "loaded":
+            detail += f"; {DEPRECATED_PLUGIN_APIS[p.api]}"
+        api = "-" if p.api is None else f"{p.api} (deprecated)" if p.api in DEPRECATED_PLUGIN_APIS else str(p.api)
+        rows.append([p.name, p.distribution or "-", p.version or "-", api, p.status, detail])
+    print(table(["PLUGIN", "DISTRIBUTION", "VERSION", "API", "STATUS", "DETAIL"], rows))
     return 0

@@ -65,6 +65,7 @@ class Plugin:
             "status": self.status,
             "error": self.error,
             "api": self.api,
+            "deprecated_api": self.api in DEPRECATED_PLUGIN_APIS,
             "import_seconds": round(self.import_seconds, 6),
             "register_seconds": round(self.register_seconds, 6),
             "components": {kind: [c.name for c in comps] for kind, comps in self.components.items()},
@@ -167,6 +168,8 @@ def register_plugin(manager: pluggy.PluginManager, plugin: Plugin, obj: Any) -> 
         refusal = unsupported_api(declared)
         if refusal:
             raise PluginRejected(refusal)
+        if isinstance(getattr(obj, "FLEXZOO_PLUGIN_API", None), int):  # the module's own word, shown by zoo plugins
+            plugin.api = obj.FLEXZOO_PLUGIN_API
         if declared in DEPRECATED_PLUGIN_APIS:
             warnings.warn(f"flexzoo plugin {plugin.name!r}: {DEPRECATED_PLUGIN_APIS[declared]}", DeprecationWarning,
                           stacklevel=2)

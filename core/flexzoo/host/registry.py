@@ -72,6 +72,27 @@ class Registry:
         """The plugin called ``name``, loaded or not."""
         return next((p for p in self.plugins if p.name == name), None)
 
+    def names(self, kind: str) -> set[str]:
+        """Every name a ``kind`` component may be given by: each one's ``name`` and ``plugin:name``."""
+        return {name for entries in self._by_kind[kind].values() for e in entries
+                for name in (e.name, e.qualified_name)}
+
+    def failed(self) -> list[Plugin]:
+        """The installed plugins that failed to load."""
+        return [p for p in self.plugins if p.status == "failed"]
+
+    def failures(self) -> str:
+        """Each failed plugin with its distribution and load error, and where to read more ('' when none failed).
+
+        Said wherever a name is not found: the component may be in a plugin that is installed and broken.
+        """
+        failed = self.failed()
+        if not failed:
+            return ""
+        named = "; ".join(f"plugin `{p.name}` (distribution {p.distribution or '?'} {p.version or ''}".rstrip()
+                          + f") is installed but failed to load: {' '.join(p.error.split())}" for p in failed)
+        return f"{named}; run `zoo plugins` for details"
+
     def components(self, kind: str | None = None, pattern: str | None = None) -> list[RegisteredComponent]:
         """Components, sorted by kind then qualified name; ``pattern`` is a shell wildcard."""
         kinds = [kind] if kind else list(KINDS)
@@ -92,7 +113,8 @@ class Registry:
             if plugin is None or plugin.status != "loaded":
                 loaded = sorted(p.name for p in self.plugins if p.status == "loaded")
                 why = f" ({plugin.status}: {plugin.error})" if plugin else ""
-                hint = ((not plugin and install_hint(kind, name, plugin_name)) or did_you_mean(plugin_name, loaded)
+                hint = ((plugin and plugin.status == "failed" and self.failures())
+                        or (not plugin and install_hint(kind, name, plugin_name)) or did_you_mean(plugin_name, loaded)
                         or f"loaded plugins: {', '.join(loaded)}")
                 raise UnknownComponent(f"no plugin named `{plugin_name}` is available{why}", hint)
             entries = [e for e in entries if e.plugin == plugin_name]
@@ -122,7 +144,12 @@ class Registry:
         catalogued = "" if plugin_name else install_hint(kind, name, present=present)
         hint = (catalogued or did_you_mean(reference, candidates)
                 or f"`zoo list {kind}s` shows the {kind}s installed")
-        return UnknownComponent(f"unknown {kind} `{reference}`{where}", hint)
+        return UnknownComponent(f"unknown {kind} `{reference}`{where}", _with_failures(hint, self.failures()))
+
+
+def _with_failures(hint: str, failures: str) -> str:
+    """The hint, led by the plugins that failed to load (the name asked for may be theirs)."""
+    return f"{failures}; otherwise: {hint}" if failures and hint else failures or hint
 
 
 def blocked_from_env() -> set[str]:

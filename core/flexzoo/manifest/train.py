@@ -11,6 +11,7 @@ hashes as it did before they existed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -44,18 +45,33 @@ DEFAULT_METRICS: dict[str, list[str]] = {
 METRICS_OF_TASK = {"classification": ("accuracy", "macro_f1", "miou"), "regression": ("mse", "mae"),
                    "detection": ("map50", "map")}
 HIGHER_IS_BETTER = {"accuracy", "macro_f1", "miou", "map50", "map"}
-DATA_FORMS = 'data = "digits", "imagefolder:PATH", "PATH.npz", "PATH.safetensors", "PATH.csv" or "NAME:LOCATION"'
+DATA_FORMS = ('data = "digits", "imagefolder:PATH", "PATH.npz", "PATH.safetensors", "PATH.csv", "NAME:LOCATION" or '
+              '"PLUGIN:NAME:LOCATION"')
 #: A file's suffix -> the builtin source that reads it, for ``data = "PATH"`` without a source name.
 SOURCE_OF_SUFFIX = {".npz": "arrays", ".safetensors": "arrays", ".csv": "table", ".jsonl": "table"}
 
 
-def data_source(data: str) -> tuple[str, str]:
-    """The data source's name and location in ``[train] data``: ``"NAME"``, ``"NAME:LOCATION"`` or a file."""
+def data_source(data: str, datasets: Collection[str] | None = None) -> tuple[str, str]:
+    """The data source's name and location in ``[train] data``: ``"NAME"``, ``"NAME:LOCATION"``, a file, or
+    qualified, ``"PLUGIN:NAME"`` or ``"PLUGIN:NAME:LOCATION"`` (the name is then ``PLUGIN:NAME``).
+
+    ``datasets``: the data sources' names, qualified ones among them (``Registry.names("dataset")``), which tell
+    ``PLUGIN:NAME`` from ``NAME:LOCATION``; default: the installed plugins'.
+    """
     for suffix, name in SOURCE_OF_SUFFIX.items():
         if data.endswith(suffix) and not data.partition(":")[0].isidentifier():
             return name, data
     name, _, location = data.partition(":")
+    source, _, rest = location.partition(":")
+    if source and f"{name}:{source}" in (_installed_datasets() if datasets is None else datasets):
+        return f"{name}:{source}", rest
     return name, location
+
+
+def _installed_datasets() -> set[str]:
+    from flexzoo.host.registry import default_registry
+
+    return default_registry().names("dataset")
 
 
 def _fraction(value: float) -> str:
@@ -63,7 +79,7 @@ def _fraction(value: float) -> str:
 
 
 def _data(value: str) -> str:
-    name, _ = data_source(value)
+    name, _ = data_source(value, ())  # the leading name's form only: the registry checks the source itself
     if name in SOURCE_OF_SUFFIX.values() or name.replace("-", "_").isidentifier():
         return ""
     return f"`data` `{value}` is not a data source I know"
@@ -77,7 +93,8 @@ Beta = Annotated[float, Interval(ge=0, lt=1)]
 
 TRAIN_KEYS = KeyTable(
     Key("data", str, REQUIRED, "digits, imagefolder:PATH, PATH.npz, PATH.safetensors, PATH.csv, or NAME:LOCATION "
-        "for any data source (`zoo list datasets`); relative paths are relative to the manifest", _data),
+        "for any data source (`zoo list datasets`), PLUGIN:NAME:LOCATION to name its plugin; relative paths are "
+        "relative to the manifest", _data),
     Key("validation_split", float, 0.2, "fraction of the samples held out for validation (seeded split)",
         _fraction),
     Key("split_seed", NonNegative, 0, "seed of the train/validation split"),
@@ -464,7 +481,7 @@ class TrainConfig:
                               for step in section.get("grow", [])),
                    preprocess={**(PREPROCESS_KEYS.check({}, "", _ignore) or {}), **section.get("preprocess", {})},
                    augment={**(AUGMENT_KEYS.check({}, "", _ignore) or {}), **section.get("augment", {})},
-                   source=section.get("source") or {"use": data_source(section["data"])[0]})
+                   source=section.get("source") or {"use": data_source(section["data"], ())[0]})
 
     @property
     def augmented(self) -> bool:

@@ -78,17 +78,22 @@ TRACK_KEYS = KeyTable(
 )
 
 
-def check_track(table: Any, trackers: Iterable[str], report: Report) -> dict[str, Any] | None:
-    """Check ``[track]``: its keys, and that each name in ``use`` is an installed plugin with run hooks."""
-    resolved = TRACK_KEYS.check(table, "track", report)
+def check_track(table: Any, trackers: Iterable[str], report: Report, failures: str = "") -> dict[str, Any] | None:
+    """Check ``[track]``'s own keys, and that each name in ``use`` is a tracker or a plugin with run hooks.
+
+    ``failures`` names the plugins that failed to load (:meth:`Registry.failures`): a tracker asked for may be one.
+    The ``[track.<name>]`` tables (a tracker's settings) are checked by the caller, against the tracker's signature.
+    """
+    resolved = TRACK_KEYS.check({k: v for k, v in table.items() if not isinstance(v, dict)}, "track", report)
     if resolved is None:
         return None
     known = sorted(trackers)
     unknown = [name for name in resolved["use"] if name not in known]
     for name in unknown:
+        hint = did_you_mean(name, known) or (f"trackers installed here: {', '.join(known)}" if known else
+                                             "install one, e.g. pip install flexzoo-plugin-tensorboard")
         report(Problem("track.use", f"no installed plugin `{name}` implements the run hooks",
-                       did_you_mean(name, known) or (f"trackers installed here: {', '.join(known)}" if known else
-                                                     "install one, e.g. pip install flexzoo-plugin-tensorboard")))
+                       f"{failures}; otherwise: {hint}" if failures else hint))
     return None if unknown else resolved
 
 
@@ -230,12 +235,12 @@ class _Checker:
 
     def data_source(self, table: dict[str, Any], train: dict[str, Any]) -> dict[str, Any] | None:
         """The data source ``[train] data`` names, with its ``[train.source]`` parameters checked like a component's."""
-        name, _ = data_source(train["data"])
+        name, _ = data_source(train["data"], self.registry.names("dataset"))
         try:
             found = self.registry.resolve("dataset", name)
         except UnknownComponent as exc:
             self.report("train.data", f"`data` `{name}` is not a data source I know",
-                        f"{exc.hint.replace('zoo list datasets', '`zoo list datasets`')}; {DATA_FORMS}")
+                        f"{exc.hint}; {DATA_FORMS}")
             return None
         given = table.get("source", {})
         if not isinstance(given, dict):
@@ -254,6 +259,33 @@ class _Checker:
             return None
         spec = self.component("dataset", {"use": found.qualified_name, **defaults, **given}, "train.source")
         return None if spec is None else {"use": spec.use, **spec.params}
+
+    def track(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """``[track]``: its keys, the trackers in ``use``, and each tracker component's settings table
+        ``[track.<name>]`` checked against its factory's signature (defaults filled, also without a table)."""
+        table = self.table(data, "track", required=False)
+        if table is None:
+            return None
+        known = trackers(self.registry)
+        resolved = check_track(table, known, self.add, self.registry.failures())
+        settings = {name: value for name, value in table.items() if isinstance(value, dict)}
+        used = resolved["use"] if resolved else []
+        for name in settings:
+            if name not in used:
+                self.report(f"track.{name}", f"[track.{name}] sets a tracker that [track] use does not name",
+                            f'add "{name}" to [track] use, or remove [track.{name}]')
+        if resolved is None:
+            return None
+        for name in used:
+            if name not in self.registry.names("tracker"):
+                if name in settings:
+                    self.report(f"track.{name}", f"`{name}` logs through the run hooks and declares no settings",
+                                f"remove [track.{name}] (its plugin declares no `flexzoo_trackers` tracker)")
+                continue
+            spec = self.component("tracker", {**settings.get(name, {}), "use": name}, f"track.{name}")
+            if spec is not None:
+                resolved[name] = spec.params
+        return resolved
 
     def backbone(self, data: dict[str, Any]) -> ComponentSpec | None:
         """[backbone]: a component, or one reused from an artifact (``from``), optionally frozen.
@@ -419,9 +451,10 @@ def _format_conflicts(registry: Registry, steps: list[ComponentSpec], formats: l
 
 
 def trackers(registry: Registry) -> list[str]:
-    """The loaded plugins that implement a run hook: what ``[track] use`` may name."""
+    """What ``[track] use`` may name: tracker components (``name``, ``plugin:name``) and the loaded plugins that
+    implement a run hook."""
     return sorted({impl.plugin_name for hook in RUN_HOOKS
-                   for impl in getattr(registry.manager.hook, hook).get_hookimpls()})
+                   for impl in getattr(registry.manager.hook, hook).get_hookimpls()} | registry.names("tracker"))
 
 
 def check_export(manifest: ResolvedManifest, formats: list[str], registry: Registry | None = None) -> None:
@@ -471,8 +504,7 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
                            "remove bootstrap, or set streaming = false in [train.source]")
     checker.compress_order(compress)
     export = checker.export(data, compress)
-    track_table = checker.table(data, "track", required=False)
-    track = check_track(track_table, trackers(checker.registry), checker.add) if track_table is not None else None
+    track = checker.track(data)
     budget_table = checker.table(data, "budget", required=False)
     budget = BUDGET_KEYS.check(budget_table, "budget", checker.add) if budget_table is not None else None
     if checker.problems:

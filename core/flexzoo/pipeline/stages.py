@@ -277,24 +277,32 @@ class Pipeline:
         assert self.config is not None
         if self._data is None:
             shapes = self.manifest.input_shapes() or self.manifest.model.input_shape
-            self._data = load_dataset(self.config, self.data_source(), shapes,
-                                      seed=self.manifest.model.seed)
+            self._data = load_dataset(self.config, self.data_source(), shapes, seed=self.manifest.model.seed,
+                                      origin=self._data_component().qualified_name)
             self._data.pretrained = self._pretrained
         return self._data
+
+    def _data_component(self) -> Any:
+        """The ``flexzoo_datasets`` component ``[train] data`` names."""
+        assert self.config is not None
+        train = self.manifest.train or {}
+        return self.registry.resolve("dataset", (train.get("source") or {}).get("use")
+                                     or data_source(self.config.data, self.registry.names("dataset"))[0])
 
     def data_source(self) -> Any:
         """Call the ``[train] data`` source's factory (a ``flexzoo_datasets`` component) with its parameters."""
         assert self.config is not None
         train = self.manifest.train or {}
-        spec = dict(train.get("source") or {"use": data_source(self.config.data)[0]})
-        found = self.registry.resolve("dataset", spec.pop("use"))
+        spec = dict(train.get("source") or {})
+        spec.pop("use", None)
+        found = self._data_component()
         factory = found.component.factory
         accepted = {p.name for p in schema.parameters(factory)}
         if "inputs" in accepted:
             spec.setdefault("inputs", self.config.inputs)
             if self.manifest.inputs:  # a model of several inputs reads one array per input, by name
                 spec["inputs"] = list(self.manifest.inputs)
-        _, location = data_source(self.config.data)
+        _, location = data_source(self.config.data, self.registry.names("dataset"))
         if location and (base := self.manifest.base_dir()) is not None:
             location = str(base / Path(location).expanduser())
         supplied = {"location": location, "input_shape": self.manifest.model.input_shape}

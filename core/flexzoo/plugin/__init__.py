@@ -41,6 +41,7 @@ from flexzoo.plugin.protocols import (
     PackingStep,
     RestorableStep,
     Strategy,
+    Tracker,
 )
 from flexzoo.plugin.single_process import SingleProcess
 from flexzoo.plugin.steps import Distillation, StepContext, StepUnavailable, TrainingData
@@ -72,6 +73,7 @@ __all__ = [
     "StepContext",
     "StepUnavailable",
     "Strategy",
+    "Tracker",
     "TrainingData",
     "WeightsFile",
     "helpers",

@@ -10,7 +10,8 @@ from typing import Any
 __all__ = ["HOST_PARAMETERS", "KINDS", "REGISTRATION_HOOKS", "Component", "RegisteredComponent", "kind_from_word"]
 
 #: Component kinds, singular, in lifecycle order.
-KINDS: tuple[str, ...] = ("backbone", "head", "initializer", "compressor", "strategy", "dataset", "explainer")
+KINDS: tuple[str, ...] = ("backbone", "head", "initializer", "compressor", "strategy", "dataset", "tracker",
+                          "explainer")
 
 #: The registration hook of each kind.
 REGISTRATION_HOOKS: dict[str, str] = {
@@ -20,6 +21,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "compressor": "flexzoo_compressors",
     "strategy": "flexzoo_strategies",
     "dataset": "flexzoo_datasets",
+    "tracker": "flexzoo_trackers",
     "explainer": "flexzoo_explainers",
 }
 

@@ -178,6 +178,24 @@ def flexzoo_datasets() -> Sequence[Component]:
 
 
 @hookspec
+def flexzoo_trackers() -> Sequence[Component]:
+    """Declare trackers: where a training run is logged (``[track] use = ["name"]``), with settings of their own.
+
+    A tracker factory takes its settings as keyword arguments (the keys of the ``[track.<name>]`` table,
+    validated against its signature before anything runs, shown by ``zoo info <name>``) and returns an
+    object that follows :class:`flexzoo.plugin.Tracker`: any of ``run_start(run)``,
+    ``epoch_end(run, epoch, metrics)`` and ``run_end(run, artifact, history, status)``, called on rank 0
+    for the runs whose ``[track] use`` names it. The factory is called once per run, when it starts.
+    ``run.settings("<name>")`` holds the resolved settings too, for a plugin that logs through the run
+    hooks below instead.
+
+    ``flexzoo.testing.check_tracker`` runs a tracker through a real training run.
+
+    :return: the plugin's trackers. Every plugin's result is collected.
+    """
+
+
+@hookspec
 def flexzoo_explainers() -> Sequence[Component]:
     """Declare explainers: how a prediction is attributed to its input (``zoo explain --method NAME``).
 

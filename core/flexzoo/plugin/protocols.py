@@ -14,6 +14,7 @@ import torch; tensors and modules appear in annotations only.
 | compressor  | a :class:`CompressionStep` (optionally restorable)    | ``input_shape``, ``context``     |
 | strategy    | a :class:`Strategy`                                   |                                  |
 | dataset     | a :class:`DataSource`                                 | ``location``, ``input_shape``    |
+| tracker     | a :class:`Tracker`                                    |                                  |
 | explainer   | an :class:`Explainer`                                 |                                  |
 """
 
@@ -42,6 +43,7 @@ __all__ = [
     "PackingStep",
     "RestorableStep",
     "Strategy",
+    "Tracker",
 ]
 
 
@@ -306,6 +308,19 @@ class DataSource(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> tuple[Any, Mapping[str, Any]]: ...
+
+
+class Tracker(Protocol):
+    """Where a run is logged: what a tracker factory (``flexzoo_trackers``) returns, called on rank 0.
+
+    Each method is optional; the host calls those the object has, for a run whose ``[track] use`` names it:
+
+    - ``run_start(run: RunInfo) -> None``: before the first epoch (after a resume: before the next one);
+    - ``epoch_end(run: RunInfo, epoch: int, metrics: Mapping[str, float]) -> None``: after each epoch's
+      validation (``train/loss``, ``lr``, ``validation/<head>.<metric>``, ``seconds``); keep it cheap;
+    - ``run_end(run: RunInfo, artifact: Path | None, history: Sequence[Mapping[str, Any]], status: str)
+      -> None``: when the run is over (``status`` ``"finished"``, or ``"failed"`` with ``artifact`` None).
+    """
 
 
 @runtime_checkable

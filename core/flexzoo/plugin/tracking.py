@@ -49,7 +49,8 @@ class RunInfo:
     :param run_dir: the run's own folder (``<out>/<name>.train``), where file-based trackers write.
     :param out_dir: the output folder the artifact goes to.
     :param manifest: the resolved manifest (every default filled) in manifest shape.
-    :param track: the resolved ``[track]`` section (``use``, ``experiment``, ``tracking_uri``, ``log_artifact``).
+    :param track: the resolved ``[track]`` section (``use``, ``experiment``, ``tracking_uri``, ``log_artifact``,
+        and each tracker component's settings as a table of its name: :meth:`settings`).
     :param rank: always 0: only rank 0 reports a run. ``world_size`` is the number of ranks training.
     :param epochs: the planned number of epochs; ``first_epoch`` is 1, or the next epoch after a resume.
     """
@@ -63,6 +64,10 @@ class RunInfo:
     world_size: int = 1
     epochs: int = 0
     first_epoch: int = 1
+
+    def settings(self, tracker: str) -> dict[str, Any]:
+        """The tracker's own settings: its ``[track.<tracker>]`` table, every default filled (``{}`` without one)."""
+        return dict(self.track.get(tracker) or {})
 
     def tracks(self, plugin: str) -> bool:
         """Whether ``[track] use`` names ``plugin``: trackers log only runs that ask for them."""

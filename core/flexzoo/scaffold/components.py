@@ -1,8 +1,9 @@
 """The example component of each kind that ``zoo new-plugin`` writes, as source text templates.
 
 Each template defines one factory that follows its kind's Protocol (``flexzoo.plugin.Backbone``,
-``Head``, ``Initializer``, ``CompressionStep``, ``Strategy``, ``DataSource``, ``Explainer``), says so in its
-docstring and return annotation, and imports torch inside the function so that listing the new plugin stays cheap.
+``Head``, ``Initializer``, ``CompressionStep``, ``Strategy``, ``DataSource``, ``Tracker``, ``Explainer``), says so
+in its docstring and return annotation, and imports torch inside the function so that listing the new plugin stays
+cheap.
 ``EXAMPLE_USE`` says how a manifest uses it.
 """
 
@@ -194,6 +195,49 @@ def stripes(input_shape: tuple[int, ...], location: str = "", size: int = 60) ->
     return Stripes(size, tuple(input_shape))
 '''
 
+TRACKER = '''
+
+class JsonLines:
+    """One JSON line per logged epoch, and the run's end, in the run's folder (a Tracker)."""
+
+    def __init__(self, file_name: str, every: int) -> None:
+        self.file_name = file_name
+        self.every = every
+
+    def _write(self, run, record: dict) -> None:
+        import json
+
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run.run_dir / self.file_name, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\\n")
+
+    def run_start(self, run) -> None:
+        self._write(run, {"run": run.name, "epochs": run.epochs})
+
+    def epoch_end(self, run, epoch: int, metrics) -> None:
+        if epoch % self.every == 0:
+            self._write(run, {"epoch": epoch, **metrics})
+
+    def run_end(self, run, artifact, history, status: str) -> None:
+        self._write(run, {"status": status})
+
+
+def jsonl_log(file_name: str = "log.jsonl", every: int = 1) -> Tracker:
+    """Log a run's metrics as JSON lines in its folder (<out>/<model>.train/<file_name>).
+
+    Returns a flexzoo.plugin.Tracker; [track] use = ["jsonl_log"], settings in [track.jsonl_log].
+
+    Args:
+        file_name: the log's name in the run's folder.
+        every: epochs between logged lines.
+    """
+    if every <= 0:
+        raise ParameterError("every", f"must be positive, got {every}")
+    if "/" in file_name or file_name in ("", ".", ".."):
+        raise ParameterError("file_name", f"must be a plain file name, got {file_name!r}")
+    return JsonLines(file_name, every)
+'''
+
 EXPLAINER = '''
 
 class GradientTimesInput:
@@ -245,6 +289,48 @@ def test_threads_limits_torch_between_setup_and_teardown():
 '''
 
 
+#: A ``zoo train`` run logged by the example tracker, read back (``$name`` is the plugin).
+TRACKER_TEST = '''
+
+TRACKED = """
+[model]
+name = "$name-tracked"
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "builtin:mlp"
+widths = [16]
+
+[heads.digit]
+use = "builtin:linear"
+num_classes = 10
+
+[train]
+data = "digits"
+epochs = 2
+batch_size = 256
+
+[track]
+use = ["jsonl_log"]
+
+[track.jsonl_log]
+file_name = "acme.jsonl"
+"""
+
+
+def test_jsonl_log_logs_a_zoo_train_run(tmp_path):
+    path = tmp_path / "tracked.toml"
+    path.write_text(TRACKED)
+    trained = zoo("train", str(path), "-o", str(tmp_path / "out"), "-q")
+    assert trained.returncode == 0, trained.stderr
+    lines = (tmp_path / "out" / "$name-tracked.train" / "acme.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert records[0] == {"run": "$name-tracked", "epochs": 2} and records[-1] == {"status": "finished"}
+    assert [record["epoch"] for record in records[1:-1]] == [1, 2]
+    assert all("train/loss" in record for record in records[1:-1])
+'''
+
+
 @dataclass(frozen=True)
 class Template:
     """One kind's example: its source, its factory's name, what it imports from ``flexzoo.plugin``."""
@@ -263,6 +349,7 @@ TEMPLATES: dict[str, Template] = {
     "compressor": Template(COMPRESSOR, "magnitude_prune", ("CompressionStep",)),
     "strategy": Template(STRATEGY, "threads", ("SingleProcess", "Strategy"), STRATEGY_TEST),
     "dataset": Template(DATASET, "stripes", ("DataSource",)),
+    "tracker": Template(TRACKER, "jsonl_log", ("Tracker",), TRACKER_TEST),
     "explainer": Template(EXPLAINER, "gradient_times_input", ("Explainer",)),
 }
 
@@ -274,6 +361,7 @@ EXAMPLE_USE: dict[str, str] = {
     "compressor": '[[compress]]\nuse = "$name:magnitude_prune"\namount = 0.25\n',
     "strategy": '[distributed]\nuse = "$name:threads"\n',
     "dataset": '',  # a data source is used by [train] data = "$name:stripes"
+    "tracker": '',  # a tracker is used by [track] use = ["jsonl_log"], its settings in [track.jsonl_log]
     "explainer": '',  # an explainer is used by zoo explain --method acme:gradient_times_input
 }
 

@@ -12,7 +12,8 @@ component the plugin declares::
 Each kind's check holds its components to the kind's Protocol (``flexzoo.plugin.Backbone``, ``Head``,
 ``Initializer``, ``CompressionStep``, ``Strategy``) by running them as the host does: a strategy
 through the trainer's whole sequence of calls, a compressor through a build, a save and a load.
-A tracker plugin (run hooks, ``[track] use``) runs ``check_tracker`` and reads back what it logged.
+A tracker (``flexzoo_trackers``) is run through real training runs (``check_tracker_component``); a plugin
+that logs through the run hooks runs ``check_tracker`` and reads back what it logged.
 The checks are plain functions too (``check_schema``, ``check_backbone``, ...), raising
 ``AssertionError`` with a message that says what to fix. Importing this module does not import torch.
 """
@@ -34,7 +35,7 @@ from flexzoo.testing.checks import (
     plugin_components,
 )
 from flexzoo.testing.suite import PluginConformance
-from flexzoo.testing.tracking import check_tracker, train_tracked
+from flexzoo.testing.tracking import check_tracker, check_tracker_component, train_tracked
 
 __all__ = [
     "HEAVY_MODULES",
@@ -50,6 +51,7 @@ __all__ = [
     "check_schema",
     "check_strategy",
     "check_tracker",
+    "check_tracker_component",
     "plugin_components",
     "train_tracked",
 ]

@@ -18,11 +18,13 @@ from flexzoo.errors import ParameterError
 from flexzoo.host.registry import Registry
 from flexzoo.manifest import schema
 from flexzoo.plugin.components import RegisteredComponent
-from flexzoo.plugin.protocols import Backbone, DataDependentInitializer, DataSource, FeatureMap, Head, Initializer
+from flexzoo.plugin.protocols import Backbone, DataDependentInitializer, FeatureMap, Head, Initializer
 from flexzoo.testing.compressors import check_compressor
+from flexzoo.testing.datasets import check_dataset
 from flexzoo.testing.explainers import check_explainer
 from flexzoo.testing.inputs import BATCH, data_context, declared, example_arguments, member_models
 from flexzoo.testing.strategies import check_strategy
+from flexzoo.testing.tracking import check_tracker_component
 
 __all__ = ["HEAVY_MODULES", "check_backbone", "check_component", "check_compressor", "check_dataset",
            "check_explainer", "check_head", "check_initializer", "check_listing_is_light", "check_schema",
@@ -225,46 +227,6 @@ def _check_data_dependent(entry: RegisteredComponent, init: Any, net: Any) -> No
     assert changed, f"{entry.qualified_name}.initialize changed no parameter of the selected layers"
 
 
-def check_dataset(entry: RegisteredComponent, input_shape: Sequence[int] = (3, 8, 8),
-                  example: Mapping[str, Any] | None = None, location: str = "") -> None:
-    """The source follows :class:`flexzoo.plugin.DataSource`: a sized map-style set of (input, targets).
-
-    Reads the first and the last sample as the host does; an input is a PIL image or an array of
-    ``input_shape``; targets map names to integer classes or arrays; ``labels`` (if any) name the classes.
-    """
-    import numpy as np
-
-    kwargs = example_arguments(entry, example)
-    names = declared(entry)
-    if "input_shape" in names:
-        kwargs["input_shape"] = tuple(input_shape)
-    if "location" in names:
-        kwargs["location"] = location
-    source = entry.component.factory(**kwargs)
-    where = entry.qualified_name
-    assert isinstance(source, DataSource), f"{where} returned {type(source).__name__}; a dataset factory must " \
-        "return a DataSource: `description`, `__len__` and `__getitem__(i) -> (input, targets)`"
-    count = len(source)
-    assert count > 0, f"{where}: the source has no samples"
-    labels = getattr(source, "labels", None) or {}
-    for index in (0, count - 1):
-        sample = source[index]
-        assert isinstance(sample, tuple) and len(sample) == 2 and isinstance(sample[1], Mapping), \
-            f"{where}[{index}] must be (input, {{target: value}}), got {type(sample).__name__}"
-        value, targets = sample
-        if not hasattr(value, "convert"):  # not a PIL image: an array of one sample
-            size = int(np.asarray(value).size)
-            assert size == int(np.prod(input_shape)), \
-                f"{where}[{index}]: an array input must hold input_shape {list(input_shape)}, got {np.shape(value)}"
-        assert targets, f"{where}[{index}] has no target"
-        for name, target in targets.items():
-            if name in labels:
-                assert 0 <= int(target) < len(labels[name]), \
-                    f"{where}[{index}]: target `{name}` = {target} is not one of its {len(labels[name])} labels"
-    held_out = getattr(source, "held_out", None)
-    assert held_out is None or 0 < held_out < count, f"{where}: held_out must leave samples on both sides"
-
-
 def check_component(entry: RegisteredComponent, input_shape: Sequence[int], example: Mapping[str, Any] | None = None,
                     location: str = "") -> None:
     """Run the check of the component's kind (``location``: the data a dataset source reads)."""
@@ -280,6 +242,8 @@ def check_component(entry: RegisteredComponent, input_shape: Sequence[int], exam
         check_dataset(entry, input_shape, example, location)
     elif entry.kind == "explainer":
         check_explainer(entry, example)
+    elif entry.kind == "tracker":
+        check_tracker_component(entry, example)
     else:
         check_strategy(entry, example)
 

@@ -25,9 +25,10 @@ import torch
 from torch.utils.data import DataLoader, Sampler, default_collate
 from torch.utils.data import Dataset as TorchDataset
 
-from flexzoo.errors import DataError
+from flexzoo.errors import DataError, FlexzooError
 from flexzoo.manifest.train import TrainConfig
 from flexzoo.training.arrays import arrays_digest, as_tensor, fit_inputs, non_finite_samples
+from flexzoo.training.sample_checks import TargetRule, as_input_mode, target_problem, target_rules
 from flexzoo.training.streaming import ListedPlacement, ShuffledPlacement, StreamPass, file_order
 from flexzoo.training.transforms import eval_transform, train_transform
 
@@ -67,19 +68,25 @@ class RankBatches(Sampler[list[Any]]):
 
 
 class Samples(TorchDataset):
-    """The source's samples as tensors: images transformed, arrays reshaped; failures become BadSample."""
+    """The source's samples as tensors: images transformed, arrays reshaped; failures become BadSample.
 
-    def __init__(self, source: Any, input_shape: tuple[int, ...] | None, seed: int, train: Any, evaluate: Any
-                 ) -> None:
+    Every sample is checked as it enters (flexzoo.training.sample_checks): its targets against ``rules``,
+    its input's values; an image is converted to the input's channels first.
+    """
+
+    def __init__(self, source: Any, input_shape: tuple[int, ...] | None, seed: int, train: Any, evaluate: Any,
+                 rules: dict[str, TargetRule] | None = None) -> None:
         self.source = source
         self.input_shape = input_shape
         self.seed = seed
         self.train_transform = train
         self.eval_transform = evaluate
+        self.rules = rules or {}
 
     def describe(self, index: int) -> str:
+        """``sample INDEX``, with where it comes from when the source says (``describe(i)``)."""
         describe = getattr(self.source, "describe", None)
-        return describe(index) if describe else f"sample {index}"
+        return f"sample {index}, {describe(index)}" if describe else f"sample {index}"
 
     def __len__(self) -> int:
         return len(self.source)
@@ -97,8 +104,12 @@ class Samples(TorchDataset):
         """The sample ``read()`` gives, transformed; a failure becomes a BadSample."""
         try:
             value, targets = read()
+            problem = target_problem(targets, self.rules) if self.rules else ""
+            if problem:
+                return BadSample(index, problem)
             if hasattr(value, "convert"):  # a PIL image: 8-bit pixels, scaled and normalized by a positive std,
-                transform = self.train_transform if train else self.eval_transform  # are always finite
+                value = as_input_mode(value, self.input_shape)  # are always finite
+                transform = self.train_transform if train else self.eval_transform
                 if train and transform is not self.eval_transform:
                     inputs = self._seeded(transform, value, epoch, index)
                 else:
@@ -160,10 +171,16 @@ class Dataset:
     inputs: torch.Tensor | dict[str, torch.Tensor] | None = None
     pretrained: dict[str, Any] | None = None
     skipped: dict[int, str] = field(default_factory=dict)
+    origin: str = ""  # the data source's qualified name (``plugin:name``), for messages
     _preprocessing: dict[str, Any] | None = None
     _images: bool | None = None
     _loaders: dict[bool, tuple[DataLoader, RankBatches]] = field(default_factory=dict)
     _samples: Samples | None = None
+
+    @property
+    def where(self) -> str:
+        """The data source as messages name it: its qualified name and description."""
+        return f"data source `{self.origin}` ({self.description})" if self.origin else self.description
 
     @property
     def in_memory(self) -> bool:
@@ -225,7 +242,7 @@ class Dataset:
         for read in self._statistics_images():
             try:
                 image, _ = read()
-                channels = transform(image).double().flatten(1)
+                channels = transform(as_input_mode(image, self.input_shape)).double().flatten(1)
             except Exception:  # a bad sample is reported when training reaches it
                 continue
             total = channels.sum(1) if total is None else total + channels.sum(1)
@@ -259,8 +276,15 @@ class Dataset:
             if preprocessing is not None:
                 evaluate = eval_transform(preprocessing)
                 train = train_transform(preprocessing, self.config.augment) if self.config.augmented else evaluate
-            self._samples = Samples(self.source, self.input_shape, self.seed, train, evaluate)
+            self._samples = Samples(self.source, self.input_shape, self.seed, train, evaluate,
+                                    target_rules(self.targets))
         return self._samples
+
+    def expect_classes(self, classes: dict[str, int]) -> None:
+        """Hold every sample's target of each name in ``classes`` to that many classes (the head's outputs)."""
+        samples = self.samples()
+        samples.rules = {name: rule.with_classes(classes[name]) if name in classes else rule
+                         for name, rule in samples.rules.items()}
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -338,8 +362,9 @@ class Dataset:
             samples = self.samples()
             if self.config.on_bad_sample == "error":
                 first = bad[0]
-                raise DataError(f"{self.description}: cannot read {samples.describe(first.index)}: {first.reason}; "
-                                "fix or remove it, or set [train] on_bad_sample = \"skip\" to leave bad samples out")
+                fix = f"fix the sample (or data source `{self.origin}`)" if self.origin else "fix or remove it"
+                raise DataError(f"{self.where}: cannot read {samples.describe(first.index)}: {first.reason}; "
+                                f"{fix}, or set [train] on_bad_sample = \"skip\" to leave bad samples out")
             for sample in bad:
                 if sample.index not in self.skipped:
                     self.skipped[sample.index] = f"{samples.describe(sample.index)}: {sample.reason}"
@@ -404,11 +429,24 @@ def _checked_inputs(array: np.ndarray, shape: tuple[int, ...] | None, descriptio
     return as_tensor(inputs)
 
 
-def load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, seed: int = 0) -> Dataset:
+def load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, seed: int = 0, origin: str = ""
+                 ) -> Dataset:
     """The data ``source`` gives, with its seeded train/validation split (held in memory when it is arrays).
 
     ``input_shape`` is each input's shape by name for a model of several inputs: its source must be arrays.
+    ``origin`` is the source's qualified name (``plugin:name``): messages about its samples name it.
     """
+    try:
+        return _load_dataset(config, source, input_shape, seed, origin)
+    except FlexzooError:
+        raise
+    except Exception as exc:  # the source broke its contract (len, indexing, targets): the plugin is named
+        where = f"data source `{origin}`" if origin else getattr(source, "description", type(source).__name__)
+        raise DataError(f"{where}: {type(exc).__name__}: {exc}; the source must give len(source) and "
+                        "source[i] = (input, {target name: value}) (docs/plugins.md, 'Data sources')") from exc
+
+
+def _load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, seed: int, origin: str) -> Dataset:
     description = getattr(source, "description", type(source).__name__)
     count = len(source)
     train, validation = _split(config, count, getattr(source, "held_out", None), description)
@@ -422,7 +460,7 @@ def load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, s
     labels = {name: list(names) for name, names in (getattr(source, "labels", None) or {}).items()}
     common = dict(source=source, train_index=torch.from_numpy(train.astype(np.int64)),
                   validation_index=torch.from_numpy(validation.astype(np.int64)), description=description,
-                  labels=labels, config=config, input_shape=input_shape, seed=seed)
+                  labels=labels, config=config, input_shape=input_shape, seed=seed, origin=origin)
     arrays = getattr(source, "arrays", None)
     if arrays is not None:
         arrays = dict(arrays)

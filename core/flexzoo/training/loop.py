@@ -46,7 +46,10 @@ class EpochLoop:
             outputs = model.eval()(sample_inputs)
         size = tuple(sample_inputs.shape[-2:]) if isinstance(sample_inputs, torch.Tensor) and sample_inputs.ndim == 4 \
             else None
-        return Objective.for_model(self.config.heads, outputs, data.targets, self.fail, size)
+        objective = Objective.for_model(self.config.heads, outputs, data.targets, self.fail, size)
+        if not data.in_memory:  # every sample read later is held to the classes its head outputs
+            data.expect_classes(objective.classes())
+        return objective
 
     def steps_per_epoch(self, samples: int) -> int:
         """Full batches, plus a last partial one when it gives every rank at least one sample."""

@@ -104,6 +104,11 @@ class Objective:
         self.heads = heads
         self.scores = scores
 
+    def classes(self) -> dict[str, int]:
+        """Each classification target's number of classes: the outputs of the head trained on it."""
+        return {score.head.target: score.outputs for score in self.scores.values()
+                if isinstance(score, HeadScore) and score.head.task == "classification"}
+
     @classmethod
     def for_model(cls, heads: tuple[HeadObjective, ...], outputs: dict[str, torch.Tensor],
                   targets: dict[str, torch.Tensor], fail: Fail, input_size: tuple[int, int] | None = None
