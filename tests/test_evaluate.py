@@ -108,6 +108,10 @@ def test_evaluate_measures_clean_corrupted_and_attacked_accuracy_and_records_it(
     recorded = read_artifact(trained)  # verified: the weights are unchanged, the metadata hash renewed
     assert recorded.card["robustness"] == results
     assert recorded.weights_sha256 == read_artifact(reference).weights_sha256
+    report = tmp_path / "report.html"
+    assert main(["report", str(trained), "-o", str(report)]) == 0
+    page = report.read_text()
+    assert "<h2>Robustness</h2>" in page and "gaussian_noise" in page and "PGD-10" in page
 
 
 @pytest.mark.slow
