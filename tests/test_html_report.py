@@ -87,7 +87,7 @@ def test_every_chart_is_inline_and_nothing_is_fetched_at_view_time(page):
     _, parser, _ = page
     assert parser.fetched == []
     assert parser.sections == {"Model card": 0, "Training curves": 1 + 2 * 3, "Confusion matrix (validation split)": 2,
-                               "Compression": 3, "Export checks": 0}
+                               "Robustness": 0, "Compression": 3, "Export checks": 0}
     # curves: the loss, then each head's loss, accuracy and macro_f1; compression: size, latency, metrics
 
 

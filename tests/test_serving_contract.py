@@ -69,7 +69,7 @@ def test_schemathesis_checks_all_find_nothing(server, tmp_path):
         capture_output=True, text=True, timeout=150, cwd=tmp_path)
     failures = result.stdout[result.stdout.find("FAILURES"):][:6000]
     assert result.returncode == 0, failures + result.stderr[-2000:] + "".join(server.log)[-4000:]
-    assert "Operations:" in result.stdout and "20 selected / 20 total" in result.stdout, result.stdout[:2000]
+    assert "Operations:" in result.stdout and "21 selected / 21 total" in result.stdout, result.stdout[:2000]
     assert server.get("/health")[0] == 200  # and the server is still up
 
 
@@ -153,3 +153,28 @@ def test_every_route_the_server_answers_is_declared(server):
             if path in generic:  # declared per served model, as above: each model's body differs
                 continue
             assert (path, method) in declared, (path, method)
+
+
+def test_explain_answers_attributions_over_the_input_for_each_sample(server):
+    sample = (np.arange(64, dtype=np.float32).reshape(1, 8, 8) / 64).tolist()
+    status, body = server.post("/v1/models/tiny/explain", {"inputs": [sample, sample], "method": "integrated-gradients",
+                                                           "head": "parity", "target": 1, "settings": {"steps": 20}})
+    assert status == 200, body
+    assert (body["method"], body["head"], body["targets"]) == ("integrated_gradients", "parity", [1, 1])
+    assert np.asarray(body["attributions"]).shape == (2, 1, 8, 8)
+    assert body["settings"]["steps"] == 20 and "batch" in body["completeness_gap"]
+
+
+@pytest.mark.parametrize(("payload", "status", "message"), [
+    ({"method": "saliency"}, 400, "needs the key `inputs`"),
+    ({"inputs": [[[0.0] * 8] * 8], "colour": 1}, 400, "unknown key `colour`"),
+    ({"inputs": [[0.0] * 8]}, 422, "shape"),
+    ({"inputs": [[[0.0] * 8] * 8], "method": "lime"}, 422, "lime"),
+    ({"inputs": [[[0.0] * 8] * 8], "head": "colour"}, 422, "colour"),
+    ({"inputs": [[[0.0] * 8] * 8], "target": [1]}, 400, "`target`"),
+    ({"inputs": [[[0.0] * 8] * 8], "settings": {"steps": "many"}}, 422, "steps"),
+])
+def test_a_bad_explain_request_is_a_4xx_with_one_message(server, payload, status, message):
+    answer, body = server.post("/v1/models/tiny/explain", payload)
+    assert answer == status, body
+    assert message in body["error"], body

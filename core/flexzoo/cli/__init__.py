@@ -18,6 +18,7 @@ from flexzoo._version import __version__
 from flexzoo.cli import (
     artifacts,
     catalog,
+    evaluate,
     explain,
     export,
     hub,
@@ -33,8 +34,8 @@ from flexzoo.cli import (
 from flexzoo.errors import FlexzooError
 
 #: Each module adds its verbs through ``register(verb)``, in the order ``zoo --help`` shows them.
-VERB_MODULES = (artifacts, training, hub, tune, export, report, predict, explain, serve, publish, catalog, index,
-                scaffold)
+VERB_MODULES = (artifacts, training, hub, tune, export, report, predict, explain, evaluate, serve, publish, catalog,
+                index, scaffold)
 
 
 def _parser() -> argparse.ArgumentParser:

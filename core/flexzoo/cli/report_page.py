@@ -116,6 +116,24 @@ def _exports(path: Path) -> str:
             f"{body}</table>")
 
 
+def _robustness(info: dict[str, Any]) -> str:
+    """What ``zoo evaluate --record`` wrote into the card, and the adversarial training the run did."""
+    from flexzoo.cli.evaluate import CARD_KEY, render
+
+    parts = []
+    adversarial = (info.get("training") or {}).get("adversarial")
+    if adversarial:
+        parts.append(f"<p>Adversarially trained: {html.escape(adversarial['method'])}, epsilon "
+                     f"{adversarial['epsilon']:g} ({adversarial['steps']} steps of {adversarial['step_size']:g}), "
+                     f"{adversarial['ratio']:.0%} of each batch, head <code>{html.escape(adversarial['head'])}</code>."
+                     "</p>")
+    results = info["card"].get(CARD_KEY)
+    if results:
+        parts.append(f"<pre>{html.escape(render(results))}</pre>")
+    return "".join(parts) or "<p>No robustness results recorded: run <code>zoo evaluate ARTIFACT --corruptions all " \
+                             "--attack pgd --epsilon 0.1 --record</code>.</p>"
+
+
 def render_report(path: str | Path) -> str:
     """The whole page for the artifact at ``path``."""
     path = Path(path)
@@ -126,6 +144,7 @@ def render_report(path: str | Path) -> str:
         _section("Model card", f"<pre>{html.escape(render_card(info, artifact.weights_sha256))}</pre>"),
         _section("Training curves", _training(info)),
         _section("Confusion matrix (validation split)", _confusion(path, info)),
+        _section("Robustness", _robustness(info)),
         _section("Compression", _compression(info)),
         _section("Export checks", _exports(path)),
     ]

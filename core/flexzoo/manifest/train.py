@@ -36,6 +36,7 @@ Resize = Literal["stretch", "keep_aspect"]
 Interpolation = Literal["bilinear", "bicubic", "nearest"]
 Normalize = Literal["auto", "pretrained", "data", "none"]
 AutoAugment = Literal["none", "randaugment", "trivialaugment"]
+AdversarialMethod = Literal["pgd", "fgsm"]
 
 CLASSIFICATION_LOSSES = ("cross_entropy",)
 DEFAULT_METRICS: dict[str, list[str]] = {
@@ -135,7 +136,7 @@ TRAIN_KEYS = KeyTable(
         "parameters), foreach (batched), for_loop (one parameter at a time) or auto (torch's choice)"),
     Key("checkpoint_every", Positive, 1, "epochs between checkpoints (the last epoch, or an early stop, is always "
         "checkpointed); --resume continues from the latest one"),
-    nested=("heads", "early_stopping", "preprocess", "augment", "source", "lora", "grow"),
+    nested=("heads", "early_stopping", "preprocess", "augment", "source", "lora", "grow", "adversarial"),
 )
 
 Probability = Annotated[float, Interval(ge=0, le=1)]
@@ -196,6 +197,18 @@ GROW_KEYS = KeyTable(
         "(instead of widen)"),
     Key("deepen", NonNegative, 0, "layers (mlp) or residual blocks per stage (cnn) to add, each starting as "
         "the identity"),
+)
+
+Budget = Annotated[float, Interval(gt=0, le=1)]
+
+ADVERSARIAL_KEYS = KeyTable(
+    Key("method", AdversarialMethod, "pgd", "pgd (Madry et al. 2018: steps of step_size from a random start) or fgsm "
+        "(one step of epsilon)"),
+    Key("epsilon", Budget, REQUIRED, "the L-infinity budget, in pixel values in [0, 1] (0.1: 10% of the range)"),
+    Key("steps", Positive, 10, "PGD's iterations"),
+    Key("step_size", PositiveFloat, None, "PGD's step, in pixel values (default 2.5 * epsilon / steps)"),
+    Key("ratio", Fraction, 0.5, "the share of each batch replaced by its adversarial examples (1: all of it)"),
+    Key("head", str, "", "the classification head whose loss the attack raises (default: the first trained one)"),
 )
 
 EARLY_STOPPING_KEYS = KeyTable(
@@ -268,6 +281,8 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
     early = _early_stopping(table.get("early_stopping"), resolved_heads, counting)
     lora = LORA_KEYS.check(table["lora"], "train.lora", counting) if "lora" in table else None
     grow = _grow(table["grow"], resolved, lora is not None, counting) if "grow" in table else None
+    adversarial = _adversarial(table["adversarial"], resolved_heads, augment, counting) \
+        if "adversarial" in table else None
     if before[0] or resolved is None:
         return None
     resolved["heads"] = resolved_heads
@@ -278,6 +293,47 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
         resolved["lora"] = lora
     if grow is not None:
         resolved["grow"] = grow
+    if adversarial is not None:
+        resolved["adversarial"] = adversarial
+    return resolved
+
+
+def _adversarial(table: Any, heads: dict[str, Any], augment: dict[str, Any] | None, report: Report
+                 ) -> dict[str, Any] | None:
+    """Check ``[train.adversarial]`` and fill in its head and PGD step (stored explicitly in the artifact)."""
+    where = "train.adversarial"
+    resolved = ADVERSARIAL_KEYS.check(table, where, report)
+    if resolved is None:
+        return None
+    if resolved["method"] == "fgsm":
+        given = [key for key in ("steps", "step_size") if key in table]
+        if given:
+            report(Problem(f"{where}.{given[0]}", f"fgsm takes one step of epsilon; `{given[0]}` is PGD's",
+                           f'remove {" and ".join(given)}, or choose method = "pgd"'))
+            return None
+        resolved.update(steps=1, step_size=resolved["epsilon"])
+    elif resolved["step_size"] is None:
+        resolved["step_size"] = 2.5 * resolved["epsilon"] / resolved["steps"]
+    classifying = [name for name, head in heads.items() if task_of(head["loss"]) == "classification" and head["weight"]]
+    if resolved["head"]:
+        if resolved["head"] not in heads:
+            report(Problem(f"{where}.head", f"`head = {resolved['head']!r}` names no head of the model",
+                           did_you_mean(resolved["head"], list(heads)) or f"the model's heads: {', '.join(heads)}"))
+            return None
+        if resolved["head"] not in classifying:
+            report(Problem(f"{where}.head", f"head `{resolved['head']}` is not a trained classification head: the "
+                           "attack raises a cross-entropy loss", f"choose one of {', '.join(classifying) or 'none'}"))
+            return None
+    elif heads:
+        if not classifying:
+            report(Problem(where, "adversarial training attacks a classification head's cross-entropy, and no "
+                           "trained head is one", "remove [train.adversarial], or train a classification head"))
+            return None
+        resolved["head"] = classifying[0]
+    if augment and (augment["mixup"] or augment["cutmix"]):
+        report(Problem(where, "adversarial examples are made against each sample's own label, and mixup/cutmix mix "
+                       "the labels", "turn mixup and cutmix off, or remove [train.adversarial]"))
+        return None
     return resolved
 
 
@@ -422,6 +478,18 @@ class GrowStep:
 
 
 @dataclass(frozen=True)
+class AdversarialSettings:
+    """The typed view of ``[train.adversarial]`` (:mod:`flexzoo.training.adversarial`), every value resolved."""
+
+    method: str
+    epsilon: float
+    steps: int
+    step_size: float
+    ratio: float
+    head: str
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The typed view of a validated ``[train]`` section."""
 
@@ -460,6 +528,7 @@ class TrainConfig:
     early_stopping: EarlyStopping | None
     lora: LoraSettings | None = None
     grow: tuple[GrowStep, ...] = ()
+    adversarial: AdversarialSettings | None = None
     preprocess: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
@@ -479,6 +548,7 @@ class TrainConfig:
                    grow=tuple(GrowStep(step["at_epoch"], step["widen"],
                                        tuple(step["widths"]) if step.get("widths") else None, step["deepen"])
                               for step in section.get("grow", [])),
+                   adversarial=AdversarialSettings(**section["adversarial"]) if section.get("adversarial") else None,
                    preprocess={**(PREPROCESS_KEYS.check({}, "", _ignore) or {}), **section.get("preprocess", {})},
                    augment={**(AUGMENT_KEYS.check({}, "", _ignore) or {}), **section.get("augment", {})},
                    source=section.get("source") or {"use": data_source(section["data"], ())[0]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -30,4 +31,6 @@ def training_record(manifest: ResolvedManifest, config: TrainConfig, data: Datas
         **({"federation": fitted.federation} if fitted.federation is not None else {}),
         "metrics_jsonl": "".join(json.dumps(record) + "\n" for record in history),
         **({"growth": growth.records} if growth is not None else {}),
+        **({"adversarial": {**dataclasses.asdict(config.adversarial), "space": "pixels in [0, 1]",
+                            "attack_library": "torchattacks"}} if config.adversarial is not None else {}),
     }

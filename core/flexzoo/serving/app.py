@@ -3,6 +3,8 @@
 - ``POST /v1/models/{name}/predict`` (and ``/v1/models/{name}/versions/{version}/predict``): a JSON body
   ``{"inputs": sample-or-list, "top_k": k}``, or image uploads (multipart field ``file``, repeatable), or
   one image as the raw body (recognized by its bytes, whatever its ``Content-Type``).
+- ``POST /v1/models/{name}/explain``: ``{"inputs": ..., "method": "integrated_gradients", "head": H, "target":
+  "top", "settings": {...}}`` -> per sample the attributions, target, label and score (``zoo explain``'s).
 - ``GET /v1/models``, ``GET /v1/models/{name}``: what is served; ``GET /health`` (alive), ``GET /ready``
   (503 while draining), ``GET /metrics`` (Prometheus text), ``GET /openapi.json`` and ``/docs``.
 - The Open Inference Protocol under ``/v2`` (:mod:`~flexzoo.serving.oip`) and, where allowed, ``/admin``
@@ -21,10 +23,12 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from flexzoo._version import __version__
+from flexzoo.errors import FlexzooError
 from flexzoo.inputs.images import ImageGeometry
 from flexzoo.prediction import as_batch, describe
 from flexzoo.prediction.inputs import image_input
@@ -88,6 +92,30 @@ def _top_k(value: Any, from_form: bool = False) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise Problem(422, f"`top_k` must be an integer of at least 1, got {json_text(value)}")
     return value
+
+
+def _explain_request(payload: Any, version: Version, max_batch_size: int) -> tuple[Any, ...]:
+    """``(batch, method, head, target, settings)`` of an explain request, or a 400/422 naming what is wrong."""
+    if not isinstance(payload, dict) or "inputs" not in payload:
+        raise Problem(400, 'the JSON body needs the key `inputs`: one sample of shape '
+                           f"{list(version.predictor.input_shape)} or a list of them")
+    unknown = sorted(set(payload) - {"inputs", "method", "head", "target", "settings"})
+    if unknown:
+        raise Problem(400, f"unknown key `{unknown[0]}`; an explain request takes inputs, method, head, target "
+                           "and settings")
+    method, head, target = payload.get("method", "integrated_gradients"), payload.get("head"), payload.get("target",
+                                                                                                         "top")
+    settings = payload.get("settings", {})
+    if not isinstance(method, str) or not (head is None or isinstance(head, str)):
+        raise Problem(400, "`method` and `head` are strings")
+    if isinstance(target, bool) or not isinstance(target, (str, int)):
+        raise Problem(400, f"`target` is \"top\", a label or a class index, got {json_text(target)}")
+    if not isinstance(settings, dict):
+        raise Problem(400, "`settings` is an object of the explainer's settings ({\"steps\": 100})")
+    batch = as_batch(payload["inputs"], version.predictor.input_shape, "`inputs`")
+    if len(batch) > max_batch_size:
+        raise Problem(422, f"explain takes at most {max_batch_size} samples a request, got {len(batch)}")
+    return batch, method.replace("-", "_"), head, target, settings
 
 
 def _scrubbed(message: str) -> str:
@@ -168,6 +196,24 @@ def create_app(store: ModelStore, *, max_body_bytes: int = 8 << 20, access: Admi
     @app.post("/v1/models/{name}/versions/{version}/predict", include_in_schema=False)
     async def predict_version(name: str, version: str, request: Request) -> JSONResponse:
         return await predict(request, name, version)
+
+    @app.post("/v1/models/{name}/explain", include_in_schema=False)
+    async def explain(name: str, request: Request) -> JSONResponse:
+        version = store.get(name).get(None)
+        body = await read_body(request, max_body_bytes)
+        payload = parse_json(body, 'send {"inputs": [...], "method": "integrated_gradients"}')
+        try:
+            batch, method, head, target, settings = _explain_request(payload, version, max_batch_size)
+            explanation = await run_in_threadpool(version.predictor.explain, batch, method, head, target,
+                                                  **settings)
+        except FlexzooError as exc:  # bad inputs; an unknown head, label, method or setting; an exported runtime
+            raise Problem(422, str(exc)) from None
+        answer = {"model": name, "version": version.version, "method": explanation.method, "head": explanation.head,
+                  "settings": explanation.settings, "targets": explanation.targets, "labels": explanation.labels,
+                  "scores": explanation.scores, "attributions": explanation.attributions.tolist()}
+        if explanation.completeness_gap is not None:
+            answer["completeness_gap"] = explanation.gap_summary()
+        return JSONResponse(answer)
 
     add_oip_routes(app, store, max_body_bytes, max_batch_size)
     if access.enabled:

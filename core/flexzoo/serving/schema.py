@@ -115,6 +115,34 @@ def _predict(model: ServedModel, versioned: bool) -> dict[str, Any]:
     return {"post": operation}
 
 
+def _explain(model: ServedModel) -> dict[str, Any]:
+    info = model.describe()
+    sample = _nested(info["input_shape"])
+    request = {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {
+        "inputs": {"oneOf": [sample, {"type": "array", "items": sample, "minItems": 1}],
+                   "description": f"one sample of shape {info['input_shape']} or a list of them"},
+        "method": {"type": "string", "default": "integrated_gradients",
+                   "description": "an explainer: integrated_gradients, saliency, grad_cam, occlusion, gradient_shap "
+                                  "or a plugin's"},
+        "head": {"type": ["string", "null"], "enum": [*info["heads"], None], "description": "default: the first"},
+        "target": {"oneOf": [{"type": "string"}, {"type": "integer", "minimum": 0}], "default": "top",
+                   "description": "top (the prediction), a label or a class index"},
+        "settings": {"type": "object", "description": "the explainer's settings, as zoo info NAME lists them"}}}
+    response = {"type": "object", "properties": {
+        "model": {"type": "string"}, "version": {"type": "string"}, "method": {"type": "string"},
+        "head": {"type": "string"}, "settings": _OBJECT,
+        "targets": {"type": "array", "items": {"type": "integer"}},
+        "labels": {"type": "array", "items": {"type": "string"}},
+        "scores": {"type": "array", "items": {"type": "number"}},
+        "attributions": {"type": "array", "description": "per sample, the attributions over the input"},
+        "completeness_gap": _OBJECT}}
+    return {"post": {
+        "summary": f"Explain {model.name}'s predictions (version {info['version']})",
+        "description": "Attributions of each sample's target to its input, as zoo explain makes them",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+        "responses": _responses(response, 400, 413, 422, ok_description="per sample: attributions, target, score")}}
+
+
 def _infer(model: ServedModel, versioned: bool, max_batch_size: int) -> dict[str, Any]:
     info = model.describe()
     names = ["input", "image"] if is_image_model(info["input_shape"]) else ["input"]
@@ -230,6 +258,7 @@ def openapi(models: dict[str, ServedModel], access: AdminAccess, max_body_bytes:
     for name, model in models.items():
         paths[f"/v1/models/{name}/predict"] = _predict(model, versioned=False)
         paths[f"/v1/models/{name}/versions/{{version}}/predict"] = _predict(model, versioned=True)
+        paths[f"/v1/models/{name}/explain"] = _explain(model)
         paths[f"/v2/models/{name}/infer"] = _infer(model, False, max_batch_size)
         paths[f"/v2/models/{name}/versions/{{version}}/infer"] = _infer(model, True, max_batch_size)
     if access.enabled:

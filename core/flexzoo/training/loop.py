@@ -15,6 +15,7 @@ import torch
 from flexzoo.errors import FlexzooError
 from flexzoo.manifest.train import TrainConfig
 from flexzoo.plugin.protocols import Strategy
+from flexzoo.training.adversarial import Adversary, plain_module
 from flexzoo.training.data import Dataset
 from flexzoo.training.objectives import Objective
 from flexzoo.training.optimization import set_lr
@@ -86,6 +87,8 @@ class EpochLoop:
         steps = self.steps_per_epoch(len(order))
         batches = [order[index * config.batch_size:(index + 1) * config.batch_size] for index in range(steps)]
         mixer = self.mixer(objective) if config.augmented else None
+        adversary = Adversary.for_run(config.adversarial, config.heads, data, self.fail) \
+            if config.adversarial is not None else None
         losses, shares = [], []
         if data.streamed:  # the same batch sizes, in the stream's own seeded order
             feed = data.epoch_batches(epoch, steps, rank, world)
@@ -96,6 +99,8 @@ class EpochLoop:
             if mixer is not None:
                 inputs, targets = mixer(inputs, targets)
             inputs = self.laid_out(inputs, device)
+            if adversary is not None:  # made against the model as it is at this step, on this rank's share
+                inputs = self.laid_out(adversary(plain_module(wrapped), inputs, targets), device)
             set_lr(optimizer, config, schedule(step))
             with self.autocast(device):
                 outputs = wrapped(inputs)

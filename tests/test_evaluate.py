@@ -1,0 +1,179 @@
+"""``zoo evaluate``: accuracy clean, per corruption and severity, per epsilon under FGSM and PGD (torchattacks, in
+pixel space), the mCE against a reference, the record in the card; each bad request is one message, exit 1."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import textwrap
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+import flexzoo
+from conftest import TINY_MANIFEST
+from flexzoo.artifact.format import read_artifact
+from flexzoo.cli import main
+from flexzoo.robustness.attacks import PixelClassifier, adversarial_examples
+
+DIGITS = """
+[model]
+name = "digits-robust"
+seed = 0
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "cnn"
+channels = [8, 16]
+
+[heads.digit]
+use = "linear"
+num_classes = 10
+
+[train]
+data = "digits"
+epochs = 3
+batch_size = 64
+lr = 0.01
+"""
+
+TABLE = """
+[model]
+name = "flat"
+seed = 0
+input_shape = [64]
+
+[backbone]
+use = "mlp"
+widths = [16]
+
+[heads.digit]
+use = "linear"
+num_classes = 10
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("evaluate")
+    (tmp / "digits.toml").write_text(DIGITS)
+    return flexzoo.train(tmp / "digits.toml", tmp / "out").artifact
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("evaluate-built")
+    (tmp / "tiny.toml").write_text(TINY_MANIFEST)
+    (tmp / "flat.toml").write_text(textwrap.dedent(TABLE))
+    return {name: flexzoo.save(flexzoo.build(tmp / f"{name}.toml"), tmp / name, export=False)
+            for name in ("tiny", "flat")}
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def zoo(*args: str) -> Result:
+    """``zoo evaluate ARGS`` through the CLI's own entry point, in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["evaluate", *args])
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.mark.slow
+def test_evaluate_measures_clean_corrupted_and_attacked_accuracy_and_records_it(trained, tmp_path):
+    reference = tmp_path / "reference.safetensors"
+    reference.write_bytes(trained.read_bytes())
+    result = zoo(str(trained), "--data", "digits", "--corruptions", "gaussian_noise,contrast", "--severities", "1,5",
+                 "--attack", "fgsm,pgd", "--epsilon", "0,0.2", "--samples", "120", "--reference", str(reference),
+                 "--record", "--json")
+    assert result.returncode == 0, result.stderr
+    results = json.loads(result.stdout)
+    assert (results["split"], results["samples"], results["head"]) == ("validation", 120, "digit")
+    assert results["clean"] > 0.8
+    noise = results["corruptions"]["gaussian_noise"]
+    assert set(noise) == {"1", "5"} and noise["5"] < results["clean"]
+    for method in ("fgsm", "pgd"):
+        epsilons = results["attacks"][method]["epsilons"]
+        assert epsilons["0"] == results["clean"]  # no budget, no change
+        assert epsilons["0.2"] < results["clean"] - 0.2
+    assert results["attacks"]["pgd"]["epsilons"]["0.2"] <= results["attacks"]["fgsm"]["epsilons"]["0.2"]
+    assert results["mce"]["mce"] == pytest.approx(1.0)  # the same model as its reference
+    recorded = read_artifact(trained)  # verified: the weights are unchanged, the metadata hash renewed
+    assert recorded.card["robustness"] == results
+    assert recorded.weights_sha256 == read_artifact(reference).weights_sha256
+    report = tmp_path / "report.html"
+    assert main(["report", str(trained), "-o", str(report)]) == 0
+    page = report.read_text()
+    assert "<h2>Robustness</h2>" in page and "gaussian_noise" in page and "PGD-10" in page
+
+
+@pytest.mark.slow
+def test_the_table_names_each_corruption_severity_and_epsilon(trained):
+    result = zoo(str(trained), "--corruptions", "pixelate", "--severities", "2-3", "--attack", "pgd", "--epsilon",
+                 "0.1", "--steps", "3", "--samples", "40")
+    assert result.returncode == 0, result.stderr
+    assert "CORRUPTION  S2" in result.stdout and "pixelate" in result.stdout
+    assert "PGD-3   0.1" in result.stdout and "clean accuracy" in result.stdout
+
+
+def test_the_attack_sees_pixels_and_the_model_sees_them_normalized():
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            seen.append(x.detach())
+            return {"digit": torch.cat([x.flatten(1).sum(1, keepdim=True), -x.flatten(1).sum(1, keepdim=True)], 1)
+                    * self.scale}
+
+    classifier = PixelClassifier(Probe(), "digit", mean=[0.5], std=[0.25])
+    pixels = torch.full((2, 1, 2, 2), 0.5)
+    adversarial = adversarial_examples(classifier, pixels, torch.tensor([0, 0]), "fgsm", 0.1)
+    assert torch.allclose(seen[0], torch.zeros(2, 1, 2, 2))  # (0.5 - 0.5) / 0.25
+    assert torch.allclose(adversarial, torch.full((2, 1, 2, 2), 0.4))  # class 0 is the sum: pushed down by eps
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--corruptions", "gausian_noise"], "unknown corruption `gausian_noise`; did you mean"),
+    (["--corruptions", "snow"], "the corruption `snow` is not implemented"),
+    (["--corruptions", "fog", "--severities", "0-6"], "severities go from 1 to 5"),
+    (["--corruptions", "fog", "--severities", "x"], "--severities takes a range"),
+    (["--attack", "pgd", "--epsilon", "-0.1"], "an epsilon is a change of pixel values in [0, 1]"),
+    (["--attack", "pgd"], "--attack needs --epsilon"),
+    (["--epsilon", "0.1"], "--epsilon needs --attack"),
+    (["--attack", "cw", "--epsilon", "0.1"], "unknown attack `cw`"),
+    (["--runtime", "onnx", "--attack", "fgsm", "--epsilon", "0.1"], "the `onnx` runtime runs an exported graph"),
+    (["--head", "digits"], "the model has no head `digits`; did you mean"),
+    (["--head", "parity", "--data", "digits"], None),
+    (["--reference", "x.safetensors"], "--reference gives the mean corruption error: it needs --corruptions"),
+])
+def test_a_bad_request_is_one_message_and_exit_1(built, args, message):
+    result = zoo(str(built["tiny"]), *args)
+    if message is None:  # a good request, for contrast: the untrained model measured on the digits
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("zoo: error: ") and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_corruptions_of_a_model_whose_input_is_no_image_are_refused(built):
+    result = zoo(str(built["flat"]), "--data", "digits", "--corruptions", "fog")
+    assert result.returncode == 1
+    assert "corruptions and attacks are defined on images [1 or 3 channels, height, width]" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_without_data_recorded_or_given_evaluate_asks_for_it(built):
+    result = zoo(str(built["tiny"]))
+    assert result.returncode == 1 and "give --data SOURCE" in result.stderr, result.stderr
