@@ -151,23 +151,6 @@ def test_held_out_digits_raise_no_alarm_in_at_least_95_percent_of_40_windows(pre
     assert alarms <= 2
 
 
-@pytest.mark.parametrize(("kind", "caught_by"), [("noise", "inputs: channel 0 std"), ("rotation", "features"),
-                                                 ("prior", "digit: classes")])
-def test_each_drift_raises_an_alarm_within_300_samples(predictor, kind, caught_by):
-    """One sample per request, as a client sends them: the first window (200 samples) already alarms."""
-    _, _, x, y = held_out_split()
-    rng = np.random.default_rng(2)
-    shifted = drifted(kind, x, y, rng)
-    monitor = VersionMonitor(Profile.from_dict(predictor.info.profile), ["digit"], _Now(),
-                             MonitorSettings(window=WINDOW, interval=0))
-    run = observed(predictor, monitor, predictor.model.backbone)
-    for index in rng.choice(len(shifted), 300):
-        run(shifted[index:index + 1])
-    print(f"{kind}: alarm after {monitor.first_alarm_at} samples; drifted: {monitor.latest.drifted()}")
-    assert monitor.first_alarm_at is not None and monitor.first_alarm_at <= 300
-    assert caught_by in monitor.latest.drifted()
-
-
 def test_served_samples_are_logged_as_json_lines_and_read_back_in_time_order(predictor, tmp_path):
     _, _, x, _ = held_out_split()
     log = RotatingLog(tmp_path / "logs", "digits", "1.0.0", max_bytes=20_000)
@@ -184,3 +167,64 @@ def test_served_samples_are_logged_as_json_lines_and_read_back_in_time_order(pre
     assert np.allclose(records[13]["input"], x[13], atol=1e-6)
     assert records[13]["heads"]["digit"]["class"] == int(predictor(x[13:14])["digit"].argmax())
     assert len(records[13]["sketch"]) == 16
+
+
+# -- through the real server ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(artifact, tmp_path_factory):
+    from serving_helpers import Server, server_env
+
+    logs = tmp_path_factory.mktemp("monitor-logs")
+    names = [f"{name}={artifact}" for name in ("heldout", "noise", "rotation", "prior")]
+    server = Server([*names, "--monitor-interval", "0", "--monitor-log", str(logs)],
+                    server_env(tmp_path_factory.mktemp("site")))
+    server.logs = logs
+    yield server
+    server.stop()
+
+
+def _send_one_by_one(server, name: str, samples: np.ndarray) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(sample: np.ndarray) -> int:
+        return server.post(f"/v1/models/{name}/predict", {"inputs": sample.tolist()})[0]
+
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(send, samples)) == {200}
+
+
+def _scored(server, name: str, windows: int) -> dict:
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        state = server.get(f"/v1/models/{name}/monitor")[1]["versions"]["1.0.0"]
+        if state["windows"] >= windows or time.monotonic() > deadline:
+            return state
+        time.sleep(0.1)
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("kind", ["noise", "rotation", "prior"])
+def test_the_server_raises_each_drift_alarm_within_300_requests(server, kind):
+    _, _, x, y = held_out_split()
+    rng = np.random.default_rng(3)
+    shifted = drifted(kind, x, y, rng)
+    _send_one_by_one(server, kind, shifted[rng.choice(len(shifted), 300)])
+    state = _scored(server, kind, 1)
+    print(f"{kind} (server): alarm after {state['first_alarm_at_sample']} requests; {state['latest']['drifted']}")
+    assert state["first_alarm_at_sample"] is not None and state["first_alarm_at_sample"] <= 300
+    assert server.metric("flexzoo_drift", model=kind, version="1.0.0") == 1.0
+    assert server.metric("flexzoo_drift_windows_total", model=kind, version="1.0.0", verdict="drift") >= 1
+
+
+@pytest.mark.processes
+def test_the_server_raises_no_alarm_on_held_out_digits_and_logs_them(server):
+    _, _, x, _ = held_out_split()
+    _send_one_by_one(server, "heldout", x[np.random.default_rng(4).choice(len(x), 200)])
+    state = _scored(server, "heldout", 1)
+    assert (state["windows"], state["alarms"], state["latest"]["drift"]) == (1, 0, False)
+    assert server.metric("flexzoo_drift", model="heldout", version="1.0.0") == 0.0
+    assert len(read_logs(server.logs, "heldout")) == 200
