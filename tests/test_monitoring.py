@@ -177,7 +177,7 @@ def server(artifact, tmp_path_factory):
     from serving_helpers import Server, server_env
 
     logs = tmp_path_factory.mktemp("monitor-logs")
-    names = [f"{name}={artifact}" for name in ("heldout", "noise", "rotation", "prior")]
+    names = [f"{name}={artifact}" for name in ("heldout", "noise", "rotation", "prior", "report")]
     server = Server([*names, "--monitor-interval", "0", "--monitor-log", str(logs)],
                     server_env(tmp_path_factory.mktemp("site")))
     server.logs = logs
@@ -228,3 +228,34 @@ def test_the_server_raises_no_alarm_on_held_out_digits_and_logs_them(server):
     assert (state["windows"], state["alarms"], state["latest"]["drift"]) == (1, 0, False)
     assert server.metric("flexzoo_drift", model="heldout", version="1.0.0") == 0.0
     assert len(read_logs(server.logs, "heldout")) == 200
+
+
+@pytest.mark.processes
+def test_zoo_monitor_reports_the_drift_of_logged_samples_over_time(server, artifact, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    _, _, x, _ = held_out_split()
+    rng = np.random.default_rng(5)
+    _send_one_by_one(server, "report", x[rng.choice(len(x), 200)])
+    _scored(server, "report", 1)
+    _send_one_by_one(server, "report", drifted("noise", x, None, rng)[rng.choice(len(x), 200)])
+    _scored(server, "report", 2)
+    report = tmp_path / "drift.html"
+    done = subprocess.run([sys.executable, "-m", "flexzoo", "monitor", str(artifact), str(server.logs), "--model",
+                           "report", "-o", str(report), "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"report": str(report), "windows": 2, "drifted": [2]}
+    page = report.read_text()
+    assert "<svg" in page and "1 of 2 windows drifted" in page and "inputs: channel 0 std" in page
+
+
+def test_zoo_monitor_refuses_logs_that_are_not_there_with_one_message(artifact, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "flexzoo", "monitor", str(artifact), str(tmp_path / "nothing")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "no such file or folder of monitoring logs" in done.stderr
+    assert "Traceback" not in done.stderr

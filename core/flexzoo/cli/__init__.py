@@ -22,6 +22,7 @@ from flexzoo.cli import (
     export,
     hub,
     index,
+    monitor,
     predict,
     publish,
     report,
@@ -33,8 +34,8 @@ from flexzoo.cli import (
 from flexzoo.errors import FlexzooError
 
 #: Each module adds its verbs through ``register(verb)``, in the order ``zoo --help`` shows them.
-VERB_MODULES = (artifacts, training, hub, tune, export, report, predict, explain, serve, publish, catalog, index,
-                scaffold)
+VERB_MODULES = (artifacts, training, hub, tune, export, report, predict, explain, serve, monitor, publish, catalog,
+                index, scaffold)
 
 
 def _parser() -> argparse.ArgumentParser:
