@@ -1,8 +1,8 @@
 """The rolling window a served model version keeps, scored against its profile off the request path.
 
-On the request path (the thread that runs the model) a batch costs only its summaries: a few vectorized numpy
-operations on arrays the model call made anyway, the backbone's features taken by a forward hook (eager runtime).
-When ``window`` samples have arrived, the window is handed to a worker that writes the log and runs the tests
+On the request path (the thread that runs the model) a batch costs one append: the batch, the outputs and the
+backbone's features (taken by a forward hook, eager runtime) are kept as the model call made them. When
+``window`` samples have arrived, the window is handed to a worker that summarizes it, writes the log and runs the tests
 (:func:`~flexzoo.monitoring.drift.drift_scores`). The worker scores at most one window per ``interval`` seconds,
 the newest: under heavy traffic the windows completed meanwhile are logged but not scored, so monitoring costs
 a bounded share of a core whatever the traffic, and never queues up.
@@ -31,6 +31,7 @@ __all__ = ["DEFAULT_WINDOW", "MonitorSettings", "VersionMonitor", "observed"]
 log = logging.getLogger("flexzoo.monitoring")
 
 DEFAULT_WINDOW = 200
+_Part = tuple[float, np.ndarray, dict[str, np.ndarray], Any]  # one model call: time, batch, head outputs, features
 DEFAULT_INTERVAL = 5.0
 HISTORY = 100  # windows whose verdicts a monitor keeps
 
@@ -70,10 +71,9 @@ class VersionMonitor:
         self.first_alarm_at: int | None = None  # samples observed when the first drifting window was complete
         self.latest: Scores | None = None
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
-        self._parts: list[Summaries] = []
-        self._raw: list[tuple[np.ndarray, np.ndarray]] = []  # (times, inputs) to log
+        self._parts: list[_Part] = []  # the window filling
         self._filled = 0
-        self._backlog: list[tuple[Summaries, list[tuple[np.ndarray, np.ndarray]]]] = []  # complete, not yet handled
+        self._backlog: list[list[_Part]] = []  # complete windows, not yet handled
         self._lock = threading.Lock()
         self._busy = False
         self._scored_at = -float("inf")
@@ -90,18 +90,17 @@ class VersionMonitor:
         return Summaries(input_summaries(batch), sketch, head_summaries(outputs, self.heads))
 
     def observe(self, batch: np.ndarray, outputs: dict[str, np.ndarray], features: Any = None) -> None:
-        """Add one model call's samples; a full window goes to the worker when it is free and due."""
-        summaries = self.summarize(batch, outputs, features)
+        """Keep one model call's batch, outputs and features (no copy, no computation: the request path pays only
+        an append); a full window goes to the worker, which summarizes it, when it is free and due."""
+        part = (time.time(), batch, {head: outputs[head] for head in self.heads}, features)
         with self._lock:
             self.samples += len(batch)
-            self._parts.append(summaries)
-            if self.log_to is not None:
-                self._raw.append((np.full(len(batch), time.time()), np.array(batch, copy=True)))
+            self._parts.append(part)
             self._filled += len(batch)
             if self._filled < self.settings.window:
                 return
-            self._backlog.append((Summaries.join(self._parts), self._raw))
-            self._parts, self._raw, self._filled = [], [], 0
+            self._backlog.append(self._parts)
+            self._parts, self._filled = [], 0
             if self._busy or time.monotonic() - self._scored_at < self.settings.interval:
                 if self.log_to is None and len(self._backlog) > 1:  # only the newest window will be scored
                     self.skipped += len(self._backlog) - 1
@@ -113,13 +112,22 @@ class VersionMonitor:
 
     # -- the worker -------------------------------------------------------------------------------------------------
 
-    def _work(self, seen: int, chunks: list[tuple[Summaries, list[tuple[np.ndarray, np.ndarray]]]]) -> None:
-        """Log every chunk's samples, score the newest window."""
+    def _summarized(self, parts: list[_Part]) -> Summaries:
+        features = [part[3] for part in parts]
+        joined = None if any(f is None for f in features) else np.concatenate([pooled(f) for f in features])
+        return self.summarize(np.concatenate([part[1] for part in parts]),
+                              {head: np.concatenate([part[2][head] for part in parts]) for head in self.heads}, joined)
+
+    def _work(self, seen: int, chunks: list[list[_Part]]) -> None:
+        """Summarize and log every chunk's samples, score the newest window."""
         try:
             if self.log_to is not None:
-                for window, raw in chunks:
-                    self._write(window, raw)
-            self._score(seen, chunks[-1][0])
+                for parts in chunks[:-1]:
+                    self._write(parts, self._summarized(parts))
+            window = self._summarized(chunks[-1])
+            if self.log_to is not None:
+                self._write(chunks[-1], window)
+            self._score(seen, window)
             self.skipped += len(chunks) - 1
         except Exception:  # monitoring never takes the server down; the log says why
             log.exception("drift monitoring failed on a window")
@@ -139,21 +147,21 @@ class VersionMonitor:
                              "time": time.time()})
         self.on_scores(scores)
 
-    def _write(self, window: Summaries, raw: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    def _write(self, parts: list[_Part], window: Summaries) -> None:
         assert self.log_to is not None
-        if raw:
-            self.log_to.write(np.concatenate([t for t, _ in raw]), np.concatenate([x for _, x in raw]), window)
+        times = np.concatenate([np.full(len(part[1]), part[0]) for part in parts])
+        self.log_to.write(times, np.concatenate([part[1] for part in parts]), window)
 
     def close(self) -> None:
         """Log the samples not logged yet, the window still filling included (at shutdown), and close the log."""
         with self._lock:
             chunks, self._backlog = self._backlog, []
             if self._parts:
-                chunks.append((Summaries.join(self._parts), self._raw))
-            self._parts, self._raw, self._filled = [], [], 0
+                chunks.append(self._parts)
+            self._parts, self._filled = [], 0
         if self.log_to is not None:
-            for window, raw in chunks:
-                self._write(window, raw)
+            for parts in chunks:
+                self._write(parts, self._summarized(parts))
             self.log_to.close()
 
     def state(self) -> dict[str, Any]:
