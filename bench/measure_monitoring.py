@@ -3,7 +3,8 @@
 The same trained digits artifact (it records a reference profile) is served twice on 127.0.0.1, once with
 the default monitoring (window 200, scored at most every 5 s off the request path) and once with
 ``--no-monitor``; the client is ``measure_serving``'s (one-sample JSON requests, keep-alive, bounded by
-requests and seconds). The runs alternate, ROUNDS times each, and the best of each is kept.
+requests and seconds: REQUESTS, several scoring intervals). The runs alternate, ROUNDS times each, and
+the best of each is kept.
 Goals: throughput on >= 0.95x off; p99 on <= 1.05x off. ``FLEXZOO_BENCH_MONITOR_ROUNDS`` sets the rounds.
 """
 
@@ -15,12 +16,16 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import measure_serving
 from measure_serving import _free_port, _load, _percentile, _start
 
 import flexzoo
 from common import Row
 
 ROUNDS = int(os.environ.get("FLEXZOO_BENCH_MONITOR_ROUNDS", "2"))
+# Long enough for steady state: windows are scored at most every 5 s, so a run of one or two seconds would charge
+# a whole scoring (and its first-call warm-up) to a handful of requests, which production spreads over 5 s of traffic.
+REQUESTS = int(os.environ.get("FLEXZOO_BENCH_MONITOR_REQUESTS", "8000"))
 MANIFEST = """
 [model]
 name = "bench"
@@ -42,6 +47,8 @@ epochs = 1
 
 
 def _serve(artifact: Path, extra: list[str]) -> tuple[float, list[float]]:
+    measure_serving.REQUESTS = {**measure_serving.REQUESTS, 32: REQUESTS}
+    measure_serving.SECONDS = 30.0
     port = _free_port()
     process = _start([sys.executable, "-m", "flexzoo", "serve", str(artifact), "--port", str(port), *extra], port)
     try:
