@@ -69,7 +69,7 @@ def test_schemathesis_checks_all_find_nothing(server, tmp_path):
         capture_output=True, text=True, timeout=150, cwd=tmp_path)
     failures = result.stdout[result.stdout.find("FAILURES"):][:6000]
     assert result.returncode == 0, failures + result.stderr[-2000:] + "".join(server.log)[-4000:]
-    assert "Operations:" in result.stdout and "21 selected / 21 total" in result.stdout, result.stdout[:2000]
+    assert "Operations:" in result.stdout and "22 selected / 22 total" in result.stdout, result.stdout[:2000]
     assert server.get("/health")[0] == 200  # and the server is still up
 
 
@@ -178,3 +178,10 @@ def test_a_bad_explain_request_is_a_4xx_with_one_message(server, payload, status
     answer, body = server.post("/v1/models/tiny/explain", payload)
     assert answer == status, body
     assert message in body["error"], body
+
+
+def test_a_model_without_a_reference_profile_says_why_it_is_not_monitored(server):
+    status, answer = server.get("/v1/models/tiny/monitor")
+    assert status == 200 and answer["versions"][answer["version"]]["enabled"] is False
+    assert "no reference profile" in answer["versions"][answer["version"]]["reason"]
+    assert server.get("/v1/models/nope/monitor")[0] == 404

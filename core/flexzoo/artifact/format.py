@@ -61,6 +61,11 @@ class ArtifactInfo:
         """An adapter artifact's record (``[train.lora] store = "adapters"``): base path and sha256, rank, layers."""
         return self.info.get("adapters")
 
+    @property
+    def profile(self) -> dict[str, Any] | None:
+        """The reference profile of the held-out data (:mod:`flexzoo.monitoring.profile`), if one was recorded."""
+        return self.info.get("profile")
+
     def _repr_html_(self) -> str:
         """The model card (as ``zoo inspect`` prints it) in Jupyter."""
         import html

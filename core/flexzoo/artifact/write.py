@@ -125,7 +125,8 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
                       tensors: dict[str, torch.Tensor], compression: list[dict[str, Any]],
                       report: dict[str, Any] | None = None, training: dict[str, Any] | None = None,
                       data: dict[str, Any] | None = None, adapters: dict[str, Any] | None = None,
-                      pretrained: list[dict[str, Any]] | None = None) -> dict[str, str]:
+                      pretrained: list[dict[str, Any]] | None = None, profile: dict[str, Any] | None = None
+                      ) -> dict[str, str]:
     """The header metadata: format, the JSON document, and the hashes that protect both.
 
     :param compression: each [[compress]] step's record and packing (see ``Compression.pack``).
@@ -134,6 +135,7 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
     :param adapters: an adapter artifact's record (base path and sha256, rank, alpha, layers).
     :param pretrained: each pretrained source the build read: reference, library, files (repository,
         commit, file, size, sha256) and the preprocessing its config declares (see :mod:`flexzoo.hub.weights`).
+    :param profile: the reference profile drift monitoring compares served inputs with (:mod:`flexzoo.monitoring`).
     """
     plugins = {}
     for name in manifest.plugins():
@@ -157,6 +159,8 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
         info["adapters"] = adapters
     if pretrained:
         info["pretrained"] = pretrained
+    if profile is not None:
+        info["profile"] = profile
     document = canonical_json(info)
     return {"format": FORMAT, "flexzoo": document, "metadata_sha256": metadata_digest(document),
             "weights_sha256": weights_sha256(tensors)}
@@ -166,7 +170,7 @@ def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: 
                    compression: Compression | None = None, training: dict[str, Any] | None = None,
                    data: dict[str, Any] | None = None,
                    adapters: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
-                   pretrained: list[dict[str, Any]] | None = None) -> Path:
+                   pretrained: list[dict[str, Any]] | None = None, profile: dict[str, Any] | None = None) -> Path:
     """Write ``<out_dir>/<model name>.safetensors`` atomically and return its path.
 
     The weights are hashed once, from the tensors written.
@@ -180,6 +184,6 @@ def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: 
     tensors = weights_of(state)
     metadata = artifact_metadata(model, manifest, registry, tensors, records,
                                  compression.report if compression else None, training, data,
-                                 adapters[1] if adapters is not None else None, pretrained)
+                                 adapters[1] if adapters is not None else None, pretrained, profile)
     target = artifact_path(out_dir, manifest.model.name)
     return write_atomically(target, lambda partial: save_file(tensors, str(partial), metadata=metadata))

@@ -23,6 +23,7 @@ from flexzoo.cli import (
     export,
     hub,
     index,
+    monitor,
     predict,
     publish,
     report,
@@ -34,8 +35,8 @@ from flexzoo.cli import (
 from flexzoo.errors import FlexzooError
 
 #: Each module adds its verbs through ``register(verb)``, in the order ``zoo --help`` shows them.
-VERB_MODULES = (artifacts, training, hub, tune, export, report, predict, explain, evaluate, serve, publish, catalog,
-                index, scaffold)
+VERB_MODULES = (artifacts, training, hub, tune, export, report, predict, explain, evaluate, serve, monitor, publish,
+                catalog, index, scaffold)
 
 
 def _parser() -> argparse.ArgumentParser:

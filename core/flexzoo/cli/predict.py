@@ -24,6 +24,11 @@ def register(verbs: Any) -> None:
     predict.add_argument("--runtime", choices=RUNTIME_CHOICES, default="eager",
                          help="eager (default), compile (torch.compile), onnx (onnxruntime) or exported-program")
     predict.add_argument("--csv", action="store_true", help="print CSV: one row per input and head")
+    predict.add_argument("-o", "--output", metavar="DIR",
+                         help="write the results to DIR as shards of JSON lines (shard-NNNNN.jsonl), atomically; "
+                         "shards already there are skipped, so the same command resumes a stopped run")
+    predict.add_argument("--nproc", type=int, default=0, metavar="N",
+                         help="with -o: spread the shards over N processes (torch's elastic launcher)")
 
 
 class _Bar:
@@ -63,6 +68,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.nproc < 0 or (args.nproc and not args.output):
+        raise InputError("--nproc takes a positive number of processes, and needs -o DIR to write the shards to")
+    if args.output:
+        return _sharded(args)
     predictor = Predictor.load(args.artifact, args.runtime)
     samples = read_inputs(args.inputs, predictor.input_shape, predictor.preprocessing)
     names = [sample.name for sample in samples]
@@ -86,4 +95,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     writer.writerow([name, head, index, "", "", f"{number:.6g}"])
     else:
         print(table(["INPUT", "HEAD", "PREDICTION"], _rows(names, results)))
+    return 0
+
+
+def _sharded(args: argparse.Namespace) -> int:
+    """``-o DIR``: this rank's shards, or, with ``--nproc N`` outside torchrun, N ranks of this same command."""
+    import os
+
+    from flexzoo.training.launch import inside_torchrun, launch
+
+    if args.nproc > 1 and not inside_torchrun():
+        launch(args.nproc, ["predict", args.artifact, *args.inputs, "-o", args.output, "--top-k", str(args.top_k),
+                            "--batch-size", str(args.batch_size), "--runtime", args.runtime])
+        from pathlib import Path
+
+        print(f"wrote {len(list(Path(args.output).glob('shard-*.jsonl')))} shard(s) to {args.output}")
+        return 0
+    from flexzoo.prediction import Predictor
+    from flexzoo.prediction.sharded import input_files, predict_shards
+
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    predictor = Predictor.load(args.artifact, args.runtime)
+    written, skipped = predict_shards(predictor, input_files(args.inputs), args.output, rank, world,
+                                      batch_size=args.batch_size, top_k=args.top_k)
+    if rank == 0 and not inside_torchrun():
+        print(f"wrote {written} shard(s) to {args.output}" + (f", skipped {skipped} already there" if skipped else ""))
     return 0

@@ -36,6 +36,19 @@ def register(verbs: Any) -> None:
                        help="require `Authorization: Bearer TOKEN` on /admin (default: $FLEXZOO_ADMIN_TOKEN); "
                        "without one, /admin exists only when --host is loopback")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--no-monitor", action="store_true",
+                       help="no drift monitoring (by default each version whose artifact records a reference profile "
+                       "is monitored: GET /v1/models/NAME/monitor, flexzoo_drift* metrics)")
+    serve.add_argument("--monitor-window", type=int, default=200, metavar="N",
+                       help="samples per drift window (default: 200)")
+    serve.add_argument("--monitor-alpha", type=float, default=0.01, metavar="A",
+                       help="false-alarm level of a window drawn from the reference distribution (default: 0.01)")
+    serve.add_argument("--monitor-interval", type=float, default=5.0, metavar="S",
+                       help="seconds at least between two windows scored; windows completed meanwhile are logged, "
+                       "not scored (default: 5)")
+    serve.add_argument("--monitor-log", metavar="DIR",
+                       help="log every served input and prediction to rotating JSON-lines files in DIR "
+                       "(for zoo monitor ARTIFACT DIR)")
     serve.add_argument("--print-dockerfile", action="store_true",
                        help="print a Dockerfile serving the artifact with the plugin versions it records, and exit")
 
@@ -50,7 +63,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     if args.max_batch_size < 1 or args.max_wait_ms < 0:
         raise FlexzooError("--max-batch-size must be at least 1 and --max-wait-ms at least 0")
+    if args.monitor_window < 10 or not 0 < args.monitor_alpha < 1 or args.monitor_interval < 0:
+        raise FlexzooError("--monitor-window must be at least 10, --monitor-alpha between 0 and 1 (exclusive) and "
+                           "--monitor-interval at least 0")
     try:
+        from flexzoo.monitoring.monitor import MonitorSettings
         from flexzoo.serving.server import ServeOptions, serve
     except ImportError as exc:
         raise FlexzooError(f"zoo serve needs the serving libraries ({exc.name} is missing): "
@@ -59,5 +76,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
                            keep_versions=args.keep_versions, watch=args.watch, watch_interval=args.watch_interval,
                            admin_token=args.admin_token, model_dirs=tuple(args.model_dirs),
-                           access_log=args.access_log)
+                           access_log=args.access_log, monitoring=None if args.no_monitor else MonitorSettings(
+                               args.monitor_window, args.monitor_alpha, args.monitor_interval, args.monitor_log))
     return serve(args.artifacts, options)

@@ -55,12 +55,14 @@ from flexzoo.features.lora.training import LoraProblem, adapt, adapter_tensors, 
 from flexzoo.host.registry import Registry, default_registry
 from flexzoo.hub.artifacts import artifact_file
 from flexzoo.hub.scope import building
+from flexzoo.inputs.dtypes import input_dtype
 from flexzoo.manifest import schema
 from flexzoo.manifest.ensemble import member_labels
 from flexzoo.manifest.resolved import ResolvedManifest
 from flexzoo.manifest.train import HIGHER_IS_BETTER, TrainConfig, data_source
 from flexzoo.manifest.transfer import artifact_location
 from flexzoo.manifest.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
+from flexzoo.monitoring.profile import PROFILE_SAMPLES, reference_profile
 from flexzoo.pipeline.record import training_record
 from flexzoo.pipeline.restore import retie, tied_parameters, unstored_meta_tensors
 from flexzoo.pipeline.run_hooks import RunHooks, manifest_fingerprint, run_directory
@@ -253,7 +255,33 @@ class Pipeline:
             stored = adapter_state(model.state_dict(), adapters, lora, base, Path(out_dir), self.registry)
         return write_artifact(model, self.manifest, out_dir, self.registry, compression=model.compression,
                               training=training, data=self.data_card(), adapters=stored,
-                              pretrained=getattr(model, "pretrained_sources", None) or self.pretrained_sources)
+                              pretrained=getattr(model, "pretrained_sources", None) or self.pretrained_sources,
+                              profile=self.profile(model))
+
+    def profile(self, model: ZooModel) -> dict[str, Any] | None:
+        """The reference profile drift monitoring compares served requests with (:mod:`flexzoo.monitoring`): the
+        model on a seeded choice of at most PROFILE_SAMPLES validation samples (training ones without a split).
+
+        None when no data was loaded, for a model of several inputs and for a streamed source (read only once).
+        """
+        data = self._data
+        if data is None or self.manifest.inputs or data.streamed or data.input_shape is None:
+            return None
+        index = data.validation_index if len(data.validation_index) else data.train_index
+        if len(index) > PROFILE_SAMPLES:
+            chosen = torch.randperm(len(index), generator=torch.Generator().manual_seed(self.manifest.model.seed))
+            index = index[chosen[:PROFILE_SAMPLES].sort().values]
+        if not len(index):
+            return None
+        inputs, _ = data.batch(index)
+        heads = {name: dict(spec.params) for name, spec in self.manifest.heads.items()}
+        was_training = model.training
+        model.eval()
+        try:
+            profile = reference_profile(model, inputs.to(input_dtype(model)), heads, seed=self.manifest.model.seed)
+        finally:
+            model.train(was_training)
+        return profile.as_dict()
 
     def export(self, model: nn.Module, artifact: str | Path, formats: list[str] | None = None,
                out_dir: str | Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@
   one image as the raw body (recognized by its bytes, whatever its ``Content-Type``).
 - ``POST /v1/models/{name}/explain``: ``{"inputs": ..., "method": "integrated_gradients", "head": H, "target":
   "top", "settings": {...}}`` -> per sample the attributions, target, label and score (``zoo explain``'s).
-- ``GET /v1/models``, ``GET /v1/models/{name}``: what is served; ``GET /health`` (alive), ``GET /ready``
+- ``GET /v1/models``, ``GET /v1/models/{name}``: what is served; ``GET /v1/models/{name}/monitor``: each version's
+  drift monitoring (the last window's tests, alarms); ``GET /health`` (alive), ``GET /ready``
   (503 while draining), ``GET /metrics`` (Prometheus text), ``GET /openapi.json`` and ``/docs``.
 - The Open Inference Protocol under ``/v2`` (:mod:`~flexzoo.serving.oip`) and, where allowed, ``/admin``
   (:mod:`~flexzoo.serving.admin`).
@@ -179,6 +180,12 @@ def create_app(store: ModelStore, *, max_body_bytes: int = 8 << 20, access: Admi
     @app.get("/v1/models/{name}", include_in_schema=False)
     async def show_model(name: str) -> dict[str, Any]:
         return store.get(name).describe()
+
+    @app.get("/v1/models/{name}/monitor", include_in_schema=False)
+    async def monitor(name: str) -> dict[str, Any]:
+        model = store.get(name)
+        return {"model": name, "version": model.current,
+                "versions": {label: version.monitoring() for label, version in model.versions.items()}}
 
     async def predict(request: Request, name: str, version_label: str | None) -> JSONResponse:
         async def read(version: Version) -> tuple[np.ndarray, tuple[int, list[ImageGeometry | None] | None]]:

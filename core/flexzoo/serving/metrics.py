@@ -1,8 +1,14 @@
-"""Prometheus metrics of a server: requests, errors, latency, batch sizes and the version each model serves."""
+"""Prometheus metrics of a server: requests, errors, latency, batch sizes, the version each model serves, and
+each version's drift scores (:mod:`flexzoo.monitoring`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from flexzoo.monitoring.drift import Scores
 
 __all__ = ["Metrics"]
 
@@ -27,6 +33,25 @@ class Metrics:
                              "it keeps", ["model", "version", "sha256"], registry=self.registry)
         self.reloads = Counter("flexzoo_reloads", "Version loads, by model and result (ok, failed, rollback)",
                                ["model", "result"], registry=self.registry)
+
+        self.drift = Gauge("flexzoo_drift", "1 when the last window scored drifted from the artifact's reference "
+                           "profile (any test below its Bonferroni-corrected level), else 0", ["model", "version"],
+                           registry=self.registry)
+        self.drift_p_value = Gauge("flexzoo_drift_p_value", "Each drift test's p-value on the last window scored",
+                                   ["model", "version", "test"], registry=self.registry)
+        self.drift_score = Gauge("flexzoo_drift_score", "Each drift test's score on the last window scored (KS "
+                                 "statistic, MMD², Jensen-Shannon distance, shift of the mean confidence)",
+                                 ["model", "version", "test"], registry=self.registry)
+        self.drift_windows = Counter("flexzoo_drift_windows", "Windows scored, by verdict (drift or ok)",
+                                     ["model", "version", "verdict"], registry=self.registry)
+
+    def scored(self, model: str, version: str, scores: Scores) -> None:
+        """Publish a window's drift scores."""
+        for test in scores.tests:
+            self.drift_p_value.labels(model, version, test.name).set(test.p_value)
+            self.drift_score.labels(model, version, test.name).set(test.score)
+        self.drift.labels(model, version).set(1 if scores.drift else 0)
+        self.drift_windows.labels(model, version, "drift" if scores.drift else "ok").inc()
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

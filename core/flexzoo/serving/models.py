@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 
 from flexzoo.errors import FlexzooError
+from flexzoo.monitoring.log import RotatingLog
+from flexzoo.monitoring.monitor import MonitorSettings, VersionMonitor, observed
+from flexzoo.monitoring.profile import Profile
 from flexzoo.prediction import Predictor
 from flexzoo.serving.batcher import Batcher
 from flexzoo.serving.metrics import Metrics
@@ -51,6 +54,16 @@ class Version:
     batcher: Batcher
     path: Path
     loaded_at: float = field(default_factory=time.time)
+    monitor: VersionMonitor | None = None  # None: monitoring off, or the artifact has no reference profile
+
+    def monitoring(self) -> dict[str, Any]:
+        """This version's drift monitoring, as ``GET /v1/models/NAME/monitor`` shows it."""
+        if self.monitor is not None:
+            return self.monitor.state()
+        reason = ("the artifact records no reference profile (it was built without data); train it, or build it "
+                  "with [train] data, to monitor drift") if self.predictor.info.profile is None else \
+            "monitoring is off (zoo serve --no-monitor)"
+        return {"enabled": False, "reason": reason}
 
     def describe(self) -> dict[str, Any]:
         return {"version": self.version, "sha256": self.predictor.sha256, "path": str(self.path),
@@ -87,8 +100,13 @@ class ModelStore:
 
     def __init__(self, executor: Executor, metrics: Metrics, *, runtime: str = "eager",
                  batching: BatchSettings = BatchSettings(), keep_versions: int = 3,
-                 loader: Callable[[str | Path, str], Predictor] = Predictor.load) -> None:
+                 loader: Callable[[str | Path, str], Predictor] = Predictor.load,
+                 monitoring: MonitorSettings | None = None, monitor_executor: Executor | None = None) -> None:
+        """:param monitoring: how versions whose artifact has a reference profile are monitored (None: not at all);
+        :param monitor_executor: where windows are scored (default: ``executor``)."""
         self.executor = executor
+        self.monitoring = monitoring
+        self.monitor_executor = monitor_executor or executor
         self.metrics = metrics
         self.runtime = runtime
         self.batching = batching
@@ -126,10 +144,24 @@ class ModelStore:
         taken = model.versions.get(label)
         if taken is not None and taken.predictor.sha256 != predictor.sha256:
             label = f"{label}+{predictor.sha256[:8]}"
-        batcher = Batcher(predictor, self.executor, max_batch_size=self.batching.max_batch_size,
+        monitor = self._monitor(model.name, label, predictor)
+        run = predictor if monitor is None else observed(
+            predictor, monitor, predictor.model.backbone if predictor.runtime == "eager" and predictor.model else None)
+        batcher = Batcher(run, self.executor, max_batch_size=self.batching.max_batch_size,
                           max_wait=self.batching.max_wait, in_flight=lambda: model.in_flight,
                           on_batch=self.metrics.batch_size.labels(model.name, label).observe)
-        return Version(label, predictor, batcher, Path(path))
+        return Version(label, predictor, batcher, Path(path), monitor=monitor)
+
+    def _monitor(self, name: str, label: str, predictor: Predictor) -> VersionMonitor | None:
+        """A drift monitor of the version, its scores published as metrics (None: off, or no profile)."""
+        stored = predictor.info.profile
+        if self.monitoring is None or stored is None:
+            return None
+        heads = [head for head, spec in predictor.heads.items() if spec.kind == "classification"]
+        settings = self.monitoring
+        log_to = RotatingLog(settings.log_dir, name, label, settings.log_max_bytes) if settings.log_dir else None
+        return VersionMonitor(Profile.from_dict(stored), heads, self.monitor_executor, settings,
+                              on_scores=lambda scores: self.metrics.scored(name, label, scores), log_to=log_to)
 
     def install(self, predictor: Predictor, path: str | Path, name: str | None = None) -> Version:
         """Serve a loaded, checked predictor as the current version of ``name`` (default: its own name)."""
@@ -183,6 +215,8 @@ class ModelStore:
             model.history = [v for v in model.history if v != oldest]
             self.metrics.version.remove(model.name, oldest, dropped.predictor.sha256)
             _close_later(dropped.batcher)
+            if dropped.monitor is not None:
+                dropped.monitor.close()
 
     def _publish(self, model: ServedModel) -> None:
         for label, version in model.versions.items():
@@ -193,6 +227,8 @@ class ModelStore:
         for model in self.models.values():
             for version in model.versions.values():
                 await version.batcher.close()
+                if version.monitor is not None:
+                    version.monitor.close()
 
 
 def _close_later(batcher: Batcher) -> None:

@@ -74,6 +74,12 @@ def _path_parameter(name: str, description: str) -> dict[str, Any]:
 
 
 _OBJECT = {"type": "object"}
+_MONITOR = {"type": "object", "required": ["model", "version", "versions"], "properties": {
+    "model": {"type": "string"}, "version": {"type": "string"},
+    "versions": {"type": "object", "description": "per version label: `enabled`, and either `reason` (off) or the "
+                 "window size, samples seen, windows scored, alarms and the `latest` window's tests",
+                 "additionalProperties": {"type": "object", "required": ["enabled"],
+                                          "properties": {"enabled": {"type": "boolean"}}}}}}
 _VERSION = _path_parameter("version", "a version label, as /v1/models/NAME lists them")
 _NAME = _path_parameter("name", "a served model's name")
 
@@ -239,6 +245,9 @@ def openapi(models: dict[str, ServedModel], access: AdminAccess, max_body_bytes:
             "models": {"type": "array", "items": _OBJECT}}}),
         "/v1/models/{name}": _get("One served model: versions, input shape, heads", _OBJECT, 404,
                                   parameters=[_NAME]),
+        "/v1/models/{name}/monitor": _get("Drift monitoring of a served model: per version, the last window's "
+                                          "two-sample tests against the artifact's reference profile, and alarms",
+                                          _MONITOR, 404, parameters=[_NAME]),
         "/v2": _get("Open Inference Protocol: server metadata", {"type": "object", "properties": {
             "name": text, "version": text, "extensions": {"type": "array", "items": text}}}),
         "/v2/health/live": _get("Open Inference Protocol: live", {"type": "object", "properties": {

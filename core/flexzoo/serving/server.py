@@ -14,12 +14,13 @@ import socket
 import sys
 from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
 
 from flexzoo.artifact.format import SUFFIX, read_artifact
+from flexzoo.monitoring.monitor import MonitorSettings
 from flexzoo.serving.app import create_app
 from flexzoo.serving.metrics import Metrics
 from flexzoo.serving.models import BatchSettings, ModelStore
@@ -45,6 +46,7 @@ class ServeOptions:
     model_dirs: tuple[str, ...] = ()
     access_log: bool = False
     drain_seconds: float = 30.0
+    monitoring: MonitorSettings | None = field(default_factory=MonitorSettings)  # None: no drift monitoring
 
 
 class _Server(uvicorn.Server):
@@ -120,8 +122,10 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
     access = AdminAccess.configure(options.host, options.admin_token,
                                    [*options.model_dirs, *([options.watch] if options.watch else [])])
     executor = ThreadPoolExecutor(1, thread_name_prefix="flexzoo-model")
+    scoring = ThreadPoolExecutor(1, thread_name_prefix="flexzoo-monitor")  # drift tests, off the model's thread
     store = ModelStore(executor, Metrics(), runtime=options.runtime, keep_versions=options.keep_versions,
-                       batching=BatchSettings(options.max_batch_size, options.max_wait_ms / 1000))
+                       batching=BatchSettings(options.max_batch_size, options.max_wait_ms / 1000),
+                       monitoring=options.monitoring, monitor_executor=scoring)
     watched = Path(options.watch) if options.watch else None
     seen = _artifacts_in(watched) if watched else {}
     paths = [(None, a) if "=" not in a else tuple(a.split("=", 1)) for a in artifacts]
@@ -160,5 +164,6 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
     print(_admin_line(access, options.host), file=sys.stderr, flush=True)
     asyncio.run(server.serve(sockets=[sock]))
     executor.shutdown(wait=True)
+    scoring.shutdown(wait=True)
     print("stopped: in-flight requests answered", file=sys.stderr, flush=True)
     return 0

@@ -1,0 +1,72 @@
+"""Batch prediction in shards: ``zoo predict ARTIFACT INPUT... -o OUT [--nproc N]``.
+
+The inputs (image files, folders of images, .npy/.npz/.json files) are listed in a fixed order and cut into
+shards of :data:`SHARD_FILES` files; rank ``r`` of ``w`` (ranks started by torch's elastic launcher, the same
+rendezvous as ``zoo train --nproc``) predicts shards ``r, r + w, ...``, and writes each one's results as JSON
+lines to ``OUT/shard-NNNNN.jsonl`` atomically. A shard already written is skipped, so a run stopped or killed
+continues where it was by running the same command again, with any number of ranks; the results do not depend
+on the number of ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from flexzoo.atomic import write_atomically
+from flexzoo.inputs.images import IMAGE_SUFFIXES
+from flexzoo.prediction.inputs import InputError, read_inputs
+from flexzoo.prediction.predictor import Predictor
+
+__all__ = ["SHARD_FILES", "input_files", "predict_shards", "shard_path"]
+
+SHARD_FILES = 512
+
+
+def input_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Every input file, in the order ``zoo predict`` reads them (a folder's images sorted)."""
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise InputError(f"{path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    return files
+
+
+def shard_path(out: str | Path, number: int) -> Path:
+    return Path(out) / f"shard-{number:05d}.jsonl"
+
+
+def predict_shards(predictor: Predictor, files: list[Path], out: str | Path, rank: int = 0, world: int = 1, *,
+                   batch_size: int = 64, top_k: int = 1, shard_files: int = SHARD_FILES) -> tuple[int, int]:
+    """Predict this rank's shards not written yet; (shards written, shards skipped). Progress goes to stderr."""
+    shards = [files[start:start + shard_files] for start in range(0, len(files), shard_files)]
+    written = skipped = samples_done = 0
+    started = time.perf_counter()
+    for number in range(rank, len(shards), world):
+        target = shard_path(out, number)
+        if target.exists():
+            skipped += 1
+            continue
+        samples = read_inputs(shards[number], predictor.input_shape, predictor.preprocessing)
+        results = predictor.predict_samples([s.array for s in samples], batch_size, top_k,
+                                            geometries=[s.geometry for s in samples])
+        lines = "".join(json.dumps({"input": s.name, "outputs": r}) + "\n" for s, r in zip(samples, results))
+        write_atomically(target, lambda partial, text=lines: partial.write_text(text, encoding="utf-8"))
+        written += 1
+        samples_done += len(samples)
+        rate = samples_done / max(time.perf_counter() - started, 1e-9)
+        left = sum(1 for k in range(number + world, len(shards), world) if not shard_path(out, k).exists())
+        print(f"rank {rank}: {target.name} ({len(samples)} samples), {rate:.0f} samples/s, "
+              f"{left} shard(s) left, ETA {left * shard_files / max(rate, 1e-9):.0f} s", file=sys.stderr, flush=True)
+    return written, skipped

@@ -1,0 +1,261 @@
+"""Drift monitoring: the reference profile an artifact records, and the tests that compare served windows with it.
+
+The model is trained on a seeded 1,200 of scikit-learn's 1,797 digits; the other 597 are held out, as the data a
+deployed model would meet. Windows of held-out digits must raise almost no alarm; noisy, rotated and
+class-shifted digits must each raise one within the first window.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from concurrent.futures import Executor, Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import flexzoo
+from flexzoo.artifact.format import read_artifact
+from flexzoo.monitoring.drift import DEFAULT_ALPHA, drift_scores
+from flexzoo.monitoring.log import RotatingLog, read_logs
+from flexzoo.monitoring.monitor import MonitorSettings, VersionMonitor, observed
+from flexzoo.monitoring.profile import PROFILE_SAMPLES, Profile
+from flexzoo.monitoring.summaries import Summaries
+from flexzoo.prediction import Predictor
+
+DIGITS_MANIFEST = """
+[model]
+name = "digits"
+version = "1.0.0"
+seed = 0
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "cnn"
+channels = [8, 16]
+
+[heads.digit]
+use = "linear"
+num_classes = 10
+
+[train]
+data = "arrays:train.npz"
+epochs = 4
+"""
+WINDOW = 200
+
+
+def held_out_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Digits scaled to [0, 1], shuffled with a fixed seed: (train x, train y, held-out x, held-out y)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    order = np.random.default_rng(0).permutation(len(digits.target))
+    x = (digits.images / 16.0).astype(np.float32)[:, None]
+    return x[order[:1200]], digits.target[order[:1200]], x[order[1200:]], digits.target[order[1200:]]
+
+
+def train_digits(folder: Path) -> Path:
+    """The digits model trained on the 1,200 training digits (its profile from their validation split)."""
+    x, y, _, _ = held_out_split()
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "train.npz", x=x, digit=y)
+    (folder / "digits.toml").write_text(textwrap.dedent(DIGITS_MANIFEST))
+    artifact = flexzoo.train(folder / "digits.toml", folder / "out").artifact
+    assert artifact is not None
+    return artifact
+
+
+def drifted(kind: str, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``x`` as the named drift makes it: Gaussian noise (σ 0.3), a 30° rotation, or only digits 0-4."""
+    if kind == "noise":
+        return (x + rng.normal(0, 0.3, x.shape)).astype(np.float32)
+    if kind == "rotation":
+        return ndimage.rotate(x, 30, axes=(2, 3), reshape=False, order=1).astype(np.float32)
+    if kind == "prior":
+        return x[y < 5]
+    return x
+
+
+class _Now(Executor):
+    """Runs the monitor's worker at once, on the caller's thread: windows are scored as they complete."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> Path:
+    return train_digits(tmp_path_factory.mktemp("monitoring"))
+
+
+@pytest.fixture(scope="module")
+def predictor(artifact) -> Predictor:
+    return Predictor.load(artifact)
+
+
+def test_training_records_a_bounded_profile_of_held_out_data(artifact):
+    profile = read_artifact(artifact).profile
+    assert profile is not None
+    assert profile["samples"] == 240 <= PROFILE_SAMPLES  # the validation split: 20 % of the 1,200
+    assert profile["inputs"]["names"] == ["channel 0 mean", "channel 0 std"]
+    assert len(profile["inputs"]["summaries"]) == 240 and len(profile["features"]["sketch"][0]) == 16
+    head = profile["heads"]["digit"]
+    assert head["classes"] == 10 and abs(sum(head["proportions"]) - 1) < 1e-5
+    assert sum(head["confidence_histogram"]["counts"]) == 240
+    assert len(artifact.read_bytes()) < 200_000
+
+
+def test_an_artifact_built_without_data_has_no_profile_and_loads(tmp_path):
+    from conftest import TINY_MANIFEST
+
+    manifest = tmp_path / "tiny.toml"
+    manifest.write_text(textwrap.dedent(TINY_MANIFEST))
+    written = flexzoo.save(flexzoo.build(manifest), tmp_path / "out", export=False)
+    assert read_artifact(written).profile is None
+    assert Predictor.load(written)(np.zeros((1, 1, 8, 8), np.float32))["digit"].shape == (1, 10)
+
+
+def test_the_profile_round_trips(artifact):
+    stored = read_artifact(artifact).profile
+    assert Profile.from_dict(stored).as_dict() == stored
+
+
+def _summaries(predictor: Predictor, x: np.ndarray) -> Summaries:
+    monitor = VersionMonitor(Profile.from_dict(predictor.info.profile), ["digit"], _Now())
+    features = []
+    hook = predictor.model.backbone.register_forward_hook(lambda m, a, output: features.append(output))
+    try:
+        outputs = predictor(x)
+    finally:
+        hook.remove()
+    return monitor.summarize(x, outputs, features[0])
+
+
+def test_held_out_digits_raise_no_alarm_in_at_least_95_percent_of_40_windows(predictor):
+    """The false-alarm rate at alpha = 0.01 over 40 windows of 200 held-out digits (drawn with replacement)."""
+    _, _, x, _ = held_out_split()
+    pool = _summaries(predictor, x)
+    profile = Profile.from_dict(predictor.info.profile)
+    rng = np.random.default_rng(1)
+    alarms = 0
+    for window in range(40):
+        chosen = rng.choice(len(x), WINDOW)
+        sample = Summaries(pool.inputs[chosen], pool.sketch[chosen],
+                           {name: (c[chosen], p[chosen]) for name, (c, p) in pool.heads.items()})
+        alarms += drift_scores(profile, sample, DEFAULT_ALPHA, seed=window).drift
+    print(f"false alarms: {alarms} of 40 windows")
+    assert alarms <= 2
+
+
+def test_served_samples_are_logged_as_json_lines_and_read_back_in_time_order(predictor, tmp_path):
+    _, _, x, _ = held_out_split()
+    log = RotatingLog(tmp_path / "logs", "digits", "1.0.0", max_bytes=20_000)
+    monitor = VersionMonitor(Profile.from_dict(predictor.info.profile), ["digit"], _Now(),
+                             MonitorSettings(window=50, interval=0), log_to=log)
+    run = observed(predictor, monitor, predictor.model.backbone)
+    for start in range(0, 120, 10):
+        run(x[start:start + 10])
+    monitor.close()
+    files = sorted((tmp_path / "logs").glob("*.jsonl"))
+    assert len(files) > 1 and files[0].name == "digits-1.0.0.00001.jsonl"  # rotated past 20 kB
+    records = read_logs(tmp_path / "logs")
+    assert len(records) == 120
+    assert np.allclose(records[13]["input"], x[13], atol=1e-6)
+    assert records[13]["heads"]["digit"]["class"] == int(predictor(x[13:14])["digit"].argmax())
+    assert len(records[13]["sketch"]) == 16
+
+
+# -- through the real server ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(artifact, tmp_path_factory):
+    from serving_helpers import Server, server_env
+
+    logs = tmp_path_factory.mktemp("monitor-logs")
+    names = [f"{name}={artifact}" for name in ("heldout", "noise", "rotation", "prior", "report")]
+    server = Server([*names, "--monitor-interval", "0", "--monitor-log", str(logs)],
+                    server_env(tmp_path_factory.mktemp("site")))
+    server.logs = logs
+    yield server
+    server.stop()
+
+
+def _send_one_by_one(server, name: str, samples: np.ndarray) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(sample: np.ndarray) -> int:
+        return server.post(f"/v1/models/{name}/predict", {"inputs": sample.tolist()})[0]
+
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(send, samples)) == {200}
+
+
+def _scored(server, name: str, windows: int) -> dict:
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        state = server.get(f"/v1/models/{name}/monitor")[1]["versions"]["1.0.0"]
+        if state["windows"] >= windows or time.monotonic() > deadline:
+            return state
+        time.sleep(0.1)
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("kind", ["noise", "rotation", "prior"])
+def test_the_server_raises_each_drift_alarm_within_300_requests(server, kind):
+    _, _, x, y = held_out_split()
+    rng = np.random.default_rng(3)
+    shifted = drifted(kind, x, y, rng)
+    _send_one_by_one(server, kind, shifted[rng.choice(len(shifted), 300)])
+    state = _scored(server, kind, 1)
+    print(f"{kind} (server): alarm after {state['first_alarm_at_sample']} requests; {state['latest']['drifted']}")
+    assert state["first_alarm_at_sample"] is not None and state["first_alarm_at_sample"] <= 300
+    assert server.metric("flexzoo_drift", model=kind, version="1.0.0") == 1.0
+    assert server.metric("flexzoo_drift_windows_total", model=kind, version="1.0.0", verdict="drift") >= 1
+
+
+@pytest.mark.processes
+def test_the_server_raises_no_alarm_on_held_out_digits_and_logs_them(server):
+    _, _, x, _ = held_out_split()
+    _send_one_by_one(server, "heldout", x[np.random.default_rng(4).choice(len(x), 200)])
+    state = _scored(server, "heldout", 1)
+    assert (state["windows"], state["alarms"], state["latest"]["drift"]) == (1, 0, False)
+    assert server.metric("flexzoo_drift", model="heldout", version="1.0.0") == 0.0
+    assert len(read_logs(server.logs, "heldout")) == 200
+
+
+@pytest.mark.processes
+def test_zoo_monitor_reports_the_drift_of_logged_samples_over_time(server, artifact, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    _, _, x, _ = held_out_split()
+    rng = np.random.default_rng(5)
+    _send_one_by_one(server, "report", x[rng.choice(len(x), 200)])
+    _scored(server, "report", 1)
+    _send_one_by_one(server, "report", drifted("noise", x, None, rng)[rng.choice(len(x), 200)])
+    _scored(server, "report", 2)
+    report = tmp_path / "drift.html"
+    done = subprocess.run([sys.executable, "-m", "flexzoo", "monitor", str(artifact), str(server.logs), "--model",
+                           "report", "-o", str(report), "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"report": str(report), "windows": 2, "drifted": [2]}
+    page = report.read_text()
+    assert "<svg" in page and "1 of 2 windows drifted" in page and "inputs: channel 0 std" in page
+
+
+def test_zoo_monitor_refuses_logs_that_are_not_there_with_one_message(artifact, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "flexzoo", "monitor", str(artifact), str(tmp_path / "nothing")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "no such file or folder of monitoring logs" in done.stderr
+    assert "Traceback" not in done.stderr
