@@ -202,13 +202,13 @@ def _run_console(block: Block, directory: Path, background: list[subprocess.Pope
             program = ["zoo", *words[1:]] if words[0] == "zoo" else words
             executable = [sys.executable, "-m", "flexzoo", *program[1:]] if program[0] == "zoo" else program
             background.append(subprocess.Popen(executable, cwd=directory, stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL))
+                                               stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"}))
             continue
         if words[0] == "zoo":
             status, printed = _run_zoo(words[1:])
         elif words[0] == "python":
             done = subprocess.run([sys.executable, *words[1:]], cwd=directory, capture_output=True, text=True,
-                                  timeout=120)
+                                  timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
             status, printed = done.returncode, done.stdout + done.stderr
         else:
             raise BlockFailed(f"{block.where}: the runner does not run `{words[0]}`; mark the block "
@@ -221,6 +221,15 @@ def _run_console(block: Block, directory: Path, background: list[subprocess.Pope
             raise BlockFailed(f"{block.where}: `{command}` printed something else: {problem}")
 
 
+def _torch_threads(count: int) -> int:
+    """Set torch's intra-op threads (importing torch: every page past the first builds a model); the old count."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    return previous
+
+
 def run_page(page: Path, directory: Path) -> Outcome:
     """Run every block of ``page`` in order in ``directory`` (a copy of examples/ beside it)."""
     outcome = Outcome()
@@ -229,6 +238,8 @@ def run_page(page: Path, directory: Path) -> Outcome:
     background: list[subprocess.Popen] = []
     previous = Path.cwd()
     os.chdir(directory)
+    # one torch thread: the pages' models are tiny, and on a shared machine more threads only wait for each other
+    threads = _torch_threads(1)
     try:
         for block in blocks(page):
             if block.language in SHOWN_LANGUAGES:
@@ -249,6 +260,7 @@ def run_page(page: Path, directory: Path) -> Outcome:
                 _run_console(block, directory, background)
             outcome.ran += 1
     finally:
+        _torch_threads(threads)
         os.chdir(previous)
         for process in background:
             process.terminate()
