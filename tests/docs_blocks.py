@@ -35,9 +35,9 @@ RUN_LANGUAGES = ("toml", "python", "console")
 SHOWN_LANGUAGES = ("text",)
 FENCE = re.compile(r"^(?P<marker>(?:<!-- docs-test: (?P<directive>[^>]*?) -->\n)?)```(?P<lang>[\w-]*)\n"
                    r"(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL)
-#: What a TOML fragment is merged onto to make a whole manifest.
+#: What a TOML fragment is merged onto to make a whole manifest: examples/digits.toml's model, untrained.
 BASE = {"model": {"name": "fragment", "input_shape": [1, 8, 8]}, "backbone": {"use": "cnn", "channels": [8, 16]},
-        "heads": {"digit": {"use": "linear", "num_classes": 10}}}
+        "heads": {"digit": {"use": "linear", "num_classes": 10}, "parity": {"use": "mlp", "num_classes": 2}}}
 
 
 class BlockFailed(AssertionError):
