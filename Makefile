@@ -1,6 +1,8 @@
 # flexzoo: `make demo` builds the example model, `make test` runs the tests; both set up .venv first.
 # `make report-check` screenshots a trained model's `zoo report` in headless Chromium (apt-get install chromium);
 # it is not part of `make test`.
+# `make docs` builds the documentation site strictly (warnings are errors) into site/; `make test` runs the same build.
+# `make docs-check` screenshots three of its pages in headless Chromium and checks them (not part of `make test`).
 # Installs are pinned by requirements/constraints.txt (the versions CI last passed with); pyproject.toml keeps ranges.
 # `make upgrade` re-resolves the newest releases and rewrites it; `make test-latest` runs the suite on the newest
 # releases in a venv of its own (.venv-latest), `make test-flaky` runs every test that starts processes, servers,
@@ -13,7 +15,7 @@ STAMP  := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
 EDITABLES = -e '.[dev]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
 
-.PHONY: venv demo test lint bench report-check clean upgrade test-latest test-flaky
+.PHONY: venv demo test lint bench report-check docs docs-check clean upgrade test-latest test-flaky
 
 venv: $(STAMP)
 
@@ -58,8 +60,14 @@ test-latest:
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-check: $(STAMP)
+	$(BIN)/python tools/docs_check.py -o out/docs-check
+
 report-check: $(STAMP)
 	$(BIN)/python tools/report_check.py -o out/report-check
 
 clean:
-	rm -rf $(VENV) .venv-latest .venv-upgrade out bench/results.json
+	rm -rf $(VENV) .venv-latest .venv-upgrade out site bench/results.json

@@ -239,9 +239,10 @@ def test_the_stored_ensemble_manifest_names_no_manifest_member(root):
     assert "bag.toml" not in document and "bagging" not in document  # expanded: artifacts, hashes, manifests
 
 
-def test_the_readme_bagging_snippet_is_the_example_as_it_is():
+def test_the_docs_bagging_snippet_is_the_example_as_it_is():
     top = Path(__file__).resolve().parents[1]
-    blocks = [block.split("```", 1)[0] for block in (top / "README.md").read_text().split("```toml\n")[1:]]
+    page = top / "docs" / "how-to" / "ensembles.md"
+    blocks = [block.split("```", 1)[0] for block in page.read_text().split("```toml\n")[1:]]
     [snippet] = [block for block in blocks if block.startswith("[ensemble.bagging]")]
     assert snippet in (top / "examples" / "digits_bagging.toml").read_text()
 

@@ -193,8 +193,8 @@ def test_the_ensemble_exports_to_onnx_and_predicts_as_one_model(digits, tmp_path
 
 
 @pytest.mark.slow
-def test_the_readme_ensemble_manifest_builds_from_the_members(digits):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def test_the_docs_ensemble_manifest_builds_from_the_members(digits):
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "how-to" / "ensembles.md").read_text()
     blocks = [b.split("```", 1)[0] for b in readme.split("```toml\n")[1:]]
     [block] = [b for b in blocks if "[ensemble]" in b]
     (digits / "ensemble.toml").write_text(block)

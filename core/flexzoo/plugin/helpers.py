@@ -62,10 +62,15 @@ __all__ = [
     "write_atomically",
 ]
 
+#: A parameter annotation: an integer > 0 (validation refuses others, `zoo info` shows the constraint).
 Positive = Annotated[int, Gt(0)]
+#: A parameter annotation: an integer >= 0.
 NonNegative = Annotated[int, Ge(0)]
+#: A parameter annotation: a float > 0.
 PositiveFloat = Annotated[float, Gt(0)]
+#: A parameter annotation: a float in [0, 1) (a dropout rate).
 Probability = Annotated[float, Interval(ge=0, lt=1)]
+#: A parameter annotation: layer widths, a non-empty list of integers > 0.
 Sizes = Annotated[list[Positive], MinLen(1)]  # layer widths: at least one, each positive
 
 

@@ -45,7 +45,9 @@ __all__ = [
 
 PROJECT_NAME = "flexzoo"
 
+#: Marks the host's hook specifications (the functions below); plugins do not need it.
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marks a plugin's hook implementations: ``@hookimpl def flexzoo_backbones(): ...``.
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
