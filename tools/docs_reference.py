@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from flexzoo.manifest import ensemble, multi_input, schema, train, validation
+from flexzoo.manifest import budget, ensemble, multi_input, schema, train, validation
 from flexzoo.manifest.sections import KeyTable
 from flexzoo.plugin.components import HOST_PARAMETERS, KINDS
 
@@ -40,15 +40,17 @@ KEY_TABLES: dict[str, KeyTable] = {
     "train.augment": train.AUGMENT_KEYS,
     "train.lora": train.LORA_KEYS,
     "[train.grow]": train.GROW_KEYS,
+    "train.adversarial": train.ADVERSARIAL_KEYS,
     "export": validation.EXPORT_KEYS,
     "track": validation.TRACK_KEYS,
     "ensemble": ensemble.ENSEMBLE_KEYS,
     "ensemble.members[i]": ensemble.MEMBER_KEYS,
     "ensemble.bagging": ensemble.BAGGING_KEYS,
     "inputs.<name>": multi_input.INPUT_KEYS,
+    "budget": budget.BUDGET_KEYS,
 }
 #: The modules whose KeyTables the manifest reference must cover.
-KEY_TABLE_MODULES = (validation, train, ensemble, multi_input)
+KEY_TABLE_MODULES = (validation, train, ensemble, multi_input, budget)
 
 #: Sections whose keys are a component's parameters, with the host's own keys beside ``use``.
 COMPONENT_SECTIONS: dict[str, tuple[str, str, dict[str, str]]] = {
