@@ -33,10 +33,15 @@ from flexzoo.prediction import Predictor
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("grad_cam", "integrated_gradients", "saliency", "occlusion", "gradient_shap")
 TRAIN_IMAGES, TEST_IMAGES, SHAPE_EPOCHS = 1000, 200, 10
-DIGIT_EPOCHS = 8  # examples/digits.toml's
+DIGIT_EPOCHS, DIGIT_CHANNELS = 8, [32, 64]  # examples/digits.toml's
 SAMPLES = 64  # digits explained in the speed row
 REPEATS = 5
-SMOKE = {"TRAIN_IMAGES": 16, "TEST_IMAGES": 4, "SHAPE_EPOCHS": 1, "DIGIT_EPOCHS": 1, "SAMPLES": 4, "REPEATS": 1}
+CHANNELS = [16, 32, 64]  # the shapes CNN's
+SMOKE = {"TRAIN_IMAGES": 16, "TEST_IMAGES": 1, "SHAPE_EPOCHS": 1, "DIGIT_EPOCHS": 1, "DIGIT_CHANNELS": [4],
+         "SAMPLES": 2, "REPEATS": 1,
+         "CHANNELS": [4], "SETTINGS": {"occlusion": {"window": 8, "stride": 8}, "integrated_gradients": {"steps": 4},
+                                       "gradient_shap": {"samples": 2}}}
+SETTINGS: dict[str, dict] = {}  # each method's settings in the pointing game (default: its own defaults)
 
 SHAPES = """
 [model]
@@ -46,7 +51,7 @@ input_shape = [3, 32, 32]
 
 [backbone]
 use = "cnn"
-channels = [16, 32, 64]
+channels = {channels}
 
 [heads.shape]
 use = "linear"
@@ -77,7 +82,7 @@ def _shapes(path: Path, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, 
 def pointing_game(out: Path) -> dict[str, object]:
     x, label, _ = _shapes(out / "masks-train.npz", TRAIN_IMAGES, 0)
     np.savez(out / "shapes.npz", x=x, shape=label)
-    (out / "shapes.toml").write_text(SHAPES.format(epochs=SHAPE_EPOCHS))
+    (out / "shapes.toml").write_text(SHAPES.format(epochs=SHAPE_EPOCHS, channels=CHANNELS))
     started = time.perf_counter()
     artifact = flexzoo.train(out / "shapes.toml", out / "model").artifact
     trained_s = time.perf_counter() - started
@@ -89,7 +94,7 @@ def pointing_game(out: Path) -> dict[str, object]:
     chance = float(inside.reshape(len(inside), -1).mean(1).mean())
     results: dict[str, object] = {"train_seconds": round(trained_s, 1), "test_accuracy": accuracy, "chance": chance}
     for method in METHODS:
-        explanation = predictor.explain(test_x, method, target=targets, sanity=True)
+        explanation = predictor.explain(test_x, method, target=targets, sanity=True, **SETTINGS.get(method, {}))
         heat = np.abs(explanation.attributions).sum(1).reshape(len(targets), -1)
         hits = inside.reshape(len(targets), -1)[np.arange(len(targets)), heat.argmax(1)]
         results[method] = {"pointing_game": float(hits.mean()), "sanity": explanation.sanity}
@@ -101,7 +106,8 @@ def digits(out: Path) -> dict[str, object]:
     from sklearn.datasets import load_digits
 
     example = (ROOT / "examples" / "digits.toml").read_text()
-    (out / "digits.toml").write_text(example.replace("epochs = 8", f"epochs = {DIGIT_EPOCHS}"))
+    (out / "digits.toml").write_text(example.replace("epochs = 8", f"epochs = {DIGIT_EPOCHS}").replace(
+        "channels = [32, 64]", f"channels = {DIGIT_CHANNELS}"))
     artifact = flexzoo.train(out / "digits.toml", out / "digits").artifact
     x = (load_digits().images[-SAMPLES:] / 16.0).astype(np.float32)[:, None]
     predictor = Predictor.load(artifact)
