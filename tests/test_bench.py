@@ -27,4 +27,4 @@ def test_every_benchmark_runs_at_smoke_sizes():
     header, *rows = result.stdout.split("\n  * ")[0].splitlines()
     assert header.split() == ["measure", "value", "baseline", "ratio", "target", "met"]
     assert len(rows) >= len(topics)
-    assert not (ROOT / "bench" / "results.json").exists() or "wrote" not in result.stdout
+    assert "wrote" not in result.stdout  # the smoke leaves bench/results.json alone
