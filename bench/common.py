@@ -13,32 +13,46 @@ from flexzoo.reporting.report import median_seconds_interleaved  # the timer the
 class Row:
     """A measured value against a baseline from the same run; ``ratio = value / baseline``.
 
-    ``target`` is the ratio to meet; ``lower_is_better`` says which side of it is good.
+    ``target`` is the ratio to meet; ``lower_is_better`` says which side of it is good. A row that
+    needs what this machine lacks (``needs="a GPU"``) has no value and says so: it is filled in where
+    that is present.
     """
 
     name: str
-    value: float
-    baseline: float
+    value: float | None
+    baseline: float | None
     unit: str
     target: float | None = None
     lower_is_better: bool = True
     note: str = ""
+    needs: str = ""
+
+    @classmethod
+    def unmeasured(cls, name: str, needs: str, target: float | None = None, lower_is_better: bool = True,
+                   note: str = "") -> Row:
+        """A row this machine cannot measure: it lacks ``needs`` (for example "a GPU")."""
+        return cls(name, None, None, "", target, lower_is_better, note, needs)
 
     @property
-    def ratio(self) -> float:
+    def ratio(self) -> float | None:
+        if self.value is None or self.baseline is None:
+            return None
         return self.value / self.baseline
 
     @property
     def met(self) -> bool | None:
-        if self.target is None:
+        if self.target is None or self.ratio is None:
             return None
         return self.ratio <= self.target if self.lower_is_better else self.ratio >= self.target
 
     def value_text(self) -> str:
-        return f"{self.value:.4g} {self.unit}"
+        return f"needs {self.needs}" if self.value is None else f"{self.value:.4g} {self.unit}"
 
     def baseline_text(self) -> str:
-        return f"{self.baseline:.4g} {self.unit}"
+        return "-" if self.baseline is None else f"{self.baseline:.4g} {self.unit}"
+
+    def ratio_text(self) -> str:
+        return "-" if self.ratio is None else f"{self.ratio:.3f}"
 
     def target_text(self) -> str:
         if self.target is None:
@@ -52,7 +66,15 @@ class Row:
         return {**asdict(self), "ratio": self.ratio, "met": self.met}
 
 
-def command_seconds(commands: Sequence[Sequence[str]], repeats: int, env: dict | None = None) -> list[float]:
-    """Median wall time of each command, interleaved, after one warm-up run each."""
+def command_seconds(commands: Sequence[Sequence[str]], repeats: int, env: dict | None = None, warmup: int = 1
+                    ) -> list[float]:
+    """Median wall time of each command, interleaved, after ``warmup`` runs each."""
     runs = [lambda c=c: subprocess.run(c, check=True, capture_output=True, env=env) for c in commands]
-    return median_seconds_interleaved(runs, repeats, warmup=1)
+    return median_seconds_interleaved(runs, repeats, warmup=warmup)
+
+
+def cuda_available() -> bool:
+    """Whether this machine has a CUDA device for the rows that need one."""
+    import torch
+
+    return torch.cuda.is_available()

@@ -22,17 +22,35 @@ from torch import nn
 from common import Row
 from flexzoo.artifact.write import weights_of
 from flexzoo.assembly.builder import ZooModel
+from flexzoo.plugin import StepContext
 from flexzoo.reporting.report import compiled, median_seconds_interleaved
 from flexzoo_plugin_compress import factories
 
 BATCH = 8
 IMAGE = (3, 224, 224)
+REPEATS = 10
+WARMUP = 3
+CALIBRATION_BATCHES = 4
+COMPILE = True  # int8 pays off compiled; compiling takes minutes on 2 cores
+EPOCHS = 8
+SMOKE = {"BATCH": 2, "IMAGE": (3, 32, 32), "REPEATS": 1, "WARMUP": 0, "CALIBRATION_BATCHES": 1, "COMPILE": False,
+         "EPOCHS": 1}
 
 
 def timm_model(architecture: str) -> ZooModel:
     torch.manual_seed(0)
-    backbone = timm.create_model(architecture, pretrained=False, num_classes=0)
+    size = {"img_size": IMAGE[1:]} if architecture.startswith("vit") else {}
+    backbone = timm.create_model(architecture, pretrained=False, num_classes=0, **size)
     return ZooModel(backbone, {"out": nn.Linear(backbone.num_features, 1000)}).eval()
+
+
+def context() -> StepContext:
+    """The host's step context for a model without [train] data (static int8 calibrates on Gaussian noise)."""
+    return StepContext(input_shape=IMAGE, base_dir=None, restoring=False, has_training_data=False)
+
+
+def run_compiled(model: nn.Module):
+    return compiled(model) if COMPILE else model
 
 
 def compress(model: ZooModel, step) -> ZooModel:
@@ -53,39 +71,43 @@ def stored_bytes(model: nn.Module) -> int:
         return path.stat().st_size
 
 
-def seconds(baseline, candidate, x: torch.Tensor, repeats: int) -> tuple[float, float]:
+def seconds(baseline, candidate, x: torch.Tensor) -> tuple[float, float]:
     with torch.no_grad():
-        base, cand = median_seconds_interleaved([lambda: baseline(x), lambda: candidate(x)], repeats)
+        base, cand = median_seconds_interleaved([lambda: baseline(x), lambda: candidate(x)], REPEATS, WARMUP)
     return base, cand
 
 
 def static_int8_resnet18() -> list[Row]:
     model = timm_model("resnet18")
-    quantized = compress(model, factories.quantize_int8(input_shape=IMAGE, mode="static", calibration_batches=4))
+    quantized = compress(model, factories.quantize_int8(input_shape=IMAGE, mode="static",
+                                                              calibration_batches=CALIBRATION_BATCHES,
+                                                              context=context()))
     x = torch.randn(BATCH, *IMAGE, generator=torch.Generator().manual_seed(1))
-    run = compiled(quantized)
+    run = run_compiled(quantized)
     with torch.no_grad():
         expected, actual = model(x)["out"], run(x)["out"]
     cosine = float(nn.functional.cosine_similarity(expected.flatten(), actual.flatten(), dim=0))
-    base, fast = seconds(model, run, x, repeats=10)
+    base, fast = seconds(model, run, x)
     return [
         Row("resnet18 static int8 (compiled) vs fp32 eager", fast, base, "s", target=1 / 5,
-            note=f"batch {BATCH}; speed-up {base / fast:.2f}x; median of 10 interleaved runs"),
+            note=f"batch {BATCH}; speed-up {base / fast:.2f}x; median of {REPEATS} interleaved runs"),
         Row("resnet18 static int8: cosine of outputs", cosine, 1.0, "", target=0.999, lower_is_better=False,
-            note="same input, calibrated on 4 Gaussian batches of 8"),
+            note=f"same input, calibrated on {CALIBRATION_BATCHES} Gaussian batches of 8"),
     ]
 
 
 def int8_vit_tiny() -> list[Row]:
     model = timm_model("vit_tiny_patch16_224")
-    static = compress(model, factories.quantize_int8(input_shape=IMAGE, mode="static", calibration_batches=2))
-    dynamic = compress(model, factories.quantize_int8(input_shape=IMAGE, mode="dynamic"))
+    static = compress(model, factories.quantize_int8(input_shape=IMAGE, mode="static",
+                                                     calibration_batches=max(1, CALIBRATION_BATCHES // 2),
+                                                     context=context()))
+    dynamic = compress(model, factories.quantize_int8(input_shape=IMAGE, mode="dynamic", context=context()))
     x = torch.randn(BATCH, *IMAGE, generator=torch.Generator().manual_seed(1))
-    run_static, run_dynamic = compiled(static), compiled(dynamic)
+    run_static, run_dynamic = run_compiled(static), run_compiled(dynamic)
     with torch.no_grad():
         expected, actual = model(x)["out"], run_static(x)["out"]
         base, fast, dynamic_time = median_seconds_interleaved(
-            [lambda: model(x), lambda: run_static(x), lambda: run_dynamic(x)], repeats=10)
+            [lambda: model(x), lambda: run_static(x), lambda: run_dynamic(x)], REPEATS, WARMUP)
     cosine = float(nn.functional.cosine_similarity(expected.flatten(), actual.flatten(), dim=0))
     base_bytes = stored_bytes(model)
     return [
@@ -101,9 +123,9 @@ def int8_vit_tiny() -> list[Row]:
 
 def pruned_resnet18() -> list[Row]:
     model = timm_model("resnet18")
-    pruned = compress(model, factories.prune_channels(input_shape=IMAGE, amount=0.5))
+    pruned = compress(model, factories.prune_channels(input_shape=IMAGE, amount=0.5, context=context()))
     x = torch.randn(BATCH, *IMAGE, generator=torch.Generator().manual_seed(1))
-    base, fast = seconds(model, pruned, x, repeats=10)
+    base, fast = seconds(model, pruned, x)
     count = [sum(p.numel() for p in m.parameters()) for m in (model, pruned)]
     return [
         Row("resnet18 50% channel pruning (eager) vs fp32 eager", fast, base, "s", target=1 / 3,
@@ -148,7 +170,7 @@ hidden = [32]
 
 [train]
 data = "digits"
-epochs = 8
+epochs = {epochs}
 batch_size = 64
 optimizer = "adamw"
 lr = 0.01
@@ -178,10 +200,12 @@ def digits() -> list[Row]:
 
         def manifest(name: str, channels: str, steps: str = ""):
             path = folder / f"{name}.toml"
-            path.write_text(DIGITS.format(name=name, channels=channels) + steps)
+            path.write_text(DIGITS.format(name=name, channels=channels, epochs=EPOCHS) + steps)
             return flexzoo.load_manifest(path)
 
-        teacher_manifest = flexzoo.load_manifest(EXAMPLE)  # the digits example, as it is
+        example = EXAMPLE.read_text().replace("epochs = 8", f"epochs = {EPOCHS}")  # as it is, but for the smoke
+        (folder / "digits.toml").write_text(example)
+        teacher_manifest = flexzoo.load_manifest(folder / "digits.toml")
         teacher = train(teacher_manifest, folder, show_progress=False)
         teacher_accuracy = evaluate(teacher.model, teacher_manifest)["digit.accuracy"]
         for label, steps, allowed in [
@@ -190,7 +214,7 @@ def digits() -> list[Row]:
              '[[compress]]\nuse = "prune_channels"\namount = 0.5\nfine_tune_epochs = 1\n', 1.0),
         ]:
             with_steps = folder / "example-compressed.toml"
-            with_steps.write_text(EXAMPLE.read_text() + "\n" + steps)
+            with_steps.write_text(example + "\n" + steps)
             compressed = Pipeline(flexzoo.load_manifest(with_steps)).compressed(copy.deepcopy(teacher.model), "none")
             accuracy = evaluate(compressed, teacher_manifest)["digit.accuracy"]
             lost = max(0.0, (teacher_accuracy - accuracy) * 100)
@@ -204,7 +228,7 @@ def digits() -> list[Row]:
         rows.append(Row("digits distilled student vs teacher accuracy", student_accuracy, teacher_accuracy, "",
                         target=0.95, lower_is_better=False,
                         note=f"student cnn [8, 16] ({count[1]:,} parameters) trained only by distillation "
-                             f"(T = 4, alpha = 0.7, 8 epochs); teacher: examples/digits.toml ({count[0]:,})"))
+                             f"(T = 4, alpha = 0.7, {EPOCHS} epochs); teacher: examples/digits.toml ({count[0]:,})"))
     return rows
 
 

@@ -12,11 +12,17 @@ from common import Row, command_seconds, median_seconds_interleaved
 from flexzoo.builtin.layers import ConvBackbone, mlp_layers
 from flexzoo.host.registry import Registry
 
+REPEATS = 15
+FORWARD_REPEATS = 300
+WARMUP = 1
+SMOKE = {"REPEATS": 1, "FORWARD_REPEATS": 3, "WARMUP": 0}
+
 
 def listing() -> list[Row]:
     python = sys.executable
     zoo_list, bare, torch_import = command_seconds(
-        [[python, "-m", "flexzoo", "list"], [python, "-c", "pass"], [python, "-c", "import torch"]], repeats=15)
+        [[python, "-m", "flexzoo", "list"], [python, "-c", "pass"], [python, "-c", "import torch"]], REPEATS,
+        warmup=WARMUP)
     return [
         Row("zoo list vs import torch", zoo_list, torch_import, "s", target=0.15,
             note=f"python -c pass: {bare * 1000:.0f} ms; zoo list: {zoo_list * 1000:.0f} ms; "
@@ -50,9 +56,11 @@ def forward() -> list[Row]:
     x = torch.randn(64, 1, 8, 8)
     with torch.no_grad():
         assert all(torch.equal(model(x)[k], hand(x)[k]) for k in ("digit", "parity"))
-        built, plain = median_seconds_interleaved([lambda: model(x), lambda: hand(x)], repeats=300, warmup=20)
+        built, plain = median_seconds_interleaved([lambda: model(x), lambda: hand(x)], FORWARD_REPEATS,
+                                                  warmup=20 * WARMUP)
     return [Row("forward: built vs hand-written", built, plain, "s", target=1.02,
-                note="digits CNN, batch 64, same weights, outputs equal, median of 300 interleaved calls")]
+                note=f"digits CNN, batch 64, same weights, outputs equal, median of {FORWARD_REPEATS} "
+                     "interleaved calls")]
 
 
 def measure() -> list[Row]:

@@ -37,6 +37,8 @@ STEP_BATCH = 32
 BATCHES = 12
 REPEATS = 3
 WORKERS = 2
+SMALL, LARGE = 1_000, 20_000  # images in the two folders
+SMOKE = {"SMALL": 8, "LARGE": 16, "STEPS": 1, "STEP_BATCH": 2, "BATCHES": 1, "REPEATS": 1}
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 MANIFEST = """
 [model]
@@ -302,25 +304,26 @@ def in_memory_peak(root: Path) -> float:
 
 
 def measure() -> list[Row]:
-    small, large = image_folder(1_000), image_folder(20_000)
+    small, large = image_folder(SMALL), image_folder(LARGE)
     with tempfile.TemporaryDirectory() as work:
         ours, theirs = throughput(large, Path(work))
         loaded, preloaded = input_bound(small, Path(work))
-        old_peak = in_memory_peak(small) / 1_000 * 20_000
+        old_peak = in_memory_peak(small) / SMALL * LARGE
         small_rss = peak_rss(small, Path(work))
         large_rss = peak_rss(large, Path(work))
     gib = 1024 ** 3
     bound = f"each run stopped after {RSS_SECONDS} s of wall time (2 shared CPU cores), same for both"
     return [
-        Row("zoo train peak RSS, 20,000 vs 1,000 images 3x224x224 (cnn, batch 64, 2 workers)", large_rss / gib,
+        Row(f"zoo train peak RSS, {LARGE:,} vs {SMALL:,} images 3x224x224 (cnn, batch 64, 2 workers)", large_rss / gib,
             small_rss / gib, "GiB", target=1.5, note=bound),
-        Row("zoo train peak RSS, 20,000 images, vs 4 GiB", large_rss / gib, 4.0, "GiB", target=1.0, note=bound),
+        Row(f"zoo train peak RSS, {LARGE:,} images, vs 4 GiB", large_rss / gib, 4.0, "GiB", target=1.0, note=bound),
         Row("loader images/s: flexzoo vs torchvision ImageFolder + DataLoader (2 workers, batch 64)", ours, theirs,
             "img/s", target=0.95, lower_is_better=False,
             note=f"{BATCHES} batches, interleaved, median of {REPEATS}"),
-        Row("pre-issue-10 in-memory image path, 20,000 images 3x224x224: peak RSS growth vs the 4 GiB bound",
+        Row(f"pre-issue-10 in-memory image path, {LARGE:,} images 3x224x224: peak RSS growth vs the 4 GiB bound",
             old_peak / gib, 4.0, "GiB", target=1.0, lower_is_better=False,
-            note="decode to float32 + stack, measured on 1,000 images x20 (linear in the count); before the "
+            note=f"decode to float32 + stack, measured on {SMALL:,} images x{LARGE // SMALL} (linear in the count); "
+                 "before the "
                  "process's own memory and the fingerprint's full copy"),
         Row(f"timm resnet10t training step (batch {STEP_BATCH}, 3x224x224): fed by the loader at {WORKERS} workers "
             "vs a batch loaded beforehand", loaded, preloaded, "s/step", target=1.1,

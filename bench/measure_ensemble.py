@@ -28,6 +28,8 @@ from flexzoo.pipeline.stages import build_artifact, train
 MEMBERS = 5
 SEEDS = (0, 1, 2)
 HELD_OUT = 500
+EPOCHS = 15
+SMOKE = {"MEMBERS": 2, "SEEDS": (0,), "EPOCHS": 1}
 
 MEMBER = """
 [model]
@@ -45,7 +47,7 @@ num_classes = 10
 
 [train]
 data = "train.npz"
-epochs = 15
+epochs = {epochs}
 lr = 0.003
 threads = 2
 """
@@ -75,7 +77,7 @@ def held_out_accuracy(model: torch.nn.Module, test: dict[str, np.ndarray]) -> fl
 
 def one_run(directory: Path, seed: int, test: dict[str, np.ndarray]) -> dict[str, float]:
     """Accuracies on the held-out images: each member's best, the mean and vote ensembles, the single model."""
-    (directory / "member.toml").write_text(MEMBER.format(seed=seed))
+    (directory / "member.toml").write_text(MEMBER.format(seed=seed, epochs=EPOCHS))
     scores = {}
     for head in ("mean", "vote"):  # the second build reuses the members the first one trained
         (directory / f"{head}.toml").write_text(ENSEMBLE.format(head=head, count=MEMBERS, seed=seed))
@@ -102,7 +104,7 @@ def measure() -> list[Row]:
             np.savez(directory / "train.npz", x=x[order[:-HELD_OUT]], digit=y[order[:-HELD_OUT]])
             runs.append(one_run(directory, seed, test))
     mean = {key: float(np.mean([run[key] for run in runs])) for key in runs[0]}
-    note = (f"{MEMBERS} bootstrap members of an MLP [64] (15 epochs), {HELD_OUT} held-out digits, seeds "
+    note = (f"{MEMBERS} bootstrap members of an MLP [64] ({EPOCHS} epochs), {HELD_OUT} held-out digits, seeds "
             f"{list(SEEDS)}; per seed (mean, vote, best member, single): "
             + "; ".join(f"{r['mean']:.3f}, {r['vote']:.3f}, {r['best member']:.3f}, {r['single']:.3f}" for r in runs))
     return [

@@ -22,6 +22,7 @@ from flexzoo.pipeline.stages import train
 
 EPOCHS = 12
 SEEDS = (0, 1)
+SMOKE = {"EPOCHS": 2, "SEEDS": (0,)}
 
 MANIFEST = """
 [model]
@@ -47,7 +48,7 @@ threads = 2
 {grow}
 """
 
-GROW = f"[[train.grow]]\nat_epoch = {EPOCHS // 2}\nwiden = 2.0\ndeepen = 1\n"
+GROW = "[[train.grow]]\nat_epoch = {at_epoch}\nwiden = 2.0\ndeepen = 1\n"
 
 
 def run(directory: Path, name: str, seed: int, channels: list[int], depth: int, grow: str = ""
@@ -69,7 +70,7 @@ def measure() -> list[Row]:
         for seed in SEEDS:
             accuracy, seconds, large = run(directory, "large", seed, [32, 64], 2)
             large_accuracy, large_seconds = large_accuracy + accuracy, large_seconds + seconds
-            accuracy, seconds, grown = run(directory, "grown", seed, [16, 32], 1, GROW)
+            accuracy, seconds, grown = run(directory, "grown", seed, [16, 32], 1, GROW.format(at_epoch=EPOCHS // 2))
             grown_accuracy, grown_seconds = grown_accuracy + accuracy, grown_seconds + seconds
             assert grown == large, f"the grown model should be the large one: {grown} vs {large}"
     runs = len(SEEDS)

@@ -27,6 +27,8 @@ from flexzoo.features.lora.training import adapter_parameter_names
 from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import Pipeline, train
 
+EPOCHS = 8
+SMOKE = {"EPOCHS": 1}
 BASE = """
 [model]
 name = "base"
@@ -43,7 +45,7 @@ num_classes = 10
 
 [train]
 data = "first_five.npz"
-epochs = 8
+epochs = {epochs}
 lr = 0.01
 schedule = "cosine"
 """
@@ -63,7 +65,7 @@ num_classes = 10
 
 [train]
 data = "digits"
-epochs = 8
+epochs = {epochs}
 lr = 0.01
 schedule = "cosine"
 
@@ -78,7 +80,7 @@ LORA = '\n[train.lora]\nrank = 4\nalpha = 8.0\ntargets = ["*"]\nstore = "adapter
 def run(directory: Path, name: str, freeze: str = "", lora: str = "") -> tuple[float, int, int, int]:
     """Fine-tune ``name``: its final validation accuracy, trainable and total parameters, artifact bytes."""
     path = directory / f"{name}.toml"
-    path.write_text(TUNE.format(name=name, freeze=freeze, lora=lora))
+    path.write_text(TUNE.format(name=name, freeze=freeze, lora=lora, epochs=EPOCHS))
     manifest = load_manifest(path)
     pipeline = Pipeline(manifest)
     model = pipeline.model()
@@ -104,12 +106,12 @@ def measure() -> list[Row]:
         first = digits.target < 5
         np.savez(directory / "first_five.npz", x=(digits.images[first] / 16.0).astype(np.float32)[:, None],
                  digit=digits.target[first].astype(np.int64))
-        (directory / "base.toml").write_text(BASE)
+        (directory / "base.toml").write_text(BASE.format(epochs=EPOCHS))
         train(load_manifest(directory / "base.toml"), directory / "out", show_progress=False)
         full, full_trainable, total, full_bytes = run(directory, "full")
         lora, lora_trainable, _, lora_bytes = run(directory, "lora", lora=LORA)
         head, head_trainable, _, _ = run(directory, "head", freeze="freeze = true")
-    note = (f"base: CNN [16, 32] pretrained on digits 0-4; fine-tuned on 0-9, 8 epochs; {total} parameters; "
+    note = (f"base: CNN [16, 32] pretrained on digits 0-4; fine-tuned on 0-9, {EPOCHS} epochs; {total} parameters; "
             f"accuracy: full {full:.3f}, LoRA rank 4 {lora:.3f} ({lora_trainable / total:.1%} trainable), "
             f"head only {head:.3f} ({head_trainable / total:.1%} trainable)")
     return [

@@ -12,6 +12,9 @@ from flexzoo.testing.distributions import make_distribution
 
 DISTRIBUTIONS = 200
 PLUGINS = 20
+REPEATS = 15
+WARMUP = 1
+SMOKE = {"DISTRIBUTIONS": 4, "PLUGINS": 2, "REPEATS": 1, "WARMUP": 0}
 PLUGIN_MODULE = """
 import flexzoo
 
@@ -44,7 +47,7 @@ def first_party() -> list[Row]:
     python = sys.executable
     plugins = sorted(p.name for p in default_registry().plugins if p.status == "loaded")
     listing, torch_import = command_seconds([[python, "-m", "flexzoo", "list"], [python, "-c", "import torch"]],
-                                            repeats=15)
+                                            REPEATS, warmup=WARMUP)
     return [Row("zoo list, every first-party plugin vs import torch", listing, torch_import, "s", target=0.1,
                 note=f"plugins loaded: {', '.join(plugins)}; zoo list: {listing * 1000:.0f} ms, import torch: "
                      f"{torch_import * 1000:.0f} ms")]
@@ -65,7 +68,8 @@ def crowded() -> list[Row]:
             [["env", f"PYTHONPATH={empty}", f"FLEXZOO_CACHE_DIR={cache}", python, "-m", "flexzoo", "list"],
              ["env", f"PYTHONPATH={crowded}", f"FLEXZOO_CACHE_DIR={cache}", python, "-m", "flexzoo", "list"],
              ["env", f"PYTHONPATH={empty}", python, "-c", "import torch"],
-             ["env", f"PYTHONPATH={crowded}", "FLEXZOO_NO_CACHE=1", python, "-m", "flexzoo", "list"]], repeats=15)
+             ["env", f"PYTHONPATH={crowded}", "FLEXZOO_NO_CACHE=1", python, "-m", "flexzoo", "list"]], REPEATS,
+            warmup=WARMUP)
     per_distribution = (many - base) / DISTRIBUTIONS
     return [
         Row(f"zoo list, {DISTRIBUTIONS} dists ({PLUGINS} plugins) vs import torch", many, torch_import, "s",

@@ -25,12 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from hub_cache import lay_out_repo, safetensors_bytes
 
 REPEATS = 3
+WARMUP = 1
+MODEL = "resnet50"
+SMOKE = {"REPEATS": 1, "WARMUP": 0, "MODEL": "resnet18"}
 MANIFEST = """[model]
 name = "resnet50-pretrained"
 input_shape = [3, 224, 224]
 
 [backbone]
-use = "timm:resnet50"
+use = "timm:{model}"
 pretrained = true
 
 [heads.label]
@@ -45,12 +48,12 @@ BY_HAND = """
 import sys, timm, torch
 from torch import nn
 torch.manual_seed(0)
-backbone = timm.create_model("resnet50", pretrained=True, num_classes=0)
+backbone = timm.create_model(sys.argv[1], pretrained=True, num_classes=0)
 model = nn.ModuleDict({"backbone": backbone, "heads": nn.ModuleDict(
     {"label": nn.Linear(backbone.num_features, 10), "flag": nn.Linear(backbone.num_features, 2)})})
-if len(sys.argv) > 1:
+if len(sys.argv) > 2:
     from safetensors.torch import save_file
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, sys.argv[1])
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, sys.argv[2])
 """
 
 
@@ -59,23 +62,23 @@ def prepare(folder: Path) -> tuple[Path, dict[str, str]]:
     import timm
     import torch
 
-    config = timm.models.get_pretrained_cfg("resnet50")
+    config = timm.models.get_pretrained_cfg(MODEL)
     torch.manual_seed(0)
-    state = timm.create_model("resnet50").state_dict()
+    state = timm.create_model(MODEL).state_dict()
     lay_out_repo(folder / "hf", config.hf_hub_id, {"model.safetensors": safetensors_bytes(state)})
-    (folder / "resnet50.toml").write_text(MANIFEST)
+    (folder / "resnet50.toml").write_text(MANIFEST.format(model=MODEL))
     env = {**os.environ, "HF_HUB_CACHE": str(folder / "hf"), "HF_HUB_OFFLINE": "1",
            "TORCH_HOME": str(folder / "torch")}
     return folder / "resnet50.toml", env
 
 
-def main() -> list[Row]:
+def measure() -> list[Row]:
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         manifest, env = prepare(folder)
         locked = folder / "locked" / "resnet50.toml"
         locked.parent.mkdir()
-        locked.write_text(MANIFEST)
+        locked.write_text(MANIFEST.format(model=MODEL))
         zoo = [sys.executable, "-m", "flexzoo"]
         import subprocess
 
@@ -83,12 +86,12 @@ def main() -> list[Row]:
         build, build_locked, by_hand, by_hand_saved = command_seconds([
             [*zoo, "build", str(manifest), "-o", str(folder / "out"), "--no-lock"],
             [*zoo, "build", str(locked), "-o", str(folder / "out-locked")],
-            [sys.executable, "-c", BY_HAND],
-            [sys.executable, "-c", BY_HAND, str(folder / "by_hand.safetensors")],
-        ], REPEATS, env)
+            [sys.executable, "-c", BY_HAND, MODEL],
+            [sys.executable, "-c", BY_HAND, MODEL, str(folder / "by_hand.safetensors")],
+        ], REPEATS, env, warmup=WARMUP)
     return [
-        Row("zoo build, cached pretrained resnet50 vs timm by hand", build, by_hand, "s", target=1.05,
-            note="whole process, median of 3; zoo build also writes and hashes the artifact"),
+        Row(f"zoo build, cached pretrained {MODEL} vs timm by hand", build, by_hand, "s", target=1.05,
+            note=f"whole process, median of {REPEATS}; zoo build also writes and hashes the artifact"),
         Row("zoo build vs timm by hand + save_file", build, by_hand_saved, "s", target=1.05,
             note="the by-hand script writes its weights too"),
         Row("lock check: zoo build with MANIFEST.lock vs --no-lock", build_locked, build, "s", target=1.02),
@@ -96,6 +99,6 @@ def main() -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in main():
+    for row in measure():
         print(f"{row.name}: {row.value_text()} vs {row.baseline_text()} = x{row.ratio:.3f} "
               f"(target {row.target_text()}, met {row.met_text()})" + (f"  [{row.note}]" if row.note else ""))

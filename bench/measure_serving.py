@@ -24,6 +24,8 @@ from common import Row
 HERE = Path(__file__).parent
 REQUESTS = {1: 300, 32: 1200}
 SECONDS = 20.0
+WARMUP = 20
+SMOKE = {"REQUESTS": {1: 4, 32: 32}, "SECONDS": 5.0, "WARMUP": 1}
 MANIFEST = """
 [model]
 name = "bench"
@@ -85,7 +87,7 @@ def _load(port: int, path: str, concurrency: int) -> tuple[float, list[float]]:
                 latencies.append(time.perf_counter() - started)
         connection.close()
 
-    for _ in range(20):  # warm-up
+    for _ in range(WARMUP):
         _single(port, path, body)
     threads = [threading.Thread(target=caller) for _ in range(concurrency)]
     started = time.perf_counter()

@@ -21,6 +21,8 @@ from common import Row
 
 HERE = Path(__file__).parent
 ROUNDS = 2
+STEPS = 40
+SMOKE = {"ROUNDS": 1, "STEPS": 2}
 MANIFEST = """
 [model]
 name = "sharding"
@@ -46,7 +48,7 @@ def run(directory: Path, name: str, manifest: Path) -> list[dict]:
     """Each rank's result for the configuration ``name``."""
     out = directory / name
     out.mkdir(exist_ok=True)
-    child = [str(HERE / "sharding_child.py"), str(manifest), str(out), *RUNS[name]]
+    child = [str(HERE / "sharding_child.py"), str(manifest), str(out), str(STEPS), *RUNS[name]]
     ranks = [] if name == "single" else ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     subprocess.run([sys.executable, *ranks, *child], check=True, capture_output=True, timeout=600)
     return [json.loads(path.read_text()) for path in sorted(out.glob("rank*.json"))]
@@ -65,7 +67,7 @@ def measure() -> list[Row]:
                 steps[key].append(max(rank["step_s"] for rank in ranks))  # a step ends when the slowest rank's does
                 state[key] = [rank["optimizer_state_bytes"] for rank in ranks]
     step = {key: statistics.median(values) for key, values in steps.items()}
-    note = (f"MLP 64-512-512-512-512 + 2 linear heads, AdamW, global batch 64, median of 40 steps, median of "
+    note = (f"MLP 64-512-512-512-512 + 2 linear heads, AdamW, global batch 64, median of {STEPS} steps, median of "
             f"{ROUNDS} interleaved runs; 2 ranks x 1 thread on a 2-core machine shared with other work")
     per_rank = lambda key: ", ".join(f"{b / 2**20:.2f} MiB" for b in state[key])  # noqa: E731
     return [

@@ -37,6 +37,12 @@ LOAD_ROUNDS = 3
 EPOCHS = 6
 TRAIN_ROUNDS = int(os.environ.get("FLEXZOO_BENCH_TRAIN_ROUNDS", "3"))
 WARM_EPOCHS = 2  # compile (and recompiles for the last batch and eval mode) happen in these
+LOAD_WARMUP = 1
+COMPILE = True  # the compiled rows; compiling is minutes on 2 cores, so the smoke runs them eager
+CHECKPOINT_ROUNDS = 2
+STARTUP_WARMUP, STARTUP_ROUNDS = 1, 3
+SMOKE = {"LOAD_MODEL": "vit_tiny_patch16_224", "LOAD_ROUNDS": 1, "LOAD_WARMUP": 0, "EPOCHS": 2, "TRAIN_ROUNDS": 1,
+         "WARM_EPOCHS": 1, "COMPILE": False, "CHECKPOINT_ROUNDS": 1, "STARTUP_WARMUP": 0, "STARTUP_ROUNDS": 1}
 
 TRAIN_MANIFEST = """
 [model]
@@ -99,10 +105,10 @@ def loading(directory: Path) -> list[Row]:
     weight_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     del model
     runs: dict[str, list[dict]] = {"zoo": [], "plain": []}
-    for round_index in range(LOAD_ROUNDS + 1):
+    for round_index in range(LOAD_WARMUP + LOAD_ROUNDS):
         for kind, args in (("zoo", [str(artifact)]), ("plain", [LOAD_MODEL, str(plain)])):
             measured = child("load", kind, *args)
-            if round_index:
+            if round_index >= LOAD_WARMUP:
                 runs[kind].append(measured)
 
     def median(kind: str, key: str) -> float:
@@ -137,7 +143,7 @@ def hand_written(manifest_path: Path, compiled: bool) -> list[float]:
     manifest = load_manifest(manifest_path)
     config = TrainConfig.from_dict(manifest.train)
     model = flexzoo.build(manifest).train()
-    runner = torch.compile(model) if compiled else model
+    runner = torch.compile(model) if compiled and COMPILE else model
     data = Pipeline(manifest).training_data()
     x, digit, parity = data.inputs, data.targets["digit"], data.targets["parity"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
@@ -178,7 +184,7 @@ def throughput(directory: Path) -> list[Row]:
     counted = load_manifest(write_manifest(directory, "n"))
     samples = len(Pipeline(counted).training_data().train_index)
     eager = write_manifest(directory, "eager")
-    compiled = write_manifest(directory, "compiled", "compile = true")
+    compiled = write_manifest(directory, "compiled", "compile = true" if COMPILE else "")
     tuned = write_manifest(directory, "fused", 'optimizer_impl = "fused"\nchannels_last = true')
     measured: dict[str, list[float]] = {}
     runs = (("zoo", lambda: zoo_epochs(eager, directory / "a")),
@@ -227,7 +233,7 @@ def checkpoint_writer(directory: Path) -> list[Row]:
     manifest = write_manifest(directory, "writer")
     submit = CheckpointWriter.submit
     measured: dict[str, list[float]] = {"with": [], "without": []}
-    for round_index in range(2):
+    for round_index in range(CHECKPOINT_ROUNDS):
         measured["with"] += zoo_epochs(manifest, directory / f"w{round_index}")[1:]
         CheckpointWriter.submit = lambda self, run_dir, checkpoint: None  # type: ignore[method-assign]
         try:
@@ -237,7 +243,7 @@ def checkpoint_writer(directory: Path) -> list[Row]:
     return [Row("epoch time: zoo train with its per-epoch checkpoint writer vs without", statistics.median(
         measured["with"]), statistics.median(measured["without"]), "s", target=1.02,
         note="same CNN; the writer (a thread: safetensors + fsync + rename) overlaps the next epoch; "
-             "epochs 2 onwards of 2 interleaved runs each")]
+             f"epochs 2 onwards of {CHECKPOINT_ROUNDS} interleaved runs each")]
 
 
 def first_step_seconds(args: list[str]) -> float:
@@ -253,16 +259,16 @@ def start_up(directory: Path) -> list[Row]:
         return []
     manifest = str(write_manifest(directory, "startup", epochs=1))
     times: dict[str, list[float]] = {"zoo": [], "lightning": []}
-    for round_index in range(4):
+    for round_index in range(STARTUP_WARMUP + STARTUP_ROUNDS):
         zoo = first_step_seconds(["zoo", manifest, str(directory / f"s{round_index}")])
         lightning = first_step_seconds(["lightning", manifest])
-        if round_index:
+        if round_index >= STARTUP_WARMUP:
             times["zoo"].append(zoo)
             times["lightning"].append(lightning)
     return [Row("start-up to the first optimizer step: zoo train vs Lightning", statistics.median(times["zoo"]),
                 statistics.median(times["lightning"]), "s", target=1.0,
                 note="fresh process each (python start, imports, manifest, data, model) until the first "
-                     "optimizer.step returns; median of 3 alternated runs after a warm-up")]
+                     f"optimizer.step returns; median of {STARTUP_ROUNDS} alternated runs after a warm-up")]
 
 
 def measure() -> list[Row]:

@@ -28,6 +28,7 @@ from flexzoo.pipeline.stages import train
 
 EPOCHS = 8
 ROUNDS = 3
+SMOKE = {"EPOCHS": 2, "ROUNDS": 1}
 # The example model without early stopping, so that every run has the same number of epochs.
 MANIFEST = (Path(__file__).resolve().parents[1] / "examples" / "digits.toml").read_text().split(
     "[train.early_stopping]")[0]

@@ -30,6 +30,9 @@ from flexzoo.pipeline.stages import Pipeline, train
 
 EPOCHS = 12
 ROUNDS = 3
+WARMUP_ROUNDS = 1
+CLI_EPOCHS, CLI_RUNS = 4, 2
+SMOKE = {"EPOCHS": 2, "ROUNDS": 1, "WARMUP_ROUNDS": 0, "CLI_EPOCHS": 2, "CLI_RUNS": 1}
 MANIFEST = """
 [model]
 name = "bench"
@@ -107,12 +110,12 @@ def versus_hand_written(directory: Path) -> list[Row]:
     runs: dict[str, list[float]] = {"zoo": [], "hand": []}
     epochs: dict[str, list[float]] = {"zoo": [], "hand": []}
     samples = 0
-    for round_index in range(ROUNDS + 1):  # the first round warms up
+    for round_index in range(WARMUP_ROUNDS + ROUNDS):
         started = time.perf_counter()
         result = train(manifest, directory / f"out{round_index}", registry, show_progress=False)
         zoo_total = time.perf_counter() - started
         hand_total, hand_epochs = hand_written(manifest, registry)
-        if round_index:
+        if round_index >= WARMUP_ROUNDS:
             runs["zoo"].append(zoo_total)
             runs["hand"].append(hand_total)
             epochs["zoo"] += [record["seconds"] for record in result.history[1:]]
@@ -134,18 +137,19 @@ def versus_hand_written(directory: Path) -> list[Row]:
 
 def cli_epoch_seconds(directory: Path, strategy: str, nproc: int) -> float:
     out = directory / f"cli-{strategy}-{nproc}"
-    command = [sys.executable, "-m", "flexzoo", "train", str(write(directory, strategy, epochs=4)), "-o", str(out),
-               "-q", *(["--nproc", str(nproc)] if nproc > 1 else [])]
+    manifest = write(directory, strategy, epochs=CLI_EPOCHS)
+    command = [sys.executable, "-m", "flexzoo", "train", str(manifest), "-o", str(out), "-q",
+               *(["--nproc", str(nproc)] if nproc > 1 else [])]
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     lines = read_artifact(out / "bench.safetensors").info["training"]["metrics_jsonl"].splitlines()
     return sum(json.loads(line)["seconds"] for line in lines[1:])  # the first epoch warms up
 
 
 def ranks(directory: Path) -> list[Row]:
-    single = statistics.median(cli_epoch_seconds(directory, "single", 1) for _ in range(2))
-    ddp = statistics.median(cli_epoch_seconds(directory, "ddp", 2) for _ in range(2))
+    single = statistics.median(cli_epoch_seconds(directory, "single", 1) for _ in range(CLI_RUNS))
+    ddp = statistics.median(cli_epoch_seconds(directory, "ddp", 2) for _ in range(CLI_RUNS))
     fsdp = cli_epoch_seconds(directory, "fsdp", 2)
-    note = "epoch time (train + validation) of epochs 2-4, from the artifact's metrics; 2 cores shared"
+    note = f"epoch time (train + validation) of epochs 2-{CLI_EPOCHS}, from the artifact's metrics; 2 cores shared"
     return [Row("epoch time: 2 DDP ranks x 1 thread vs 1 rank x 1 thread", ddp, single, "s", note=note),
             Row("epoch time: 2 FSDP ranks x 1 thread vs 1 rank x 1 thread", fsdp, single, "s", note=note)]
 

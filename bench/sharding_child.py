@@ -1,6 +1,6 @@
 """One rank of bench/measure_sharding.py: timed training steps of a strategy, and its optimizer state's size.
 
-    python sharding_child.py MANIFEST OUT_DIR STRATEGY [KEY=INT ...]    (under torchrun for several ranks)
+    python sharding_child.py MANIFEST OUT_DIR STEPS STRATEGY [KEY=INT ...]    (under torchrun for several ranks)
 
 Writes ``OUT_DIR/rank<R>.json``: the median step time (forward, backward, optimizer step) and the
 bytes of optimizer state this rank holds. STRATEGY ``single`` is the plain one-process run.
@@ -23,7 +23,7 @@ from flexzoo.host.registry import Registry
 from flexzoo.manifest.validation import load_manifest
 from flexzoo.plugin import SingleProcess
 
-WARMUP, STEPS, GLOBAL_BATCH = 5, 40, 64
+WARMUP, GLOBAL_BATCH = 5, 64
 
 
 def state_bytes(optimizer: torch.optim.Optimizer) -> int:
@@ -35,7 +35,7 @@ def state_bytes(optimizer: torch.optim.Optimizer) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def main(manifest_path: str, out: str, strategy_name: str, *options: str) -> None:
+def main(manifest_path: str, out: str, steps: str, strategy_name: str, *options: str) -> None:
     torch.set_num_threads(1)
     registry = Registry.from_modules({"builtin": flexzoo.builtin, "distributed": flexzoo_plugin_distributed})
     arguments = {key: int(value) for key, value in (option.split("=") for option in options)}
@@ -52,7 +52,8 @@ def main(manifest_path: str, out: str, strategy_name: str, *options: str) -> Non
         batch = GLOBAL_BATCH // strategy.world_size
         x, digit, parity = torch.randn(batch, 1, 8, 8), torch.randint(0, 10, (batch,)), torch.randint(0, 2, (batch,))
         seconds = []
-        for step in range(WARMUP + STEPS):
+        warmup = min(WARMUP, int(steps))
+        for step in range(warmup + int(steps)):
             started = time.perf_counter()
             outputs = wrapped(x)
             loss = torch.nn.functional.cross_entropy(outputs["digit"], digit) + \
@@ -60,7 +61,7 @@ def main(manifest_path: str, out: str, strategy_name: str, *options: str) -> Non
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            if step >= WARMUP:
+            if step >= warmup:
                 seconds.append(time.perf_counter() - started)
         result = {"step_s": statistics.median(seconds), "optimizer_state_bytes": state_bytes(optimizer),
                   "parameters": sum(p.numel() for p in wrapped.parameters())}
