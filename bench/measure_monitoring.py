@@ -26,6 +26,7 @@ ROUNDS = int(os.environ.get("FLEXZOO_BENCH_MONITOR_ROUNDS", "2"))
 # Long enough for steady state: windows are scored at most every 5 s, so a run of one or two seconds would charge
 # a whole scoring (and its first-call warm-up) to a handful of requests, which production spreads over 5 s of traffic.
 REQUESTS = int(os.environ.get("FLEXZOO_BENCH_MONITOR_REQUESTS", "8000"))
+SMOKE = {"ROUNDS": 1, "REQUESTS": 64}
 MANIFEST = """
 [model]
 name = "bench"

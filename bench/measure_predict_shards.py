@@ -21,6 +21,7 @@ import flexzoo
 from common import Row
 
 IMAGES = int(os.environ.get("FLEXZOO_BENCH_PREDICT_IMAGES", "20000"))
+SMOKE = {"IMAGES": 64}
 MANIFEST = """
 [model]
 name = "bench"

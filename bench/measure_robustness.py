@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -31,10 +32,17 @@ from flexzoo.robustness.evaluation import evaluate_robustness
 ROOT = Path(__file__).resolve().parents[1]
 EPSILONS = (0.05, 0.1, 0.2)
 ADVERSARIAL = '\n[train.adversarial]\nmethod = "pgd"\nepsilon = 0.1\nsteps = 7\nratio = 0.5\n'
+EPOCHS: int | None = None  # None: the example's own
+CORRUPTION_NAMES: list[str] | None = None  # None: every corruption implemented
+SAMPLES: int | None = None  # None: the whole validation split
+STEPS = 10
+SMOKE = {"EPOCHS": 1, "CORRUPTION_NAMES": ["gaussian_noise"], "SAMPLES": 16, "STEPS": 2}
 
 
 def _train(folder: Path, name: str, extra: str) -> Path:
     text = (ROOT / "examples" / "digits.toml").read_text().replace('name = "digits-multitask"', f'name = "{name}"')
+    if EPOCHS is not None:
+        text = re.sub(r"(?m)^epochs = \d+", f"epochs = {EPOCHS}", text)
     (folder / f"{name}.toml").write_text(text + extra)
     return flexzoo.train(folder / f"{name}.toml", folder / "out").artifact
 
@@ -42,10 +50,11 @@ def _train(folder: Path, name: str, extra: str) -> Path:
 def _measure(artifact: Path) -> dict:
     model = flexzoo.load(artifact)
     data = Pipeline(model.manifest).training_data()
-    inputs, targets = data.batch(data.validation_index)
+    inputs, targets = data.batch(data.validation_index[:SAMPLES])
     torch.manual_seed(0)
     return evaluate_robustness(PixelClassifier(model, "digit"), inputs.float().clamp(0, 1), targets["digit"].long(),
-                               corruptions=list(CORRUPTIONS), attacks=["pgd"], epsilons=EPSILONS, steps=10)
+                               corruptions=CORRUPTION_NAMES or list(CORRUPTIONS), attacks=["pgd"], epsilons=EPSILONS,
+                               steps=STEPS)
 
 
 def results(folder: Path) -> dict:
