@@ -56,19 +56,19 @@ sys.exit(status)
 #: What ``zoo --help`` and ``zoo --version`` may import of flexzoo: the package, the verbs' parsers and what
 #: they declare with. Validation, the registry, training, serving and annotated-types load when a verb runs.
 HELP_MODULES = {
-    "flexzoo", "flexzoo._version", "flexzoo.atomic", "flexzoo.cli", "flexzoo.errors", "flexzoo.host",
-    "flexzoo.host.catalogue", "flexzoo.hub", "flexzoo.hub.references", "flexzoo.hub.sources", "flexzoo.manifest",
-    "flexzoo.manifest.defaults", "flexzoo.plugin", "flexzoo.plugin.components", "flexzoo.plugin.hookspecs",
-    "flexzoo.plugin.protocols", "flexzoo.plugin.single_process", "flexzoo.plugin.steps", "flexzoo.plugin.tracking",
-    "flexzoo.reporting", "flexzoo.reporting.tables"}
+    "flexzoo", "flexzoo._version", "flexzoo.cli", "flexzoo.errors", "flexzoo.host", "flexzoo.hub",
+    "flexzoo.hub.references", "flexzoo.hub.sources", "flexzoo.manifest", "flexzoo.manifest.defaults",
+    "flexzoo.plugin", "flexzoo.plugin.components", "flexzoo.plugin.hookspecs", "flexzoo.plugin.protocols",
+    "flexzoo.plugin.single_process", "flexzoo.plugin.steps", "flexzoo.plugin.tracking", "flexzoo.reporting",
+    "flexzoo.reporting.tables"}
 #: ``zoo list`` adds discovery, the registry and what the plugins import at registration (the helpers);
 #: flexzoo.builtin.* are the built-in plugin's own modules. No manifest validation, no training.
 LIST_MODULES = HELP_MODULES | {
-    "annotated_types", "flexzoo.builtin", "flexzoo.host.discovery", "flexzoo.host.entry_point_cache",
-    "flexzoo.host.registry", "flexzoo.hub.cache", "flexzoo.hub.digest", "flexzoo.hub.lock", "flexzoo.hub.scope",
-    "flexzoo.hub.weights", "flexzoo.inputs", "flexzoo.inputs.image_suffixes", "flexzoo.plugin.helpers",
-    "flexzoo.plugin.restoring", "flexzoo.plugin.safetensors_header", "flexzoo.plugin.shipped_list",
-    "flexzoo.plugin.weights_file"}
+    "annotated_types", "flexzoo.atomic", "flexzoo.builtin", "flexzoo.host.catalogue", "flexzoo.host.discovery",
+    "flexzoo.host.entry_point_cache", "flexzoo.host.registry", "flexzoo.hub.cache", "flexzoo.hub.digest",
+    "flexzoo.hub.lock", "flexzoo.hub.scope", "flexzoo.hub.weights", "flexzoo.inputs",
+    "flexzoo.inputs.image_suffixes", "flexzoo.plugin.helpers", "flexzoo.plugin.restoring",
+    "flexzoo.plugin.safetensors_header", "flexzoo.plugin.shipped_list", "flexzoo.plugin.weights_file"}
 
 
 def modules_after(*args: str) -> tuple[int, set[str]]:
