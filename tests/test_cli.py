@@ -41,6 +41,55 @@ def test_listing_and_validating_import_no_torch(args):
     assert heavy == ""
 
 
+FLEXZOO_MODULES = """
+import sys
+from flexzoo.cli import main
+try:
+    status = main(sys.argv[1:])
+except SystemExit as exc:
+    status = exc.code
+loaded = sorted(m for m in sys.modules if m == "flexzoo" or m.startswith("flexzoo.") or m == "annotated_types")
+print("MODULES=" + ",".join(loaded), file=sys.stderr)
+sys.exit(status)
+"""
+
+#: What ``zoo --help`` and ``zoo --version`` may import of flexzoo: the package, the verbs' parsers and what
+#: they declare with. Validation, the registry, training, serving and annotated-types load when a verb runs.
+HELP_MODULES = {
+    "flexzoo", "flexzoo._version", "flexzoo.cli", "flexzoo.errors", "flexzoo.host", "flexzoo.hub",
+    "flexzoo.hub.references", "flexzoo.hub.sources", "flexzoo.manifest", "flexzoo.manifest.defaults",
+    "flexzoo.plugin", "flexzoo.plugin.components", "flexzoo.plugin.hookspecs", "flexzoo.plugin.protocols",
+    "flexzoo.plugin.single_process", "flexzoo.plugin.steps", "flexzoo.plugin.tracking", "flexzoo.reporting",
+    "flexzoo.reporting.tables"}
+#: ``zoo list`` adds discovery, the registry and what the plugins import at registration (the helpers);
+#: flexzoo.builtin.* are the built-in plugin's own modules. No manifest validation, no training.
+LIST_MODULES = HELP_MODULES | {
+    "annotated_types", "flexzoo.atomic", "flexzoo.builtin", "flexzoo.host.catalogue", "flexzoo.host.discovery",
+    "flexzoo.host.entry_point_cache", "flexzoo.host.registry", "flexzoo.hub.cache", "flexzoo.hub.digest",
+    "flexzoo.hub.lock", "flexzoo.hub.scope", "flexzoo.hub.weights", "flexzoo.inputs",
+    "flexzoo.inputs.image_suffixes", "flexzoo.plugin.helpers", "flexzoo.plugin.restoring",
+    "flexzoo.plugin.safetensors_header", "flexzoo.plugin.shipped_list", "flexzoo.plugin.weights_file"}
+
+
+def modules_after(*args: str) -> tuple[int, set[str]]:
+    result = subprocess.run([sys.executable, "-c", FLEXZOO_MODULES, *args], capture_output=True, text=True,
+                            timeout=60)
+    line = next(line for line in result.stderr.splitlines() if line.startswith("MODULES="))
+    return result.returncode, set(line.removeprefix("MODULES=").split(","))
+
+
+@pytest.mark.parametrize(("args", "allowed"), [(["--help"], HELP_MODULES), (["--version"], HELP_MODULES),
+                                               (["list"], LIST_MODULES)])
+def test_help_and_list_import_only_what_they_use(args, allowed):
+    status, loaded = modules_after(*args)
+    assert status == 0
+    extra = {m for m in loaded - allowed if not m.startswith(("flexzoo.cli.", "flexzoo.builtin."))}
+    assert extra == set(), f"`zoo {' '.join(args)}` imports more than it uses; make these lazy: {sorted(extra)}"
+    assert "flexzoo.cli.catalog" in loaded  # every verb's parser is built, as `zoo --help` lists them
+    if args == ["list"]:
+        assert "flexzoo.host.registry" in loaded  # the check sees the modules of a real listing
+
+
 def test_list_filters_by_kind_and_wildcard(zoo):
     assert [c["name"] for c in zoo.json("list", "initializers", "kaiming_*")] == ["kaiming_normal", "kaiming_uniform"]
     assert [c["qualified_name"] for c in zoo.json("list", "heads")] == [

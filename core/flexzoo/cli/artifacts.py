@@ -8,7 +8,6 @@ from typing import Any
 
 from flexzoo.cli.export import print_exports
 from flexzoo.cli.render import emit_json
-from flexzoo.manifest.validation import load_manifest
 
 
 def register(verbs: Any) -> None:
@@ -32,6 +31,8 @@ def register(verbs: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from flexzoo.manifest.validation import load_manifest
+
     manifest = load_manifest(args.manifest)
     result: dict[str, Any] = {"manifest": manifest.file, "valid": True, "resolved": manifest.to_dict()}
     if not args.static:
@@ -56,6 +57,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from flexzoo.artifact.card import render_card
     from flexzoo.artifact.format import read_artifact
     from flexzoo.hub.scope import ignoring_lock
+    from flexzoo.manifest.validation import load_manifest
     from flexzoo.pipeline.stages import build_artifact
 
     with ignoring_lock() if args.no_lock else contextlib.nullcontext():

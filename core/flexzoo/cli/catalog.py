@@ -1,4 +1,7 @@
-"""Verbs that describe what is installed: ``zoo list``, ``zoo info``, ``zoo plugins`` (no torch)."""
+"""Verbs that describe what is installed: ``zoo list``, ``zoo info``, ``zoo plugins`` (no torch).
+
+The registry and the schema are imported by the verbs that use them, so that ``zoo --help`` pays for neither.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,6 @@ from typing import Any
 from flexzoo._version import DEPRECATED_PLUGIN_APIS
 from flexzoo.cli.render import emit_json, table
 from flexzoo.errors import FlexzooError
-from flexzoo.host.registry import UnknownComponent, default_registry, did_you_mean
-from flexzoo.manifest import schema
 from flexzoo.plugin.components import HOST_PARAMETERS, KINDS, RegisteredComponent, kind_from_word
 
 
@@ -26,6 +27,8 @@ def register(verbs: Any) -> None:
 
 
 def _warn_failed_plugins() -> None:
+    from flexzoo.host.registry import default_registry
+
     failed = [p for p in default_registry().plugins if p.status == "failed"]
     if failed:
         names = ", ".join(p.name for p in failed)
@@ -34,6 +37,8 @@ def _warn_failed_plugins() -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from flexzoo.host.registry import default_registry, did_you_mean
+
     kind, pattern = None, args.pattern
     if args.kind:
         kind = kind_from_word(args.kind)
@@ -58,6 +63,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _lookup(reference: str, kind_word: str | None) -> list[RegisteredComponent]:
+    from flexzoo.host.registry import UnknownComponent, default_registry, did_you_mean
+
     registry = default_registry()
     kinds = list(KINDS)
     if kind_word:
@@ -84,6 +91,8 @@ def _lookup(reference: str, kind_word: str | None) -> list[RegisteredComponent]:
 
 
 def _describe(entry: RegisteredComponent) -> dict[str, Any]:
+    from flexzoo.manifest import schema
+
     host = HOST_PARAMETERS.get(entry.kind, {})
     params = []
     for spec in schema.parameters(entry.component.factory):
@@ -126,6 +135,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    from flexzoo.host.registry import default_registry
+
     plugins = default_registry().plugins
     if args.json:
         emit_json([p.as_dict() for p in plugins])

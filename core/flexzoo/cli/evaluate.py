@@ -18,7 +18,6 @@ from flexzoo.cli.explain import EXPORTED_SUFFIXES
 from flexzoo.cli.predict import RUNTIME_CHOICES
 from flexzoo.cli.render import emit_json, table
 from flexzoo.errors import FlexzooError
-from flexzoo.host.registry import did_you_mean
 
 #: Where ``--record`` puts the results in the artifact's card.
 CARD_KEY = "robustness"
@@ -60,6 +59,7 @@ def _names(text: str) -> list[str]:
 
 
 def _corruptions(text: str | None) -> list[str]:
+    from flexzoo.host.registry import did_you_mean
     from flexzoo.robustness.corruptions import CORRUPTIONS, MISSING
 
     if not text:
@@ -91,6 +91,7 @@ def _severities(text: str) -> list[int]:
 
 
 def _attacks(text: str | None, epsilons: str | None) -> tuple[list[str], list[float]]:
+    from flexzoo.host.registry import did_you_mean
     from flexzoo.robustness.attacks import ATTACKS
 
     if not text:
@@ -128,6 +129,8 @@ def _refuse_exported(args: argparse.Namespace) -> None:
 # -- the model and the data ---------------------------------------------------------------------------
 
 def _classification_head(info: Any, wanted: str | None) -> str:
+    from flexzoo.host.registry import did_you_mean
+
     heads = info.card["heads"]
     classifying = [name for name, head in heads.items()
                    if head.get("output_shape") is not None and len(head["output_shape"]) == 2

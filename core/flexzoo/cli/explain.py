@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from flexzoo.cli.predict import RUNTIME_CHOICES
 from flexzoo.cli.render import emit_json, table
 from flexzoo.errors import FlexzooError
@@ -42,6 +40,8 @@ def register(verbs: Any) -> None:
 
 
 def _settings(given: list[str]) -> dict[str, Any]:
+    import tomllib
+
     settings: dict[str, Any] = {}
     for item in given:
         key, sep, value = item.partition("=")

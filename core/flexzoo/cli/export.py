@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from flexzoo.cli.render import emit_json, table
-from flexzoo.manifest.validation import EXPORT_FORMATS, EXPORT_TOLERANCE
+from flexzoo.manifest.defaults import EXPORT_FORMATS, EXPORT_TOLERANCE
 
 
 def register(verbs: Any) -> None:

@@ -6,10 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from flexzoo.atomic import write_atomically
 from flexzoo.cli.render import emit_json, table
 from flexzoo.errors import FlexzooError
-from flexzoo.host.catalogue import catalogue, index_path
 
 
 def register(verbs: Any) -> None:
@@ -32,6 +30,8 @@ def _installed_version(distribution: str) -> str | None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from flexzoo.host.catalogue import catalogue, index_path
+
     found = [(entry, entry.matches(args.term)) for entry in catalogue()]
     found = [(entry, matched) for entry, matched in found if matched]
     rows = []
@@ -67,6 +67,7 @@ def _repository_root(start: Path) -> Path:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from flexzoo.atomic import write_atomically
     from flexzoo.host.index_builder import INDEX_FILE, regenerate, schema_problems, stale_entries
 
     root = (args.root or _repository_root(Path.cwd())).resolve()

@@ -12,7 +12,7 @@ from typing import Any
 from flexzoo.cli.export import print_exports
 from flexzoo.cli.render import emit_json
 from flexzoo.errors import FlexzooError
-from flexzoo.manifest.validation import DEFAULT_STRATEGY, load_manifest
+from flexzoo.manifest.defaults import DEFAULT_STRATEGY
 
 
 def register(verbs: Any) -> None:
@@ -83,6 +83,8 @@ def _resumes(args: argparse.Namespace, manifest: Any) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from flexzoo.manifest.validation import load_manifest
+
     manifest = load_manifest(args.manifest)
     if manifest.train is None:
         raise FlexzooError(f"{manifest.file}: no [train] section; add one (for example [train] data = \"digits\") "

@@ -16,6 +16,8 @@ from flexzoo.errors import ManifestError, Problem
 from flexzoo.host.registry import Registry, UnknownComponent, default_registry, did_you_mean
 from flexzoo.manifest import schema
 from flexzoo.manifest.budget import BUDGET_KEYS
+from flexzoo.manifest.defaults import DEFAULT_OPSET, DEFAULT_STRATEGY, EXPORT_FORMATS
+from flexzoo.manifest.defaults import EXPORT_TOLERANCE as EXPORT_TOLERANCE  # re-exported: its users import it here
 from flexzoo.manifest.ensemble import ENSEMBLE_BACKBONE, Resolved, resolve_ensemble
 from flexzoo.manifest.multi_input import check_inputs, takes_branches
 from flexzoo.manifest.resolved import (
@@ -34,10 +36,6 @@ from flexzoo.plugin.tracking import RUN_HOOKS
 
 SECTIONS = ("model", "backbone", "inputs", "fusion", "heads", "init", "compress", "distributed", "train", "export",
             "track", "ensemble", "budget")
-#: ``[export] formats``: the formats ``zoo export`` writes.
-EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
-DEFAULT_OPSET = 18
-EXPORT_TOLERANCE = 1e-4  # the largest absolute difference an export may show against the model
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 
 
@@ -98,7 +96,6 @@ def check_track(table: Any, trackers: Iterable[str], report: Report, failures: s
 
 
 HEAD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-DEFAULT_STRATEGY = "single"
 
 
 class _Checker:

@@ -23,7 +23,6 @@ from typing import Any
 
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
 from flexzoo.hub.sources import PretrainedSource, WeightsFile
-from flexzoo.plugin import helpers
 from flexzoo.plugin.components import Component
 from flexzoo.plugin.hookspecs import hookimpl
 from flexzoo.plugin.protocols import (
@@ -92,7 +91,12 @@ MOVED = {
 
 
 def __getattr__(name: str) -> Any:
-    """The 0.2 names that moved, still answered with a DeprecationWarning naming their new place."""
+    """``helpers`` on first use (it pulls in annotated-types and the weights files, which ``zoo --help`` never
+    needs); the 0.2 names that moved, still answered with a DeprecationWarning naming their new place."""
+    if name == "helpers":
+        import importlib
+
+        return importlib.import_module("flexzoo.plugin.helpers")
     if name in MOVED:
         import importlib
 

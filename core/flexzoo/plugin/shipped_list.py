@@ -15,14 +15,13 @@ which maintainers use to check or rewrite the shipped file::
 
     python -m flexzoo_plugin_NAME.model_list [--write]
 
-Torch-free: listing imports json, hashlib and importlib.metadata only.
+Torch-free: listing imports json, hashlib and (when a listing is read) importlib.metadata only.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -117,6 +116,8 @@ class ShippedList:
 
     def installed_version(self) -> str | None:
         """The installed library's version from its metadata (no import); None when it is not installed."""
+        import importlib.metadata  # 15-25 ms (email parsing): only when a listing is read
+
         try:
             return importlib.metadata.version(self.distribution)
         except importlib.metadata.PackageNotFoundError:
