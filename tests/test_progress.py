@@ -12,12 +12,18 @@ import select
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
+import textwrap
 import time
 
+import numpy as np
 import pytest
+from PIL import Image
 from rich.console import Console
 
+import flexzoo
+from conftest import TINY_MANIFEST
 from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import train
 from flexzoo.reporting.progress import Bars
@@ -53,22 +59,25 @@ def on_a_terminal(command: list[str]) -> tuple[str, str]:
     """Run ``command`` with stderr on a pseudo-terminal (160 columns); what the terminal got, and stdout."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    run = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
-                           env={**os.environ, "TERM": "xterm"})
-    os.close(follower)
     chunks = []
-    while select.select([leader], [], [], 120)[0]:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the process closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    stdout = run.communicate(timeout=60)[0]
-    os.close(leader)
-    assert run.returncode == 0, stdout
-    return b"".join(chunks).decode(), stdout.decode()
+    with tempfile.TemporaryFile() as stdout:  # a file, not a pipe: a full pipe would stop the process mid-run
+        run = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=follower,
+                               env={**os.environ, "TERM": "xterm"})
+        os.close(follower)
+        while select.select([leader], [], [], 120)[0]:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the process closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        run.wait(timeout=60)
+        os.close(leader)
+        stdout.seek(0)
+        printed = stdout.read().decode()
+    assert run.returncode == 0, (printed, b"".join(chunks)[-2000:])
+    return b"".join(chunks).decode(), printed
 
 
 @pytest.mark.slow
@@ -135,3 +144,36 @@ def test_bars_off_a_terminal_draw_nothing():
     with Bars(stream=stream) as bars:
         bars.advance(bars.add("predict", 10), 10)
     assert stream.getvalue() == ""
+
+
+@pytest.fixture(scope="module")
+def many_images(tmp_path_factory) -> tuple[str, str]:
+    """A tiny built artifact and a folder of 300 digit images (more than predict's bar waits for)."""
+    from sklearn.datasets import load_digits
+
+    tmp = tmp_path_factory.mktemp("predict")
+    (tmp / "tiny.toml").write_text(textwrap.dedent(TINY_MANIFEST))
+    artifact = flexzoo.save(flexzoo.build(tmp / "tiny.toml"), tmp / "out", export=False)
+    (tmp / "images").mkdir()
+    for index, image in enumerate(load_digits().images[:300]):
+        Image.fromarray((image * 15).astype(np.uint8)).save(tmp / "images" / f"{index:05d}.png")
+    return str(artifact), str(tmp / "images")
+
+
+@pytest.mark.slow
+@pytest.mark.processes
+def test_predict_on_a_terminal_draws_a_bar_with_rate_and_eta(many_images):
+    artifact, images = many_images
+    terminal, stdout = on_a_terminal([sys.executable, "-m", "flexzoo", "predict", artifact, images, "--json"])
+    assert "predict" in terminal and "300/300" in terminal and RATE.search(terminal) and ETA.search(terminal)
+    assert stdout.count('"input"') == 300  # the results themselves stay on stdout
+
+
+@pytest.mark.slow
+@pytest.mark.processes
+def test_sharded_predict_on_a_terminal_draws_a_bar_over_the_files(many_images, tmp_path):
+    artifact, images = many_images
+    terminal, stdout = on_a_terminal([sys.executable, "-m", "flexzoo", "predict", artifact, images,
+                                      "-o", str(tmp_path / "shards")])
+    assert "300/300" in terminal and re.search(r"[\d,]+ files/s", terminal) and ETA.search(terminal)
+    assert "rank 0:" not in terminal and stdout.startswith("wrote ")

@@ -9,6 +9,7 @@ is drawn, so listing and help never pay for it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 REFRESHES_PER_SECOND = 10
@@ -25,10 +26,12 @@ def _columns(unit: str) -> list[Any]:
     from rich.text import Text
 
     class Rate(ProgressColumn):
-        """Work done per second, over rich's recent window."""
+        """Work done per second, over rich's recent window (the mean since the start until it has one)."""
 
         def render(self, task: Any) -> Text:
             speed = task.finished_speed or task.speed
+            if speed is None and task.completed and task.elapsed:
+                speed = task.completed / task.elapsed
             return Text(f"{speed:,.0f} {unit}/s" if speed is not None else f"- {unit}/s", style="progress.data.speed")
 
     class Remaining(ProgressColumn):
@@ -87,6 +90,15 @@ class Bars:
             return
         fields = {} if note is None else {"note": note}
         self._progress.update(bar, advance=amount, **fields)
+
+    def counter(self, description: str, total: int) -> Callable[[int], None]:
+        """A new bar, and a callback ``done(n)`` that marks ``n`` of ``total`` done on it (a running count)."""
+        bar = self.add(description, total)
+
+        def done(count: int) -> None:
+            if bar is not None:
+                self._progress.update(bar, completed=count)
+        return done
 
     def remove(self, bar: Any) -> None:
         """Take a finished bar off the display."""
