@@ -55,6 +55,7 @@ def _clock(seconds: float) -> str:
 class Bars:
     """Bars drawn by rich on a terminal, at most ten times a second; does nothing when ``shown`` is false.
 
+    ``shown`` left out: bars when ``stream`` (stderr by default) is a terminal or a ``console`` is given.
     ``console`` (a ``rich.console.Console``) replaces the terminal, e.g. one with ``force_terminal=True``
     writing to a buffer. Use it as a context manager: leaving it stops the live display.
     """
