@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 from flexzoo.cli.render import emit_json, table
-from flexzoo.reporting.progress import Bars
 
 RUNTIME_CHOICES = ("eager", "compile", "onnx", "exported-program")  # flexzoo.prediction.RUNTIMES, without torch
 MANY_INPUTS = 256  # from here on, a terminal shows a progress bar
@@ -52,6 +51,7 @@ def _rows(names: list[str], results: list[dict[str, Any]]) -> list[list[Any]]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from flexzoo.prediction import InputError, Predictor, read_inputs
+    from flexzoo.reporting.progress import Bars
 
     if args.top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {args.top_k}")
