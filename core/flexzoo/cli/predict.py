@@ -10,6 +10,7 @@ from typing import Any
 from flexzoo.cli.render import emit_json, table
 
 RUNTIME_CHOICES = ("eager", "compile", "onnx", "exported-program")  # flexzoo.prediction.RUNTIMES, without torch
+MANY_INPUTS = 256  # from here on, a terminal shows a progress bar
 
 
 def register(verbs: Any) -> None:
@@ -31,21 +32,6 @@ def register(verbs: Any) -> None:
                          help="with -o: spread the shards over N processes (torch's elastic launcher)")
 
 
-class _Bar:
-    """A progress line on stderr when it is a terminal and the inputs are many."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.shown = sys.stderr.isatty() and total > 256
-
-    def __call__(self, done: int) -> None:
-        if self.shown:
-            sys.stderr.write(f"\rpredicted {done}/{self.total}")
-            sys.stderr.flush()
-            if done >= self.total:
-                sys.stderr.write("\n")
-
-
 def _rows(names: list[str], results: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for name, result in zip(names, results):
@@ -65,6 +51,7 @@ def _rows(names: list[str], results: list[dict[str, Any]]) -> list[list[Any]]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from flexzoo.prediction import InputError, Predictor, read_inputs
+    from flexzoo.reporting.progress import Bars
 
     if args.top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {args.top_k}")
@@ -75,8 +62,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor.load(args.artifact, args.runtime)
     samples = read_inputs(args.inputs, predictor.input_shape, predictor.preprocessing)
     names = [sample.name for sample in samples]
-    results = predictor.predict_samples([sample.array for sample in samples], args.batch_size, args.top_k,
-                                        _Bar(len(samples)), [sample.geometry for sample in samples])
+    with Bars("samples", shown=None if len(samples) > MANY_INPUTS else False) as bars:
+        results = predictor.predict_samples([sample.array for sample in samples], args.batch_size, args.top_k,
+                                            bars.counter("predict", len(samples)),
+                                            [sample.geometry for sample in samples])
     if args.json:
         emit_json([{"input": name, "outputs": result} for name, result in zip(names, results)])
     elif args.csv:

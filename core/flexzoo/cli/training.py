@@ -34,7 +34,7 @@ def register(verbs: Any) -> None:
                        help="rendezvous settings, as torchrun's (for example last_call_timeout=10,join_timeout=300)")
     nodes.add_argument("--max-restarts", type=int, metavar="N",
                        help="times the ranks are restarted after a failure (default: 3 when elastic, else 0)")
-    train.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars: one plain line per epoch")
     train.add_argument("--no-lock", action="store_true", help="ignore MANIFEST.lock beside the manifest")
 
 
@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     with ignoring_lock() if args.no_lock else contextlib.nullcontext():
         result = train(manifest, args.output, resume=_resumes(args, manifest),
-                       show_progress=not args.quiet and not args.json)
+                       show_progress=False if args.json else "lines" if args.quiet else True)
     if result.artifact is None:
         return 0  # ranks other than 0 write nothing
     exports = result.exports

@@ -174,7 +174,7 @@ class Pipeline:
             self._data.pretrained = self._pretrained
         return model
 
-    def train(self, model: ZooModel, out_dir: str | Path, *, resume: bool, show_progress: bool,
+    def train(self, model: ZooModel, out_dir: str | Path, *, resume: bool, show_progress: bool | str,
               hooks: RunHooks | None = None) -> Fitted:
         """Fit the model on the ``[train]`` data under the ``[distributed]`` strategy (``hooks`` hear it on rank 0).
 
@@ -401,8 +401,12 @@ def build_artifact(manifest: ResolvedManifest, out_dir: str | Path, registry: Re
 
 
 def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Registry | None = None, *,
-          resume: bool = False, show_progress: bool = False) -> TrainResult:
-    """Every stage: what ``zoo train`` does on each rank (rank 0 compresses, writes and exports)."""
+          resume: bool = False, show_progress: bool | str = False) -> TrainResult:
+    """Every stage: what ``zoo train`` does on each rank (rank 0 compresses, writes and exports).
+
+    ``show_progress``: True draws bars on a terminal (one line per epoch elsewhere), ``"lines"`` keeps to
+    the lines, False shows nothing.
+    """
     pipeline = Pipeline(member_artifacts(manifest, out_dir, registry), registry)
     if pipeline.config is None:
         raise pipeline.fail("train", "the manifest has no [train] section", 'add [train] with data = "digits" '

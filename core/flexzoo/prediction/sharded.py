@@ -20,6 +20,7 @@ from flexzoo.atomic import write_atomically
 from flexzoo.inputs.images import IMAGE_SUFFIXES
 from flexzoo.prediction.inputs import InputError, read_inputs
 from flexzoo.prediction.predictor import Predictor
+from flexzoo.reporting.progress import Bars
 
 __all__ = ["SHARD_FILES", "input_files", "predict_shards", "shard_path"]
 
@@ -49,24 +50,35 @@ def shard_path(out: str | Path, number: int) -> Path:
 
 def predict_shards(predictor: Predictor, files: list[Path], out: str | Path, rank: int = 0, world: int = 1, *,
                    batch_size: int = 64, top_k: int = 1, shard_files: int = SHARD_FILES) -> tuple[int, int]:
-    """Predict this rank's shards not written yet; (shards written, shards skipped). Progress goes to stderr."""
+    """Predict this rank's shards not written yet; (shards written, shards skipped).
+
+    Progress goes to stderr: a bar over the files when one process draws on a terminal, else a line per shard
+    with the rank, the rate and the ETA.
+    """
     shards = [files[start:start + shard_files] for start in range(0, len(files), shard_files)]
     written = skipped = samples_done = 0
     started = time.perf_counter()
-    for number in range(rank, len(shards), world):
-        target = shard_path(out, number)
-        if target.exists():
-            skipped += 1
-            continue
-        samples = read_inputs(shards[number], predictor.input_shape, predictor.preprocessing)
-        results = predictor.predict_samples([s.array for s in samples], batch_size, top_k,
-                                            geometries=[s.geometry for s in samples])
-        lines = "".join(json.dumps({"input": s.name, "outputs": r}) + "\n" for s, r in zip(samples, results))
-        write_atomically(target, lambda partial, text=lines: partial.write_text(text, encoding="utf-8"))
-        written += 1
-        samples_done += len(samples)
-        rate = samples_done / max(time.perf_counter() - started, 1e-9)
-        left = sum(1 for k in range(number + world, len(shards), world) if not shard_path(out, k).exists())
-        print(f"rank {rank}: {target.name} ({len(samples)} samples), {rate:.0f} samples/s, "
-              f"{left} shard(s) left, ETA {left * shard_files / max(rate, 1e-9):.0f} s", file=sys.stderr, flush=True)
+    mine = list(range(rank, len(shards), world))
+    with Bars("files", shown=None if world == 1 else False) as bars:
+        bar = bars.add("predict", sum(len(shards[n]) for n in mine if not shard_path(out, n).exists()))
+        for number in mine:
+            target = shard_path(out, number)
+            if target.exists():
+                skipped += 1
+                continue
+            samples = read_inputs(shards[number], predictor.input_shape, predictor.preprocessing)
+            results = predictor.predict_samples([s.array for s in samples], batch_size, top_k,
+                                                geometries=[s.geometry for s in samples])
+            lines = "".join(json.dumps({"input": s.name, "outputs": r}) + "\n" for s, r in zip(samples, results))
+            write_atomically(target, lambda partial, text=lines: partial.write_text(text, encoding="utf-8"))
+            written += 1
+            samples_done += len(samples)
+            if bars.shown:
+                bars.advance(bar, len(shards[number]), f"{written} shard(s) written")
+                continue
+            rate = samples_done / max(time.perf_counter() - started, 1e-9)
+            left = sum(1 for k in range(number + world, len(shards), world) if not shard_path(out, k).exists())
+            print(f"rank {rank}: {target.name} ({len(samples)} samples), {rate:.0f} samples/s, "
+                  f"{left} shard(s) left, ETA {left * shard_files / max(rate, 1e-9):.0f} s", file=sys.stderr,
+                  flush=True)
     return written, skipped

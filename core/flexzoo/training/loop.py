@@ -121,15 +121,15 @@ class EpochLoop:
             losses.append(loss.detach())
             shares.append(len(batch) / world)
             step += 1
-            progress.step(epoch, index + 1, loss.detach())
+            progress.step(epoch, index + 1, loss.detach(), len(batch))
         seen = float(min(steps * config.batch_size, len(order)))
         total = torch.stack(losses).double() @ torch.tensor(shares, dtype=torch.float64, device=device)
         total = self.strategy.all_reduce(total)
         return float(total / seen), step
 
-    def validate(self, wrapped: torch.nn.Module, objective: Objective, data: Dataset, device: torch.device
-                 ) -> dict[str, float]:
-        """The metrics on the held-out split, summed over ranks."""
+    def validate(self, wrapped: torch.nn.Module, objective: Objective, data: Dataset, device: torch.device,
+                 progress: Progress | None = None, epoch: int = 0) -> dict[str, float]:
+        """The metrics on the held-out split, summed over ranks; ``progress`` hears of each batch."""
         rank, world = self.strategy.rank, self.strategy.world_size
         shard = data.validation_index[rank::world]
         per_rank = -(-len(data.validation_index) // world)  # the same number of batches on every rank
@@ -145,6 +145,8 @@ class EpochLoop:
                 batch_sums = objective.sums(outputs, targets)
                 sums = batch_sums if sums is None else sums + batch_sums
                 seen += len(inputs)
+                if progress is not None:
+                    progress.validating(epoch, len(inputs) * world)
         assert sums is not None
         sums = self.strategy.all_reduce(sums.to(device))
         count = float(len(data.validation_index))

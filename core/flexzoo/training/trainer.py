@@ -94,13 +94,15 @@ class Trainer(EpochLoop):
 
     :param fingerprint: the sha256 of the resolved manifest: a checkpoint resumes only its own run.
     :param run_dir: where the checkpoint is kept (``<out>/<name>.train``).
+    :param show_progress: on rank 0: True draws bars on a terminal (one line per epoch elsewhere), ``"lines"``
+        keeps to the lines, False shows nothing.
     :param listener: told of the start and of every epoch, on rank 0.
     :param command: this run as a command line, for strategies that start more processes (federated ones).
     """
 
     def __init__(self, config: TrainConfig, strategy: Strategy, *, seed: int, fail: Fail,
                  freeze: bool | list[str], run_dir: Path, fingerprint: str, resume: bool = False,
-                 show_progress: bool = True, listener: RunListener | None = None,
+                 show_progress: bool | str = True, listener: RunListener | None = None,
                  command: list[str] | None = None, local_training: Callable[..., Any] | None = None,
                  growth: Growing | None = None) -> None:
         super().__init__(config, strategy, seed, fail)
@@ -111,7 +113,8 @@ class Trainer(EpochLoop):
         self.run_dir = run_dir
         self.fingerprint = fingerprint
         self.resume = resume
-        self.show_progress = show_progress
+        self.show_progress = bool(show_progress)
+        self.show_bars = show_progress != "lines"  # "lines": one plain line per epoch, even on a terminal
         self.listener = listener
         self.command = command
         self.growth = growth
@@ -192,11 +195,13 @@ class Trainer(EpochLoop):
         steps_per_epoch = self.steps_per_epoch(len(data.train_index))
         schedule = lr_factor(config, steps_per_epoch)
         scaler = torch.amp.GradScaler("cuda") if config.amp == "fp16" else None
-        progress = Progress(config.epochs, steps_per_epoch, enabled=self.show_progress and self.writer)
+        progress = Progress(config.epochs, steps_per_epoch, enabled=self.show_progress and self.writer,
+                            samples=min(steps_per_epoch * config.batch_size, len(data.train_index)),
+                            validation_samples=len(data.validation_index), bars=self.show_bars)
         if self.listener is not None and self.writer:
             self.listener.started(strategy.world_size, state["epoch"] + 1)
         runner = compiled(wrapped) if config.compile else wrapped
-        with CheckpointWriter() as writer:
+        with CheckpointWriter() as writer, progress:
             wrapped = self._epochs(model, wrapped, runner, objective, optimizer, data, device, state, schedule,
                                    scaler, progress, frozen, writer)
             final_state = strategy.model_state(wrapped)
@@ -218,7 +223,7 @@ class Trainer(EpochLoop):
                 model.backbone.eval()  # a frozen backbone keeps its normalization statistics too
             train_loss, state["step"] = self.train_epoch(runner, objective, optimizer, data, device, epoch,
                                                          state["step"], schedule, scaler, progress)
-            validation = self.validate(runner, objective, data, device)
+            validation = self.validate(runner, objective, data, device, progress, epoch)
             record = {"epoch": epoch + 1, "step": state["step"], "lr": optimizer.param_groups[0]["lr"],
                       "train_loss": train_loss, "validation": validation,
                       "seconds": round(time.perf_counter() - started, 4)}
