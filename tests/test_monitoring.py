@@ -16,6 +16,7 @@ import pytest
 from scipy import ndimage
 
 import flexzoo
+from conftest import TINY_MANIFEST
 from flexzoo.artifact.format import read_artifact
 from flexzoo.monitoring.drift import DEFAULT_ALPHA, drift_scores
 from flexzoo.monitoring.log import RotatingLog, read_logs
@@ -110,8 +111,6 @@ def test_training_records_a_bounded_profile_of_held_out_data(artifact):
 
 
 def test_an_artifact_built_without_data_has_no_profile_and_loads(tmp_path):
-    from conftest import TINY_MANIFEST
-
     manifest = tmp_path / "tiny.toml"
     manifest.write_text(textwrap.dedent(TINY_MANIFEST))
     written = flexzoo.save(flexzoo.build(manifest), tmp_path / "out", export=False)

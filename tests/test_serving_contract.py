@@ -136,8 +136,8 @@ def test_every_route_the_server_answers_is_declared(server):
     paths = server.get("/openapi.json")[1]["paths"]
     declared = {(path, method.upper()) for path, item in paths.items() for method in item}
     concrete = {route.replace("{name}", "tiny") for route in (
-        "/v1/models/{name}/predict", "/v1/models/{name}/versions/{version}/predict", "/v2/models/{name}/infer",
-        "/v2/models/{name}/versions/{version}/infer")}
+        "/v1/models/{name}/predict", "/v1/models/{name}/versions/{version}/predict", "/v1/models/{name}/explain",
+        "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")}
     for path in concrete:
         assert (path, "POST") in declared
     answered = json.loads(subprocess.run(
@@ -147,7 +147,7 @@ def test_every_route_the_server_answers_is_declared(server):
          "print(json.dumps([[r.path, sorted(r.methods - {'HEAD'})] for r in app.routes if hasattr(r, 'methods')]))"],
         capture_output=True, text=True, timeout=120, check=True).stdout)
     generic = {"/v1/models/{name}/predict", "/v1/models/{name}/versions/{version}/predict",
-               "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"}
+               "/v1/models/{name}/explain", "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"}
     for path, methods in answered:
         for method in methods:
             if path in generic:  # declared per served model, as above: each model's body differs

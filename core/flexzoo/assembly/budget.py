@@ -80,7 +80,8 @@ class Watch:
         self.check()
 
     def declared(self, tensor: torch.Tensor | None) -> None:
-        if tensor is not None:
+        # A lazy module's parameter has no size until its first forward; it is counted when materialized.
+        if tensor is not None and not torch.nn.parameter.is_lazy(tensor):
             self.elements += tensor.numel()
             if self.elements > self.budget.parameters:
                 self.stop(f"{self.elements:,} parameter and buffer elements declared",

@@ -70,6 +70,10 @@ async def _inputs(request: Request, version: Version, limit: int
         except (MultiPartException, StarletteHTTPException, ValueError):  # python-multipart's errors are ValueErrors
             raise Problem(400, "the multipart body is malformed; send the images as form fields named `file` "
                                "(curl -F file=@x.png)") from None
+        unknown = sorted(key for key in form if key not in ("file", "top_k"))
+        if unknown:
+            raise Problem(400, f"unknown form field {json_text(unknown[0])}; a multipart request takes `file` "
+                               "(one or more images) and `top_k`")
         files = [item for item in form.getlist("file") if hasattr(item, "read")]
         if not files:
             raise Problem(400, "a multipart request needs one or more image files in the field `file`")
@@ -109,6 +113,8 @@ def _explain_request(payload: Any, version: Version, max_batch_size: int) -> tup
     settings = payload.get("settings", {})
     if not isinstance(method, str) or not (head is None or isinstance(head, str)):
         raise Problem(400, "`method` and `head` are strings")
+    if isinstance(target, float) and target.is_integer():  # JSON's 3.0 is the integer 3 (as JSON Schema reads it)
+        target = int(target)
     if isinstance(target, bool) or not isinstance(target, (str, int)):
         raise Problem(400, f"`target` is \"top\", a label or a class index, got {json_text(target)}")
     if not isinstance(settings, dict):
@@ -215,6 +221,9 @@ def create_app(store: ModelStore, *, max_body_bytes: int = 8 << 20, access: Admi
                                                   **settings)
         except FlexzooError as exc:  # bad inputs; an unknown head, label, method or setting; an exported runtime
             raise Problem(422, str(exc)) from None
+        if not (np.isfinite(explanation.attributions).all() and np.isfinite(np.asarray(explanation.scores)).all()):
+            raise Problem(422, "the attributions of these inputs are not finite (values too large for the model's "
+                               "float32 arithmetic); send inputs in the range the model was trained on")
         answer = {"model": name, "version": version.version, "method": explanation.method, "head": explanation.head,
                   "settings": explanation.settings, "targets": explanation.targets, "labels": explanation.labels,
                   "scores": explanation.scores, "attributions": explanation.attributions.tolist()}

@@ -101,7 +101,7 @@ def _predict(model: ServedModel, versioned: bool) -> dict[str, Any]:
         "predictions": {"type": "array", "items": {"type": "object", "properties": heads}},
         "outputs": {"type": "object", "description": "raw head outputs, per head a list per sample",
                     "properties": {name: {"type": "array"} for name in heads}}}}
-    upload = {"type": "object", "required": ["file"], "properties": {
+    upload = {"type": "object", "required": ["file"], "additionalProperties": False, "properties": {
         "file": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}},
         "top_k": {"type": "integer", "minimum": 1, "default": 1}}}
     image = {"type": "string", "format": "binary", "description": "one image file (PNG, JPEG, GIF, BMP, TIFF, "
