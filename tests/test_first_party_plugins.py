@@ -30,6 +30,14 @@ def test_plugin_package_has_its_own_readme_and_version(package):
     assert "version" in project or "version" in project.get("dynamic", [])
 
 
+@pytest.mark.parametrize("package", PACKAGES, ids=[p.name for p in PACKAGES])
+def test_plugin_package_has_the_scaffold_layout(package):
+    """One layout for every first-party plugin, the one ``zoo new-plugin`` writes: the module beside pyproject.toml."""
+    module = package.name.replace("-", "_")
+    assert (package / module / "__init__.py").is_file() and not (package / "src").exists(), \
+        f"{package.name}: expected {module}/ beside pyproject.toml (the scaffold's layout), no src/"
+
+
 #: What a plugin may import from flexzoo (docs/plugins.md, "The plugin API").
 DECLARED_SURFACE = ("flexzoo.plugin", "flexzoo.testing")
 BUILTIN = ROOT / "core" / "flexzoo" / "builtin"
@@ -57,7 +65,7 @@ def imports_outside_the_surface(source: Path, own_package: str) -> list[str]:
 
 
 def _sources(package: Path) -> tuple[Path, str]:
-    module = next(p for p in [*package.glob("flexzoo_plugin_*"), *package.glob("src/flexzoo_plugin_*")] if p.is_dir())
+    module = next(p for p in package.glob("flexzoo_plugin_*") if p.is_dir())
     return module, module.name
 
 

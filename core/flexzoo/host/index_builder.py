@@ -124,9 +124,7 @@ def first_party_entries(root: Path) -> list[dict[str, Any]]:
     """Entries for the host's own plugin and every package under ``plugins/``, sorted by name."""
     entries = [_entry(root, root, root / "core")]
     for pyproject in sorted((root / "plugins").glob("*/pyproject.toml")):
-        package_dir = pyproject.parent
-        src = package_dir / "src"  # the src layout (flexzoo-plugin-mlflow) keeps the module one level down
-        entries.append(_entry(root, package_dir, src if src.is_dir() else package_dir))
+        entries.append(_entry(root, pyproject.parent, pyproject.parent))
     return sorted(entries, key=lambda e: e["name"])
 
 
