@@ -145,7 +145,7 @@ def test_the_attack_sees_pixels_and_the_model_sees_them_normalized():
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--corruptions", "gausian_noise"], "unknown corruption `gausian_noise`; did you mean"),
-    (["--corruptions", "snow"], "the corruption `snow` is not implemented"),
+    (["--corruptions", "snow,rain"], "unknown corruption `rain`"),
     (["--corruptions", "fog", "--severities", "0-6"], "severities go from 1 to 5"),
     (["--corruptions", "fog", "--severities", "x"], "--severities takes a range"),
     (["--attack", "pgd", "--epsilon", "-0.1"], "an epsilon is a change of pixel values in [0, 1]"),
