@@ -282,6 +282,8 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"mCE {mce['mce']:.3f} relative to {mce['reference']} (clean {mce['reference_clean']:.4f})")
     for method, entry in results.get("attacks", {}).items():
         name = f"PGD-{entry['steps']}" if method == "pgd" else "FGSM"
-        rows = [[name, epsilon, f"{value:.4f}"] for epsilon, value in entry["epsilons"].items()]
-        lines += ["", table(["ATTACK", "EPSILON", "ROBUST ACCURACY"], rows)]
+        steps = entry.get("step_sizes", {})  # FGSM: one step of epsilon
+        rows = [[name, epsilon, f"{steps.get(epsilon, float(epsilon)):g}", f"{value:.4f}"]
+                for epsilon, value in entry["epsilons"].items()]
+        lines += ["", table(["ATTACK", "EPSILON", "STEP", "ROBUST ACCURACY"], rows)]
     return "\n".join(lines)
