@@ -237,7 +237,8 @@ def _pip_install(block: Block, page: PageRun, words: list[str]) -> tuple[int, st
                           f"not {' '.join(words[2:])}")
     page.site = page.site or page.root / "site"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--no-index", "--upgrade", "--target", str(page.site), targets[0].split("[")[0]],
+                           "--no-index", "--upgrade", "--target", str(page.site),
+                           str(page.cwd / targets[0].split("[")[0])],
                           cwd=page.cwd, capture_output=True, text=True, timeout=300)
     return done.returncode, done.stdout + done.stderr
 
