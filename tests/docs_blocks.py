@@ -8,10 +8,15 @@
   where ``...`` stands for anything (a whole line of it, for any lines). ``zoo ...`` runs in this process
   (``flexzoo.cli.main``), ``python ...`` in a subprocess, and a command ending in `` &`` in the background
   until the page is done. Output that shows ``zoo: error`` expects exit status 1, anything else 0.
+  ``cd DIR`` moves the page's later commands into DIR; ``pip install [-e] PATH[extras]`` installs the
+  package at PATH (no dependencies, no index, nothing downloaded) into the page's own site directory, and
+  from then on ``zoo``, ``python`` and ``pytest`` run in subprocesses that see it (Python blocks too).
 - ``text`` blocks are shown output, not code, and are not run.
 
 An HTML comment on the line before a block changes how it runs: ``<!-- docs-test: file NAME -->``
-writes the block to NAME first (``file NAME invalid``: a manifest validation must refuse), and
+writes the block to NAME first (``file NAME invalid``: a manifest validation must refuse; a Python
+block is written, not executed: a later command runs it), ``<!-- docs-test: in FILE -->`` checks that
+a TOML block's every key and value are in FILE (what a page says a generated file holds), and
 ``<!-- docs-test: skip REASON -->`` leaves it out, counted with its reason.
 """
 
@@ -103,13 +108,30 @@ def _toml_text(data: dict, prefix: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run_toml(block: Block, directory: Path) -> None:
+def _contains(whole: object, part: object) -> bool:
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(k in whole and _contains(whole[k], v) for k, v in part.items())
+    if isinstance(part, list) and isinstance(whole, list):
+        return all(item in whole for item in part)
+    return whole == part
+
+
+def _run_toml(block: Block, page: PageRun) -> None:
     import tomllib
 
     from flexzoo.errors import ManifestError
     from flexzoo.manifest.validation import load_manifest
 
+    directory = page.cwd
     parts = block.directive.split()
+    if parts[:1] == ["in"]:
+        target = directory / parts[1]
+        if not target.is_file():
+            raise BlockFailed(f"{block.where}: the page shows part of {parts[1]}, and there is no such file")
+        if not _contains(tomllib.loads(target.read_text(encoding="utf-8")), tomllib.loads(block.body)):
+            raise BlockFailed(f"{block.where}: {parts[1]} does not hold what the block shows:\n"
+                              f"{target.read_text(encoding='utf-8')}")
+        return
     if parts[:1] == ["file"]:
         path = directory / parts[1]
         path.write_text(block.body, encoding="utf-8")
@@ -119,6 +141,12 @@ def _run_toml(block: Block, directory: Path) -> None:
         path = directory / "_block.toml"
         path.write_text(block.body if "model" in data else _toml_text(_merge(BASE, data)), encoding="utf-8")
         invalid = False
+    if page.site is not None:  # the page installed a plugin: validate where it is seen
+        done = page.subprocess([sys.executable, "-m", "flexzoo", "validate", "--static", str(path)])
+        if done.returncode != (1 if invalid else 0):
+            raise BlockFailed(f"{block.where}: `zoo validate --static` exited {done.returncode}:\n"
+                              f"{done.stdout}{done.stderr}")
+        return
     try:
         load_manifest(path)
     except ManifestError as exc:
@@ -129,7 +157,14 @@ def _run_toml(block: Block, directory: Path) -> None:
         raise BlockFailed(f"{block.where}: the page says this manifest is refused, and it validates")
 
 
-def _run_python(block: Block, namespace: dict) -> None:
+def _run_python(block: Block, page: PageRun) -> None:
+    parts = block.directive.split()
+    if parts[:1] == ["file"]:
+        target = page.cwd / parts[1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(block.body, encoding="utf-8")
+        return
+    namespace = page.namespace
     code = compile(block.body, f"{block.where}", "exec")
     try:
         exec(code, namespace)
@@ -194,21 +229,41 @@ def _run_zoo(argv: list[str]) -> tuple[int, str]:
     return status, out.getvalue()
 
 
-def _run_console(block: Block, directory: Path, background: list[subprocess.Popen]) -> None:
+def _pip_install(block: Block, page: PageRun, words: list[str]) -> tuple[int, str]:
+    """``pip install [-e] PATH[extras]``: into the page's site directory, offline and without dependencies."""
+    targets = [word for word in words[2:] if not word.startswith("-")]
+    if len(targets) != 1 or not (page.cwd / targets[0].split("[")[0]).exists():
+        raise BlockFailed(f"{block.where}: the runner installs one local package (`pip install [-e] PATH`), "
+                          f"not {' '.join(words[2:])}")
+    page.site = page.site or page.root / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                           "--no-index", "--upgrade", "--target", str(page.site),
+                           str(page.cwd / targets[0].split("[")[0])],
+                          cwd=page.cwd, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout + done.stderr
+
+
+def _run_console(block: Block, page: PageRun) -> None:
     for command, expected in _commands(block.body):
         words = shlex.split(_without_comment(command))
         if words and words[-1] == "&":
             words = words[:-1]
             program = ["zoo", *words[1:]] if words[0] == "zoo" else words
             executable = [sys.executable, "-m", "flexzoo", *program[1:]] if program[0] == "zoo" else program
-            background.append(subprocess.Popen(executable, cwd=directory, stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"}))
+            page.background.append(subprocess.Popen(executable, cwd=page.cwd, stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL, env=page.env))
             continue
-        if words[0] == "zoo":
+        if words[0] == "cd":
+            page.cwd = (page.cwd / words[1]).resolve()
+            os.chdir(page.cwd)
+            continue
+        if words[:2] == ["pip", "install"]:
+            status, printed = _pip_install(block, page, words)
+        elif words[0] == "zoo" and page.site is None:
             status, printed = _run_zoo(words[1:])
-        elif words[0] == "python":
-            done = subprocess.run([sys.executable, *words[1:]], cwd=directory, capture_output=True, text=True,
-                                  timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        elif words[0] in ("zoo", "python", "pytest"):
+            head = {"zoo": ["-m", "flexzoo"], "python": [], "pytest": ["-m", "pytest", "-p", "no:cacheprovider"]}
+            done = page.subprocess([sys.executable, *head[words[0]], *words[1:]], timeout=600)
             status, printed = done.returncode, done.stdout + done.stderr
         else:
             raise BlockFailed(f"{block.where}: the runner does not run `{words[0]}`; mark the block "
@@ -219,6 +274,26 @@ def _run_console(block: Block, directory: Path, background: list[subprocess.Pope
         problem = check_output(expected, printed)
         if problem:
             raise BlockFailed(f"{block.where}: `{command}` printed something else: {problem}")
+
+
+@dataclass
+class PageRun:
+    """What the blocks of one page share: the working directory, Python namespace, site and background."""
+
+    root: Path
+    cwd: Path
+    namespace: dict = field(default_factory=lambda: {"__name__": "__docs__"})
+    site: Path | None = None
+    background: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        path = os.pathsep.join(filter(None, [str(self.site) if self.site else "", os.environ.get("PYTHONPATH")]))
+        return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path,
+                "FLEXZOO_CACHE_DIR": str(self.root / ".flexzoo-cache")}
+
+    def subprocess(self, command: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(command, cwd=self.cwd, capture_output=True, text=True, timeout=timeout, env=self.env)
 
 
 def _torch_threads(count: int) -> int:
@@ -234,9 +309,9 @@ def run_page(page: Path, directory: Path) -> Outcome:
     """Run every block of ``page`` in order in ``directory`` (a copy of examples/ beside it)."""
     outcome = Outcome()
     shutil.copytree(ROOT / "examples", directory / "examples", ignore=shutil.ignore_patterns("shapes*"))
-    namespace: dict = {"__name__": "__docs__"}
-    background: list[subprocess.Popen] = []
+    run = PageRun(directory, directory)
     previous = Path.cwd()
+    path = list(sys.path)
     os.chdir(directory)
     # one torch thread: the pages' models are tiny, and on a shared machine more threads only wait for each other
     threads = _torch_threads(1)
@@ -252,17 +327,24 @@ def run_page(page: Path, directory: Path) -> Outcome:
                 continue
             if block.directive.startswith("skip"):
                 raise BlockFailed(f"{block.where}: a skipped block must say why")
+            if run.site is not None and str(run.site) not in sys.path:
+                sys.path.insert(0, str(run.site))  # Python blocks import what the page installed
             if block.language == "toml":
-                _run_toml(block, directory)
+                _run_toml(block, run)
             elif block.language == "python":
-                _run_python(block, namespace)
+                _run_python(block, run)
             else:
-                _run_console(block, directory, background)
+                _run_console(block, run)
             outcome.ran += 1
     finally:
         _torch_threads(threads)
         os.chdir(previous)
-        for process in background:
+        sys.path[:] = path
+        if run.site is not None:  # forget the modules the page installed: the next page starts clean
+            for name, module in list(sys.modules.items()):
+                if str(getattr(module, "__file__", "") or "").startswith(str(run.site)):
+                    del sys.modules[name]
+        for process in run.background:
             process.terminate()
             try:
                 process.wait(timeout=20)
@@ -272,10 +354,5 @@ def run_page(page: Path, directory: Path) -> Outcome:
     return outcome
 
 
-#: Pages whose blocks this runner does not run yet, with the reason (the plugin guide's snippets are a plugin's
-#: source files, not commands; tests/test_docs.py checks its hook reference and the switches it names).
-NOT_RUN = {"plugins.md": "a plugin package's source files, not runnable steps; checked by tests/test_docs.py"}
-
-
 def pages() -> list[Path]:
-    return sorted(page for page in DOCS.rglob("*.md") if str(page.relative_to(DOCS)) not in NOT_RUN)
+    return sorted(DOCS.rglob("*.md"))

@@ -157,3 +157,10 @@ def test_an_unknown_name_nobody_offers_still_gets_suggestions(zoo, catalogue, tm
     manifest.write_text(MANIFEST.format(use="mpl", head="linear"))
     result = zoo("validate", str(manifest))
     assert "unknown backbone `mpl`" in result.stderr and "did you mean `mlp`" in result.stderr
+
+
+def test_the_catalogue_shipped_with_flexzoo_is_found_without_flexzoo_index(monkeypatch):
+    from flexzoo.host import catalogue
+
+    monkeypatch.delenv(catalogue.INDEX_ENV, raising=False)
+    assert catalogue.index_path().is_file(), catalogue.index_path()

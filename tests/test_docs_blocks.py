@@ -69,3 +69,16 @@ def test_a_block_the_runner_cannot_run_must_say_why(tmp_path):
     page, work = _page(tmp_path, "```console\n$ curl http://example.com\n```\n")
     with pytest.raises(BlockFailed, match="does not run `curl`"):
         run_page(page, work)
+
+
+def test_a_block_showing_a_file_that_holds_something_else_fails(tmp_path):
+    page, work = _page(tmp_path, '<!-- docs-test: in pyproject.toml -->\n```toml\n[project]\nname = "acme"\n```\n')
+    (work / "pyproject.toml").write_text('[project]\nname = "flexzoo-plugin-acme"\nversion = "0.1.0"\n')
+    with pytest.raises(BlockFailed, match=r"pyproject\.toml does not hold what the block shows"):
+        run_page(page, work)
+
+
+def test_pip_install_installs_only_a_local_package(tmp_path):
+    page, work = _page(tmp_path, "```console\n$ pip install requests\n```\n")
+    with pytest.raises(BlockFailed, match="installs one local package"):
+        run_page(page, work)

@@ -17,6 +17,7 @@ from conftest import TINY_MANIFEST
 from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
 from flexzoo.robustness.attacks import PixelClassifier, adversarial_examples
+from flexzoo.robustness.evaluation import evaluate_robustness
 
 DIGITS = """
 [model]
@@ -123,6 +124,31 @@ def test_the_table_names_each_corruption_severity_and_epsilon(trained):
     assert "PGD-3   0.1" in result.stdout and "clean accuracy" in result.stdout
 
 
+def test_pgd_steps_far_enough_to_reach_the_edge_of_the_ball_and_records_its_step():
+    # a linear score: the loss rises the same way everywhere, so a strong enough PGD ends on the ball's edge from any
+    # random start (torchattacks' default step, 2/255, walks 0.078 in 10 steps: from a start near -0.1 it cannot)
+    classifier = PixelClassifier(torch.nn.Sequential(torch.nn.Flatten(), _Sum()), "digit")
+    pixels = torch.full((64, 1, 4, 4), 0.5)
+    torch.manual_seed(0)
+    adversarial = adversarial_examples(classifier, pixels, torch.zeros(64, dtype=torch.long), "pgd", 0.1, steps=10)
+    torch.testing.assert_close(adversarial, torch.full_like(pixels, 0.4))
+    results = evaluate_robustness(classifier, pixels[:4], torch.zeros(4, dtype=torch.long), attacks=["pgd"],
+                                  epsilons=[0.05, 0.1], steps=10)
+    assert results["attacks"]["pgd"]["step_sizes"] == {"0.05": pytest.approx(0.0125), "0.1": pytest.approx(0.025)}
+    assert results["attacks"]["pgd"]["epsilons"] == {"0.05": 1.0, "0.1": 1.0}  # sum 16 x 0.4 still above -6.4
+
+
+class _Sum(torch.nn.Module):
+    """Two classes: the pixels' sum and its negative."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(1))  # torchattacks finds the device from a parameter
+
+    def forward(self, x):
+        return {"digit": torch.stack([x.sum(1), -x.sum(1)], 1) * self.scale}
+
+
 def test_the_attack_sees_pixels_and_the_model_sees_them_normalized():
     seen = []
 
@@ -145,7 +171,7 @@ def test_the_attack_sees_pixels_and_the_model_sees_them_normalized():
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--corruptions", "gausian_noise"], "unknown corruption `gausian_noise`; did you mean"),
-    (["--corruptions", "snow"], "the corruption `snow` is not implemented"),
+    (["--corruptions", "snow,rain"], "unknown corruption `rain`"),
     (["--corruptions", "fog", "--severities", "0-6"], "severities go from 1 to 5"),
     (["--corruptions", "fog", "--severities", "x"], "--severities takes a range"),
     (["--attack", "pgd", "--epsilon", "-0.1"], "an epsilon is a change of pixel values in [0, 1]"),

@@ -18,7 +18,7 @@ from typing import Any
 from flexzoo.errors import FlexzooError
 
 INDEX_ENV = "FLEXZOO_INDEX"
-PACKAGED_INDEX = Path(__file__).with_name("zoo_index.json")
+PACKAGED_INDEX = Path(__file__).parents[1] / "zoo_index.json"  # flexzoo/zoo_index.json, shipped as package data
 INDEX_FORMAT = 1
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flexzoo.robustness.attacks import adversarial_examples
+from flexzoo.robustness.attacks import adversarial_examples, default_step_size
 from flexzoo.robustness.corruptions import corrupt
 
 __all__ = ["accuracy", "evaluate_robustness", "mean_corruption_error"]
@@ -53,7 +53,8 @@ def evaluate_robustness(classifier: nn.Module, pixels: torch.Tensor, labels: tor
     """Accuracy clean, per corruption and severity, and per attack and epsilon, as one JSON-ready dict.
 
     :param pixels: ``[N, C, H, W]`` in [0, 1]; :param labels: ``[N]`` class indices.
-    :param steps: PGD's iterations (step size 2.5 epsilon / steps); FGSM takes one step.
+    :param steps: PGD's iterations (step size 2.5 epsilon / steps, Madry et al. 2018, so that the walk can reach
+        the ball's edge from any random start; recorded per epsilon as ``step_sizes``); FGSM takes one step.
     """
     classifier.eval()
     report = progress or (lambda _: None)
@@ -79,7 +80,8 @@ def evaluate_robustness(classifier: nn.Module, pixels: torch.Tensor, labels: tor
                                                                      steps, batch_size)
         entry: dict[str, Any] = {"epsilons": per_epsilon, "norm": "linf", "space": "pixels in [0, 1]"}
         if method == "pgd":
-            entry.update(steps=steps, step_size="2.5 * epsilon / steps", random_start=True)
+            entry.update(steps=steps, random_start=True, step_size_rule="2.5 * epsilon / steps",
+                         step_sizes={_epsilon_key(e): default_step_size(e, steps) for e in epsilons})
         results.setdefault("attacks", {})[method] = entry
     return results
 
