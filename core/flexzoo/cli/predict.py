@@ -11,6 +11,7 @@ from flexzoo.cli.render import emit_json, table
 
 RUNTIME_CHOICES = ("eager", "compile", "onnx", "exported-program")  # flexzoo.prediction.RUNTIMES, without torch
 MANY_INPUTS = 256  # from here on, a terminal shows a progress bar
+SHARD_FORMATS = ("jsonl", "parquet")  # flexzoo.prediction.result_files.FORMATS, without importing it
 
 
 def register(verbs: Any) -> None:
@@ -26,8 +27,10 @@ def register(verbs: Any) -> None:
                          help="eager (default), compile (torch.compile), onnx (onnxruntime) or exported-program")
     predict.add_argument("--csv", action="store_true", help="print CSV: one row per input and head")
     predict.add_argument("-o", "--output", metavar="DIR",
-                         help="write the results to DIR as shards of JSON lines (shard-NNNNN.jsonl), atomically; "
+                         help="write the results to DIR as shards (shard-NNNNN.jsonl or .parquet), atomically; "
                          "shards already there are skipped, so the same command resumes a stopped run")
+    predict.add_argument("--format", choices=SHARD_FORMATS, default="jsonl",
+                         help="with -o: the shards' format, JSON lines (default) or Parquet")
     predict.add_argument("--nproc", type=int, default=0, metavar="N",
                          help="with -o: spread the shards over N processes (torch's elastic launcher)")
 
@@ -90,15 +93,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _sharded(args: argparse.Namespace) -> int:
     """``-o DIR``: this rank's shards, or, with ``--nproc N`` outside torchrun, N ranks of this same command."""
     import os
+    from pathlib import Path
 
     from flexzoo.training.launch import inside_torchrun, launch
 
-    if args.nproc > 1 and not inside_torchrun():
-        launch(args.nproc, ["predict", args.artifact, *args.inputs, "-o", args.output, "--top-k", str(args.top_k),
-                            "--batch-size", str(args.batch_size), "--runtime", args.runtime])
-        from pathlib import Path
+    if args.format == "parquet":
+        from flexzoo.prediction.result_files import parquet_schema
 
-        print(f"wrote {len(list(Path(args.output).glob('shard-*.jsonl')))} shard(s) to {args.output}")
+        parquet_schema({})  # pyarrow is there, or one message says how to install it (before any rank starts)
+    if args.nproc > 1 and not inside_torchrun():
+        launch(args.nproc, ["predict", args.artifact, *args.inputs, "-o", args.output, "--format", args.format,
+                            "--top-k", str(args.top_k), "--batch-size", str(args.batch_size), "--runtime",
+                            args.runtime])
+        print(f"wrote {len(list(Path(args.output).glob(f'shard-*.{args.format}')))} shard(s) to {args.output}")
         return 0
     from flexzoo.prediction import Predictor
     from flexzoo.prediction.sharded import input_files, predict_shards
@@ -106,7 +113,7 @@ def _sharded(args: argparse.Namespace) -> int:
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     predictor = Predictor.load(args.artifact, args.runtime)
     written, skipped = predict_shards(predictor, input_files(args.inputs), args.output, rank, world,
-                                      batch_size=args.batch_size, top_k=args.top_k)
+                                      batch_size=args.batch_size, top_k=args.top_k, file_format=args.format)
     if rank == 0 and not inside_torchrun():
         print(f"wrote {written} shard(s) to {args.output}" + (f", skipped {skipped} already there" if skipped else ""))
     return 0
