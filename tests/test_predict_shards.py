@@ -1,5 +1,5 @@
-"""``zoo predict ... -o DIR [--nproc N] [--format parquet]``: sharded batch prediction, the same with 2 ranks as with
-1, resumable, as JSON lines or Parquet."""
+"""``zoo predict ... -o DIR [--nproc N] [--nnodes ...] [--format parquet]``: sharded batch prediction, the same with
+2 ranks (on one node or two) as with 1, resumable, as JSON lines or Parquet."""
 
 from __future__ import annotations
 
@@ -117,3 +117,58 @@ def test_parquet_keeps_each_head_kind_with_one_schema(tmp_path):
     for record in back:
         record["outputs"]["mask"]["pixels"] = dict(record["outputs"]["mask"]["pixels"])
     assert back == [{"input": name, "outputs": result} for name, result in zip(["x", "y"], results)]
+
+
+def _free_port() -> int:
+    import random
+    import socket
+
+    for port in random.sample(range(20000, 32000), 200):  # below the ephemeral range, where bind(0) takes ports
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def test_one_node_with_nnodes_gives_the_results_of_one_process(place, one_process):
+    out = place["tmp"] / "nnodes1"
+    _predict(place, out, "--nproc", "2", "--nnodes", "1")
+    assert _results(out) == one_process
+
+
+def test_two_nodes_through_the_rendezvous_give_the_results_of_one_process(place, one_process):
+    """Two launchers on 127.0.0.1 (node ranks 0 and 1, one rank each) meet at a c10d rendezvous and share the
+    shards: a world of 2 ranks writing into one output folder."""
+    out, port = place["tmp"] / "nodes", _free_port()
+    nodes = [subprocess.Popen([sys.executable, "-m", "flexzoo", "predict", str(place["artifact"]), str(place["images"]),
+                               "-o", str(out), "--nnodes", "2", "--node-rank", str(rank), "--rdzv-endpoint",
+                               f"127.0.0.1:{port}", "--rdzv-id", "two-nodes"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
+    try:
+        finished = [node.communicate(timeout=240) for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                node.kill()
+                node.communicate()
+    for node, (_, stderr) in zip(nodes, finished):
+        assert node.returncode == 0, stderr[-3000:]
+    stderr = "".join(err for _, err in finished)
+    assert "rank 0:" in stderr and "rank 1:" in stderr  # each node's rank predicted its share
+    assert _results(out) == one_process
+
+
+@pytest.mark.parametrize(("extra", "status", "message"), [
+    (["--nnodes", "2"], 1, "--nnodes needs -o DIR"),
+    (["-o", "OUT", "--nnodes", "2"], 1, "--nnodes 2 needs --rdzv-endpoint HOST:PORT"),
+    (["-o", "OUT", "--format", "csv"], 2, "invalid choice: 'csv'"),  # a usage error, as argparse's others
+])
+def test_bad_sharding_options_are_one_clear_error(place, tmp_path, extra, status, message):
+    extra = [str(tmp_path / "out") if item == "OUT" else item for item in extra]
+    done = subprocess.run([sys.executable, "-m", "flexzoo", "predict", str(place["artifact"]), str(place["images"]),
+                           *extra], capture_output=True, text=True, timeout=120)
+    assert done.returncode == status and message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

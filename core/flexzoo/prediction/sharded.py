@@ -6,6 +6,11 @@ rendezvous as ``zoo train --nproc [--nnodes ...]``) predicts shards ``r, r + w, 
 as JSON lines or Parquet (:mod:`~flexzoo.prediction.result_files`) to ``OUT/shard-NNNNN.jsonl`` or ``.parquet``
 atomically. A shard already written is skipped, so a run stopped or killed continues where it was by running the
 same command again, with any number of ranks; the results do not depend on the number of ranks.
+
+On several machines (``--nnodes N``, one ``zoo predict`` per node) every node lists the same inputs, so each needs
+them at the same path; OUT is best a shared folder, else each node's OUT holds the shards its ranks wrote (the
+union is the run). An elastic run (``--nnodes MIN:MAX``) restarts its ranks when a node leaves or joins: they skip
+the shards already written.
 """
 
 from __future__ import annotations
