@@ -172,3 +172,10 @@ def test_bad_sharding_options_are_one_clear_error(place, tmp_path, extra, status
                            *extra], capture_output=True, text=True, timeout=120)
     assert done.returncode == status and message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_input_is_one_message_before_any_rank_starts(place, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "flexzoo", "predict", str(place["artifact"]), str(tmp_path / "nope"),
+                           "-o", str(tmp_path / "out"), "--nproc", "2"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and f"{tmp_path / 'nope'}: no such file or folder" in done.stderr
+    assert "rank" not in done.stderr and "Traceback" not in done.stderr

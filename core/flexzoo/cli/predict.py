@@ -109,6 +109,9 @@ def _sharded(args: argparse.Namespace) -> int:
 
         parquet_schema({})  # pyarrow is there, or one message says how to install it (before any rank starts)
     if (args.nproc > 1 or nodes is not None) and not inside_torchrun():
+        from flexzoo.prediction.sharded import input_files
+
+        input_files(args.inputs)  # a missing input is one message here, not one failure per rank
         launch(args.nproc or 1, ["predict", args.artifact, *args.inputs, "-o", args.output, "--format", args.format,
                                  "--top-k", str(args.top_k), "--batch-size", str(args.batch_size), "--runtime",
                                  args.runtime], nodes, job="prediction", resume="the same command (written shards "
