@@ -1,8 +1,8 @@
 """``zoo predict -o DIR --nproc 2`` against one process on the same images: throughput, and the same results.
 
 IMAGES 8x8 PNG digits (``FLEXZOO_BENCH_PREDICT_IMAGES``, default 20,000) on the digits CNN; each run is the whole
-command (processes started, model loaded, images decoded, shards written). Goal: 2 processes >= 1.5x the
-throughput of 1 on a machine with 2 free cores.
+command (processes started, model loaded, images decoded, shards written), the best of ROUNDS alternated runs.
+Goal: 2 processes >= 1.5x the throughput of 1 on a machine with 2 free cores.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import flexzoo
 from common import Row
 
 IMAGES = int(os.environ.get("FLEXZOO_BENCH_PREDICT_IMAGES", "20000"))
-SMOKE = {"IMAGES": 64}
+ROUNDS = 2  # 1 process, 2 processes, 1, 2...: the best of each, so that a burst of load elsewhere favours neither
+SMOKE = {"IMAGES": 64, "ROUNDS": 1}
 MANIFEST = """
 [model]
 name = "bench"
@@ -60,9 +61,11 @@ def measure() -> list[Row]:
         digits = load_digits().images
         for index in range(IMAGES):
             Image.fromarray((digits[index % len(digits)] * 15).astype(np.uint8)).save(images / f"{index:06d}.png")
-        one = _run(artifact, images, folder / "one", 1)
-        two = _run(artifact, images, folder / "two", 2)
-        same = [p.read_text() for p in sorted((folder / "one").glob("*.jsonl"))] == \
-            [p.read_text() for p in sorted((folder / "two").glob("*.jsonl"))]
+        one = two = float("inf")
+        for round_ in range(ROUNDS):
+            one = min(one, _run(artifact, images, folder / f"one-{round_}", 1))
+            two = min(two, _run(artifact, images, folder / f"two-{round_}", 2))
+        same = [p.read_text() for p in sorted((folder / "one-0").glob("*.jsonl"))] == \
+            [p.read_text() for p in sorted((folder / "two-0").glob("*.jsonl"))]
     return [Row("predict 2 processes vs 1: throughput", IMAGES / two, IMAGES / one, "images/s", target=1.5,
                 lower_is_better=False, note=f"{IMAGES} images; results identical: {same}")]

@@ -258,3 +258,64 @@ def test_zoo_monitor_refuses_logs_that_are_not_there_with_one_message(artifact, 
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "no such file or folder of monitoring logs" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- agreement with an independent drift library -------------------------------------------------------------------
+
+
+def _torchdrift_verdict(profile: Profile, window: Summaries, alpha: float) -> tuple[bool, float, float]:
+    """TorchDrift's verdict on ``window``: its Kolmogorov-Smirnov detector (Bonferroni over the columns) on the input
+    summaries and the confidence, its kernel MMD detector (300 permutations) on the feature sketch; drift when
+    either p-value is below ``alpha / 2``. Returns the verdict and the two p-values."""
+    import torch
+    from torchdrift.detectors import KernelMMDDriftDetector, KSDriftDetector
+
+    reference = profile.reference
+    columns = [(reference.inputs, window.inputs), *((reference.heads[h][1][:, None], window.heads[h][1][:, None])
+                                                   for h in window.heads)]
+    ks = KSDriftDetector()
+    ks.fit(torch.from_numpy(np.concatenate([c[0] for c in columns], axis=1).astype(np.float32)))
+    ks_p = float(ks.compute_p_value(torch.from_numpy(np.concatenate([c[1] for c in columns], axis=1)
+                                                     .astype(np.float32))))
+    mmd = KernelMMDDriftDetector(n_perm=300)  # its permutations are a Python loop: the cost of this test
+    mmd.fit(torch.from_numpy(reference.sketch))
+    mmd_p = float(mmd.compute_p_value(torch.from_numpy(window.sketch)))
+    return min(ks_p, mmd_p) < alpha / 2, ks_p, mmd_p
+
+
+def test_drift_verdicts_agree_with_torchdrift_on_the_same_windows(predictor):
+    """Ten windows of held-out digits and three each of noise, rotation and digits 0-4, scored by the monitor and by
+    TorchDrift's detectors on the same summaries: the verdicts must agree on every window."""
+    import torch
+
+    torch.manual_seed(0)  # TorchDrift draws its permutations from torch's global generator
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # its permutation loop runs small tensor operations: 10x the CPU time on 2 threads
+    try:
+        rows = _verdicts_of_both(predictor)
+    finally:
+        torch.set_num_threads(threads)
+    print("\nkind      window  flexzoo  torchdrift  flexzoo min p  torchdrift KS p  torchdrift MMD p")
+    for kind, window, ours, theirs, p, ks_p, mmd_p in rows:
+        print(f"{kind:9} {window:6}  {ours!s:7}  {theirs!s:10}  {p:13.2e}  {ks_p:15.2e}  {mmd_p:16.3f}")
+    assert [row[2] for row in rows] == [row[3] for row in rows]
+    assert [row[2] for row in rows] == [False] * 10 + [True] * 9
+
+
+def _verdicts_of_both(predictor: Predictor) -> list[tuple]:
+    """(kind, window, flexzoo's verdict, TorchDrift's, flexzoo's least p-value, TorchDrift's KS and MMD p-values)."""
+    _, _, x, y = held_out_split()
+    profile = Profile.from_dict(predictor.info.profile)
+    rng = np.random.default_rng(6)
+    rows = []
+    for kind, windows in (("heldout", 10), ("noise", 3), ("rotation", 3), ("prior", 3)):
+        shifted = drifted(kind, x, y, rng)
+        pool = _summaries(predictor, shifted)
+        for window in range(windows):
+            chosen = rng.choice(len(shifted), WINDOW)
+            sample = Summaries(pool.inputs[chosen], pool.sketch[chosen],
+                               {name: (c[chosen], p[chosen]) for name, (c, p) in pool.heads.items()})
+            ours = drift_scores(profile, sample, DEFAULT_ALPHA, seed=window)
+            theirs, ks_p, mmd_p = _torchdrift_verdict(profile, sample, DEFAULT_ALPHA)
+            rows.append((kind, window, ours.drift, theirs, min(t.p_value for t in ours.tests), ks_p, mmd_p))
+    return rows

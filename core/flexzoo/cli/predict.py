@@ -7,10 +7,12 @@ import csv
 import sys
 from typing import Any
 
+from flexzoo.cli.nodes import add_node_options
 from flexzoo.cli.render import emit_json, table
 
 RUNTIME_CHOICES = ("eager", "compile", "onnx", "exported-program")  # flexzoo.prediction.RUNTIMES, without torch
 MANY_INPUTS = 256  # from here on, a terminal shows a progress bar
+SHARD_FORMATS = ("jsonl", "parquet")  # flexzoo.prediction.result_files.FORMATS, without importing it
 
 
 def register(verbs: Any) -> None:
@@ -26,10 +28,13 @@ def register(verbs: Any) -> None:
                          help="eager (default), compile (torch.compile), onnx (onnxruntime) or exported-program")
     predict.add_argument("--csv", action="store_true", help="print CSV: one row per input and head")
     predict.add_argument("-o", "--output", metavar="DIR",
-                         help="write the results to DIR as shards of JSON lines (shard-NNNNN.jsonl), atomically; "
+                         help="write the results to DIR as shards (shard-NNNNN.jsonl or .parquet), atomically; "
                          "shards already there are skipped, so the same command resumes a stopped run")
+    predict.add_argument("--format", choices=SHARD_FORMATS, default="jsonl",
+                         help="with -o: the shards' format, JSON lines (default) or Parquet")
     predict.add_argument("--nproc", type=int, default=0, metavar="N",
                          help="with -o: spread the shards over N processes (torch's elastic launcher)")
+    add_node_options(predict, "predict", "flexzoo-predict")
 
 
 def _rows(names: list[str], results: list[dict[str, Any]]) -> list[list[Any]]:
@@ -57,6 +62,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise InputError(f"--top-k must be at least 1, got {args.top_k}")
     if args.nproc < 0 or (args.nproc and not args.output):
         raise InputError("--nproc takes a positive number of processes, and needs -o DIR to write the shards to")
+    if args.nnodes is not None and not args.output:
+        raise InputError("--nnodes needs -o DIR to write the shards to")
     if args.output:
         return _sharded(args)
     predictor = Predictor.load(args.artifact, args.runtime)
@@ -88,17 +95,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _sharded(args: argparse.Namespace) -> int:
-    """``-o DIR``: this rank's shards, or, with ``--nproc N`` outside torchrun, N ranks of this same command."""
+    """``-o DIR``: this rank's shards, or, with ``--nproc N`` or ``--nnodes`` outside torchrun, the ranks of this
+    node, each running this same command."""
     import os
+    from pathlib import Path
 
+    from flexzoo.cli.nodes import nodes_from_args
     from flexzoo.training.launch import inside_torchrun, launch
 
-    if args.nproc > 1 and not inside_torchrun():
-        launch(args.nproc, ["predict", args.artifact, *args.inputs, "-o", args.output, "--top-k", str(args.top_k),
-                            "--batch-size", str(args.batch_size), "--runtime", args.runtime])
-        from pathlib import Path
+    nodes = nodes_from_args(args, "flexzoo-predict")
+    if args.format == "parquet":
+        from flexzoo.prediction.result_files import parquet_schema
 
-        print(f"wrote {len(list(Path(args.output).glob('shard-*.jsonl')))} shard(s) to {args.output}")
+        parquet_schema({})  # pyarrow is there, or one message says how to install it (before any rank starts)
+    if (args.nproc > 1 or nodes is not None) and not inside_torchrun():
+        from flexzoo.prediction.sharded import input_files
+
+        input_files(args.inputs)  # a missing input is one message here, not one failure per rank
+        launch(args.nproc or 1, ["predict", args.artifact, *args.inputs, "-o", args.output, "--format", args.format,
+                                 "--top-k", str(args.top_k), "--batch-size", str(args.batch_size), "--runtime",
+                                 args.runtime], nodes, job="prediction", resume="the same command (written shards "
+                                 "are kept)")
+        print(f"wrote {len(list(Path(args.output).glob(f'shard-*.{args.format}')))} shard(s) to {args.output}")
         return 0
     from flexzoo.prediction import Predictor
     from flexzoo.prediction.sharded import input_files, predict_shards
@@ -106,7 +124,7 @@ def _sharded(args: argparse.Namespace) -> int:
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     predictor = Predictor.load(args.artifact, args.runtime)
     written, skipped = predict_shards(predictor, input_files(args.inputs), args.output, rank, world,
-                                      batch_size=args.batch_size, top_k=args.top_k)
+                                      batch_size=args.batch_size, top_k=args.top_k, file_format=args.format)
     if rank == 0 and not inside_torchrun():
         print(f"wrote {written} shard(s) to {args.output}" + (f", skipped {skipped} already there" if skipped else ""))
     return 0

@@ -102,8 +102,12 @@ def _quiet_agent() -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def launch(nproc: int, arguments: Sequence[str], nodes: Nodes | None = None) -> None:
-    """Run ``python -m flexzoo <arguments>`` as ``nproc`` ranks on this node; raise FlexzooError when it fails."""
+def launch(nproc: int, arguments: Sequence[str], nodes: Nodes | None = None, *, job: str = "training",
+           resume: str = "`zoo train --resume`") -> None:
+    """Run ``python -m flexzoo <arguments>`` as ``nproc`` ranks on this node; raise FlexzooError when it fails.
+
+    :param job: what the ranks do, as the failure message says it; ``resume``: how to continue after a stop.
+    """
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError
@@ -121,8 +125,7 @@ def launch(nproc: int, arguments: Sequence[str], nodes: Nodes | None = None) -> 
         elastic_launch(config, entrypoint=sys.executable)("-m", "flexzoo", *arguments)
     except SignalException as exc:
         name = signal.Signals(exc.sigval).name
-        raise FlexzooError(f"stopped by {name}: the ranks were stopped too; continue with `zoo train --resume`"
-                           ) from None
+        raise FlexzooError(f"stopped by {name}: the ranks were stopped too; continue with {resume}") from None
     except RendezvousError as exc:
         raise FlexzooError(f"the nodes did not meet at {nodes.endpoint} (run id {nodes.run_id}): "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; start every node with "
@@ -134,5 +137,5 @@ def launch(nproc: int, arguments: Sequence[str], nodes: Nodes | None = None) -> 
         others = [rank for rank, _ in failures if rank != first_rank]
         stopped = f"; rank(s) {', '.join(map(str, others))} stopped with it" if others else ""
         restarts = f" after {nodes.restarts()} restart(s)" if nodes.restarts() else ""
-        raise FlexzooError(f"distributed training failed{restarts}: {_describe_failure(first_rank, first.exitcode)}"
+        raise FlexzooError(f"distributed {job} failed{restarts}: {_describe_failure(first_rank, first.exitcode)}"
                            f"{stopped} (a rank's own message, if it wrote one, is above)") from None
