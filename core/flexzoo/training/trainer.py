@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from flexzoo.errors import FlexzooError
+from flexzoo.errors import FlexzooError, ManifestKeyError
 from flexzoo.manifest.train import TrainConfig
 from flexzoo.plugin.protocols import Strategy
 from flexzoo.training.checkpoint import (
@@ -30,7 +30,7 @@ from flexzoo.training.checkpoint import (
 )
 from flexzoo.training.data import Dataset
 from flexzoo.training.freezing import FreezeProblem, frozen_parameter_names
-from flexzoo.training.loop import EpochLoop, Fail
+from flexzoo.training.loop import EpochLoop
 from flexzoo.training.objectives import Objective
 from flexzoo.training.optimization import lr_factor, make_optimizer
 from flexzoo.training.progress import Progress
@@ -100,12 +100,12 @@ class Trainer(EpochLoop):
     :param command: this run as a command line, for strategies that start more processes (federated ones).
     """
 
-    def __init__(self, config: TrainConfig, strategy: Strategy, *, seed: int, fail: Fail,
+    def __init__(self, config: TrainConfig, strategy: Strategy, *, seed: int,
                  freeze: bool | list[str], run_dir: Path, fingerprint: str, resume: bool = False,
                  show_progress: bool | str = True, listener: RunListener | None = None,
                  command: list[str] | None = None, local_training: Callable[..., Any] | None = None,
                  growth: Growing | None = None) -> None:
-        super().__init__(config, strategy, seed, fail)
+        super().__init__(config, strategy, seed)
         #: builds what a federated strategy trains clients with (flexzoo.training.federation.HostTraining);
         #: the pipeline supplies it, as the trainer knows no epoch code of fine-tuning
         self.local_training = local_training
@@ -157,15 +157,16 @@ class Trainer(EpochLoop):
     def device(self) -> torch.device:
         wanted = self.config.device
         if wanted == "cuda" and not torch.cuda.is_available():
-            raise self.fail("train.device", "device = \"cuda\" but torch sees no GPU here", 'use device = "auto"')
+            raise ManifestKeyError("train.device", "device = \"cuda\" but torch sees no GPU here",
+                                   'use device = "auto"')
         if wanted == "cpu" or not torch.cuda.is_available():
             device = torch.device("cpu")
         else:
             device = torch.device("cuda", self.strategy.local_rank % torch.cuda.device_count())
             torch.cuda.set_device(device)
         if self.config.amp == "fp16" and device.type == "cpu":
-            raise self.fail("train.amp", "amp = \"fp16\" needs a GPU; this run is on the CPU",
-                            'use amp = "bf16" on the CPU')
+            raise ManifestKeyError("train.amp", "amp = \"fp16\" needs a GPU; this run is on the CPU",
+                                   'use amp = "bf16" on the CPU')
         return device
 
     def _fit(self, model: nn.Module, data: Dataset) -> Fitted:
@@ -176,8 +177,8 @@ class Trainer(EpochLoop):
             torch.set_num_threads(1)
         device = self.device()
         if self.growth is not None and strategy.world_size > 1:
-            raise self.fail("train.grow", f"[[train.grow]] runs in one process; this run has {strategy.world_size}",
-                            "remove [distributed], or remove [[train.grow]]")
+            raise ManifestKeyError("train.grow", "[[train.grow]] runs in one process; this run has "
+                                   f"{strategy.world_size}", "remove [distributed], or remove [[train.grow]]")
         checkpoint = self._checkpoint(data)
         if checkpoint and self.growth is not None:  # the checkpoint holds the grown model's weights
             self.growth.replay(model, checkpoint.state["epoch"])
@@ -286,8 +287,7 @@ class Trainer(EpochLoop):
         if self.local_training is None:
             raise FlexzooError(f"the {type(self.strategy).__name__} strategy federates, but this run was started "
                                "without local training for its clients; train through flexzoo.train or zoo train")
-        local = self.local_training(self.config, data, seed=self.seed, fail=self.fail, command=self.command,
-                                    round_ended=round_ended)
+        local = self.local_training(self.config, data, seed=self.seed, command=self.command, round_ended=round_ended)
         result = federate(model, local)
         state = {name: _copy(tensor.detach()) for name, tensor in model.state_dict().items()} if result else {}
         return Fitted(model=model, state=state, plain=True, history=result["history"] if result else [],
@@ -303,15 +303,15 @@ class Trainer(EpochLoop):
         try:
             names = set(frozen_parameter_names(model, self.freeze))
         except FreezeProblem as exc:
-            raise self.fail("backbone.freeze", exc.message, exc.hint) from None
+            raise ManifestKeyError("backbone.freeze", exc.message, exc.hint) from None
         untrained = {head.name for head in self.config.heads if not head.weight}  # weight 0: not trained
         for name, parameter in model.named_parameters():
             parts = name.split(".")
             if name in names or (parts[0] == "heads" and parts[1] in untrained):
                 parameter.requires_grad_(False)
         if not any(p.requires_grad for p in model.parameters()):
-            raise self.fail("backbone.freeze", "every parameter is frozen: nothing would be trained",
-                            "freeze fewer parameters, or add a head")
+            raise ManifestKeyError("backbone.freeze", "every parameter is frozen: nothing would be trained",
+                                   "freeze fewer parameters, or add a head")
         return "backbone" if self.freeze is True else ("some" if names else "")
 
     def _checkpoint(self, data: Dataset) -> Checkpoint | None:
