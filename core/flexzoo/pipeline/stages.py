@@ -77,7 +77,7 @@ from flexzoo.training import fine_tune as tuning
 from flexzoo.training.data import Dataset, load_dataset
 from flexzoo.training.federation import HostTraining
 from flexzoo.training.progress import summary_table
-from flexzoo.training.trainer import Fitted, Trainer
+from flexzoo.training.trainer import Checkpoints, Fitted, Trainer, TrainingSetup
 
 __all__ = ["STAGES", "BuildResult", "Pipeline", "Run", "RunHooks", "TrainResult", "build", "build_artifact", "export",
            "load", "member_artifacts", "save", "train"]
@@ -219,12 +219,12 @@ class Pipeline:
         with located(self.manifest):
             if run.growth is not None:
                 run.growth.check(model)
-            trainer = Trainer(config, run.strategy, seed=run.seed,
-                              freeze=True if config.lora else self.manifest.backbone.freeze,
-                              run_dir=run_directory(out_dir, self.manifest),
-                              fingerprint=manifest_fingerprint(self.manifest), resume=resume,
-                              show_progress=show_progress, listener=run.hooks, command=self.command(out_dir),
-                              local_training=HostTraining, growth=run.growth)
+            checkpoints = Checkpoints(run_directory(out_dir, self.manifest), manifest_fingerprint(self.manifest),
+                                      resume)
+            trainer = Trainer(config, run.strategy, TrainingSetup(
+                seed=run.seed, checkpoints=checkpoints, freeze=True if config.lora else self.manifest.backbone.freeze,
+                show_progress=show_progress, listener=run.hooks, command=self.command(out_dir),
+                local_training=HostTraining, growth=run.growth))
             return trainer.fit(model, self.training_data())
 
     def adapt(self, model: ZooModel) -> list[str]:
