@@ -46,7 +46,7 @@ from flexzoo.artifact.write import write_artifact
 from flexzoo.assembly import builder as assembly
 from flexzoo.assembly.builder import BuildPlan, ZooModel
 from flexzoo.compression.steps import Compression
-from flexzoo.errors import ArtifactError, DataError, FlexzooError, ManifestError
+from flexzoo.errors import ArtifactError, ManifestError
 from flexzoo.exporting.exporters import export as export_format
 from flexzoo.exporting.exporters import export_path
 from flexzoo.features.ensembles.members import with_member_artifacts
@@ -56,25 +56,21 @@ from flexzoo.features.lora.training import LoraProblem, adapt, adapter_tensors, 
 from flexzoo.host.registry import Registry, default_registry
 from flexzoo.hub.artifacts import artifact_file
 from flexzoo.hub.scope import building
-from flexzoo.inputs.dtypes import input_dtype
-from flexzoo.manifest import schema
-from flexzoo.manifest.ensemble import member_labels
 from flexzoo.manifest.resolved import ResolvedManifest
-from flexzoo.manifest.train import HIGHER_IS_BETTER, TrainConfig, data_source
+from flexzoo.manifest.train import HIGHER_IS_BETTER, TrainConfig
 from flexzoo.manifest.transfer import artifact_location
 from flexzoo.manifest.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
-from flexzoo.monitoring.profile import PROFILE_SAMPLES, reference_profile
+from flexzoo.pipeline import run_data
 from flexzoo.pipeline.record import training_record
 from flexzoo.pipeline.restore import retie, tied_parameters, unstored_meta_tensors
 from flexzoo.pipeline.run import Run, located
 from flexzoo.pipeline.run_hooks import RunHooks, manifest_fingerprint, run_directory
 from flexzoo.pipeline.transfer import load_member_weights, load_transferred_weights
-from flexzoo.plugin.components import host_arguments
 from flexzoo.plugin.restoring import weights_restored_afterwards
 from flexzoo.plugin.steps import Distillation, StepContext
 from flexzoo.reporting.report import compression_report
 from flexzoo.training import fine_tune as tuning
-from flexzoo.training.data import Dataset, load_dataset
+from flexzoo.training.data import Dataset
 from flexzoo.training.federation import HostTraining
 from flexzoo.training.progress import summary_table
 from flexzoo.training.trainer import Checkpoints, Fitted, Trainer, TrainingSetup
@@ -291,29 +287,8 @@ class Pipeline:
                               pretrained=getattr(model, "pretrained_sources", None), profile=self.profile(model))
 
     def profile(self, model: ZooModel) -> dict[str, Any] | None:
-        """The reference profile drift monitoring compares served requests with (:mod:`flexzoo.monitoring`): the
-        model on a seeded choice of at most PROFILE_SAMPLES validation samples (training ones without a split).
-
-        None when no data was loaded, for a model of several inputs and for a streamed source (read only once).
-        """
-        data = self._data
-        if data is None or self.manifest.inputs or data.streamed or data.input_shape is None:
-            return None
-        index = data.validation_index if len(data.validation_index) else data.train_index
-        if len(index) > PROFILE_SAMPLES:
-            chosen = torch.randperm(len(index), generator=torch.Generator().manual_seed(self.run.seed))
-            index = index[chosen[:PROFILE_SAMPLES].sort().values]
-        if not len(index):
-            return None
-        inputs, _ = data.batch(index)
-        heads = {name: dict(spec.params) for name, spec in self.manifest.heads.items()}
-        was_training = model.training
-        model.eval()
-        try:
-            profile = reference_profile(model, inputs.to(input_dtype(model)), heads, seed=self.run.seed)
-        finally:
-            model.train(was_training)
-        return profile.as_dict()
+        """The reference profile of the model on the data (:func:`flexzoo.pipeline.run_data.profile`)."""
+        return run_data.profile(self.run, self._data, model)
 
     def export(self, model: nn.Module, artifact: str | Path, formats: list[str] | None = None,
                out_dir: str | Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> list[dict[str, Any]]:
@@ -339,59 +314,17 @@ class Pipeline:
         weights declare: read from the run's dry run, so they are the same whether the data or the model
         comes first.
         """
-        assert self.config is not None
         if self._data is None:
-            shapes = self.manifest.input_shapes() or self.manifest.model.input_shape
-            self._data = load_dataset(self.config, self.data_source(), shapes, seed=self.run.seed,
-                                      origin=self._data_component().qualified_name,
-                                      pretrained=lambda: self.plan().preprocessing)
+            self._data = run_data.load_data(self.run, lambda: self.plan().preprocessing)
         return self._data
-
-    def _data_component(self) -> Any:
-        """The ``flexzoo_datasets`` component ``[train] data`` names."""
-        assert self.config is not None
-        return self.registry.resolve("dataset", self._source_spec().get("use")
-                                     or data_source(self.config.data, self.registry.names("dataset"))[0])
-
-    def _source_spec(self) -> dict[str, Any]:
-        """``[train.source]`` as the manifest gives it (empty without one)."""
-        return dict((self.manifest.train or {}).get("source") or {})
 
     def data_source(self) -> Any:
         """Call the ``[train] data`` source's factory (a ``flexzoo_datasets`` component) with its parameters."""
-        assert self.config is not None
-        spec = self._source_spec()
-        spec.pop("use", None)
-        found = self._data_component()
-        factory = found.component.factory
-        accepted = {p.name for p in schema.parameters(factory)}
-        if "inputs" in accepted:
-            spec.setdefault("inputs", self.config.inputs)
-            if self.manifest.inputs:  # a model of several inputs reads one array per input, by name
-                spec["inputs"] = list(self.manifest.inputs)
-        _, location = data_source(self.config.data, self.registry.names("dataset"))
-        if location and (base := self.manifest.base_dir()) is not None:
-            location = str(base / Path(location).expanduser())
-        spec.update(host_arguments("dataset", accepted, {"location": lambda: location,
-                                                         "input_shape": lambda: self.manifest.model.input_shape}))
-        try:
-            return factory(**spec)
-        except FlexzooError:
-            raise
-        except Exception as exc:
-            raise DataError(f"data source `{found.qualified_name}` could not read `{self.config.data}`: "
-                            f"{type(exc).__name__}: {exc}") from exc
+        return run_data.data_source(self.run)
 
     def data_card(self) -> dict[str, Any] | None:
-        """What the artifact records of the data: preprocessing and class names per target (once loaded).
-
-        An ensemble built without data takes the class names its members agree on, for every head.
-        """
-        if self._data is not None:
-            return {"preprocessing": self._data.preprocessing(), "labels": self._data.labels}
-        ensemble = self.manifest.ensemble
-        labels = member_labels(ensemble, self.manifest.file) if ensemble is not None else None
-        return {"labels": {head: labels for head in self.manifest.heads}} if labels else None
+        """What the artifact records of the data (:func:`flexzoo.pipeline.run_data.data_card`)."""
+        return run_data.data_card(self.run, self._data)
 
     def fine_tune(self, model: nn.Module, epochs: int | None, distillation: Distillation | None
                   ) -> list[dict[str, Any]]:
