@@ -67,7 +67,7 @@ def test_growing_keeps_the_outputs(manifest_file, backbone, step, grown):
     pipeline = built(manifest_file, backbone)
     model = with_running_statistics(pipeline.model())
     before = copy.deepcopy(model)
-    growth = Growth(pipeline.manifest, pipeline.registry, (step,), seed=0, fail=pipeline.fail)
+    growth = Growth(pipeline.manifest, pipeline.registry, (step,), seed=0)
     record = growth.grow(model, 1)
     model.eval()
     assert {name: growth.manifest.backbone.params[name] for name in grown} == grown
@@ -79,7 +79,7 @@ def test_the_copies_of_a_unit_get_different_gradients(manifest_file):
     """Weights are split unevenly among a unit's copies, so training can tell them apart."""
     pipeline = built(manifest_file, 'use = "mlp"\nwidths = [8]')
     model = pipeline.model()
-    Growth(pipeline.manifest, pipeline.registry, (GrowStep(1, 2.0, None, 0),), 0, pipeline.fail).grow(model, 1)
+    Growth(pipeline.manifest, pipeline.registry, (GrowStep(1, 2.0, None, 0),), 0).grow(model, 1)
     model(BATCH)["digit"].logsumexp(1).sum().backward()
     first = model.backbone[1].weight.grad  # rows j and j + 8 are copies of unit j
     assert first.shape == (16, 64)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["ArtifactError", "FlexzooError", "ManifestError", "ParameterError", "PluginError", "Problem"]
+__all__ = ["ArtifactError", "DataError", "FlexzooError", "ManifestError", "ManifestKeyError", "ParameterError",
+           "PluginError", "Problem"]
 
 
 class FlexzooError(Exception):
@@ -48,6 +50,23 @@ class ManifestError(FlexzooError):
         header = f"{file}: {count} problem{'s' if count > 1 else ''} in the manifest"
         body = "\n".join(p.render(file) for p in problems)
         super().__init__(body if count == 1 else f"{header}\n{body}")
+
+
+class ManifestKeyError(FlexzooError):
+    """A value the run cannot use, raised where the manifest's file is not known (training, growth, LoRA).
+
+    It names the manifest key; the pipeline, which knows the file and its lines, raises it again as the
+    :class:`ManifestError` a user reads (:meth:`located`).
+    """
+
+    def __init__(self, key: str, message: str, hint: str = "") -> None:
+        self.problem = Problem(key=key, message=message, hint=hint)
+        super().__init__(self.problem.render("the manifest"))
+
+    def located(self, source: Any) -> ManifestError:
+        """The error at its line of the manifest ``source`` (a :class:`~flexzoo.manifest.resolved.ManifestSource`)."""
+        problem = self.problem
+        return ManifestError(source.file, [source.problem(problem.key, problem.message, problem.hint)])
 
 
 class ParameterError(FlexzooError, ValueError):

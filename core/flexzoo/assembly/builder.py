@@ -26,10 +26,12 @@ from flexzoo.host.registry import Registry, closest, default_registry
 from flexzoo.inputs.dtypes import declared_input_dtype
 from flexzoo.manifest import schema
 from flexzoo.manifest.resolved import ComponentSpec, EnsembleMember, ResolvedManifest
+from flexzoo.plugin.components import host_arguments
 from flexzoo.plugin.protocols import DataDependentInitializer, FeatureMap, Strategy
 from flexzoo.plugin.steps import StepContext
 
-__all__ = ["BuildPlan", "ZooModel", "assemble", "available_memory", "compression_steps", "ensemble_members",
+__all__ = ["BuildPlan", "ZooModel", "assemble", "available_memory", "compression_steps", "declared_preprocessing",
+           "ensemble_members",
            "initialize", "instantiate", "plan", "strategy"]
 
 
@@ -83,6 +85,7 @@ class BuildPlan:
     parameters: int
     bytes: int
     feature_maps: tuple[FeatureMap, ...] = ()
+    preprocessing: dict[str, Any] | None = None  # what its pretrained weights expect (declared_preprocessing)
 
     @property
     def head_input(self) -> int | tuple[FeatureMap, ...]:
@@ -118,26 +121,32 @@ class _Builder:
         except (ValueError, TypeError, AssertionError) as exc:
             raise self.fail(spec.key, f"{spec.use} rejected its parameters: {exc}") from exc
 
-    def call_with_host_values(self, spec: ComponentSpec) -> Any:
-        """Call a factory, filling ``input_shape`` (from [model]) and ``context`` when it declares them."""
-        host: dict[str, Any] = {}
-        declared = {p.name for p in schema.parameters(self.factory(spec))}
-        if "input_shape" in declared:
-            if self.manifest.model.input_shape is None:
-                raise self.fail("model.input_shape", f"{spec.use} needs [model] input_shape",
-                                "add input_shape = [...] (one sample, no batch dimension)")
-            host["input_shape"] = self.manifest.model.input_shape
-        if "context" in declared:
-            host["context"] = self.context
-        if "members" in declared and spec.kind == "backbone":
-            host["members"] = self.members()
-        if "returns" in declared and spec.kind == "backbone":
-            host["returns"] = "maps" if self.map_heads() else "pooled"
-        if "manifest" in declared:  # plugin API 1
-            warnings.warn(f"{spec.use}: a factory parameter `manifest` is plugin API 1, deprecated; take "
-                          "`context: StepContext` instead (docs/plugins.md)", DeprecationWarning, stacklevel=2)
-            host["manifest"] = self.manifest
-        return self.call(spec, **host)
+    def call_with_host_values(self, spec: ComponentSpec, given: tuple[str, ...] = (), **supply: Callable[[], Any]
+                              ) -> Any:
+        """Call a factory with the host's values for the parameters it declares (``HOST_PARAMETERS``).
+
+        ``supply`` adds what only the call site knows (a head's ``in_features``); ``given`` names the ones
+        passed whether or not the factory declares them (what a head consumes).
+        """
+        supplied: dict[str, Callable[[], Any]] = {
+            "input_shape": lambda: self.input_shape(spec), "context": lambda: self.context,
+            "members": self.members, "returns": lambda: "maps" if self.map_heads() else "pooled",
+            "manifest": lambda: self.api_1_manifest(spec), **supply}
+        declared = {*(p.name for p in schema.parameters(self.factory(spec))), *given}
+        return self.call(spec, **host_arguments(spec.kind, declared, supplied))
+
+    def input_shape(self, spec: ComponentSpec) -> tuple[int, ...]:
+        """``[model] input_shape``, for a factory that declares it."""
+        if self.manifest.model.input_shape is None:
+            raise self.fail("model.input_shape", f"{spec.use} needs [model] input_shape",
+                            "add input_shape = [...] (one sample, no batch dimension)")
+        return self.manifest.model.input_shape
+
+    def api_1_manifest(self, spec: ComponentSpec) -> ResolvedManifest:
+        """The whole manifest, for a plugin API 1 factory that asks for it (deprecated)."""
+        warnings.warn(f"{spec.use}: a factory parameter `manifest` is plugin API 1, deprecated; take "
+                      "`context: StepContext` instead (docs/plugins.md)", DeprecationWarning, stacklevel=2)
+        return self.manifest
 
     def takes_maps(self, spec: ComponentSpec) -> bool:
         """Whether a head consumes feature maps (its factory declares ``feature_maps``), not pooled features."""
@@ -186,7 +195,8 @@ class _Builder:
             with torch.device("meta"):
                 features[name] = builder.feature_size(builder.backbone())
             branches[name] = builder.backbone()
-        return self.call(self.manifest.backbone, branches=branches, features=features)
+        return self.call(self.manifest.backbone, **host_arguments("backbone", ("branches", "features"), {
+            "branches": lambda: branches, "features": lambda: features}))
 
     def members(self) -> list[ZooModel]:
         """The [ensemble] members, each built from its stored manifest with only the head being combined.
@@ -283,17 +293,9 @@ class _Builder:
 
     def head(self, spec: ComponentSpec, head_input: int | tuple[FeatureMap, ...]) -> nn.Module:
         """Call a head's factory with what it consumes: ``in_features`` or ``feature_maps`` (and ``input_shape``)."""
-        host: dict[str, Any] = {}
         if isinstance(head_input, tuple):
-            host["feature_maps"] = list(head_input)
-        else:
-            host["in_features"] = head_input
-        if any(p.name == "input_shape" for p in schema.parameters(self.factory(spec))):
-            if self.manifest.model.input_shape is None:
-                raise self.fail("model.input_shape", f"{spec.use} needs [model] input_shape",
-                                "add input_shape = [...] (one sample, no batch dimension)")
-            host["input_shape"] = self.manifest.model.input_shape
-        return self.call(spec, **host)
+            return self.call_with_host_values(spec, ("feature_maps",), feature_maps=lambda: list(head_input))
+        return self.call_with_host_values(spec, ("in_features",), in_features=lambda: head_input)
 
     def assemble(self, head_input: int | tuple[FeatureMap, ...]) -> ZooModel:
         heads = {name: self.head(spec, head_input) for name, spec in self.manifest.heads.items()}
@@ -353,10 +355,12 @@ class _Builder:
             self.attempt(problems, self.fits_in_memory, count, size)
         if problems:
             raise ManifestError(self.source.file, problems)
-        assert head_input is not None
+        assert head_input is not None and model is not None
+        preprocessing = declared_preprocessing(model)
         if isinstance(head_input, tuple):
-            return BuildPlan(in_features=0, parameters=count, bytes=size, feature_maps=head_input)
-        return BuildPlan(in_features=head_input, parameters=count, bytes=size)
+            return BuildPlan(in_features=0, parameters=count, bytes=size, feature_maps=head_input,
+                             preprocessing=preprocessing)
+        return BuildPlan(in_features=head_input, parameters=count, bytes=size, preprocessing=preprocessing)
 
     def attempt(self, problems: list[Problem], check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one check of the dry run; on a ManifestError keep its problems and return None."""
@@ -460,6 +464,23 @@ def _largest_size(params: dict[str, Any]) -> tuple[str, str] | None:
         return None
     name = max(sizes, key=lambda n: sizes[n][0])
     return name, sizes[name][1]
+
+
+def declared_preprocessing(model: nn.Module) -> dict[str, Any] | None:
+    """Mean, std and interpolation the backbone's pretrained weights expect, if it declares them.
+
+    A backbone (or a module inside it, such as one branch of a multi-input model) declares them as
+    ``preprocessing`` (see :class:`flexzoo.plugin.Backbone`); the timm plugin sets it from timm's
+    ``pretrained_cfg``. The dry run reads them, so a run knows them before any model is built.
+    """
+    backbone = getattr(model, "backbone", model)
+    for module in backbone.modules():
+        config = getattr(module, "preprocessing", None)
+        if isinstance(config, dict) and config.get("mean") and config.get("std"):
+            interpolation = config.get("interpolation")
+            return {"mean": [float(v) for v in config["mean"]], "std": [float(v) for v in config["std"]],
+                    "interpolation": interpolation if interpolation in ("bilinear", "bicubic", "nearest") else None}
+    return None
 
 
 def dry_run_context(manifest: ResolvedManifest) -> StepContext:

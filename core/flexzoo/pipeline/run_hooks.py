@@ -14,6 +14,7 @@ from flexzoo.plugin.tracking import RunInfo, epoch_metrics
 if TYPE_CHECKING:
     from flexzoo.host.registry import Registry
     from flexzoo.manifest.resolved import ResolvedManifest
+    from flexzoo.manifest.train import TrainConfig
 
 __all__ = ["RunHooks", "manifest_fingerprint", "run_directory"]
 
@@ -31,10 +32,12 @@ def manifest_fingerprint(manifest: ResolvedManifest) -> str:
 class RunHooks:
     """The run hooks (``flexzoo_run_start``, ``flexzoo_epoch_end``, ``flexzoo_run_end``), for the trainer's rank 0."""
 
-    def __init__(self, registry: Registry, manifest: ResolvedManifest, out_dir: str | Path) -> None:
+    def __init__(self, registry: Registry, manifest: ResolvedManifest, train: TrainConfig | None,
+                 out_dir: str | Path) -> None:
         self.registry = registry
         self.hook = registry.manager.hook
         self.manifest = manifest
+        self.epochs = train.epochs if train is not None else 0
         self.out_dir = Path(out_dir)
         self.run: RunInfo | None = None  # set on rank 0 when the run starts
         self.history: list[dict[str, Any]] = []
@@ -45,7 +48,7 @@ class RunHooks:
         track = manifest.track or {}
         self.run = RunInfo(name=manifest.model.name, run_dir=run_directory(self.out_dir, manifest),
                            out_dir=self.out_dir, manifest=manifest.to_dict(), track=track,
-                           world_size=world_size, epochs=manifest.train["epochs"] if manifest.train else 0,
+                           world_size=world_size, epochs=self.epochs,
                            first_epoch=first_epoch)
         for name in track.get("use", ()):
             if name in self.registry.names("tracker"):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ from flexzoo.artifact.write import write_artifact
 from flexzoo.assembly import builder as assembly
 from flexzoo.assembly.builder import BuildPlan, ZooModel
 from flexzoo.compression.steps import Compression
-from flexzoo.errors import ArtifactError, DataError, FlexzooError, ManifestError
+from flexzoo.errors import ArtifactError, ManifestError
 from flexzoo.exporting.exporters import export as export_format
 from flexzoo.exporting.exporters import export_path
 from flexzoo.features.ensembles.members import with_member_artifacts
@@ -55,29 +56,26 @@ from flexzoo.features.lora.training import LoraProblem, adapt, adapter_tensors, 
 from flexzoo.host.registry import Registry, default_registry
 from flexzoo.hub.artifacts import artifact_file
 from flexzoo.hub.scope import building
-from flexzoo.inputs.dtypes import input_dtype
-from flexzoo.manifest import schema
-from flexzoo.manifest.ensemble import member_labels
 from flexzoo.manifest.resolved import ResolvedManifest
-from flexzoo.manifest.train import HIGHER_IS_BETTER, TrainConfig, data_source
+from flexzoo.manifest.train import HIGHER_IS_BETTER, TrainConfig
 from flexzoo.manifest.transfer import artifact_location
 from flexzoo.manifest.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
-from flexzoo.monitoring.profile import PROFILE_SAMPLES, reference_profile
+from flexzoo.pipeline import run_data
 from flexzoo.pipeline.record import training_record
 from flexzoo.pipeline.restore import retie, tied_parameters, unstored_meta_tensors
+from flexzoo.pipeline.run import Run, located
 from flexzoo.pipeline.run_hooks import RunHooks, manifest_fingerprint, run_directory
 from flexzoo.pipeline.transfer import load_member_weights, load_transferred_weights
 from flexzoo.plugin.restoring import weights_restored_afterwards
 from flexzoo.plugin.steps import Distillation, StepContext
 from flexzoo.reporting.report import compression_report
 from flexzoo.training import fine_tune as tuning
-from flexzoo.training.data import Dataset, load_dataset
+from flexzoo.training.data import Dataset
 from flexzoo.training.federation import HostTraining
 from flexzoo.training.progress import summary_table
-from flexzoo.training.trainer import Fitted, Trainer
-from flexzoo.training.transforms import pretrained_config
+from flexzoo.training.trainer import Checkpoints, Fitted, Trainer, TrainingSetup
 
-__all__ = ["STAGES", "BuildResult", "Pipeline", "RunHooks", "TrainResult", "build", "build_artifact", "export",
+__all__ = ["STAGES", "BuildResult", "Pipeline", "Run", "RunHooks", "TrainResult", "build", "build_artifact", "export",
            "load", "member_artifacts", "save", "train"]
 
 #: The stages, in the order every path through the host runs them (``train`` only with [train]).
@@ -106,34 +104,57 @@ class TrainResult:
 
 
 class Pipeline:
-    """The stages over one validated manifest, and what they share: the registry and the data, loaded once.
+    """The stages over one :class:`Run`, and the host behind every compression step's context.
 
-    :param restoring: the model is being rebuilt by ``flexzoo.load``: outside weights are not loaded,
-        initializers do not run, compression steps restore their structure from their records.
+    The run is frozen: a stage that settles something returns a new Run, and the stages after it run
+    on a pipeline over that one (:meth:`on`). What a run loads on first use and keeps (its ``[train]``
+    data, its dry-run plan) is computed from the run alone, so it is the same whoever asks first.
+
+    :param restoring: the model is being rebuilt by ``flexzoo.load`` (see :class:`Run`).
     """
 
-    def __init__(self, manifest: ResolvedManifest, registry: Registry | None = None, *,
+    def __init__(self, manifest: ResolvedManifest | Run, registry: Registry | None = None, *,
                  restoring: bool = False) -> None:
-        self.manifest = manifest
-        self.registry = registry or default_registry()
-        self.restoring = restoring
-        self.config = TrainConfig.from_dict(manifest.train) if manifest.train is not None else None
-        self.context = StepContext(input_shape=manifest.model.input_shape, base_dir=manifest.base_dir(),
-                                   restoring=restoring, has_training_data=self.config is not None, host=self)
-        self._data: Dataset | None = None
-        self._pretrained: dict[str, Any] | None = None
-        self.growth: Growth | None = None  # [[train.grow]], while training
-        self.pretrained_sources: list[dict[str, Any]] = []  # the pretrained files the build read (flexzoo.hub)
+        self.run = manifest if isinstance(manifest, Run) else \
+            Run.of(manifest, registry or default_registry(), restoring=restoring)
+        self.context = StepContext(input_shape=self.manifest.model.input_shape, base_dir=self.manifest.base_dir(),
+                                   restoring=self.run.restoring, has_training_data=self.config is not None, host=self)
+        self._data: Dataset | None = None  # loaded on first use
+        self._plan: BuildPlan | None = None  # made on first use
 
-    def fail(self, key: str, message: str, hint: str = "") -> ManifestError:
-        where = self.manifest.where()
-        return ManifestError(where.file, [where.problem(key, message, hint)])
+    def on(self, run: Run) -> Pipeline:
+        """The stages over ``run`` (what a stage returned), with the data this pipeline loaded."""
+        pipeline = Pipeline(run)
+        pipeline._data = self._data
+        return pipeline
+
+    @property
+    def manifest(self) -> ResolvedManifest:
+        return self.run.manifest
+
+    @property
+    def registry(self) -> Registry:
+        return self.run.registry
+
+    @property
+    def config(self) -> TrainConfig | None:
+        """The ``[train]`` settings (parsed once, with the run)."""
+        return self.run.train
+
+    @property
+    def restoring(self) -> bool:
+        return self.run.restoring
 
     # -- stages -------------------------------------------------------------------------------
 
     def plan(self) -> BuildPlan:
-        """Dry-run every factory on the meta device: anything that would fail, fails here, before allocation."""
-        return assembly.plan(self.manifest, self.registry, self.context)
+        """Dry-run every factory on the meta device: anything that would fail, fails here, before allocation.
+
+        Made once per run: the backbone's pretrained preprocessing comes from it too.
+        """
+        if self._plan is None:
+            self._plan = assembly.plan(self.manifest, self.registry, self.context)
+        return self._plan
 
     def build(self, build_plan: BuildPlan) -> ZooModel:
         """Call the backbone and head factories for real."""
@@ -158,51 +179,59 @@ class Pipeline:
         """plan → build → init → transfer, under the manifest's seed; then ``flexzoo_model_built``.
 
         Bit-identical for the same manifest, seed and plugins; the global RNG state is left as it was.
+        The pretrained files the build read are the model's ``pretrained_sources``.
         """
         with contextlib.nullcontext(None) if self.restoring else building(self.manifest.file) as scope:
             build_plan = self.plan()
             with torch.random.fork_rng(devices=[]), scope.recording_sources() if scope else contextlib.nullcontext():
-                torch.manual_seed(self.manifest.model.seed)
+                torch.manual_seed(self.run.seed)
                 model = self.build(build_plan)
                 self.init(model)
                 self.transfer(model)
                 self.registry.manager.hook.flexzoo_model_built(model=model, manifest=self.manifest)
-        if scope is not None:  # kept with the model too: `flexzoo.save` writes it from another pipeline
-            self.pretrained_sources = model.pretrained_sources = scope.records
-        self._pretrained = pretrained_config(model)
-        if self._data is not None:
-            self._data.pretrained = self._pretrained
+        if scope is not None:  # kept with the model: `flexzoo.save` writes it from another pipeline
+            model.pretrained_sources = scope.records
         return model
 
-    def train(self, model: ZooModel, out_dir: str | Path, *, resume: bool, show_progress: bool | str,
-              hooks: RunHooks | None = None) -> Fitted:
-        """Fit the model on the ``[train]`` data under the ``[distributed]`` strategy (``hooks`` hear it on rank 0).
+    def training(self, out_dir: str | Path, hooks: RunHooks | None = None) -> Run:
+        """The run as the train stage runs it: with its strategy, its run hooks, and its growth steps."""
+        config = self.config
+        assert config is not None
+        growth = Growth(self.manifest, self.registry, config.grow, self.run.seed) if config.grow else None
+        return dataclasses.replace(self.run, strategy=assembly.strategy(self.manifest, self.registry), hooks=hooks,
+                                   growth=growth)
+
+    def train(self, model: ZooModel, out_dir: str | Path, *, resume: bool, show_progress: bool | str) -> Fitted:
+        """Fit the model on the ``[train]`` data under the run's strategy (its hooks hear it on rank 0).
 
         With ``[train.lora]`` the model gets its adapters first; the fitted model and state have them.
+        A pipeline over a run without a strategy yet (:meth:`training`) makes one for this fit.
         """
-        assert self.config is not None
-        if self.config.lora is not None:
+        run = self.run if self.run.strategy is not None else self.training(out_dir)
+        config = run.train
+        assert config is not None and run.strategy is not None
+        if config.lora is not None:
             self.adapt(model)
-        if self.config.grow:
-            self.growth = Growth(self.manifest, self.registry, self.config.grow, self.manifest.model.seed, self.fail)
-            self.growth.check(model)
-        trainer = Trainer(self.config, assembly.strategy(self.manifest, self.registry), seed=self.manifest.model.seed,
-                          fail=self.fail, freeze=True if self.config.lora else self.manifest.backbone.freeze,
-                          run_dir=run_directory(out_dir, self.manifest),
-                          fingerprint=manifest_fingerprint(self.manifest), resume=resume, show_progress=show_progress,
-                          listener=hooks, command=self.command(out_dir), local_training=HostTraining,
-                          growth=self.growth)
-        return trainer.fit(model, self.training_data())
+        with located(self.manifest):
+            if run.growth is not None:
+                run.growth.check(model)
+            checkpoints = Checkpoints(run_directory(out_dir, self.manifest), manifest_fingerprint(self.manifest),
+                                      resume)
+            trainer = Trainer(config, run.strategy, TrainingSetup(
+                seed=run.seed, checkpoints=checkpoints, freeze=True if config.lora else self.manifest.backbone.freeze,
+                show_progress=show_progress, listener=run.hooks, command=self.command(out_dir),
+                local_training=HostTraining, growth=run.growth))
+            return trainer.fit(model, self.training_data())
 
     def adapt(self, model: ZooModel) -> list[str]:
         """Put ``[train.lora]``'s adapters on the backbone, seeded (its own weights are frozen); the layers' names."""
         assert self.config is not None and self.config.lora is not None
         try:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.manifest.model.seed)
+                torch.manual_seed(self.run.seed)
                 return adapt(model.backbone, self.config.lora)
         except LoraProblem as exc:
-            raise self.fail("train.lora.targets", exc.message, exc.hint) from None
+            raise self.run.error("train.lora.targets", exc.message, exc.hint) from None
 
     def command(self, out_dir: str | Path) -> list[str] | None:
         """``python -m flexzoo train MANIFEST -o DIR --quiet``: this run in another process (None without a file)."""
@@ -215,7 +244,7 @@ class Pipeline:
         """Make the ``[[compress]]`` steps (factories get this pipeline's context) and apply them in order."""
         compression = assembly.compression_steps(self.manifest, self.registry, self.context)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.manifest.model.seed)
+            torch.manual_seed(self.run.seed)
             return compression.apply(model), compression
 
     def report(self, before: nn.Module, after: nn.Module, compression: Compression, latency: str) -> None:
@@ -255,33 +284,11 @@ class Pipeline:
             stored = adapter_state(model.state_dict(), adapters, lora, base, Path(out_dir), self.registry)
         return write_artifact(model, self.manifest, out_dir, self.registry, compression=model.compression,
                               training=training, data=self.data_card(), adapters=stored,
-                              pretrained=getattr(model, "pretrained_sources", None) or self.pretrained_sources,
-                              profile=self.profile(model))
+                              pretrained=getattr(model, "pretrained_sources", None), profile=self.profile(model))
 
     def profile(self, model: ZooModel) -> dict[str, Any] | None:
-        """The reference profile drift monitoring compares served requests with (:mod:`flexzoo.monitoring`): the
-        model on a seeded choice of at most PROFILE_SAMPLES validation samples (training ones without a split).
-
-        None when no data was loaded, for a model of several inputs and for a streamed source (read only once).
-        """
-        data = self._data
-        if data is None or self.manifest.inputs or data.streamed or data.input_shape is None:
-            return None
-        index = data.validation_index if len(data.validation_index) else data.train_index
-        if len(index) > PROFILE_SAMPLES:
-            chosen = torch.randperm(len(index), generator=torch.Generator().manual_seed(self.manifest.model.seed))
-            index = index[chosen[:PROFILE_SAMPLES].sort().values]
-        if not len(index):
-            return None
-        inputs, _ = data.batch(index)
-        heads = {name: dict(spec.params) for name, spec in self.manifest.heads.items()}
-        was_training = model.training
-        model.eval()
-        try:
-            profile = reference_profile(model, inputs.to(input_dtype(model)), heads, seed=self.manifest.model.seed)
-        finally:
-            model.train(was_training)
-        return profile.as_dict()
+        """The reference profile of the model on the data (:func:`flexzoo.pipeline.run_data.profile`)."""
+        return run_data.profile(self.run, self._data, model)
 
     def export(self, model: nn.Module, artifact: str | Path, formats: list[str] | None = None,
                out_dir: str | Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> list[dict[str, Any]]:
@@ -301,75 +308,42 @@ class Pipeline:
     # -- what compression steps may ask of the host (flexzoo.plugin.steps.StepHost) ----------------
 
     def training_data(self) -> Dataset:
-        """The ``[train]`` data, loaded on first use and kept for the rest of the run."""
-        assert self.config is not None
-        if self._data is None:
-            shapes = self.manifest.input_shapes() or self.manifest.model.input_shape
-            self._data = load_dataset(self.config, self.data_source(), shapes, seed=self.manifest.model.seed,
-                                      origin=self._data_component().qualified_name)
-            self._data.pretrained = self._pretrained
-        return self._data
+        """The ``[train]`` data, loaded on first use and kept for the rest of the run.
 
-    def _data_component(self) -> Any:
-        """The ``flexzoo_datasets`` component ``[train] data`` names."""
-        assert self.config is not None
-        train = self.manifest.train or {}
-        return self.registry.resolve("dataset", (train.get("source") or {}).get("use")
-                                     or data_source(self.config.data, self.registry.names("dataset"))[0])
+        Images normalized as ``normalize = "auto"`` asks take the mean and std the backbone's pretrained
+        weights declare: read from the run's dry run, so they are the same whether the data or the model
+        comes first.
+        """
+        if self._data is None:
+            self._data = run_data.load_data(self.run, lambda: self.plan().preprocessing)
+        return self._data
 
     def data_source(self) -> Any:
         """Call the ``[train] data`` source's factory (a ``flexzoo_datasets`` component) with its parameters."""
-        assert self.config is not None
-        train = self.manifest.train or {}
-        spec = dict(train.get("source") or {})
-        spec.pop("use", None)
-        found = self._data_component()
-        factory = found.component.factory
-        accepted = {p.name for p in schema.parameters(factory)}
-        if "inputs" in accepted:
-            spec.setdefault("inputs", self.config.inputs)
-            if self.manifest.inputs:  # a model of several inputs reads one array per input, by name
-                spec["inputs"] = list(self.manifest.inputs)
-        _, location = data_source(self.config.data, self.registry.names("dataset"))
-        if location and (base := self.manifest.base_dir()) is not None:
-            location = str(base / Path(location).expanduser())
-        supplied = {"location": location, "input_shape": self.manifest.model.input_shape}
-        spec.update({name: value for name, value in supplied.items() if name in accepted})
-        try:
-            return factory(**spec)
-        except FlexzooError:
-            raise
-        except Exception as exc:
-            raise DataError(f"data source `{found.qualified_name}` could not read `{self.config.data}`: "
-                            f"{type(exc).__name__}: {exc}") from exc
+        return run_data.data_source(self.run)
 
     def data_card(self) -> dict[str, Any] | None:
-        """What the artifact records of the data: preprocessing and class names per target (once loaded).
-
-        An ensemble built without data takes the class names its members agree on, for every head.
-        """
-        if self._data is not None:
-            return {"preprocessing": self._data.preprocessing(), "labels": self._data.labels}
-        ensemble = self.manifest.ensemble
-        labels = member_labels(ensemble, self.manifest.file) if ensemble is not None else None
-        return {"labels": {head: labels for head in self.manifest.heads}} if labels else None
+        """What the artifact records of the data (:func:`flexzoo.pipeline.run_data.data_card`)."""
+        return run_data.data_card(self.run, self._data)
 
     def fine_tune(self, model: nn.Module, epochs: int | None, distillation: Distillation | None
                   ) -> list[dict[str, Any]]:
         assert self.config is not None
-        return tuning.fine_tune(model, self.config, self.training_data(), seed=self.manifest.model.seed,
-                                fail=self.fail, epochs=epochs, distillation=distillation)
+        with located(self.manifest):
+            return tuning.fine_tune(model, self.config, self.training_data(), seed=self.run.seed, epochs=epochs,
+                                    distillation=distillation)
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         assert self.config is not None
-        return tuning.evaluate(model, self.config, self.training_data(), seed=self.manifest.model.seed,
-                               fail=self.fail)
+        with located(self.manifest):
+            return tuning.evaluate(model, self.config, self.training_data(), seed=self.run.seed)
 
     def load_artifact(self, path: Path) -> nn.Module:
         return load(path, self.registry)
 
     def weights_sha256(self, path: Path) -> str:
         return read_artifact(path, verify_weights=False).weights_sha256
+
 
 
 # -- the paths through the stages ---------------------------------------------------------------
@@ -409,24 +383,25 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
     """
     pipeline = Pipeline(member_artifacts(manifest, out_dir, registry), registry)
     if pipeline.config is None:
-        raise pipeline.fail("train", "the manifest has no [train] section", 'add [train] with data = "digits" '
-                            "(for example)")
+        raise pipeline.run.error("train", "the manifest has no [train] section", 'add [train] with data = "digits" '
+                                 "(for example)")
     pipeline.training_data()
-    hooks = RunHooks(pipeline.registry, manifest, out_dir)
+    hooks = RunHooks(pipeline.registry, pipeline.manifest, pipeline.config, out_dir)
     try:
-        fitted = pipeline.train(pipeline.model(), out_dir, resume=resume, show_progress=show_progress, hooks=hooks)
+        pipeline = pipeline.on(pipeline.training(out_dir, hooks))
+        fitted = pipeline.train(pipeline.model(), out_dir, resume=resume, show_progress=show_progress)
         if fitted.rank != 0:  # ranks other than 0 write nothing
             return TrainResult(None, fitted.history, None, "", fitted.stopped_early)
-        if pipeline.growth is not None:  # later stages, and the artifact, see the grown model
-            pipeline.manifest = pipeline.growth.final_manifest()
-        trained = fitted.model if fitted.plain else _unsharded(pipeline)
+        pipeline = pipeline.on(pipeline.run.grown())  # later stages, and the artifact, see the grown model
+        trained = fitted.model if fitted.plain else _unsharded(pipeline, fitted.model)
         trained.load_state_dict(fitted.state)
         adapters = {name: tensor.cpu().clone() for name, tensor in adapter_tensors(trained).items()}
         merge_adapters(trained)  # [train.lora]: later stages see a plain model with the merged weights
         trained.cpu().requires_grad_(True)
         model = pipeline.compressed(trained, "eager")
         assert pipeline.config is not None
-        record = training_record(pipeline.manifest, pipeline.config, pipeline.training_data(), fitted, pipeline.growth)
+        record = training_record(pipeline.manifest, pipeline.config, pipeline.training_data(), fitted,
+                                 pipeline.run.growth)
         artifact = pipeline.write(model, out_dir, record, adapters)
         exports = pipeline.export(model, artifact)
     except BaseException:
@@ -454,12 +429,14 @@ def member_artifacts(manifest: ResolvedManifest, out_dir: str | Path, registry: 
                                  .fingerprint, registry)
 
 
-def _unsharded(pipeline: Pipeline) -> ZooModel:
-    """A plain copy of the architecture (with its adapters) to hold the gathered state of a sharded (FSDP) run."""
+def _unsharded(pipeline: Pipeline, fitted: nn.Module) -> ZooModel:
+    """A plain copy of the architecture (with its adapters) to hold the gathered state of a sharded (FSDP) run;
+    it keeps the pretrained files the ``fitted`` model was built from."""
     with weights_restored_afterwards():
         model = Pipeline(pipeline.manifest, pipeline.registry, restoring=True).model()
     if pipeline.config is not None and pipeline.config.lora is not None:
         pipeline.adapt(model)
+    model.pretrained_sources = getattr(fitted, "pretrained_sources", None)
     return model
 
 

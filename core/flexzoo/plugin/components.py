@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["HOST_PARAMETERS", "KINDS", "REGISTRATION_HOOKS", "Component", "RegisteredComponent", "kind_from_word"]
+__all__ = ["HOST_PARAMETERS", "KINDS", "REGISTRATION_HOOKS", "Component", "RegisteredComponent", "host_arguments",
+           "kind_from_word"]
 
 #: Component kinds, singular, in lifecycle order.
 KINDS: tuple[str, ...] = ("backbone", "head", "initializer", "compressor", "strategy", "dataset", "tracker",
@@ -25,23 +26,41 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "explainer": "flexzoo_explainers",
 }
 
-#: Factory parameters the host fills in itself; a manifest may not set them.
+_CONTEXT = "the host's StepContext (data, fine-tune, evaluate, artifacts)"
+_API_1_MANIFEST = "the resolved manifest (plugin API 1, deprecated: take `context`)"
+
+#: Factory parameters the host fills in itself (in this order); a manifest may not set them.
+#: :func:`host_arguments` fills them; validation and ``zoo info`` read the same table.
 HOST_PARAMETERS: dict[str, dict[str, str]] = {
     "backbone": {"input_shape": "filled from [model] input_shape",
+                 "context": _CONTEXT,
                  "members": "the [ensemble] member models, built by the host from their stored manifests",
                  "branches": "one backbone per [inputs.<name>], built by the host (a fusion's parameter)",
                  "features": "each [inputs] branch's feature size (a fusion's parameter)",
-                 "returns": '"pooled", or "maps" when the heads take feature maps'},
+                 "returns": '"pooled", or "maps" when the heads take feature maps',
+                 "manifest": _API_1_MANIFEST},
     "head": {"in_features": "filled from the backbone's feature size",
              "feature_maps": "the backbone's feature maps (name, channels, stride), for a head that takes maps",
              "input_shape": "filled from [model] input_shape"},
-    "initializer": {"context": "the host's StepContext (a data-dependent initializer reads [train] batches)"},
+    "initializer": {"input_shape": "filled from [model] input_shape",
+                    "context": "the host's StepContext (a data-dependent initializer reads [train] batches)",
+                    "manifest": _API_1_MANIFEST},
     "compressor": {"input_shape": "filled from [model] input_shape",
-                   "context": "the host's StepContext (data, fine-tune, evaluate, artifacts)",
-                   "manifest": "the resolved manifest (plugin API 1, deprecated: take `context`)"},
+                   "context": _CONTEXT,
+                   "manifest": _API_1_MANIFEST},
     "dataset": {"location": "filled from [train] data (`name:LOCATION`; paths resolved from the manifest)",
                 "input_shape": "filled from [model] input_shape"},
 }
+
+
+def host_arguments(kind: str, declared: Collection[str], supply: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
+    """The values the host fills in for a factory of ``kind`` that declares the parameters ``declared``.
+
+    Each parameter of ``HOST_PARAMETERS[kind]`` that the factory declares is made, in the table's order,
+    by its entry in ``supply`` (a call site supplies what it has: a head's ``in_features``, a fusion's
+    ``branches``); a name the table does not list is never filled, so validation and filling agree.
+    """
+    return {name: supply[name]() for name in HOST_PARAMETERS.get(kind, {}) if name in declared and name in supply}
 
 
 def kind_from_word(word: str) -> str | None:

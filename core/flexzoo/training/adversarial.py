@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from flexzoo.errors import ManifestKeyError
 from flexzoo.manifest.train import AdversarialSettings
 from flexzoo.robustness.attacks import PixelClassifier, adversarial_examples
 
@@ -44,11 +45,11 @@ class Adversary:
         self.mean, self.std = mean, std
 
     @classmethod
-    def for_run(cls, settings: AdversarialSettings, heads: Any, data: Any, fail: Any) -> Adversary:
+    def for_run(cls, settings: AdversarialSettings, heads: Any, data: Any) -> Adversary:
         """The adversary of a run, after checking that its inputs are images in pixel space."""
         if isinstance(data.inputs, dict):
-            raise fail("train.adversarial", "adversarial training attacks one image input, and this model takes "
-                       f"several ({', '.join(data.inputs)})", "remove [train.adversarial]")
+            raise ManifestKeyError("train.adversarial", "adversarial training attacks one image input, and this "
+                                   f"model takes several ({', '.join(data.inputs)})", "remove [train.adversarial]")
         head = next(h for h in heads if h.name == settings.head)
         preprocessing = data.preprocessing() or {}
         mean, std = preprocessing.get("mean"), preprocessing.get("std")
@@ -56,9 +57,10 @@ class Adversary:
             sample = data.inputs[data.train_index[:RANGE_SAMPLES]].float()
             low, high = float(sample.min()), float(sample.max())
             if low < -PIXEL_TOLERANCE or high > 1 + PIXEL_TOLERANCE:
-                raise fail("train.adversarial", f"adversarial examples are made in pixel space [0, 1], and the "
-                           f"data's inputs range over [{low:.3g}, {high:.3g}]",
-                           "scale the arrays to [0, 1], or train on images (their mean and std are undone)")
+                raise ManifestKeyError("train.adversarial", "adversarial examples are made in pixel space [0, 1], "
+                                       f"and the data's inputs range over [{low:.3g}, {high:.3g}]",
+                                       "scale the arrays to [0, 1], or train on images (their mean and std are "
+                                       "undone)")
         return cls(settings, head.target, mean, std)
 
     def __call__(self, module: nn.Module, inputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,7 +169,8 @@ class Dataset:
     input_shape: Any  # Shapes | None
     seed: int
     inputs: torch.Tensor | dict[str, torch.Tensor] | None = None
-    pretrained: dict[str, Any] | None = None
+    #: the mean and std the backbone's pretrained weights expect (asked for when ``normalize`` may take them)
+    pretrained: Callable[[], dict[str, Any] | None] | None = None
     skipped: dict[int, str] = field(default_factory=dict)
     origin: str = ""  # the data source's qualified name (``plugin:name``), for messages
     _preprocessing: dict[str, Any] | None = None
@@ -216,7 +217,8 @@ class Dataset:
     def _resolve_preprocessing(self) -> dict[str, Any]:
         settings = self.config.preprocess
         channels = self.input_shape[0] if self.input_shape else 3
-        pretrained = self.pretrained if self.pretrained and len(self.pretrained["mean"]) == channels else None
+        declared = self.pretrained() if self.pretrained is not None else None
+        pretrained = declared if declared and len(declared["mean"]) == channels else None
         result = {"input_size": list(self.input_shape or ()), "resize": settings["resize"],
                   "interpolation": settings["interpolation"], "channel_order": "RGB" if channels == 3 else "L",
                   "scale": "1/255", "mean": None, "std": None, "normalization": "none"}
@@ -429,15 +431,16 @@ def _checked_inputs(array: np.ndarray, shape: tuple[int, ...] | None, descriptio
     return as_tensor(inputs)
 
 
-def load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, seed: int = 0, origin: str = ""
-                 ) -> Dataset:
+def load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, seed: int = 0, origin: str = "",
+                 pretrained: Callable[[], dict[str, Any] | None] | None = None) -> Dataset:
     """The data ``source`` gives, with its seeded train/validation split (held in memory when it is arrays).
 
     ``input_shape`` is each input's shape by name for a model of several inputs: its source must be arrays.
     ``origin`` is the source's qualified name (``plugin:name``): messages about its samples name it.
+    ``pretrained`` gives the mean and std the backbone's pretrained weights expect (``normalize = "auto"``).
     """
     try:
-        return _load_dataset(config, source, input_shape, seed, origin)
+        return _load_dataset(config, source, input_shape, seed, origin, pretrained)
     except FlexzooError:
         raise
     except Exception as exc:  # the source broke its contract (len, indexing, targets): the plugin is named
@@ -446,7 +449,8 @@ def load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, s
                         "source[i] = (input, {target name: value}) (docs/plugins.md, 'Data sources')") from exc
 
 
-def _load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, seed: int, origin: str) -> Dataset:
+def _load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, seed: int, origin: str,
+                  pretrained: Callable[[], dict[str, Any] | None] | None) -> Dataset:
     description = getattr(source, "description", type(source).__name__)
     count = len(source)
     train, validation = _split(config, count, getattr(source, "held_out", None), description)
@@ -460,7 +464,8 @@ def _load_dataset(config: TrainConfig, source: Any, input_shape: Shapes | None, 
     labels = {name: list(names) for name, names in (getattr(source, "labels", None) or {}).items()}
     common = dict(source=source, train_index=torch.from_numpy(train.astype(np.int64)),
                   validation_index=torch.from_numpy(validation.astype(np.int64)), description=description,
-                  labels=labels, config=config, input_shape=input_shape, seed=seed, origin=origin)
+                  labels=labels, config=config, input_shape=input_shape, seed=seed, origin=origin,
+                  pretrained=pretrained)
     arrays = getattr(source, "arrays", None)
     if arrays is not None:
         arrays = dict(arrays)

@@ -18,7 +18,6 @@ from torch import nn
 from flexzoo.manifest.train import TrainConfig
 from flexzoo.training.data import Dataset
 from flexzoo.training.fine_tune import evaluate, fine_tune
-from flexzoo.training.loop import Fail
 
 __all__ = ["HostTraining"]
 
@@ -28,12 +27,11 @@ ROUND_SEED_STRIDE = 7919  # keeps the rounds' data orders apart
 class HostTraining:
     """:class:`flexzoo.plugin.protocols.LocalTraining` over this run's data and ``[train]`` settings."""
 
-    def __init__(self, config: TrainConfig, data: Dataset, *, seed: int, fail: Fail, command: list[str] | None,
+    def __init__(self, config: TrainConfig, data: Dataset, *, seed: int, command: list[str] | None,
                  round_ended: Callable[[dict[str, Any]], None]) -> None:
         self.config = config
         self.data = data
         self.seed = seed
-        self.fail = fail
         self.command = command
         self._round_ended = round_ended
 
@@ -51,12 +49,12 @@ class HostTraining:
         index = self.data.train_index[torch.as_tensor(np.asarray(positions), dtype=torch.long)]
         part = dataclasses.replace(self.data, train_index=index, _loaders={})
         history = fine_tune(model, self.config, part, seed=self.seed + ROUND_SEED_STRIDE * round_number,
-                            fail=self.fail, epochs=epochs, validate=False)
+                            epochs=epochs, validate=False)
         model.train()
         return {"train_loss": float(np.mean([record["train_loss"] for record in history]))}
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        return evaluate(model, self.config, self.data, seed=self.seed, fail=self.fail)
+        return evaluate(model, self.config, self.data, seed=self.seed)
 
     def round_ended(self, record: dict[str, Any]) -> None:
         self._round_ended(record)

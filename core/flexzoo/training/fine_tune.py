@@ -20,7 +20,7 @@ from flexzoo.manifest.train import TrainConfig
 from flexzoo.plugin.single_process import SingleProcess
 from flexzoo.plugin.steps import Distillation
 from flexzoo.training.data import Dataset
-from flexzoo.training.loop import EpochLoop, Fail
+from flexzoo.training.loop import EpochLoop
 from flexzoo.training.objectives import Objective
 from flexzoo.training.optimization import lr_factor, make_optimizer
 from flexzoo.training.progress import Progress
@@ -73,10 +73,10 @@ class _DistillationObjective:
 class _FineTuner(EpochLoop):
     """The trainer's epoch and validation code, on a given model, in one process, without files."""
 
-    def __init__(self, config: TrainConfig, data: Dataset, seed: int, fail: Fail, epochs: int | None) -> None:
+    def __init__(self, config: TrainConfig, data: Dataset, seed: int, epochs: int | None) -> None:
         # Starting from trained weights: no warm-up, the schedule spans the fine-tune's own epochs.
         config = dataclasses.replace(config, epochs=epochs or config.epochs, warmup_epochs=0.0)
-        super().__init__(config, SingleProcess(), seed, fail)
+        super().__init__(config, SingleProcess(), seed)
         self.data = data
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
@@ -108,14 +108,13 @@ class _FineTuner(EpochLoop):
         return history
 
 
-def fine_tune(model: nn.Module, config: TrainConfig, data: Dataset, *, seed: int, fail: Fail,
-              epochs: int | None = None, distillation: Distillation | None = None, validate: bool = True
-              ) -> list[dict[str, Any]]:
+def fine_tune(model: nn.Module, config: TrainConfig, data: Dataset, *, seed: int, epochs: int | None = None,
+              distillation: Distillation | None = None, validate: bool = True) -> list[dict[str, Any]]:
     """Train ``model`` in place for ``epochs`` (default: [train] epochs) on ``data``; return the history.
 
     With ``validate=False`` the epochs' records have an empty ``validation`` (no pass over the held-out split).
     """
-    return _FineTuner(config, data, seed, fail, epochs).fit(model, distillation, validate)
+    return _FineTuner(config, data, seed, epochs).fit(model, distillation, validate)
 
 
 class _InputsAs(nn.Module):
@@ -130,7 +129,7 @@ class _InputsAs(nn.Module):
         return {name: output.float() for name, output in self.model(x.to(self.dtype)).items()}
 
 
-def evaluate(model: nn.Module, config: TrainConfig, data: Dataset, *, seed: int, fail: Fail) -> dict[str, float]:
+def evaluate(model: nn.Module, config: TrainConfig, data: Dataset, *, seed: int) -> dict[str, float]:
     """The validation metrics of ``model`` on ``data``'s held-out split."""
     with torch.no_grad():
-        return _FineTuner(config, data, seed, fail, None).evaluate(_InputsAs(model.eval(), input_dtype(model)))
+        return _FineTuner(config, data, seed, None).evaluate(_InputsAs(model.eval(), input_dtype(model)))

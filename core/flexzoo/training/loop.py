@@ -7,12 +7,11 @@ loss is scaled so that averaging gradients over ranks gives the gradient of the 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from flexzoo.errors import FlexzooError
+from flexzoo.errors import ManifestKeyError
 from flexzoo.manifest.train import TrainConfig
 from flexzoo.plugin.protocols import Strategy
 from flexzoo.training.adversarial import Adversary, plain_module
@@ -22,23 +21,22 @@ from flexzoo.training.optimization import set_lr
 from flexzoo.training.progress import Progress
 from flexzoo.training.transforms import batch_mixer
 
-__all__ = ["AMP_DTYPES", "EPOCH_SEED_STRIDE", "EpochLoop", "Fail"]
+__all__ = ["AMP_DTYPES", "EPOCH_SEED_STRIDE", "EpochLoop"]
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 EPOCH_SEED_STRIDE = 1_000_003  # keeps (seed, epoch, rank) streams apart
 
-#: Makes the error for a manifest key: ``fail(key, message, hint)``.
-Fail = Callable[[str, str, str], FlexzooError]
-
 
 class EpochLoop:
-    """One rank's epochs over a data set: seeded order, sharded batches, loss, metrics."""
+    """One rank's epochs over a data set: seeded order, sharded batches, loss, metrics.
 
-    def __init__(self, config: TrainConfig, strategy: Strategy, seed: int, fail: Fail) -> None:
+    A setting the model or data cannot train with raises :class:`~flexzoo.errors.ManifestKeyError` at its key.
+    """
+
+    def __init__(self, config: TrainConfig, strategy: Strategy, seed: int) -> None:
         self.config = config
         self.strategy = strategy
         self.seed = seed
-        self.fail = fail
 
     def objective(self, model: torch.nn.Module, data: Dataset) -> Objective:
         """The heads' losses and metrics, checked against what the model returns for two samples."""
@@ -47,7 +45,7 @@ class EpochLoop:
             outputs = model.eval()(sample_inputs)
         size = tuple(sample_inputs.shape[-2:]) if isinstance(sample_inputs, torch.Tensor) and sample_inputs.ndim == 4 \
             else None
-        objective = Objective.for_model(self.config.heads, outputs, data.targets, self.fail, size)
+        objective = Objective.for_model(self.config.heads, outputs, data.targets, size)
         if not data.in_memory:  # every sample read later is held to the classes its head outputs
             data.expect_classes(objective.classes())
         return objective
@@ -87,8 +85,8 @@ class EpochLoop:
         steps = self.steps_per_epoch(len(order))
         batches = [order[index * config.batch_size:(index + 1) * config.batch_size] for index in range(steps)]
         mixer = self.mixer(objective) if config.augmented else None
-        adversary = Adversary.for_run(config.adversarial, config.heads, data, self.fail) \
-            if config.adversarial is not None else None
+        adversary = Adversary.for_run(config.adversarial, config.heads, data) if config.adversarial is not None \
+            else None
         losses, shares = [], []
         if data.streamed:  # the same batch sizes, in the stream's own seeded order
             feed = data.epoch_batches(epoch, steps, rank, world)
@@ -160,8 +158,8 @@ class EpochLoop:
         if not (self.config.augment.get("mixup") or self.config.augment.get("cutmix")):
             return None
         if len(heads) != 1 or heads[0].task != "classification":
-            raise self.fail("train.augment", "mixup and cutmix mix the labels of one classification head; the "
-                            f"model trains {len(heads)} head(s)", "turn mixup and cutmix off")
+            raise ManifestKeyError("train.augment", "mixup and cutmix mix the labels of one classification head; the "
+                                   f"model trains {len(heads)} head(s)", "turn mixup and cutmix off")
         head = heads[0]
         mix = batch_mixer(self.config.augment, objective.scores[head.name].outputs)
 

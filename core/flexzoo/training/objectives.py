@@ -17,17 +17,13 @@ The sum-based heads collect nothing and their ``reset`` does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 
-from flexzoo.errors import FlexzooError
+from flexzoo.errors import ManifestKeyError
 from flexzoo.features.detection.training import DetectionScore, boxes_problem, mean_average_precision
 from flexzoo.host.registry import did_you_mean
 from flexzoo.manifest.train import HeadObjective
-
-Fail = Callable[[str, str, str], FlexzooError]
 
 MEAN_LOSSES = {
     "cross_entropy": F.cross_entropy, "mse": F.mse_loss, "mae": F.l1_loss, "smooth_l1": F.smooth_l1_loss,
@@ -111,8 +107,7 @@ class Objective:
 
     @classmethod
     def for_model(cls, heads: tuple[HeadObjective, ...], outputs: dict[str, torch.Tensor],
-                  targets: dict[str, torch.Tensor], fail: Fail, input_size: tuple[int, int] | None = None
-                  ) -> Objective:
+                  targets: dict[str, torch.Tensor], input_size: tuple[int, int] | None = None) -> Objective:
         """Check each head's target (all of it) against the model's output on a sample batch; build the objective.
 
         ``input_size``: the inputs' height and width, where they are images (a detection head needs it).
@@ -122,52 +117,56 @@ class Objective:
             key = f"train.heads.{head.name}"
             if head.target not in targets:
                 hint = did_you_mean(head.target, targets) or f"the data has {', '.join(sorted(targets))}"
-                raise fail(f"{key}.target", f"head `{head.name}` trains on target `{head.target}`, which the "
-                           "data does not have", f"set target = one of the data's targets; {hint}")
+                raise ManifestKeyError(f"{key}.target", f"head `{head.name}` trains on target `{head.target}`, "
+                                       "which the data does not have",
+                                       f"set target = one of the data's targets; {hint}")
             output, target = outputs[head.name], targets[head.target]
             if head.task == "detection":
-                scores[head.name] = cls._detection(head, output, target, fail, input_size)
+                scores[head.name] = cls._detection(head, output, target, input_size)
                 continue
             dense = head.task == "classification" and output.ndim > 2
             if output.ndim != 2 and not dense:
-                raise fail(key, f"head `{head.name}` returns shape {list(output.shape)}; training needs "
-                           "(batch, outputs)", "use a head that returns one vector per sample")
+                raise ManifestKeyError(key, f"head `{head.name}` returns shape {list(output.shape)}; training needs "
+                                       "(batch, outputs)", "use a head that returns one vector per sample")
             if dense and (target.dtype.is_floating_point or list(target.shape[1:]) != list(output.shape[2:])):
                 boxes = target.ndim == 3 and target.shape[-1] == 5
-                raise fail(f"{key}.target", f"head `{head.name}` returns per-pixel classes "
-                           f"{list(output.shape)}, so target `{head.target}` must hold one integer class per "
-                           f"pixel, {list(output.shape[2:])} per sample; it is {target.dtype} of shape "
-                           f"{list(target.shape)}", 'set loss = "centernet" to train a detection head on boxes'
-                           if boxes else "give masks of the input's size as the target")
+                raise ManifestKeyError(f"{key}.target", f"head `{head.name}` returns per-pixel classes "
+                                       f"{list(output.shape)}, so target `{head.target}` must hold one integer class "
+                                       f"per pixel, {list(output.shape[2:])} per sample; it is {target.dtype} of shape "
+                                       f"{list(target.shape)}",
+                                       'set loss = "centernet" to train a detection head on boxes' if boxes
+                                       else "give masks of the input's size as the target")
             if head.task == "classification":
                 if not dense and (target.dtype.is_floating_point or target.ndim != 1):
-                    raise fail(f"{key}.loss", f"cross_entropy needs one integer class per sample, but target "
-                               f"`{head.target}` is {target.dtype} of shape {list(target.shape)}",
-                               'use loss = "mse" for a regression target')
+                    raise ManifestKeyError(f"{key}.loss", "cross_entropy needs one integer class per sample, but "
+                                           f"target `{head.target}` is {target.dtype} of shape {list(target.shape)}",
+                                           'use loss = "mse" for a regression target')
                 if int(target.max()) >= output.shape[1] or int(target.min()) < 0:
-                    raise fail(f"heads.{head.name}", f"target `{head.target}` has classes 0..{int(target.max())}, "
-                               f"but head `{head.name}` outputs {output.shape[1]}",
-                               f"set num_classes = {int(target.max()) + 1} or more")
+                    raise ManifestKeyError(f"heads.{head.name}", f"target `{head.target}` has classes "
+                                           f"0..{int(target.max())}, but head `{head.name}` outputs {output.shape[1]}",
+                                           f"set num_classes = {int(target.max()) + 1} or more")
             elif target[0].numel() != output.shape[1]:
-                raise fail(f"heads.{head.name}", f"target `{head.target}` has {target[0].numel()} value(s) per "
-                           f"sample, but head `{head.name}` outputs {output.shape[1]}",
-                           f"set num_classes = {target[0].numel()}")
+                raise ManifestKeyError(f"heads.{head.name}", f"target `{head.target}` has {target[0].numel()} "
+                                       f"value(s) per sample, but head `{head.name}` outputs {output.shape[1]}",
+                                       f"set num_classes = {target[0].numel()}")
             scores[head.name] = HeadScore(head, int(output.shape[1]))
         return cls(heads, scores)
 
     @staticmethod
-    def _detection(head: HeadObjective, output: torch.Tensor, target: torch.Tensor, fail: Fail,
+    def _detection(head: HeadObjective, output: torch.Tensor, target: torch.Tensor,
                    input_size: tuple[int, int] | None) -> DetectionScore:
         key = f"train.heads.{head.name}"
         classes = output.shape[1] - 4 if output.ndim == 4 else 0
         if classes < 1 or input_size is None:
-            raise fail(f"{key}.loss", f"the centernet loss needs a detection head returning (batch, classes + 4, "
-                       f"height, width) on image inputs; head `{head.name}` returns {list(output.shape)}",
-                       'use a `detection` head, or another loss')
+            raise ManifestKeyError(f"{key}.loss", "the centernet loss needs a detection head returning (batch, "
+                                   f"classes + 4, height, width) on image inputs; head `{head.name}` returns "
+                                   f"{list(output.shape)}",
+                                   'use a `detection` head, or another loss')
         problem = boxes_problem(target, classes)
         if problem:
-            raise fail(f"{key}.target", f"target `{head.target}` of detection head `{head.name}` {problem}",
-                       "give boxes as written by examples/make_shapes.py --boxes, and num_classes covering them")
+            raise ManifestKeyError(f"{key}.target", f"target `{head.target}` of detection head `{head.name}` "
+                                   f"{problem}", "give boxes as written by examples/make_shapes.py --boxes, and "
+                                   "num_classes covering them")
         if head.metrics:
             mean_average_precision()  # a missing package is refused before training, not after the first epoch
         return DetectionScore(head, int(output.shape[1]), input_size)

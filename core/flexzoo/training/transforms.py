@@ -14,11 +14,10 @@ from functools import partial
 from typing import Any
 
 import torch
-from torch import nn
 
 from flexzoo.inputs.images import resize_image
 
-__all__ = ["batch_mixer", "eval_transform", "pretrained_config", "train_transform"]
+__all__ = ["batch_mixer", "eval_transform", "train_transform"]
 
 
 def _interpolation(name: str) -> Any:
@@ -105,20 +104,3 @@ def batch_mixer(augment: dict[str, Any], classes: int) -> Callable[[torch.Tensor
     if not mixers:
         return None
     return mixers[0] if len(mixers) == 1 else v2.RandomChoice(mixers)
-
-
-def pretrained_config(model: nn.Module) -> dict[str, Any] | None:
-    """Mean, std and interpolation the backbone's pretrained weights expect, if it declares them.
-
-    A backbone (or a module inside it, such as one branch of a multi-input model) declares them as
-    ``preprocessing`` (see :class:`flexzoo.plugin.Backbone`); the timm plugin sets it from timm's
-    ``pretrained_cfg``.
-    """
-    backbone = getattr(model, "backbone", model)
-    for module in backbone.modules():
-        config = getattr(module, "preprocessing", None)
-        if isinstance(config, dict) and config.get("mean") and config.get("std"):
-            interpolation = config.get("interpolation")
-            return {"mean": [float(v) for v in config["mean"]], "std": [float(v) for v in config["std"]],
-                    "interpolation": interpolation if interpolation in ("bilinear", "bicubic", "nearest") else None}
-    return None

@@ -20,7 +20,6 @@ The grown model is what the artifact stores; its manifest records the grown para
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -28,7 +27,7 @@ from torch import nn
 
 from flexzoo.assembly import builder as assembly
 from flexzoo.assembly.builder import ZooModel
-from flexzoo.errors import ManifestError
+from flexzoo.errors import ManifestKeyError
 from flexzoo.host.registry import Registry
 from flexzoo.manifest.resolved import ResolvedManifest
 from flexzoo.manifest.train import GrowStep
@@ -72,16 +71,15 @@ def _copied(units: int, grown: int, device: torch.device) -> torch.Tensor:
 class Growth:
     """The run's ``[[train.grow]]`` steps over one model; ``manifest`` follows the backbone as it grows.
 
-    :param fail: makes the ManifestError for a key (the pipeline's).
+    A step that cannot run raises :class:`~flexzoo.errors.ManifestKeyError` at its ``train.grow[i]`` key.
     """
 
-    def __init__(self, manifest: ResolvedManifest, registry: Registry, steps: tuple[GrowStep, ...], seed: int,
-                 fail: Callable[..., ManifestError]) -> None:
+    def __init__(self, manifest: ResolvedManifest, registry: Registry, steps: tuple[GrowStep, ...], seed: int
+                 ) -> None:
         self.manifest = manifest
         self.registry = registry
         self.steps = steps
         self.seed = seed
-        self.fail = fail
         self.records: list[dict[str, Any]] = []
 
     def check(self, model: ZooModel) -> None:
@@ -108,8 +106,8 @@ class Growth:
         try:
             added = _carry_over(model, grown, generator)
         except ValueError as exc:
-            raise self.fail(f"train.grow[{self.steps.index(step)}]", f"cannot carry the weights over: {exc}",
-                            "grow a builtin mlp or cnn backbone") from None
+            raise ManifestKeyError(f"train.grow[{self.steps.index(step)}]", f"cannot carry the weights over: {exc}",
+                                   "grow a builtin mlp or cnn backbone") from None
         backbone = grown.backbone
         assert isinstance(backbone, GrowableBackbone)
         backbone.init_added_as_identity([name.removeprefix("backbone.") for name in added])
@@ -141,14 +139,14 @@ class Growth:
         index = self.steps.index(step)
         use = manifest.backbone.use
         if not isinstance(backbone, GrowableBackbone):
-            raise self.fail("train.grow", f"backbone `{use}` cannot grow: its module ({type(backbone).__name__}) "
-                            "has no grown_parameters/init_added_as_identity",
-                            "grow a builtin mlp or cnn backbone, or remove [[train.grow]]")
+            raise ManifestKeyError("train.grow", f"backbone `{use}` cannot grow: its module "
+                                   f"({type(backbone).__name__}) has no grown_parameters/init_added_as_identity",
+                                   "grow a builtin mlp or cnn backbone, or remove [[train.grow]]")
         widths = list(step.widths) if step.widths is not None else None
         try:
             changes = backbone.grown_parameters(widths, step.widen, step.deepen)
         except ValueError as exc:
-            raise self.fail(f"train.grow[{index}]", f"`{use}` cannot grow so: {exc}") from None
+            raise ManifestKeyError(f"train.grow[{index}]", f"`{use}` cannot grow so: {exc}") from None
         spec = dataclasses.replace(manifest.backbone, params={**manifest.backbone.params, **changes})
         return dataclasses.replace(manifest, backbone=spec)
 
@@ -169,9 +167,10 @@ class Growth:
             gap = float((after[name].float() - output.float()).abs().max())
             scale = 1.0 + float(output.float().abs().max())
             if gap > GROWTH_TOLERANCE * scale:
-                raise self.fail(f"train.grow[{self.steps.index(step)}]", f"growing `{self.manifest.backbone.use}` "
-                                f"changed head `{name}`'s outputs by up to {gap:.3g}: this growth does not keep the "
-                                "model's function", "grow a builtin mlp or cnn backbone, or change the step")
+                raise ManifestKeyError(f"train.grow[{self.steps.index(step)}]",
+                                       f"growing `{self.manifest.backbone.use}` changed head `{name}`'s outputs by up "
+                                       f"to {gap:.3g}: this growth does not keep the model's function",
+                                       "grow a builtin mlp or cnn backbone, or change the step")
 
 
 def _carry_over(model: nn.Module, grown: nn.Module, generator: torch.Generator) -> list[str]:
