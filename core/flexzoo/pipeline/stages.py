@@ -59,7 +59,7 @@ from flexzoo.inputs.dtypes import input_dtype
 from flexzoo.manifest import schema
 from flexzoo.manifest.ensemble import member_labels
 from flexzoo.manifest.resolved import ResolvedManifest
-from flexzoo.manifest.train import HIGHER_IS_BETTER, TrainConfig, data_source
+from flexzoo.manifest.train import TrainConfig, data_source
 from flexzoo.manifest.transfer import artifact_location
 from flexzoo.manifest.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
 from flexzoo.monitoring.profile import PROFILE_SAMPLES, reference_profile
@@ -70,6 +70,7 @@ from flexzoo.pipeline.transfer import load_member_weights, load_transferred_weig
 from flexzoo.plugin.restoring import weights_restored_afterwards
 from flexzoo.plugin.steps import Distillation, StepContext
 from flexzoo.reporting.report import compression_report
+from flexzoo.tasks import tasks_of
 from flexzoo.training import fine_tune as tuning
 from flexzoo.training.data import Dataset, load_dataset
 from flexzoo.training.federation import HostTraining
@@ -117,7 +118,8 @@ class Pipeline:
         self.manifest = manifest
         self.registry = registry or default_registry()
         self.restoring = restoring
-        self.config = TrainConfig.from_dict(manifest.train) if manifest.train is not None else None
+        tasks = {name: tasks_of(self.registry, spec.use) for name, spec in manifest.heads.items()}
+        self.config = TrainConfig.from_dict(manifest.train, tasks) if manifest.train is not None else None
         self.context = StepContext(input_shape=manifest.model.input_shape, base_dir=manifest.base_dir(),
                                    restoring=restoring, has_training_data=self.config is not None, host=self)
         self._data: Dataset | None = None
@@ -433,7 +435,7 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
         hooks.ended(None)
         raise
     hooks.ended(artifact, fitted.history)
-    summary = summary_table(fitted.history, HIGHER_IS_BETTER) if fitted.history else ""
+    summary = summary_table(fitted.history, pipeline.config.higher_is_better) if fitted.history else ""
     return TrainResult(model, fitted.history, artifact, summary, fitted.stopped_early, exports)
 
 

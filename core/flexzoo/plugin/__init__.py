@@ -1,7 +1,8 @@
 """What a plugin may import from flexzoo: this module, :mod:`flexzoo.plugin.helpers`, ``flexzoo.testing``.
 
 This module holds the contracts: the hook marker, the component declaration, the errors the host
-reports, each kind's typed Protocol, the step context, the run a tracker hears about, and where a
+reports, each kind's typed Protocol, a head's task (``HeadTask``: its losses, metrics and decoding), the
+step context, the run a tracker hears about, and where a
 backbone's pretrained weights come from (``PretrainedSource`` of ``WeightsFile``, the answer to
 ``flexzoo_pretrained_source``). The helpers the
 host offers (parameter annotations such as ``Positive``, weights files, atomic writes, shipped
@@ -44,6 +45,7 @@ from flexzoo.plugin.protocols import (
 )
 from flexzoo.plugin.single_process import SingleProcess
 from flexzoo.plugin.steps import Distillation, StepContext, StepUnavailable, TrainingData
+from flexzoo.plugin.tasks import HeadTask
 from flexzoo.plugin.tracking import RunInfo
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "FlexzooError",
     "GrowableBackbone",
     "Head",
+    "HeadTask",
     "Initializer",
     "LocalTraining",
     "Model",

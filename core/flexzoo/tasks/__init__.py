@@ -1,0 +1,102 @@
+"""The builtin head tasks, and how a head's task is found (no torch here).
+
+A head's component declares the tasks it can be trained for (``Component(..., tasks=(...))``, a
+:class:`~flexzoo.plugin.HeadTask` each); ``[train.heads.<name>] loss`` picks one of them, the first by
+default. A head that declares none takes :data:`GENERIC`: classification (``cross_entropy``), regression
+(``mse``, ``mae``, ``smooth_l1``) and detection (``centernet``, :mod:`flexzoo.features.detection`), as
+every head did before heads declared tasks; such a head, trained for classification, that returns more
+than one value per class reads as a segmentation head.
+
+The scores are in :mod:`flexzoo.tasks.scores` (torch), the answers in :mod:`flexzoo.tasks.decoding` (numpy);
+both are imported when a head trains or predicts, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from flexzoo.errors import FlexzooError
+from flexzoo.features.detection.task import DETECTION
+from flexzoo.plugin.tasks import HeadTask, lazy
+
+if TYPE_CHECKING:
+    from flexzoo.host.registry import Registry
+
+__all__ = ["BUILTIN_TASKS", "CLASSIFICATION", "DETECTION", "GENERIC", "REGRESSION", "SEGMENTATION",
+           "describe_tasks", "higher_is_better", "kind_of", "losses", "task_for", "tasks_of"]
+
+_CLASS_METRICS = {"accuracy": "max", "macro_f1": "max", "miou": "max"}
+
+CLASSIFICATION = HeadTask(
+    name="classification",
+    losses=("cross_entropy",),
+    metrics=_CLASS_METRICS,
+    default_metrics=("accuracy", "macro_f1"),
+    score=lazy("flexzoo.tasks.scores:classification"),
+    decode=lazy("flexzoo.tasks.decoding:classes"),
+)
+
+#: Classification per pixel: the same loss and metrics, over pixels; each pixel's class answered.
+SEGMENTATION = HeadTask(
+    name="segmentation",
+    losses=("cross_entropy",),
+    metrics=_CLASS_METRICS,
+    default_metrics=("accuracy", "macro_f1"),
+    score=lazy("flexzoo.tasks.scores:classification"),
+    decode=lazy("flexzoo.tasks.decoding:mask"),
+)
+
+REGRESSION = HeadTask(
+    name="regression",
+    losses=("mse", "mae", "smooth_l1"),
+    metrics={"mse": "min", "mae": "min"},
+    score=lazy("flexzoo.tasks.scores:regression"),
+    decode=lazy("flexzoo.tasks.decoding:values"),
+)
+
+#: The tasks of a head whose component declares none.
+GENERIC: tuple[HeadTask, ...] = (CLASSIFICATION, REGRESSION, DETECTION)
+
+#: The builtin tasks by name (the kinds an artifact's card records for builtin heads).
+BUILTIN_TASKS: dict[str, HeadTask] = {task.name: task for task in (CLASSIFICATION, SEGMENTATION, REGRESSION,
+                                                                     DETECTION)}
+
+
+def tasks_of(registry: Registry, use: str) -> tuple[HeadTask, ...]:
+    """The tasks the head component ``use`` declares, or :data:`GENERIC` (also when it cannot be resolved)."""
+    try:
+        declared = registry.resolve("head", use).component.tasks
+    except FlexzooError:  # unknown, or ambiguous: validation reports it
+        return GENERIC
+    return tuple(declared) or GENERIC
+
+
+def task_for(tasks: Sequence[HeadTask], loss: str | None) -> HeadTask | None:
+    """The first of ``tasks`` that accepts ``loss`` (None: the first task), or None when none does."""
+    if loss is None:
+        return tasks[0]
+    return next((task for task in tasks if loss in task.losses), None)
+
+
+def kind_of(task: HeadTask, tasks: Sequence[HeadTask], output_shape: Sequence[int] | None) -> HeadTask:
+    """The task a head's output reads as: segmentation for a generic head classifying more than one value
+    per class (``(batch, classes, H, W)``), else its task."""
+    dense = output_shape is not None and len(output_shape) > 2
+    return SEGMENTATION if task is CLASSIFICATION and tasks is GENERIC and dense else task
+
+
+def losses(tasks: Sequence[HeadTask]) -> list[str]:
+    """Every loss of ``tasks``, in order."""
+    return list(dict.fromkeys(loss for task in tasks for loss in task.losses))
+
+
+def higher_is_better(metric: str, tasks: Sequence[HeadTask] = ()) -> bool:
+    """Whether ``metric`` (``<head>.<metric>`` or a bare name) improves upwards, by ``tasks`` or the builtin ones."""
+    name = metric.rpartition(".")[2]
+    return any(task.higher_is_better(name) for task in (*tasks, *BUILTIN_TASKS.values()))
+
+
+def describe_tasks(tasks: Sequence[HeadTask]) -> str:
+    """``cross_entropy (classification), mse, mae (regression)`` for a message."""
+    return "; ".join(f"{', '.join(task.losses)} ({task.name})" for task in tasks)
