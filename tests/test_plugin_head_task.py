@@ -193,3 +193,11 @@ def test_builtin_heads_keep_their_losses_and_name_them_when_one_is_unknown(zoo, 
     assert ("head `digit` has no loss `cross_entropie`; its losses: cross_entropy (classification); mse, mae, "
             "smooth_l1 (regression); centernet (detection)") in result.stderr
     assert "did you mean `cross_entropy`?" in result.stderr
+
+
+def test_a_task_with_a_metric_of_no_direction_fails_its_plugin_naming_it(zoo, tmp_path):
+    broken = KEYPOINTS.replace('metrics={"pck": "max", "distance": "min"}', 'metrics={"pck": "up", "distance": "min"}')
+    zoo.install("flexzoo-plugin-keypoints", "1.0.0", {"keypoints": broken}, {"keypoints": "keypoints"})
+    result = zoo("plugins")
+    assert "head 'keypoints' declares task 'keypoints' whose metrics {'pck': 'up'} do not say \"max\" or \"min\"" \
+        in result.stdout + result.stderr
