@@ -201,3 +201,26 @@ def test_a_task_with_a_metric_of_no_direction_fails_its_plugin_naming_it(zoo, tm
     result = zoo("plugins")
     assert "head 'keypoints' declares task 'keypoints' whose metrics {'pck': 'up'} do not say \"max\" or \"min\"" \
         in result.stdout + result.stderr
+
+
+def test_an_artifact_card_without_kinds_reads_its_heads_as_before_kinds_were_recorded():
+    from flexzoo.prediction import head_specs
+
+    manifest = {"heads": {"digit": {"use": "linear", "num_classes": 10}, "mask": {"use": "mine", "num_classes": 3},
+                          "boxes": {"use": "detection", "num_classes": 2}, "y": {"use": "linear", "num_classes": 1},
+                          "raw": {"use": "mine"}},
+                "train": {"heads": {"y": {"loss": "mse"}, "boxes": {"loss": "centernet"}}}}
+    card = {"input_shape": [3, 16, 16], "heads": {
+        "digit": {"output_shape": [1, 10], "labels": ["zero"]}, "mask": {"output_shape": [1, 3, 16, 16]},
+        "boxes": {"output_shape": [1, 6, 4, 4]}, "y": {"output_shape": [1, 1]}, "raw": {"output_shape": [1, 5]}}}
+    specs = head_specs(manifest, card)
+    assert {name: spec.kind for name, spec in specs.items()} == {
+        "digit": "classification", "mask": "segmentation", "boxes": "detection", "y": "regression", "raw": "regression"}
+    outputs = {"digit": np.eye(10, dtype=np.float32)[:1] * 9, "mask": np.zeros((1, 3, 16, 16), np.float32),
+               "boxes": np.full((1, 6, 4, 4), -9.0, np.float32), "y": np.ones((1, 1), np.float32),
+               "raw": np.zeros((1, 5), np.float32)}
+    from flexzoo.prediction import describe
+
+    answer = describe(outputs, specs)[0]
+    assert answer["digit"]["label"] == "zero" and answer["mask"]["pixels"] == {"0": 256}
+    assert answer["boxes"] == {"boxes": []} and answer["y"] == {"values": [1.0]}

@@ -16,7 +16,7 @@ from flexzoo.atomic import write_atomically
 from flexzoo.compression.steps import Compression
 from flexzoo.inputs.dtypes import input_dtype
 from flexzoo.plugin.safetensors_header import tensor_digest_prefix
-from flexzoo.tasks import GENERIC, kind_of, task_for, tasks_of
+from flexzoo.tasks import GENERIC, kind_of, tasks_of
 
 if TYPE_CHECKING:
     from flexzoo.host.registry import Registry
@@ -109,11 +109,11 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
 
 
 def _kind(manifest: ResolvedManifest, head: str, output_shape: list[int], registry: Registry | None) -> str:
-    """The name of the task head ``head`` has: the one its loss picks among its component's tasks."""
-    tasks = tasks_of(registry, manifest.heads[head].use) if registry is not None else GENERIC
+    """The name of head ``head``'s task: the one its loss picks among its component's tasks."""
+    spec = manifest.heads[head]
+    tasks = tasks_of(registry, spec.use) if registry is not None else GENERIC
     loss = ((manifest.train or {}).get("heads", {}).get(head) or {}).get("loss")
-    task = task_for(tasks, loss) or tasks[0]
-    return kind_of(task, tasks, output_shape).name
+    return kind_of(tasks, spec.params, loss, output_shape).name
 
 
 def _plugin_metadata(model: torch.nn.Module, manifest: ResolvedManifest, registry: Registry) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 from flexzoo.errors import ArtifactError, FlexzooError
 from flexzoo.inputs.images import ImageGeometry
 from flexzoo.plugin.tasks import HeadTask
-from flexzoo.tasks import BUILTIN_TASKS, REGRESSION
+from flexzoo.tasks import BUILTIN_TASKS, GENERIC, REGRESSION, kind_of
 
 if TYPE_CHECKING:
     from flexzoo.host.registry import Registry
@@ -54,23 +54,14 @@ def head_specs(manifest: dict[str, Any], card: dict[str, Any], registry: Registr
     specs = {}
     for name, head in card["heads"].items():
         params = manifest.get("heads", {}).get(name, {})
-        kind = head.get("kind") or _inferred_kind(params, (train_heads.get(name) or {}).get("loss"),
-                                                   head["output_shape"])
+        kind = head.get("kind") or kind_of(GENERIC, params, (train_heads.get(name) or {}).get("loss"),
+                                           head["output_shape"]).name
         task = None if kind in BUILTIN_TASKS else _declared_task(kind, name, params.get("use", ""), registry)
         labels = head.get("labels")
         specs[name] = HeadSpec(name, kind, list(head["output_shape"]),
                                [str(label) for label in labels] if labels else None,
                                tuple(input_shape[-2:]) if len(input_shape) == 3 else None, task)
     return specs
-
-
-def _inferred_kind(params: dict[str, Any], loss: str | None, output_shape: list[int]) -> str:
-    """The kind of a head of an artifact whose card records none (written before kinds were recorded)."""
-    if loss == "centernet":
-        return "detection"
-    if "num_classes" not in params or loss in REGRESSION.losses:
-        return "regression"
-    return "segmentation" if len(output_shape) > 2 else "classification"
 
 
 def _declared_task(kind: str, head: str, use: str, registry: Registry | None) -> HeadTask:

@@ -13,8 +13,8 @@ both are imported when a head trains or predicts, not here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from flexzoo.errors import FlexzooError
 from flexzoo.features.detection.task import DETECTION
@@ -79,11 +79,22 @@ def task_for(tasks: Sequence[HeadTask], loss: str | None) -> HeadTask | None:
     return next((task for task in tasks if loss in task.losses), None)
 
 
-def kind_of(task: HeadTask, tasks: Sequence[HeadTask], output_shape: Sequence[int] | None) -> HeadTask:
-    """The task a head's output reads as: segmentation for a generic head classifying more than one value
-    per class (``(batch, classes, H, W)``), else its task."""
-    dense = output_shape is not None and len(output_shape) > 2
-    return SEGMENTATION if task is CLASSIFICATION and tasks is GENERIC and dense else task
+def kind_of(tasks: Sequence[HeadTask], params: Mapping[str, Any], loss: str | None,
+            output_shape: Sequence[int] | None) -> HeadTask:
+    """The task a head's output reads as (recorded in the card as its kind, decoding its predictions).
+
+    A head that declares tasks: the one its loss picks (its first without one). A head that declares
+    none reads as heads did before tasks were declared: ``centernet`` detects; a head without
+    ``num_classes``, or trained with a regression loss, regresses; otherwise it classifies, per pixel
+    (segmentation) when it returns more than one value per class.
+    """
+    if tasks is not GENERIC:
+        return task_for(tasks, loss) or tasks[0]
+    if loss in DETECTION.losses:
+        return DETECTION
+    if "num_classes" not in params or loss in REGRESSION.losses:
+        return REGRESSION
+    return SEGMENTATION if output_shape is not None and len(output_shape) > 2 else CLASSIFICATION
 
 
 def losses(tasks: Sequence[HeadTask]) -> list[str]:
