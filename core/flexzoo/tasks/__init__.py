@@ -109,5 +109,5 @@ def higher_is_better(metric: str, tasks: Sequence[HeadTask] = ()) -> bool:
 
 
 def describe_tasks(tasks: Sequence[HeadTask]) -> str:
-    """``cross_entropy (classification), mse, mae (regression)`` for a message."""
+    """``cross_entropy (classification); mse, mae, smooth_l1 (regression)`` for a message."""
     return "; ".join(f"{', '.join(task.losses)} ({task.name})" for task in tasks)
