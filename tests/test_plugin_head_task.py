@@ -148,6 +148,9 @@ def test_a_plugin_head_trains_with_its_own_loss_reports_its_metric_and_predicts_
 
 def test_a_plugin_heads_default_loss_is_its_tasks_and_unknown_names_are_refused(keypoints, tmp_path):
     assert keypoints("validate", str(manifest(tmp_path, head=""))).returncode == 0  # wing and pck by default
+    info = keypoints.json("info", "keypoints")
+    assert info["tasks"] == [{"name": "keypoints", "losses": ["wing"], "metrics": {"pck": "max", "distance": "min"},
+                              "default_metrics": ["pck"]}]
     path = manifest(tmp_path, head='[train.heads.where]\nloss = "wign"\nmetrics = ["accuracy"]\n')
     result = keypoints("validate", str(path))
     assert result.returncode == 1, result.stderr
