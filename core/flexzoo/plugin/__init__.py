@@ -20,7 +20,7 @@ naming their new place, until flexzoo 0.3.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
 from flexzoo.hub.sources import PretrainedSource, WeightsFile
@@ -45,8 +45,10 @@ from flexzoo.plugin.protocols import (
 )
 from flexzoo.plugin.single_process import SingleProcess
 from flexzoo.plugin.steps import Distillation, StepContext, StepUnavailable, TrainingData
-from flexzoo.plugin.tasks import HeadTask
 from flexzoo.plugin.tracking import RunInfo
+
+if TYPE_CHECKING:
+    from flexzoo.plugin.tasks import HeadTask
 
 __all__ = [
     "ArtifactError",
@@ -94,12 +96,17 @@ MOVED = {
 
 
 def __getattr__(name: str) -> Any:
-    """``helpers`` on first use (it pulls in annotated-types and the weights files, which ``zoo --help`` never
-    needs); the 0.2 names that moved, still answered with a DeprecationWarning naming their new place."""
+    """``helpers`` and ``HeadTask`` on first use (helpers pulls in annotated-types and the weights files, which
+    ``zoo --help`` never needs); the 0.2 names that moved, still answered with a DeprecationWarning naming their
+    new place."""
     if name == "helpers":
         import importlib
 
         return importlib.import_module("flexzoo.plugin.helpers")
+    if name == "HeadTask":  # on first use: `zoo --help` never needs it
+        from flexzoo.plugin.tasks import HeadTask
+
+        return HeadTask
     if name in MOVED:
         import importlib
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flexzoo.plugin.tasks import HeadTask
+if TYPE_CHECKING:
+    from flexzoo.plugin.tasks import HeadTask
 
 __all__ = ["HOST_PARAMETERS", "KINDS", "REGISTRATION_HOOKS", "Component", "RegisteredComponent", "kind_from_word"]
 
