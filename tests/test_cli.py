@@ -68,7 +68,9 @@ LIST_MODULES = HELP_MODULES | {
     "flexzoo.host.entry_point_cache", "flexzoo.host.registry", "flexzoo.hub.cache", "flexzoo.hub.digest",
     "flexzoo.hub.lock", "flexzoo.hub.scope", "flexzoo.hub.weights", "flexzoo.inputs",
     "flexzoo.inputs.image_suffixes", "flexzoo.plugin.helpers", "flexzoo.plugin.restoring",
-    "flexzoo.plugin.safetensors_header", "flexzoo.plugin.shipped_list", "flexzoo.plugin.weights_file"}
+    "flexzoo.plugin.safetensors_header", "flexzoo.plugin.shipped_list", "flexzoo.plugin.weights_file",
+    "flexzoo.plugin.tasks", "flexzoo.tasks", "flexzoo.features", "flexzoo.features.detection",
+    "flexzoo.features.detection.task"}  # the builtin heads' tasks (declarations, no torch)
 
 
 def modules_after(*args: str) -> tuple[int, set[str]]:

@@ -20,8 +20,8 @@ API_2_NAMES = [
     "TrainingData", "check_weights_file", "hookimpl", "load_weights_file", "release", "restoring_weights",
     "safetensors_shapes", "write_atomically",
 ]
-#: Contracts flexzoo.plugin gained in 0.3 (the explainer and tracker kinds, pretrained sources).
-NEW_CONTRACTS = ["Explainer", "PretrainedSource", "Tracker", "WeightsFile"]
+#: Contracts flexzoo.plugin gained in 0.3 (the explainer and tracker kinds, pretrained sources, head tasks).
+NEW_CONTRACTS = ["Explainer", "HeadTask", "PretrainedSource", "Tracker", "WeightsFile"]
 HELPERS = ["IMAGE_SUFFIXES", "Listing", "ShippedList", "check_weights_file", "load_weights_file", "release",
            "restoring_weights", "safetensors_shapes", "write_atomically"]
 

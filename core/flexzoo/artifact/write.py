@@ -16,6 +16,7 @@ from flexzoo.atomic import write_atomically
 from flexzoo.compression.steps import Compression
 from flexzoo.inputs.dtypes import input_dtype
 from flexzoo.plugin.safetensors_header import tensor_digest_prefix
+from flexzoo.tasks import GENERIC, kind_of, tasks_of
 
 if TYPE_CHECKING:
     from flexzoo.host.registry import Registry
@@ -55,10 +56,11 @@ def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict[str, torch.Tensor],
-               data: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Parameters, bytes, each head's output shape for one sample, its kind where its module declares one
-    (``output_kind``, e.g. ``"detection"``) and class names, and the preprocessing.
+               data: dict[str, Any] | None = None, registry: Registry | None = None) -> dict[str, Any]:
+    """Parameters, bytes, each head's output shape for one sample, its kind (the name of its task, which
+    decodes its output for ``zoo predict``) and class names, and the preprocessing.
 
+    :param registry: where each head's component declares its tasks (default: none declared, the generic ones).
     :param data: from the training data: ``preprocessing`` (how a raw image becomes an input: input size,
         resize, interpolation, channel order, scale, mean and std) and ``labels`` (class names per target).
     """
@@ -77,10 +79,9 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
             else:
                 feature_size = int(features.shape[-1])
             for name, head in model.heads.items():
-                heads[name] = {"use": manifest.heads[name].use, "output_shape": list(head(features).shape)}
-                kind = getattr(head, "output_kind", None)  # e.g. "detection": predictions decode it to boxes
-                if isinstance(kind, str):
-                    heads[name]["kind"] = kind
+                output = list(head(features).shape)
+                heads[name] = {"use": manifest.heads[name].use, "output_shape": output,
+                               "kind": _kind(manifest, name, output, registry)}
     else:
         heads = {name: {"use": spec.use, "output_shape": None} for name, spec in manifest.heads.items()}
     labels = (data or {}).get("labels") or {}
@@ -105,6 +106,14 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
     if data and data.get("preprocessing"):
         card["preprocessing"] = data["preprocessing"]
     return card
+
+
+def _kind(manifest: ResolvedManifest, head: str, output_shape: list[int], registry: Registry | None) -> str:
+    """The name of head ``head``'s task: the one its loss picks among its component's tasks."""
+    spec = manifest.heads[head]
+    tasks = tasks_of(registry, spec.use) if registry is not None else GENERIC
+    loss = ((manifest.train or {}).get("heads", {}).get(head) or {}).get("loss")
+    return kind_of(tasks, spec.params, loss, output_shape).name
 
 
 def _plugin_metadata(model: torch.nn.Module, manifest: ResolvedManifest, registry: Registry) -> dict[str, Any]:
@@ -146,7 +155,7 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
         "plugins": plugins,
         "versions": {"flexzoo": __version__, "plugin_api": PLUGIN_API_VERSION,
                      "torch": torch.__version__, "python": platform.python_version()},
-        "card": model_card(model, manifest, tensors, data),
+        "card": model_card(model, manifest, tensors, data, registry),
         "extra": _plugin_metadata(model, manifest, registry),
     }
     if compression:

@@ -19,7 +19,9 @@ from flexzoo.builtin import (
     strategies,
     web_dataset,
 )
+from flexzoo.features.detection.task import DETECTION
 from flexzoo.plugin import Component, hookimpl
+from flexzoo.tasks import SEGMENTATION
 
 FLEXZOO_PLUGIN_API = 2
 
@@ -36,8 +38,9 @@ def flexzoo_backbones() -> list[Component]:
 @hookimpl
 def flexzoo_heads() -> list[Component]:
     return [Component("linear", heads.linear), Component("mlp", heads.mlp), Component("mean", ensembles.mean),
-            Component("vote", ensembles.vote), Component("segmentation", dense_heads.segmentation),
-            Component("detection", dense_heads.detection)]
+            Component("vote", ensembles.vote),
+            Component("segmentation", dense_heads.segmentation, tasks=(SEGMENTATION,)),
+            Component("detection", dense_heads.detection, tasks=(DETECTION,))]
 
 
 @hookimpl

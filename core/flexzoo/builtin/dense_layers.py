@@ -53,7 +53,6 @@ class CenterNetHead(TopDown):
     """The merged maps, then a heatmap branch and a box branch (3x3 conv, ReLU, 1x1 conv each), concatenated:
     ``(B, num_classes + 4, h, w)`` in :mod:`flexzoo.features.detection.centernet`'s layout."""
 
-    output_kind = "detection"  # recorded in the model card: predictions decode this output to boxes
     PRIOR = 0.1  # initial centre probability everywhere (CenterNet's heatmap bias), keeps the focal loss stable
 
     def __init__(self, maps: list[FeatureMap], num_classes: int, width: int) -> None:

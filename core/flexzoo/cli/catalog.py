@@ -105,9 +105,16 @@ def _describe(entry: RegisteredComponent) -> dict[str, Any]:
             "set_by_host": host.get(spec.name),
             "doc": spec.doc,
         })
-    return {"kind": entry.kind, "name": entry.name, "plugin": entry.plugin,
-            "qualified_name": entry.qualified_name, "summary": entry.component.summary,
-            "doc": inspect.getdoc(entry.component.factory) or "", "parameters": params}
+    described = {"kind": entry.kind, "name": entry.name, "plugin": entry.plugin,
+                 "qualified_name": entry.qualified_name, "summary": entry.component.summary,
+                 "doc": inspect.getdoc(entry.component.factory) or "", "parameters": params}
+    if entry.kind == "head":  # what [train.heads.<name>] loss and metrics accept
+        from flexzoo.tasks import GENERIC
+
+        described["tasks"] = [{"name": task.name, "losses": list(task.losses), "metrics": dict(task.metrics),
+                               "default_metrics": list(task.defaults)}
+                              for task in entry.component.tasks or GENERIC]
+    return described
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -131,6 +138,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         print()
         headers = ["PARAMETER", "TYPE", "CONSTRAINTS", "DEFAULT", "DOC"]
         print("\n".join("  " + line for line in table(headers, rows).splitlines()) if rows else "  no parameters")
+        if info.get("tasks"):
+            print()
+            rows = [[task["name"], ", ".join(task["losses"]), ", ".join(
+                f"{metric} ({way}{', default' if metric in task['default_metrics'] else ''})"
+                for metric, way in task["metrics"].items())] for task in info["tasks"]]
+            print("\n".join("  " + line for line in table(["TASK", "LOSSES", "METRICS"], rows).splitlines()))
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from typing import Any
 
@@ -48,8 +49,10 @@ def _rows(names: list[str], results: list[dict[str, Any]]) -> list[list[Any]]:
                 shown = "pixels: " + ", ".join(f"{label} {n}" for label, n in value["pixels"].items())
             elif "top_k" in value:
                 shown = ", ".join(f"{t['label']} ({t['probability']:.3f})" for t in value["top_k"])
-            else:
+            elif "values" in value:
                 shown = ", ".join(f"{v:.4g}" for v in value["values"])
+            else:  # a plugin task's own answer
+                shown = json.dumps(value, separators=(", ", ": "))
             rows.append([name, head, shown])
     return rows
 
@@ -89,6 +92,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                      " ".join(f"{box[edge]:.6g}" for edge in ("x1", "y1", "x2", "y2"))])
                 for index, number in enumerate(value.get("values", [])):
                     writer.writerow([name, head, index, "", "", f"{number:.6g}"])
+                if not {"top_k", "pixels", "boxes", "values"} & set(value):  # a plugin task's own answer, as JSON
+                    writer.writerow([name, head, "", "", "", json.dumps(value)])
     else:
         print(table(["INPUT", "HEAD", "PREDICTION"], _rows(names, results)))
     return 0

@@ -27,6 +27,7 @@ from flexzoo.host.entry_point_cache import API_KEYWORD_PREFIX, EntryPointRecord
 from flexzoo.host.entry_point_cache import entry_points as cached_entry_points
 from flexzoo.plugin import hookspecs
 from flexzoo.plugin.components import KINDS, REGISTRATION_HOOKS, Component
+from flexzoo.plugin.tasks import DIRECTIONS, HeadTask
 
 ENTRY_POINT_GROUP = "flexzoo"
 #: Set to any non-empty value to load no plugin but ``builtin`` and those in FLEXZOO_PLUGINS
@@ -144,9 +145,36 @@ def _declared_components(manager: pluggy.PluginManager, plugin: Plugin) -> dict[
                     raise PluginRejected(f"{kind} {item.name!r} is declared twice")
                 if not callable(item.factory):
                     raise PluginRejected(f"{kind} {item.name!r} has a factory that is not callable")
+                problem = _tasks_problem(kind, item)
+                if problem:
+                    raise PluginRejected(f"{kind} {item.name!r} {problem}")
                 seen.add(item.name)
             declared[kind] = components
     return declared
+
+
+def _tasks_problem(kind: str, component: Component) -> str:
+    """Why a component's ``tasks`` cannot be used, or "": heads only, each a HeadTask whose names fit together."""
+    tasks = component.tasks
+    if not tasks:
+        return ""
+    if kind != "head":
+        return "declares tasks, which only heads have"
+    if isinstance(tasks, (str, HeadTask)) or not all(isinstance(task, HeadTask) for task in tasks):
+        return "declares tasks that are not a tuple of flexzoo.plugin.HeadTask"
+    for task in tasks:
+        where = f"declares task {task.name!r}"
+        if not task.losses or isinstance(task.losses, str) or not all(isinstance(loss, str) for loss in task.losses):
+            return f"{where} with no losses (a tuple of names, the first the default)"
+        wrong = {metric: way for metric, way in task.metrics.items() if way not in DIRECTIONS}
+        if wrong:
+            return f"{where} whose metrics {wrong} do not say \"max\" or \"min\""
+        unknown = [metric for metric in task.defaults if metric not in task.metrics]
+        if unknown:
+            return f"{where} whose default_metrics {unknown} are not among its metrics"
+        if not (callable(task.score) and callable(task.decode)):
+            return f"{where} whose score or decode is not callable"
+    return ""
 
 
 def _check_hook_names(manager: pluggy.PluginManager, obj: Any) -> None:

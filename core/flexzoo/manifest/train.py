@@ -21,14 +21,14 @@ from flexzoo.errors import Problem
 from flexzoo.host.registry import did_you_mean
 from flexzoo.manifest import schema
 from flexzoo.manifest.sections import REQUIRED, Key, KeyTable, Report
+from flexzoo.plugin.tasks import HeadTask
+from flexzoo.tasks import BUILTIN_TASKS, GENERIC, describe_tasks, higher_is_better, losses, task_for
 
 Optimizer = Literal["sgd", "adam", "adamw"]
 Schedule = Literal["constant", "cosine", "step", "onecycle"]
 Amp = Literal["none", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
 OptimizerImpl = Literal["auto", "for_loop", "foreach", "fused"]
-Loss = Literal["cross_entropy", "mse", "mae", "smooth_l1", "centernet"]
-Metric = Literal["accuracy", "macro_f1", "miou", "mse", "mae", "map50", "map"]
 Mode = Literal["auto", "min", "max"]
 BadSample = Literal["error", "skip"]
 LoraStore = Literal["merged", "adapters"]
@@ -38,14 +38,9 @@ Normalize = Literal["auto", "pretrained", "data", "none"]
 AutoAugment = Literal["none", "randaugment", "trivialaugment"]
 AdversarialMethod = Literal["pgd", "fgsm"]
 
-CLASSIFICATION_LOSSES = ("cross_entropy",)
-DEFAULT_METRICS: dict[str, list[str]] = {
-    "cross_entropy": ["accuracy", "macro_f1"], "mse": ["mse", "mae"], "mae": ["mse", "mae"],
-    "smooth_l1": ["mse", "mae"], "centernet": ["map50", "map"],
-}
-METRICS_OF_TASK = {"classification": ("accuracy", "macro_f1", "miou"), "regression": ("mse", "mae"),
-                   "detection": ("map50", "map")}
-HIGHER_IS_BETTER = {"accuracy", "macro_f1", "miou", "map50", "map"}
+#: The builtin tasks' metrics that improve upwards (a head's own task says for its metrics).
+HIGHER_IS_BETTER = {metric for task in BUILTIN_TASKS.values() for metric in task.metrics
+                    if task.higher_is_better(metric)}
 DATA_FORMS = ('data = "digits", "imagefolder:PATH", "PATH.npz", "PATH.safetensors", "PATH.csv", "NAME:LOCATION" or '
               '"PLUGIN:NAME:LOCATION"')
 #: A file's suffix -> the builtin source that reads it, for ``data = "PATH"`` without a source name.
@@ -164,13 +159,15 @@ AUGMENT_KEYS = KeyTable(
 )
 
 HEAD_KEYS = KeyTable(
-    Key("loss", Loss, "cross_entropy", "cross_entropy (classification, per pixel for a segmentation head), mse, "
-        "mae, smooth_l1 (regression), or centernet (a detection head, on boxes [class, x1, y1, x2, y2])"),
+    Key("loss", str, "cross_entropy", "one of the losses of the head's tasks (default: its first task's first; "
+        "cross_entropy for a head that declares none): cross_entropy (classification, per pixel for a "
+        "segmentation head), mse, mae, smooth_l1 (regression), centernet (a detection head, on boxes [class, x1, "
+        "y1, x2, y2]), or a plugin head's own (`zoo info HEAD`)"),
     Key("weight", NonNegativeFloat, 1.0, "weight of this head's loss in the total (0: not trained)"),
     Key("target", str, "", "name of the target in the data (default: the head's name)"),
-    Key("metrics", list[Metric], None, "accuracy, macro_f1, miou (classification, per pixel for a segmentation "
-        "head; default accuracy and macro_f1); mse, mae (regression); map50, map (detection: mAP at IoU 0.5 "
-        "and COCO's mAP at IoU 0.5 to 0.95)"),
+    Key("metrics", list[str], None, "metrics of the head's task: accuracy, macro_f1, miou (classification, per "
+        "pixel for a segmentation head; default accuracy and macro_f1); mse, mae (regression); map50, map "
+        "(detection: mAP at IoU 0.5 and COCO's mAP at IoU 0.5 to 0.95); or a plugin task's own"),
 )
 
 def _targets(value: list[str]) -> str:
@@ -219,32 +216,46 @@ EARLY_STOPPING_KEYS = KeyTable(
 )
 
 
-def _head(table: Any, head: str, report: Report) -> dict[str, Any] | None:
+def _head(table: Any, head: str, tasks: tuple[HeadTask, ...], report: Report) -> dict[str, Any] | None:
+    """Check one ``[train.heads.<head>]`` against the tasks its component declares; fill the task's defaults."""
     where = f"train.heads.{head}"
     resolved = HEAD_KEYS.check(table, where, report)
     if resolved is None:
         return None
     resolved["target"] = resolved["target"] or head
-    task = task_of(resolved["loss"])
+    if isinstance(table, dict) and "loss" not in table:
+        resolved["loss"] = tasks[0].losses[0]
+    task = task_for(tasks, resolved["loss"])
+    if task is None:
+        known = losses(tasks)
+        report(Problem(f"{where}.loss", f"head `{head}` has no loss `{resolved['loss']}`; its losses: "
+                       f"{describe_tasks(tasks)}", did_you_mean(resolved["loss"], known) or
+                       f"use loss = {' or '.join(map(repr, known))}"))
+        return None
     if resolved["metrics"] is None:
-        resolved["metrics"] = list(DEFAULT_METRICS[resolved["loss"]])
-    wrong = [m for m in resolved["metrics"] if m not in METRICS_OF_TASK[task]]
+        resolved["metrics"] = list(task.defaults)
+    wrong = [m for m in resolved["metrics"] if m not in task.metrics]
     if wrong:
-        report(Problem(f"{where}.metrics", f"metric {', '.join(map(repr, wrong))} does not fit a {task} head "
-                       f"(loss {resolved['loss']!r})", f"use {' or '.join(METRICS_OF_TASK[task])}"))
+        report(Problem(f"{where}.metrics", f"metric {', '.join(map(repr, wrong))} does not fit a {task.name} head "
+                       f"(loss {resolved['loss']!r})", f"use {' or '.join(task.metrics)}"))
         return None
     return resolved
 
 
-def task_of(loss: str) -> str:
-    """``classification``, ``detection`` (the ``centernet`` loss) or ``regression``, from a head's loss."""
-    if loss == "centernet":
-        return "detection"
-    return "classification" if loss in CLASSIFICATION_LOSSES else "regression"
+def task_of(loss: str, tasks: tuple[HeadTask, ...] = GENERIC) -> str:
+    """The name of the task of ``tasks`` a head trained with ``loss`` has: for a head that declares none,
+    ``classification``, ``detection`` (the ``centernet`` loss) or ``regression``."""
+    task = task_for(tasks, loss)
+    return task.name if task is not None else "regression"
 
 
-def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> dict[str, Any] | None:
-    """Check a ``[train]`` table against the model's head names; return it resolved, or None after reporting."""
+def validate_train(table: dict[str, Any], heads: list[str], report: Report,
+                   tasks: dict[str, tuple[HeadTask, ...]] | None = None) -> dict[str, Any] | None:
+    """Check a ``[train]`` table against the model's head names; return it resolved, or None after reporting.
+
+    ``tasks``: each head's declared tasks (default, and for a head left out: the generic ones).
+    """
+    tasks = tasks or {}
     before: list[int] = [0]
 
     def counting(problem: Problem) -> None:
@@ -272,16 +283,16 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
             counting(Problem(f"train.heads.{name}", f"[train.heads.{name}] names no head of the model",
                              did_you_mean(name, heads) or f"the model's heads: {', '.join(heads)}"))
     for name in heads:
-        head = _head(head_tables.get(name, {}), name, counting)
+        head = _head(head_tables.get(name, {}), name, tasks.get(name) or GENERIC, counting)
         if head is not None:
             resolved_heads[name] = head
     if resolved_heads and len(resolved_heads) == len(heads) and not any(h["weight"] for h in resolved_heads.values()):
         counting(Problem("train.heads", "every head has weight 0: nothing would be trained",
                          "give a head a weight > 0"))
-    early = _early_stopping(table.get("early_stopping"), resolved_heads, counting)
+    early = _early_stopping(table.get("early_stopping"), resolved_heads, tasks, counting)
     lora = LORA_KEYS.check(table["lora"], "train.lora", counting) if "lora" in table else None
     grow = _grow(table["grow"], resolved, lora is not None, counting) if "grow" in table else None
-    adversarial = _adversarial(table["adversarial"], resolved_heads, augment, counting) \
+    adversarial = _adversarial(table["adversarial"], resolved_heads, tasks, augment, counting) \
         if "adversarial" in table else None
     if before[0] or resolved is None:
         return None
@@ -298,8 +309,8 @@ def validate_train(table: dict[str, Any], heads: list[str], report: Report) -> d
     return resolved
 
 
-def _adversarial(table: Any, heads: dict[str, Any], augment: dict[str, Any] | None, report: Report
-                 ) -> dict[str, Any] | None:
+def _adversarial(table: Any, heads: dict[str, Any], tasks: dict[str, tuple[HeadTask, ...]],
+                 augment: dict[str, Any] | None, report: Report) -> dict[str, Any] | None:
     """Check ``[train.adversarial]`` and fill in its head and PGD step (stored explicitly in the artifact)."""
     where = "train.adversarial"
     resolved = ADVERSARIAL_KEYS.check(table, where, report)
@@ -314,7 +325,8 @@ def _adversarial(table: Any, heads: dict[str, Any], augment: dict[str, Any] | No
         resolved.update(steps=1, step_size=resolved["epsilon"])
     elif resolved["step_size"] is None:
         resolved["step_size"] = 2.5 * resolved["epsilon"] / resolved["steps"]
-    classifying = [name for name, head in heads.items() if task_of(head["loss"]) == "classification" and head["weight"]]
+    classifying = [name for name, head in heads.items()
+                   if task_of(head["loss"], tasks.get(name) or GENERIC) == "classification" and head["weight"]]
     if resolved["head"]:
         if resolved["head"] not in heads:
             report(Problem(f"{where}.head", f"`head = {resolved['head']!r}` names no head of the model",
@@ -407,7 +419,8 @@ def _data_keys(table: dict[str, Any], resolved: dict[str, Any], preprocess: dict
             resolved[name] = {key: value for key, value in checked.items() if value is not None}
 
 
-def _early_stopping(table: Any, heads: dict[str, Any], report: Report) -> dict[str, Any] | None:
+def _early_stopping(table: Any, heads: dict[str, Any], tasks: dict[str, tuple[HeadTask, ...]], report: Report
+                    ) -> dict[str, Any] | None:
     if table is None:
         return None
     where = "train.early_stopping"
@@ -420,23 +433,33 @@ def _early_stopping(table: Any, heads: dict[str, Any], report: Report) -> dict[s
                        did_you_mean(resolved["metric"], known) or f"choose one of {', '.join(known)}"))
         return None
     if resolved["mode"] == "auto":
-        resolved["mode"] = "max" if resolved["metric"].rpartition(".")[2] in HIGHER_IS_BETTER else "min"
+        head = resolved["metric"].partition(".")[0]
+        resolved["mode"] = "max" if higher_is_better(resolved["metric"], tasks.get(head, ())) else "min"
     return resolved
 
 
 @dataclass(frozen=True)
 class HeadObjective:
-    """How one head is trained and measured."""
+    """How one head is trained and measured; ``declared``: the tasks its component declares (default: generic)."""
 
     name: str
     loss: str
     weight: float
     target: str
     metrics: tuple[str, ...]
+    declared: tuple[HeadTask, ...] = field(default=GENERIC, compare=False, repr=False)
+
+    @property
+    def head_task(self) -> HeadTask:
+        """The task the head trains for: the one of its declared tasks its loss belongs to."""
+        task = task_for(self.declared, self.loss)
+        assert task is not None, f"validation lets no head train with a loss none of its tasks has ({self.loss})"
+        return task
 
     @property
     def task(self) -> str:
-        return task_of(self.loss)
+        """The task's name (a segmentation head, trained with cross_entropy, counts as ``classification``)."""
+        return task_of(self.loss) if self.loss in losses(GENERIC) else self.head_task.name
 
 
 @dataclass(frozen=True)
@@ -534,13 +557,16 @@ class TrainConfig:
     source: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, section: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, section: dict[str, Any], tasks: dict[str, tuple[HeadTask, ...]] | None = None
+                  ) -> TrainConfig:
+        """The typed view of a validated section; ``tasks``: each head's declared tasks (default: generic)."""
         # a key added since the section was resolved (compile, channels_last...) takes its default
         plain = {name: section[name] if name in section or key.required else key.default
                  for name, key in TRAIN_KEYS.items()}
         plain["betas"] = tuple(plain["betas"])
         heads = tuple(HeadObjective(name=name, loss=h["loss"], weight=h["weight"], target=h["target"],
-                                    metrics=tuple(h["metrics"])) for name, h in section["heads"].items())
+                                    metrics=tuple(h["metrics"]), declared=(tasks or {}).get(name) or GENERIC)
+                      for name, h in section["heads"].items())
         early, lora = section.get("early_stopping"), section.get("lora")
         return cls(**plain, heads=heads, early_stopping=EarlyStopping(**early) if early else None,
                    lora=LoraSettings(lora["rank"], lora["alpha"], tuple(lora["targets"]),
@@ -552,6 +578,12 @@ class TrainConfig:
                    preprocess={**(PREPROCESS_KEYS.check({}, "", _ignore) or {}), **section.get("preprocess", {})},
                    augment={**(AUGMENT_KEYS.check({}, "", _ignore) or {}), **section.get("augment", {})},
                    source=section.get("source") or {"use": data_source(section["data"], ())[0]})
+
+    @property
+    def higher_is_better(self) -> set[str]:
+        """The validation metrics (bare names) that improve upwards: the builtin tasks' and the heads' own."""
+        return HIGHER_IS_BETTER | {metric for head in self.heads for metric in head.head_task.metrics
+                                   if head.head_task.higher_is_better(metric)}
 
     @property
     def augmented(self) -> bool:

@@ -33,6 +33,7 @@ from flexzoo.manifest.train import DATA_FORMS, data_source, validate_train
 from flexzoo.manifest.transfer import TRANSFER_KEYS, TransferProblem, backbone_from_artifact, check_freeze
 from flexzoo.plugin.components import HOST_PARAMETERS
 from flexzoo.plugin.tracking import RUN_HOOKS
+from flexzoo.tasks import tasks_of
 
 SECTIONS = ("model", "backbone", "inputs", "fusion", "heads", "init", "compress", "distributed", "train", "export",
             "track", "ensemble", "budget")
@@ -485,7 +486,8 @@ def validate(data: dict[str, Any], source: ManifestSource, registry: Registry | 
     distributed = checker.component("strategy", distributed_table, "distributed", default_use=DEFAULT_STRATEGY)
     train_table = checker.table(data, "train", required=False)
     head_names = list(data["heads"]) if isinstance(data.get("heads"), dict) else []
-    train = validate_train(train_table, head_names, checker.add) if train_table is not None else None
+    tasks = {name: tasks_of(checker.registry, spec.use) for name, spec in heads.items()}
+    train = validate_train(train_table, head_names, checker.add, tasks) if train_table is not None else None
     checker.train_layout(model, train)
     checker.lora_base(backbone, train, compress)
     if "inputs" in data and train and any((train.get("augment") or {}).get(k) for k in ("mixup", "cutmix")):

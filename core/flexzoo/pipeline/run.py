@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from flexzoo.errors import ManifestError, ManifestKeyError
 from flexzoo.manifest.train import TrainConfig
+from flexzoo.tasks import tasks_of
 
 if TYPE_CHECKING:
     from flexzoo.features.growth.growth import Growth
@@ -49,7 +50,8 @@ class Run:
     @classmethod
     def of(cls, manifest: ResolvedManifest, registry: Registry, *, restoring: bool = False) -> Run:
         """The run of ``manifest``, with its ``[train]`` section parsed."""
-        train = TrainConfig.from_dict(manifest.train) if manifest.train is not None else None
+        tasks = {name: tasks_of(registry, spec.use) for name, spec in manifest.heads.items()}
+        train = TrainConfig.from_dict(manifest.train, tasks) if manifest.train is not None else None
         return cls(manifest=manifest, registry=registry, train=train, restoring=restoring)
 
     @property

@@ -57,7 +57,7 @@ from flexzoo.host.registry import Registry, default_registry
 from flexzoo.hub.artifacts import artifact_file
 from flexzoo.hub.scope import building
 from flexzoo.manifest.resolved import ResolvedManifest
-from flexzoo.manifest.train import HIGHER_IS_BETTER, TrainConfig
+from flexzoo.manifest.train import TrainConfig
 from flexzoo.manifest.transfer import artifact_location
 from flexzoo.manifest.validation import DEFAULT_OPSET, EXPORT_TOLERANCE, check_export, revalidate
 from flexzoo.pipeline import run_data
@@ -408,7 +408,7 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
         hooks.ended(None)
         raise
     hooks.ended(artifact, fitted.history)
-    summary = summary_table(fitted.history, HIGHER_IS_BETTER) if fitted.history else ""
+    summary = summary_table(fitted.history, pipeline.config.higher_is_better) if fitted.history else ""
     return TrainResult(model, fitted.history, artifact, summary, fitted.stopped_early, exports)
 
 

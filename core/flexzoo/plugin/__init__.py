@@ -1,7 +1,8 @@
 """What a plugin may import from flexzoo: this module, :mod:`flexzoo.plugin.helpers`, ``flexzoo.testing``.
 
 This module holds the contracts: the hook marker, the component declaration, the errors the host
-reports, each kind's typed Protocol, the step context, the run a tracker hears about, and where a
+reports, each kind's typed Protocol, a head's task (``HeadTask``: its losses, metrics and decoding), the
+step context, the run a tracker hears about, and where a
 backbone's pretrained weights come from (``PretrainedSource`` of ``WeightsFile``, the answer to
 ``flexzoo_pretrained_source``). The helpers the
 host offers (parameter annotations such as ``Positive``, weights files, atomic writes, shipped
@@ -19,7 +20,7 @@ naming their new place, until flexzoo 0.3.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
 from flexzoo.hub.sources import PretrainedSource, WeightsFile
@@ -46,6 +47,9 @@ from flexzoo.plugin.single_process import SingleProcess
 from flexzoo.plugin.steps import Distillation, StepContext, StepUnavailable, TrainingData
 from flexzoo.plugin.tracking import RunInfo
 
+if TYPE_CHECKING:
+    from flexzoo.plugin.tasks import HeadTask
+
 __all__ = [
     "ArtifactError",
     "Backbone",
@@ -60,6 +64,7 @@ __all__ = [
     "FlexzooError",
     "GrowableBackbone",
     "Head",
+    "HeadTask",
     "Initializer",
     "LocalTraining",
     "Model",
@@ -91,12 +96,17 @@ MOVED = {
 
 
 def __getattr__(name: str) -> Any:
-    """``helpers`` on first use (it pulls in annotated-types and the weights files, which ``zoo --help`` never
-    needs); the 0.2 names that moved, still answered with a DeprecationWarning naming their new place."""
+    """``helpers`` and ``HeadTask`` on first use (helpers pulls in annotated-types and the weights files, which
+    ``zoo --help`` never needs); the 0.2 names that moved, still answered with a DeprecationWarning naming their
+    new place."""
     if name == "helpers":
         import importlib
 
         return importlib.import_module("flexzoo.plugin.helpers")
+    if name == "HeadTask":  # on first use: `zoo --help` never needs it
+        from flexzoo.plugin.tasks import HeadTask
+
+        return HeadTask
     if name in MOVED:
         import importlib
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flexzoo.plugin.tasks import HeadTask
 
 __all__ = ["HOST_PARAMETERS", "KINDS", "REGISTRATION_HOOKS", "Component", "RegisteredComponent", "host_arguments",
            "kind_from_word"]
@@ -90,6 +93,9 @@ class Component:
         cannot follow it; validation refuses that order with the reason.
     :param export_formats: compressors only: the ``[export] formats`` a model compressed by this
         step can still be exported to; None means all of them.
+    :param tasks: heads only: what the head is trained for (:class:`~flexzoo.plugin.HeadTask`), the first
+        by default; ``[train.heads.<name>] loss`` picks one. A head that declares none takes the builtin
+        classification, regression and detection tasks (``cross_entropy`` by default).
     """
 
     name: str
@@ -98,6 +104,7 @@ class Component:
     makes: tuple[str, ...] = ()
     refuses_after: Mapping[str, str] = field(default_factory=dict, compare=False)
     export_formats: tuple[str, ...] | None = None
+    tasks: tuple[HeadTask, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.summary:

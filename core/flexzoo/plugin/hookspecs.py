@@ -81,7 +81,10 @@ def flexzoo_heads() -> Sequence[Component]:
     and returns an ``nn.Module`` mapping ``(B, in_features)`` to the task's output; or, for a dense
     head, ``feature_maps: list[FeatureMap]`` instead, and the module maps the backbone's dict of
     maps to the output (it may also declare ``input_shape``). The dry run refuses a head whose
-    input the backbone cannot return, naming both.
+    input the backbone cannot return, naming both. ``Component(..., tasks=(HeadTask(...),))``
+    declares what the head is trained for: its losses, metrics, score and decoding
+    (:class:`flexzoo.plugin.HeadTask`); a head without tasks trains for classification, regression
+    or detection.
 
     :return: the plugin's heads. Every plugin's result is collected.
     """

@@ -1,119 +1,100 @@
-"""What each head's output means, from the artifact's metadata: classification with labels, or regression.
+"""What each head's output means, from the artifact: its task (``HeadSpec.kind``), labels, and answer per sample.
 
-A head is a classification head when its component has ``num_classes`` and its ``[train.heads.<name>]``
-loss (if any) is ``cross_entropy``; its labels are the card's ``heads.<name>.labels`` when recorded, else
-the class indices as text. A classification head whose output has more than one value per class
-(``(classes, H, W)``) is a segmentation head: its prediction is a class per pixel. A head whose module
-declared ``output_kind = "detection"`` (recorded in the card), or trained with the ``centernet`` loss, is a
-detection head: its output is decoded to boxes (:func:`flexzoo.features.detection.centernet.decode`). Other heads are
-regression heads: their outputs are reported as values.
+The card records each head's kind: the name of its task (:class:`~flexzoo.plugin.HeadTask`), whose
+``decode`` makes the head's answer. A builtin kind (classification, segmentation, regression, detection)
+is the builtin task; another is looked up among the tasks the head's component declares. An artifact
+written before the card recorded kinds has them inferred as then: a head whose component has
+``num_classes`` and whose loss (if any) is ``cross_entropy`` classifies (segmentation when its output has
+more than one value per class), one trained with ``centernet`` detects, the others regress. Labels are the
+card's ``heads.<name>.labels`` when recorded, else the class indices as text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from flexzoo.errors import ArtifactError, FlexzooError
 from flexzoo.inputs.images import ImageGeometry
+from flexzoo.plugin.tasks import HeadTask
+from flexzoo.tasks import BUILTIN_TASKS, GENERIC, REGRESSION, kind_of
+
+if TYPE_CHECKING:
+    from flexzoo.host.registry import Registry
 
 __all__ = ["HeadSpec", "describe", "head_specs"]
-
-_REGRESSION_LOSSES = ("mse", "mae", "smooth_l1")
-#: The lowest score of a box ``zoo predict`` and ``zoo serve`` answer with, and how many boxes at most per image.
-BOX_THRESHOLD, MAX_BOXES = 0.3, 100
 
 
 @dataclass(frozen=True)
 class HeadSpec:
     name: str
-    kind: str  # "classification" | "segmentation" | "detection" | "regression"
+    kind: str  # the head's task: "classification" | "segmentation" | "detection" | "regression" | a plugin's own
     output_shape: list[int]
     labels: list[str] | None = None
     input_size: tuple[int, int] | None = None  # a detection head's boxes are in these input pixels (height, width)
+    task: HeadTask | None = field(default=None, compare=False, repr=False)  # None: the builtin task named `kind`
 
     def label(self, index: int) -> str:
         return self.labels[index] if self.labels and index < len(self.labels) else str(index)
 
+    @property
+    def head_task(self) -> HeadTask:
+        """The task that decodes this head's output."""
+        return self.task or BUILTIN_TASKS.get(self.kind, REGRESSION)
 
-def head_specs(manifest: dict[str, Any], card: dict[str, Any]) -> dict[str, HeadSpec]:
-    """Each head's spec, in manifest order."""
+
+def head_specs(manifest: dict[str, Any], card: dict[str, Any], registry: Registry | None = None
+               ) -> dict[str, HeadSpec]:
+    """Each head's spec, in manifest order; ``registry`` finds a plugin's task (default: the installed plugins)."""
     train_heads = (manifest.get("train") or {}).get("heads") or {}
     input_shape = card.get("input_shape") or []
     specs = {}
     for name, head in card["heads"].items():
         params = manifest.get("heads", {}).get(name, {})
-        loss = (train_heads.get(name) or {}).get("loss")
-        classifies = "num_classes" in params and loss not in _REGRESSION_LOSSES
+        kind = head.get("kind") or kind_of(GENERIC, params, (train_heads.get(name) or {}).get("loss"),
+                                           head["output_shape"]).name
+        task = None if kind in BUILTIN_TASKS else _declared_task(kind, name, params.get("use", ""), registry)
         labels = head.get("labels")
-        kind = "regression" if not classifies else "segmentation" if len(head["output_shape"]) > 2 \
-            else "classification"
-        if head.get("kind") == "detection" or loss == "centernet":
-            kind = "detection"
         specs[name] = HeadSpec(name, kind, list(head["output_shape"]),
                                [str(label) for label in labels] if labels else None,
-                               tuple(input_shape[-2:]) if kind == "detection" and len(input_shape) == 3 else None)
+                               tuple(input_shape[-2:]) if len(input_shape) == 3 else None, task)
     return specs
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+def _declared_task(kind: str, head: str, use: str, registry: Registry | None) -> HeadTask:
+    from flexzoo.host.registry import default_registry
+
+    registry = registry or default_registry()
+    try:
+        declared = registry.resolve("head", use).component.tasks
+    except FlexzooError as exc:
+        raise ArtifactError(f"head `{head}` is a `{kind}` head of component `{use}`, which cannot be found ({exc}); "
+                            "install the plugin that made the artifact") from None
+    for task in declared:
+        if task.name == kind:
+            return task
+    raise ArtifactError(f"head `{head}` is a `{kind}` head, and its component `{use}` declares no such task "
+                        f"(it declares {', '.join(t.name for t in declared) or 'none'}); install the plugin "
+                        "version that made the artifact")
 
 
 def describe(outputs: dict[str, np.ndarray], heads: dict[str, HeadSpec], top_k: int = 1,
              geometries: Sequence[ImageGeometry | None] | None = None) -> list[dict[str, Any]]:
-    """Per sample, per head: the top-k labels with probabilities (classification), the class of each pixel
-    with each label's pixel count (segmentation), the boxes found (detection: label, score, x1, y1, x2, y2,
-    highest score first, those scoring at least BOX_THRESHOLD), or the values (regression).
+    """Per sample, per head, what its task answers: the top-k labels with probabilities (classification), the
+    class of each pixel with each label's pixel count (segmentation), the boxes found (detection: label, score,
+    x1, y1, x2, y2, highest score first, those scoring at least
+    :data:`~flexzoo.features.detection.decoding.BOX_THRESHOLD`), the values (regression), or a
+    plugin task's own answer.
 
     A box is in the pixels of the image the sample was made of when its ``geometries`` entry says how the
     input maps back onto it, else in the model input's pixels."""
     count = len(next(iter(outputs.values())))
     results: list[dict[str, Any]] = [{} for _ in range(count)]
     for name, spec in heads.items():
-        if spec.kind == "detection":
-            for i, boxes in enumerate(_boxes(outputs[name], spec)):
-                geometry = geometries[i] if geometries is not None else None
-                results[i][name] = {"boxes": [_in_image(box, geometry) for box in boxes] if geometry else boxes}
-            continue
-        if spec.kind == "segmentation":
-            masks = outputs[name].argmax(axis=1)
-            for i in range(count):
-                classes, pixels = np.unique(masks[i], return_counts=True)
-                results[i][name] = {"mask": masks[i].tolist(),
-                                    "pixels": {spec.label(int(c)): int(n) for c, n in zip(classes, pixels)}}
-            continue
-        values = outputs[name].astype(np.float64).reshape(count, -1)
-        if spec.kind == "classification":
-            probabilities = _softmax(values)
-            order = np.argsort(-probabilities, axis=-1, kind="stable")[:, :top_k]
-            for i in range(count):
-                top = [{"label": spec.label(int(j)), "probability": float(probabilities[i, j])} for j in order[i]]
-                results[i][name] = {"label": top[0]["label"], "top_k": top}
-        else:
-            for i in range(count):
-                results[i][name] = {"values": values[i].tolist()}
+        for result, answer in zip(results, spec.head_task.decode(outputs[name], spec, top_k, geometries),
+                                  strict=True):
+            result[name] = answer
     return results
-
-
-def _in_image(box: dict[str, Any], geometry: ImageGeometry) -> dict[str, Any]:
-    """A box's corners in the pixels of the image its input was made of."""
-    x1, y1 = geometry.to_image(box["x1"], box["y1"])
-    x2, y2 = geometry.to_image(box["x2"], box["y2"])
-    return {**box, "x1": x1, "y1": y1, "x2": x2, "y2": y2}
-
-
-def _boxes(output: np.ndarray, spec: HeadSpec) -> list[list[dict[str, Any]]]:
-    """A detection head's output decoded to boxes per image (torch is imported here, not with the package)."""
-    import torch
-
-    from flexzoo.features.detection.centernet import decode
-
-    assert spec.input_size is not None, "a detection head is built for (channels, height, width) inputs"
-    found = decode(torch.from_numpy(np.ascontiguousarray(output, dtype=np.float32)), spec.input_size, MAX_BOXES,
-                   BOX_THRESHOLD)
-    return [[{"label": spec.label(int(row[0])), "score": float(row[1]), "x1": float(row[2]), "y1": float(row[3]),
-              "x2": float(row[4]), "y2": float(row[5])} for row in rows.tolist()] for rows in found]

@@ -54,7 +54,7 @@ class Predictor:
         self._run = run
         self.model = model  # the torch module, for explanations (none under an exported runtime)
         self._registry = registry
-        self.heads: dict[str, HeadSpec] = head_specs(info.manifest, info.card)
+        self.heads: dict[str, HeadSpec] = head_specs(info.manifest, info.card, registry)
         self.input_shape: tuple[int, ...] = one_input_shape(info)
 
     @classmethod

@@ -50,6 +50,8 @@ def _head_schema(head: dict[str, Any]) -> dict[str, Any]:
             "mask": {"type": "array", "description": "the class index of each pixel, row by row"},
             "pixels": {"type": "object", "description": "pixels per class label",
                        "additionalProperties": {"type": "integer"}}}}
+    if head["kind"] != "classification":  # a plugin task's own answer
+        return {"type": "object", "description": f"the answer of a `{head['kind']}` head (its plugin's decoding)"}
     label: dict[str, Any] = {"type": "string"}
     if head["labels"]:
         label["enum"] = head["labels"]

@@ -24,10 +24,10 @@ from typing import Any
 from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.host.registry import Registry, default_registry
 from flexzoo.manifest.resolved import ManifestSource, read_manifest
-from flexzoo.manifest.train import HIGHER_IS_BETTER
 from flexzoo.manifest.validation import validate
 from flexzoo.pipeline.stages import train
 from flexzoo.plugin.hookspecs import hookimpl
+from flexzoo.tasks import higher_is_better, tasks_of
 
 __all__ = ["Dimension", "parse_space", "tune"]
 
@@ -171,7 +171,9 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
     out = Path(out_dir) / f"{study_name}.tune"  # one folder per study: trial numbers restart in each
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-    direction = "maximize" if metric.rpartition(".")[2] in HIGHER_IS_BETTER else "minimize"
+    head = base.heads.get(metric.partition(".")[0])
+    tasks = tasks_of(registry, head.use) if head is not None else ()
+    direction = "maximize" if higher_is_better(metric, tasks) else "minimize"
     rdb = _storage(storage)
     study = optuna.create_study(study_name=study_name, storage=rdb, direction=direction,
                                 load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=base.model.seed),

@@ -1,4 +1,6 @@
-"""Detection with a CenterNet head: box targets, the loss and mAP (``training``), decoding boxes (``centernet``).
+"""Detection with a CenterNet head: the task a head declares (``task``: the ``centernet`` loss, mAP, boxes), box
+targets and decoding (``centernet``), the loss and mAP (``training``), the boxes ``zoo predict`` answers
+(``decoding``).
 
 The head and its layers are builtin components (``flexzoo.builtin.dense_heads``).
 """

@@ -14,17 +14,19 @@ batch and scores them once, at the end of the pass, with torchmetrics' ``MeanAve
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from flexzoo.errors import FlexzooError
+from flexzoo.errors import FlexzooError, ParameterError
 from flexzoo.features.detection.centernet import BOX_CHANNELS, centre_targets, decode
-from flexzoo.manifest.train import HeadObjective
 
-__all__ = ["DetectionScore", "boxes_problem", "centernet_loss"]
+if TYPE_CHECKING:
+    from flexzoo.manifest.train import HeadObjective
+
+__all__ = ["DetectionScore", "boxes_problem", "centernet_loss", "detection_score"]
 
 SIZE_WEIGHT = 0.1  # CenterNet's: sizes are in cells, several times larger than offsets
 FOCAL_ALPHA, FOCAL_BETA = 2, 4
@@ -64,6 +66,23 @@ def boxes_problem(target: torch.Tensor, classes: int) -> str:
         return (f"has class values {shown}, but the head predicts classes 0..{classes - 1} (and -1 marks an "
                 "unused row)")
     return ""
+
+
+def detection_score(head: HeadObjective, output: torch.Tensor, target: torch.Tensor,
+                    input_size: tuple[int, int] | None) -> DetectionScore:
+    """Check a detection head's output (the CenterNet layout, on image inputs) and its boxes; its score."""
+    classes = output.shape[1] - BOX_CHANNELS if output.ndim == 4 else 0
+    if classes < 1 or input_size is None:
+        raise ParameterError("loss", f"the centernet loss needs a detection head returning (batch, classes + 4, "
+                             f"height, width) on image inputs; head `{head.name}` returns {list(output.shape)}",
+                             'use a `detection` head, or another loss')
+    problem = boxes_problem(target, classes)
+    if problem:
+        raise ParameterError("target", f"target `{head.target}` of detection head `{head.name}` {problem}",
+                             "give boxes as written by examples/make_shapes.py --boxes, and num_classes covering them")
+    if head.metrics:
+        mean_average_precision()  # a missing package is refused before training, not after the first epoch
+    return DetectionScore(head, int(output.shape[1]), input_size)
 
 
 class DetectionScore:
