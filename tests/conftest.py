@@ -1,4 +1,5 @@
-"""Shared fixtures: a registry of explicit plugins, manifest files, real plugin distributions, the CLI."""
+"""What the tests share beyond flexzoo.testing's fixtures (``registry``, ``manifest_file``; the root conftest
+loads them): the tiny manifest, real plugin distributions, the CLI."""
 
 from __future__ import annotations
 
@@ -6,59 +7,18 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-import flexzoo.builtin
-from flexzoo.host.registry import Registry
+from flexzoo.testing import Manifest
 from flexzoo.testing.distributions import make_distribution
 
 DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits.toml"
 
-TINY_MANIFEST = """
-[model]
-name = "tiny"
-seed = 0
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [4, 8]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-
-[heads.parity]
-use = "mlp"
-num_classes = 2
-hidden = [8]
-
-[[init]]
-use = "kaiming_normal"
-match = "backbone.*"
-"""
-
-
-@pytest.fixture
-def registry() -> Registry:
-    """The builtin plugin alone, independent of what else is installed."""
-    return Registry.from_modules({"builtin": flexzoo.builtin})
-
-
-@pytest.fixture
-def manifest_file(tmp_path: Path) -> Callable[[str], Path]:
-    """Write manifest text (dedented) to a file and return its path."""
-
-    def write(text: str, name: str = "model.toml") -> Path:
-        path = tmp_path / name
-        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-        return path
-
-    return write
+#: The tiny two-head digits CNN most tests build: ``cnn`` [4, 8], heads ``digit`` and ``parity``, Kaiming init.
+TINY = Manifest.digits(parity=True, init=[{"use": "kaiming_normal", "match": "backbone.*"}])
+TINY_MANIFEST = TINY.toml()
 
 
 class Zoo:
