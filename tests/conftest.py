@@ -20,6 +20,21 @@ DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits.toml"
 TINY = Manifest.digits(parity=True, init=[{"use": "kaiming_normal", "match": "backbone.*"}])
 TINY_MANIFEST = TINY.toml()
 
+#: The digits CNN that the explanation and robustness tests measure (about 97 % accuracy), trained once a session.
+TRAINED_DIGITS = Manifest.digits(name="digits", channels=[16, 32], train={
+    "data": "digits", "epochs": 4, "batch_size": 64, "lr": 0.01, "optimizer": "adamw"})
+
+
+@pytest.fixture(scope="session")
+def trained_digits(tmp_path_factory) -> Path:
+    """:data:`TRAINED_DIGITS`'s artifact, trained once for the whole run; a test that writes to it copies it first."""
+    import flexzoo
+
+    folder = tmp_path_factory.mktemp("trained-digits")
+    artifact = flexzoo.train(TRAINED_DIGITS.write(folder / "digits.toml"), folder / "out").artifact
+    assert artifact is not None
+    return artifact
+
 
 class Zoo:
     """Runs the real ``zoo`` CLI in a subprocess, with extra plugin directories on its path."""

@@ -18,27 +18,6 @@ from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
 from flexzoo.robustness.attacks import PixelClassifier, adversarial_examples
 
-DIGITS = """
-[model]
-name = "digits-robust"
-seed = 0
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [8, 16]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-
-[train]
-data = "digits"
-epochs = 3
-batch_size = 64
-lr = 0.01
-"""
-
 TABLE = """
 [model]
 name = "flat"
@@ -56,10 +35,11 @@ num_classes = 10
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("evaluate")
-    (tmp / "digits.toml").write_text(DIGITS)
-    return flexzoo.train(tmp / "digits.toml", tmp / "out").artifact
+def trained(trained_digits, tmp_path_factory):
+    """The session's trained digits CNN, copied: evaluating with ``--record`` writes to it."""
+    copy = tmp_path_factory.mktemp("evaluate") / trained_digits.name
+    copy.write_bytes(trained_digits.read_bytes())
+    return copy
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,12 @@ Grad-CAM takes from the backbone's declared feature maps; bad requests are one m
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -14,43 +17,19 @@ import torch
 import flexzoo
 from conftest import TINY_MANIFEST
 from flexzoo.artifact.format import read_artifact
+from flexzoo.cli import main
 from flexzoo.explain.layers import feature_map_layers
 from flexzoo.host.registry import default_registry
 from flexzoo.prediction import Predictor
 
-DIGITS = """
-[model]
-name = "digits-explained"
-seed = 0
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [16, 32]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-
-[train]
-data = "digits"
-epochs = 4
-batch_size = 64
-lr = 0.01
-optimizer = "adamw"
-"""
-
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A cnn trained on scikit-learn's digits (about 97% accuracy), and 64 held-out digits in [0, 1]."""
+def trained(trained_digits):
+    """A cnn trained on scikit-learn's digits (about 97% accuracy, shared by the session), and 64 digits in [0, 1]."""
     from sklearn.datasets import load_digits
 
-    tmp = tmp_path_factory.mktemp("explain")
-    (tmp / "digits.toml").write_text(DIGITS)
-    artifact = flexzoo.train(tmp / "digits.toml", tmp / "out").artifact
     digits = load_digits()
-    return artifact, (digits.images[-64:] / 16.0).astype(np.float32)[:, None]
+    return trained_digits, (digits.images[-64:] / 16.0).astype(np.float32)[:, None]
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +39,19 @@ def untrained(tmp_path_factory):
     return flexzoo.save(flexzoo.build(tmp / "tiny.toml"), tmp, export=False)
 
 
-def zoo(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flexzoo", "explain", *args], capture_output=True, text=True,
-                          timeout=300, check=False)
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def zoo(*args: str) -> Result:
+    """``zoo explain ARGS`` through the CLI's own entry point, in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["explain", *args])
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 @pytest.mark.slow
