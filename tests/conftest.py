@@ -3,10 +3,13 @@ loads them): the tiny manifest, real plugin distributions, the CLI."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,25 @@ def trained_digits(tmp_path_factory) -> Path:
     artifact = flexzoo.train(TRAINED_DIGITS.write(folder / "digits.toml"), folder / "out").artifact
     assert artifact is not None
     return artifact
+
+
+@dataclass
+class CliResult:
+    """What a ``zoo`` command run in this process returned and printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def zoo_in_process(*args: str) -> CliResult:
+    """``zoo ARGS`` through the CLI's own entry point, in this process: no interpreter to start."""
+    from flexzoo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 class Zoo:

@@ -3,17 +3,14 @@ pixel space), the mCE against a reference, the record in the card; each bad requ
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import textwrap
-from dataclasses import dataclass
 
 import pytest
 import torch
 
 import flexzoo
-from conftest import TINY_MANIFEST
+from conftest import TINY_MANIFEST, CliResult, zoo_in_process
 from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
 from flexzoo.robustness.attacks import PixelClassifier, adversarial_examples
@@ -51,19 +48,9 @@ def built(tmp_path_factory):
             for name in ("tiny", "flat")}
 
 
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def zoo(*args: str) -> Result:
+def zoo(*args: str) -> CliResult:
     """``zoo evaluate ARGS`` through the CLI's own entry point, in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["evaluate", *args])
-    return Result(code, out.getvalue(), err.getvalue())
+    return zoo_in_process("evaluate", *args)
 
 
 @pytest.mark.slow

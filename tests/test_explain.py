@@ -3,24 +3,20 @@ Grad-CAM takes from the backbone's declared feature maps; bad requests are one m
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
 
 import flexzoo
-from conftest import TINY_MANIFEST
+from conftest import TINY_MANIFEST, CliResult, zoo_in_process
+from flexzoo import Predictor
 from flexzoo.artifact.format import read_artifact
-from flexzoo.cli import main
 from flexzoo.explain.layers import feature_map_layers
 from flexzoo.host.registry import default_registry
-from flexzoo.prediction import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +35,9 @@ def untrained(tmp_path_factory):
     return flexzoo.save(flexzoo.build(tmp / "tiny.toml"), tmp, export=False)
 
 
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def zoo(*args: str) -> Result:
+def zoo(*args: str) -> CliResult:
     """``zoo explain ARGS`` through the CLI's own entry point, in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["explain", *args])
-    return Result(code, out.getvalue(), err.getvalue())
+    return zoo_in_process("explain", *args)
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from rich.console import Console
 
 import flexzoo
 from conftest import TINY_MANIFEST
-from flexzoo.manifest.validation import load_manifest
+from flexzoo import load_manifest
 from flexzoo.pipeline.stages import train
 from flexzoo.reporting.progress import Bars
 from flexzoo.training.progress import Progress

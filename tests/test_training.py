@@ -9,9 +9,8 @@ import pytest
 import torch
 
 import flexzoo
-from flexzoo.errors import FlexzooError, ManifestError
+from flexzoo import FlexzooError, ManifestError, load_manifest
 from flexzoo.manifest.train import TrainConfig
-from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.run_hooks import run_directory
 from flexzoo.pipeline.stages import train
 from flexzoo.training.checkpoint import checkpoint_state, join_tensors, split_tensors

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import flexzoo
+from flexzoo import ManifestError
 from flexzoo.artifact.format import read_artifact
-from flexzoo.errors import ManifestError
 from flexzoo.pipeline.stages import Pipeline, train
 
 DIGITS = """
