@@ -7,7 +7,7 @@ import pytest
 
 import flexzoo
 from flexzoo import FlexzooError, ManifestError, load_manifest
-from flexzoo.artifact.format import read_artifact
+from flexzoo.testing import read_artifact
 
 MANIFEST = """
 [model]

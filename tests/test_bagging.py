@@ -19,11 +19,10 @@ from sklearn.datasets import load_digits
 
 import flexzoo
 from flexzoo import load_manifest
-from flexzoo.artifact.format import read_artifact
 from flexzoo.assembly.builder import plan
 from flexzoo.manifest.ensemble import bootstrap_seed
 from flexzoo.pipeline.stages import Pipeline, build_artifact
-from flexzoo.testing import load_training_data
+from flexzoo.testing import load_training_data, read_artifact
 from flexzoo.training.data import bootstrap_sample
 
 BAG_SEED = 11

@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from flexzoo import ManifestError, load_manifest
-from flexzoo.artifact.format import read_artifact
 from flexzoo.pipeline.stages import train
-from flexzoo.testing import load_training_data, registry_of
+from flexzoo.testing import load_training_data, read_artifact, registry_of
 
 MODEL = """
 [model]

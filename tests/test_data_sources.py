@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from flexzoo import FlexzooError, load_manifest
-from flexzoo.artifact.format import read_artifact
 from flexzoo.pipeline.stages import train
-from flexzoo.testing import load_training_data
+from flexzoo.testing import load_training_data, read_artifact
 
 MODEL = """
 [model]

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from flexzoo import load_manifest
-from flexzoo.artifact.format import read_artifact
 from flexzoo.errors import DataError
 from flexzoo.pipeline.stages import train
-from flexzoo.testing import load_training_data
+from flexzoo.testing import load_training_data, read_artifact
 
 datasets = pytest.importorskip("datasets")
 

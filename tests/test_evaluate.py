@@ -11,9 +11,9 @@ import torch
 
 import flexzoo
 from conftest import TINY_MANIFEST, CliResult, zoo_in_process
-from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
 from flexzoo.robustness.attacks import PixelClassifier, adversarial_examples
+from flexzoo.testing import read_artifact
 
 TABLE = """
 [model]

@@ -13,10 +13,9 @@ import pytest
 
 import flexzoo
 from flexzoo import load_manifest
-from flexzoo.artifact.format import read_artifact
 from flexzoo.host.registry import default_registry
 from flexzoo.pipeline.stages import train
-from flexzoo.testing import load_training_data
+from flexzoo.testing import load_training_data, read_artifact
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -14,9 +14,9 @@ import torch
 import flexzoo
 from conftest import TINY_MANIFEST, CliResult, zoo_in_process
 from flexzoo import Predictor
-from flexzoo.artifact.format import read_artifact
 from flexzoo.explain.layers import feature_map_layers
 from flexzoo.host.registry import default_registry
+from flexzoo.testing import read_artifact
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,11 @@ from safetensors.torch import load_file
 
 import flexzoo
 from flexzoo import ManifestError, load_manifest
-from flexzoo.artifact.format import read_artifact
 from flexzoo.features.growth.growth import Growth
 from flexzoo.manifest.train import GrowStep
 from flexzoo.pipeline.stages import Pipeline, train
 from flexzoo.plugin.hookspecs import hookimpl
-from flexzoo.testing import registry_of
+from flexzoo.testing import read_artifact, registry_of
 
 MANIFEST = """
 [model]

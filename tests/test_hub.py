@@ -19,9 +19,8 @@ from hub_cache import commit_id, lay_out_repo, repo_folder, safetensors_bytes, t
 from safetensors.torch import load_file
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
-from flexzoo.testing import registry_of
+from flexzoo.testing import read_artifact, registry_of
 
 pytestmark = pytest.mark.slow
 

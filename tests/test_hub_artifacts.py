@@ -25,9 +25,8 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 
 import flexzoo
 from flexzoo import FlexzooError, ManifestError
-from flexzoo.artifact.format import read_artifact
 from flexzoo.host.registry import Registry
-from flexzoo.testing import registry_of
+from flexzoo.testing import read_artifact, registry_of
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"

@@ -10,10 +10,9 @@ import torch
 import flexzoo
 from conftest import TINY_MANIFEST
 from flexzoo import load_manifest
-from flexzoo.artifact.format import read_artifact
 from flexzoo.plugin import hookspecs
 from flexzoo.plugin.components import REGISTRATION_HOOKS
-from flexzoo.testing import registry_of
+from flexzoo.testing import read_artifact, registry_of
 
 LIFECYCLE_HOOKS = sorted(name for name, value in vars(hookspecs).items()
                          if name.startswith("flexzoo_") and inspect.isfunction(value)

@@ -12,11 +12,11 @@ from safetensors import safe_open
 
 import flexzoo
 from flexzoo import ArtifactError, ManifestError, load_manifest
-from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
 from flexzoo.features.lora.training import LowRankUpdate, adapt, adapter_parameter_names, merge_adapters
 from flexzoo.manifest.train import LoraSettings
 from flexzoo.pipeline.stages import Pipeline, train
+from flexzoo.testing import read_artifact
 
 CNN = """
 [model]

@@ -18,12 +18,12 @@ from scipy import ndimage
 import flexzoo
 from conftest import TINY_MANIFEST
 from flexzoo import Predictor
-from flexzoo.artifact.format import read_artifact
 from flexzoo.monitoring.drift import DEFAULT_ALPHA, drift_scores
 from flexzoo.monitoring.log import RotatingLog, read_logs
 from flexzoo.monitoring.monitor import MonitorSettings, VersionMonitor, observed
 from flexzoo.monitoring.profile import PROFILE_SAMPLES, Profile
 from flexzoo.monitoring.summaries import Summaries
+from flexzoo.testing import read_artifact
 
 DIGITS_MANIFEST = """
 [model]

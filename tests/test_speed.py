@@ -12,10 +12,9 @@ import torch
 import flexzoo
 from conftest import TINY_MANIFEST
 from flexzoo import ArtifactError, ManifestError, load_manifest
-from flexzoo.artifact.format import read_artifact
 from flexzoo.manifest.train import TrainConfig
 from flexzoo.pipeline.stages import train
-from flexzoo.testing import registry_of
+from flexzoo.testing import read_artifact, registry_of
 from flexzoo.training.checkpoint import CheckpointWriter, checkpoint_state
 from flexzoo.training.optimization import make_optimizer
 

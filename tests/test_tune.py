@@ -14,8 +14,8 @@ import pytest
 
 import flexzoo
 from flexzoo import FlexzooError
-from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
+from flexzoo.testing import read_artifact
 from flexzoo.tuning.search import parse_space
 
 MANIFEST = """

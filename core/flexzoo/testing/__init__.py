@@ -22,13 +22,15 @@ Tests written against the public surface build what they need from here rather t
 - :class:`Manifest` (and :func:`manifest`) writes a manifest from data: ``Manifest.digits(train={...}).write(path)``;
 - :func:`registry_of` is the registry discovery would make from explicit plugins, without entry points
   (stevedore's ``make_test_instance``); :func:`registry_fixture` declares it as a module's ``registry`` fixture;
-- :func:`load_training_data` is a manifest's ``[train]`` data as training reads it;
+- :func:`load_training_data` is a manifest's ``[train]`` data as training reads it; :func:`read_artifact` what
+  an artifact holds (manifest, info, card, hashes);
 - ``flexzoo.testing.fixtures`` is a pytest plugin of shared fixtures (``registry``, ``manifest_file``,
   ``digits_manifest``): ``pytest_plugins = ["flexzoo.testing.fixtures"]`` in a ``conftest.py``.
 """
 
 from __future__ import annotations
 
+from flexzoo.testing.artifacts import read_artifact
 from flexzoo.testing.checks import (
     HEAVY_MODULES,
     check_backbone,
@@ -69,6 +71,7 @@ __all__ = [
     "manifest",
     "plugin_components",
     "plugin_name",
+    "read_artifact",
     "registry_fixture",
     "registry_of",
     "toml_text",

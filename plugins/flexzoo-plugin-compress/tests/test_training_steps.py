@@ -7,8 +7,8 @@ import torch
 
 import flexzoo
 from flexzoo import ManifestError
-from flexzoo.artifact.format import read_artifact
 from flexzoo.pipeline.stages import Pipeline, train
+from flexzoo.testing import read_artifact
 
 DIGITS = """
 [model]
