@@ -4,31 +4,19 @@ pixel space), the mCE against a reference, the record in the card; each bad requ
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
 import torch
 
 import flexzoo
-from conftest import TINY_MANIFEST, CliResult, zoo_in_process
+from conftest import TINY, CliResult, zoo_in_process
 from flexzoo.cli import main
 from flexzoo.robustness.attacks import PixelClassifier, adversarial_examples
-from flexzoo.testing import read_artifact
+from flexzoo.testing import manifest, read_artifact
 
-TABLE = """
-[model]
-name = "flat"
-seed = 0
-input_shape = [64]
-
-[backbone]
-use = "mlp"
-widths = [16]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-"""
+#: A model whose input is a table row, not an image.
+TABLE = manifest(name="flat", input_shape=[64], backbone={"use": "mlp", "widths": [16]},
+                 heads={"digit": {"use": "linear", "num_classes": 10}})
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +30,8 @@ def trained(trained_digits, tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evaluate-built")
-    (tmp / "tiny.toml").write_text(TINY_MANIFEST)
-    (tmp / "flat.toml").write_text(textwrap.dedent(TABLE))
+    TINY.write(tmp / "tiny.toml")
+    TABLE.write(tmp / "flat.toml")
     return {name: flexzoo.save(flexzoo.build(tmp / f"{name}.toml"), tmp / name, export=False)
             for name in ("tiny", "flat")}
 
