@@ -10,26 +10,11 @@ import torch
 
 from flexzoo import ManifestError, load_manifest
 from flexzoo.pipeline.stages import train
-from flexzoo.testing import load_training_data, read_artifact, registry_of
+from flexzoo.testing import load_training_data, manifest, read_artifact, registry_of
 
-MODEL = """
-[model]
-name = "images"
-seed = 0
-input_shape = [3, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [4]
-
-[heads.label]
-use = "linear"
-num_classes = 2
-
-[train]
-epochs = 1
-batch_size = 4
-"""
+MODEL = manifest(name="images", input_shape=[3, 8, 8], backbone={"use": "cnn", "channels": [4]},
+                 heads={"label": {"use": "linear", "num_classes": 2}},
+                 train={"epochs": 1, "batch_size": 4}).toml()
 
 
 def make_folder(root, per_class=5, classes=("dark", "light"), size=(12, 10)):

@@ -9,26 +9,11 @@ import pytest
 
 from flexzoo import FlexzooError, load_manifest
 from flexzoo.pipeline.stages import train
-from flexzoo.testing import load_training_data, read_artifact
+from flexzoo.testing import load_training_data, manifest, read_artifact
 
-MODEL = """
-[model]
-name = "sources"
-seed = 0
-input_shape = [3, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [4]
-
-[heads.label]
-use = "linear"
-num_classes = 2
-
-[train]
-epochs = 1
-batch_size = 4
-"""
+MODEL = manifest(name="sources", input_shape=[3, 8, 8], backbone={"use": "cnn", "channels": [4]},
+                 heads={"label": {"use": "linear", "num_classes": 2}},
+                 train={"epochs": 1, "batch_size": 4}).toml()
 
 
 def images(count=12):
