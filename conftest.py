@@ -6,6 +6,9 @@ import os
 import shutil
 import tempfile
 
+# The shared fixtures (``registry``, ``manifest_file``, ``digits_manifest``) a plugin's own suite loads the same way.
+pytest_plugins = ["flexzoo.testing.fixtures"]
+
 _CACHE = tempfile.mkdtemp(prefix="flexzoo-test-cache-")
 
 

@@ -5,8 +5,33 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from flexzoo.reporting.report import median_seconds_interleaved  # the timer the compression report uses
+
+#: The digits CNN the serving, prediction, monitoring and training benchmarks measure: one 8x8 digit in, ten
+#: classes out. A benchmark adds its own sections (a second head, ``[train]``, ``[distributed]``) after it.
+DIGITS_MANIFEST = """\
+[model]
+name = "bench"
+seed = 0
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "cnn"
+channels = [16, 32]
+
+[heads.digit]
+use = "linear"
+num_classes = 10
+"""
+
+
+def write_digits_manifest(directory: Path, extra: str = "", name: str = "bench.toml") -> Path:
+    """:data:`DIGITS_MANIFEST` with ``extra`` (more TOML sections) after it, written to ``directory / name``."""
+    path = Path(directory) / name
+    path.write_text(DIGITS_MANIFEST + extra)
+    return path
 
 
 @dataclass

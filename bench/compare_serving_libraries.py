@@ -18,9 +18,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure_serving import MANIFEST, _free_port, _load, _percentile, _start
+from measure_serving import _free_port, _load, _percentile, _start
 
 import flexzoo
+from common import write_digits_manifest
 
 HERE = Path(__file__).parent
 
@@ -36,8 +37,7 @@ def main() -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "bench.toml").write_text(MANIFEST)
-        artifact = str(flexzoo.save(flexzoo.build(Path(tmp) / "bench.toml"), tmp, export=False))
+        artifact = str(flexzoo.save(flexzoo.build(write_digits_manifest(Path(tmp))), tmp, export=False))
         servers = {
             "LitServe": (lambda port: [sys.executable, str(HERE / "litserve_server.py"), artifact, str(port), "32",
                                        "0.005"], "/predict"),

@@ -38,7 +38,8 @@ BATCHES = 12
 REPEATS = 3
 WORKERS = 2
 SMALL, LARGE = 1_000, 20_000  # images in the two folders
-SMOKE = {"SMALL": 8, "LARGE": 16, "STEPS": 1, "STEP_BATCH": 2, "BATCHES": 1, "REPEATS": 1}
+# The smoke starts one loader worker where the bench starts two: each is a process that imports torch.
+SMOKE = {"SMALL": 8, "LARGE": 16, "STEPS": 1, "STEP_BATCH": 2, "BATCHES": 1, "REPEATS": 1, "WORKERS": 1}
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 MANIFEST = """
 [model]

@@ -22,27 +22,15 @@ import torch
 from sklearn.datasets import load_digits
 
 import flexzoo
-from common import Row
+from common import Row, write_digits_manifest
 from flexzoo.features.lora.training import adapter_parameter_names
 from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import Pipeline, train
 
 EPOCHS = 8
 SMOKE = {"EPOCHS": 1}
-BASE = """
-[model]
-name = "base"
-seed = 0
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [16, 32]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-
+#: The base model is bench/common.py's digits CNN, trained on digits 0-4 first.
+BASE_TRAIN = """
 [train]
 data = "first_five.npz"
 epochs = {epochs}
@@ -56,7 +44,7 @@ name = "{name}"
 seed = 1
 
 [backbone]
-from = "out/base.safetensors"
+from = "out/bench.safetensors"
 {freeze}
 
 [heads.all]
@@ -106,8 +94,8 @@ def measure() -> list[Row]:
         first = digits.target < 5
         np.savez(directory / "first_five.npz", x=(digits.images[first] / 16.0).astype(np.float32)[:, None],
                  digit=digits.target[first].astype(np.int64))
-        (directory / "base.toml").write_text(BASE.format(epochs=EPOCHS))
-        train(load_manifest(directory / "base.toml"), directory / "out", show_progress=False)
+        base = write_digits_manifest(directory, BASE_TRAIN.format(epochs=EPOCHS), "base.toml")
+        train(load_manifest(base), directory / "out", show_progress=False)
         full, full_trainable, total, full_bytes = run(directory, "full")
         lora, lora_trainable, _, lora_bytes = run(directory, "lora", lora=LORA)
         head, head_trainable, _, _ = run(directory, "head", freeze="freeze = true")

@@ -13,38 +13,19 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import measure_serving
 from measure_serving import _free_port, _load, _percentile, _start
 
 import flexzoo
-from common import Row
+from common import Row, write_digits_manifest
 
 ROUNDS = int(os.environ.get("FLEXZOO_BENCH_MONITOR_ROUNDS", "2"))
 # Long enough for steady state: windows are scored at most every 5 s, so a run of one or two seconds would charge
 # a whole scoring (and its first-call warm-up) to a handful of requests, which production spreads over 5 s of traffic.
 REQUESTS = int(os.environ.get("FLEXZOO_BENCH_MONITOR_REQUESTS", "8000"))
 SMOKE = {"ROUNDS": 1, "REQUESTS": 64}
-MANIFEST = """
-[model]
-name = "bench"
-seed = 0
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [16, 32]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-
-[train]
-data = "digits"
-epochs = 1
-"""
 
 
 def _serve(artifact: Path, extra: list[str]) -> tuple[float, list[float]]:
@@ -61,8 +42,8 @@ def _serve(artifact: Path, extra: list[str]) -> tuple[float, list[float]]:
 
 def measure() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "bench.toml").write_text(textwrap.dedent(MANIFEST))
-        artifact = flexzoo.train(Path(tmp) / "bench.toml", tmp).artifact
+        manifest = write_digits_manifest(Path(tmp), '\n[train]\ndata = "digits"\nepochs = 1\n')
+        artifact = flexzoo.train(manifest, tmp).artifact
         runs: dict[str, list[tuple[float, list[float]]]] = {"on": [], "off": []}
         for _ in range(ROUNDS):
             runs["off"].append(_serve(artifact, ["--no-monitor"]))

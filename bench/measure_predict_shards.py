@@ -11,32 +11,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 
 import flexzoo
-from common import Row
+from common import Row, write_digits_manifest
 
 IMAGES = int(os.environ.get("FLEXZOO_BENCH_PREDICT_IMAGES", "20000"))
 ROUNDS = 2  # 1 process, 2 processes, 1, 2...: the best of each, so that a burst of load elsewhere favours neither
 SMOKE = {"IMAGES": 64, "ROUNDS": 1}
-MANIFEST = """
-[model]
-name = "bench"
-seed = 0
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [16, 32]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-"""
 
 
 def _run(artifact: Path, images: Path, out: Path, nproc: int) -> float:
@@ -54,8 +39,7 @@ def measure() -> list[Row]:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "bench.toml").write_text(textwrap.dedent(MANIFEST))
-        artifact = flexzoo.save(flexzoo.build(folder / "bench.toml"), folder / "out", export=False)
+        artifact = flexzoo.save(flexzoo.build(write_digits_manifest(folder)), folder / "out", export=False)
         images = folder / "images"
         images.mkdir()
         digits = load_digits().images

@@ -27,10 +27,12 @@ from hub_cache import lay_out_repo, safetensors_bytes
 REPEATS = 3
 WARMUP = 1
 MODEL = "resnet50"
-SMOKE = {"REPEATS": 1, "WARMUP": 0, "MODEL": "resnet18"}
+SIZE = 224  # the input's height and width
+# The smoke builds timm's smallest ResNet (5 M parameters, a default repository as resnet50 has) on 64x64.
+SMOKE = {"REPEATS": 1, "WARMUP": 0, "MODEL": "resnet10t", "SIZE": 64}
 MANIFEST = """[model]
 name = "resnet50-pretrained"
-input_shape = [3, 224, 224]
+input_shape = [3, {size}, {size}]
 
 [backbone]
 use = "timm:{model}"
@@ -66,7 +68,7 @@ def prepare(folder: Path) -> tuple[Path, dict[str, str]]:
     torch.manual_seed(0)
     state = timm.create_model(MODEL).state_dict()
     lay_out_repo(folder / "hf", config.hf_hub_id, {"model.safetensors": safetensors_bytes(state)})
-    (folder / "resnet50.toml").write_text(MANIFEST.format(model=MODEL))
+    (folder / "resnet50.toml").write_text(MANIFEST.format(model=MODEL, size=SIZE))
     env = {**os.environ, "HF_HUB_CACHE": str(folder / "hf"), "HF_HUB_OFFLINE": "1",
            "TORCH_HOME": str(folder / "torch")}
     return folder / "resnet50.toml", env
@@ -78,7 +80,7 @@ def measure() -> list[Row]:
         manifest, env = prepare(folder)
         locked = folder / "locked" / "resnet50.toml"
         locked.parent.mkdir()
-        locked.write_text(MANIFEST.format(model=MODEL))
+        locked.write_text(MANIFEST.format(model=MODEL, size=SIZE))
         zoo = [sys.executable, "-m", "flexzoo"]
         import subprocess
 

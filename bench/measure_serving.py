@@ -19,27 +19,13 @@ import time
 from pathlib import Path
 
 import flexzoo
-from common import Row
+from common import Row, write_digits_manifest
 
 HERE = Path(__file__).parent
 REQUESTS = {1: 300, 32: 1200}
 SECONDS = 20.0
 WARMUP = 20
 SMOKE = {"REQUESTS": {1: 4, 32: 32}, "SECONDS": 5.0, "WARMUP": 1}
-MANIFEST = """
-[model]
-name = "bench"
-seed = 0
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [16, 32]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-"""
 
 
 def _free_port() -> int:
@@ -111,8 +97,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def measure() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "bench.toml").write_text(MANIFEST)
-        artifact = flexzoo.save(flexzoo.build(Path(tmp) / "bench.toml"), tmp, export=False)
+        artifact = flexzoo.save(flexzoo.build(write_digits_manifest(Path(tmp))), tmp, export=False)
         results = {}
         servers = {
             "zoo serve": ([sys.executable, "-m", "flexzoo", "serve", str(artifact)], "/v1/models/bench/predict"),

@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 
 import flexzoo
 import flexzoo.builtin
-from common import Row
+from common import Row, write_digits_manifest
 from flexzoo.artifact.format import read_artifact
 from flexzoo.host.registry import Registry
 from flexzoo.manifest.validation import load_manifest
@@ -33,20 +32,8 @@ ROUNDS = 3
 WARMUP_ROUNDS = 1
 CLI_EPOCHS, CLI_RUNS = 4, 2
 SMOKE = {"EPOCHS": 2, "ROUNDS": 1, "WARMUP_ROUNDS": 0, "CLI_EPOCHS": 2, "CLI_RUNS": 1}
-MANIFEST = """
-[model]
-name = "bench"
-seed = 0
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [16, 32]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-
+#: After the digits CNN (bench/common.py): a second head, the training and the strategy.
+SECTIONS = """
 [heads.parity]
 use = "mlp"
 num_classes = 2
@@ -66,9 +53,7 @@ use = "{strategy}"
 
 
 def write(directory: Path, strategy: str = "single", epochs: int = EPOCHS) -> Path:
-    path = directory / f"{strategy}.toml"
-    path.write_text(textwrap.dedent(MANIFEST.format(strategy=strategy, epochs=epochs)))
-    return path
+    return write_digits_manifest(directory, SECTIONS.format(strategy=strategy, epochs=epochs), f"{strategy}.toml")
 
 
 def hand_written(manifest, registry) -> tuple[float, list[float]]:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
-from flexzoo.errors import FlexzooError, ManifestError
-from flexzoo.manifest.validation import load_manifest
+from flexzoo import FlexzooError, ManifestError, load_manifest
+from flexzoo.testing import read_artifact
 
 MANIFEST = """
 [model]

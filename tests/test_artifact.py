@@ -9,11 +9,10 @@ import pytest
 import torch
 
 import flexzoo
-import flexzoo.builtin
 from conftest import TINY_MANIFEST
+from flexzoo import ArtifactError, PluginError
 from flexzoo.artifact.format import read_artifact
-from flexzoo.errors import ArtifactError, PluginError
-from flexzoo.host.registry import Registry
+from flexzoo.testing import registry_of
 
 
 @pytest.fixture
@@ -109,7 +108,7 @@ def test_anything_that_is_not_safetensors_is_refused(tmp_path, registry, content
 
 
 def test_missing_plugin_is_refused_with_install_advice(saved):
-    registry = Registry.from_modules({})
+    registry = registry_of(builtin=False)
     with pytest.raises(PluginError, match=r"plugin `builtin` \(None None\) is not installed"):
         flexzoo.load(saved[1], registry)
 
@@ -156,7 +155,7 @@ def test_compression_steps_are_replayed_on_load(manifest_file, tmp_path):
 
             return [flexzoo.Component("bfloat16", bfloat16)]
 
-    registry = Registry.from_modules({"builtin": flexzoo.builtin, "halve": Halve()})
+    registry = registry_of(halve=Halve())
     path = manifest_file(TINY_MANIFEST + '\n[[compress]]\nuse = "bfloat16"\n')
     model = flexzoo.build(path, registry)
     saved = flexzoo.save(model, tmp_path, registry)

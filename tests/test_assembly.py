@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from conftest import TINY_MANIFEST
-from flexzoo.assembly.builder import ZooModel
+from flexzoo import ZooModel, load_manifest
 from flexzoo.builtin.layers import DropPath
-from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import build as build_model
+from flexzoo.testing import registry_of
 
 
 @pytest.fixture
@@ -91,7 +91,6 @@ def test_mlp_backbone_with_norm_and_dropout(manifest_file, registry):
 def test_lifecycle_hook_sees_the_built_model(manifest_file):
     import flexzoo
     import flexzoo.builtin
-    from flexzoo.host.registry import Registry
 
     seen = []
 
@@ -100,6 +99,6 @@ def test_lifecycle_hook_sees_the_built_model(manifest_file):
         def flexzoo_model_built(self, model, manifest):
             seen.append((type(model).__name__, manifest.model.name))
 
-    registry = Registry.from_modules({"builtin": flexzoo.builtin, "observer": Observer()})
+    registry = registry_of(observer=Observer())
     build_model(load_manifest(manifest_file(TINY_MANIFEST), registry), registry)
     assert seen == [("ZooModel", "tiny")]

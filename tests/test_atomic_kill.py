@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from flexzoo.artifact.format import read_artifact
+from flexzoo.testing import read_artifact
 
 pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
 

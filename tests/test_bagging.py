@@ -18,11 +18,11 @@ import torch
 from sklearn.datasets import load_digits
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
+from flexzoo import load_manifest
 from flexzoo.assembly.builder import plan
 from flexzoo.manifest.ensemble import bootstrap_seed
-from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import Pipeline, build_artifact
+from flexzoo.testing import load_training_data, read_artifact
 from flexzoo.training.data import bootstrap_sample
 
 BAG_SEED = 11
@@ -141,8 +141,8 @@ def test_train_bootstrap_resamples_the_training_split_and_leaves_validation_alon
     shutil.copy(root / "train.npz", tmp_path)
     (tmp_path / "full.toml").write_text(member("full", "relu"))
     (tmp_path / "boot.toml").write_text(member("boot", "relu", extra="bootstrap = 7\n"))
-    full = Pipeline(load_manifest(tmp_path / "full.toml")).training_data()
-    boot = Pipeline(load_manifest(tmp_path / "boot.toml")).training_data()
+    full = load_training_data(tmp_path / "full.toml")
+    boot = load_training_data(tmp_path / "boot.toml")
     assert torch.equal(boot.validation_index, full.validation_index)
     assert torch.equal(boot.train_index, torch.from_numpy(bootstrap_sample(full.train_index.numpy(), 7)))
     assert len(boot.train_index.unique()) < len(boot.train_index) == len(full.train_index)

@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 from torch import nn
 
 import flexzoo
-import flexzoo.builtin
+from flexzoo import ManifestError
 from flexzoo.assembly.builder import plan
-from flexzoo.errors import ManifestError
 from flexzoo.host.registry import Registry
 from flexzoo.manifest.budget import Budget
 from flexzoo.manifest.resolved import ManifestSource
 from flexzoo.manifest.validation import load_manifest, validate
+from flexzoo.testing import registry_of
 
 MODEL = """
 [model]
@@ -125,7 +125,7 @@ class Endless:
 
 @pytest.fixture
 def endless() -> Registry:
-    return Registry.from_modules({"builtin": flexzoo.builtin, "endless": Endless()})
+    return registry_of(endless=Endless())
 
 
 def refusal(manifest_file, text: str, registry: Registry) -> str:

@@ -8,31 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-import flexzoo.builtin
-from flexzoo.artifact.format import read_artifact
-from flexzoo.errors import ManifestError
-from flexzoo.host.registry import Registry
-from flexzoo.manifest.validation import load_manifest
-from flexzoo.pipeline.stages import Pipeline, train
+from flexzoo import ManifestError, load_manifest
+from flexzoo.pipeline.stages import train
+from flexzoo.testing import load_training_data, manifest, read_artifact, registry_of
 
-MODEL = """
-[model]
-name = "images"
-seed = 0
-input_shape = [3, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [4]
-
-[heads.label]
-use = "linear"
-num_classes = 2
-
-[train]
-epochs = 1
-batch_size = 4
-"""
+MODEL = manifest(name="images", input_shape=[3, 8, 8], backbone={"use": "cnn", "channels": [4]},
+                 heads={"label": {"use": "linear", "num_classes": 2}},
+                 train={"epochs": 1, "batch_size": 4}).toml()
 
 
 def make_folder(root, per_class=5, classes=("dark", "light"), size=(12, 10)):
@@ -47,8 +29,9 @@ def make_folder(root, per_class=5, classes=("dark", "light"), size=(12, 10)):
     return root
 
 
-def pipeline_for(manifest_file, registry, extra: str) -> Pipeline:
-    return Pipeline(load_manifest(manifest_file(MODEL + extra), registry), registry)
+def data_for(manifest_file, registry, extra: str):
+    """The [train] data of MODEL with ``extra`` [train] keys, as training reads it."""
+    return load_training_data(manifest_file(MODEL + extra), registry)
 
 
 def test_an_image_folder_is_read_lazily_and_decodes_as_before(manifest_file, registry, tmp_path):
@@ -56,8 +39,8 @@ def test_an_image_folder_is_read_lazily_and_decodes_as_before(manifest_file, reg
     from PIL import Image
 
     make_folder(tmp_path / "images")
-    data = pipeline_for(manifest_file, registry, 'data = "imagefolder:images"\n'
-                        '[train.preprocess]\nnormalize = "none"\n').training_data()
+    data = data_for(manifest_file, registry, 'data = "imagefolder:images"\n'
+                        '[train.preprocess]\nnormalize = "none"\n')
     assert not data.in_memory and data.labels == {"label": ["dark", "light"]}
     inputs, targets = data.batch(torch.tensor([0, 9]))
     with Image.open(tmp_path / "images" / "dark" / "0.png") as image:
@@ -71,7 +54,7 @@ def test_workers_give_the_same_batches_as_the_training_process(manifest_file, re
     extra = 'data = "imagefolder:images"\nworkers = {}\n[train.augment]\nhflip = 0.5\nrotation = 20.0\n'
     seen = []
     for workers in (0, 2):
-        data = pipeline_for(manifest_file, registry, extra.format(workers)).training_data()
+        data = data_for(manifest_file, registry, extra.format(workers))
         index = [data.train_index[:4], data.train_index[4:]]
         seen.append([batch for batch, _ in data.batches(index, epoch=3, train=True)])
         data.close()
@@ -80,8 +63,8 @@ def test_workers_give_the_same_batches_as_the_training_process(manifest_file, re
 
 def test_two_ranks_read_disjoint_shards_that_cover_the_epoch(manifest_file, registry, tmp_path):
     make_folder(tmp_path / "images", per_class=9)
-    data = pipeline_for(manifest_file, registry, 'data = "imagefolder:images"\nvalidation_split = 0.25\n'
-                        '[train.preprocess]\nnormalize = "none"\n').training_data()
+    data = data_for(manifest_file, registry, 'data = "imagefolder:images"\nvalidation_split = 0.25\n'
+                        '[train.preprocess]\nnormalize = "none"\n')
     data.preprocessing()  # resolved once before the epoch (it looks at one sample): not a shard's read
     read = {rank: [] for rank in (0, 1)}
     original = data.source.__class__.__getitem__
@@ -118,8 +101,8 @@ def test_training_records_preprocessing_and_class_names(manifest_file, registry,
 def test_a_corrupt_image_is_refused_by_name(manifest_file, registry, tmp_path):
     make_folder(tmp_path / "images")
     (tmp_path / "images" / "dark" / "0.png").write_bytes(b"\x89PNG not really")
-    data = pipeline_for(manifest_file, registry, 'data = "imagefolder:images"\n[train.preprocess]\n'
-                        'normalize = "none"\n').training_data()
+    data = data_for(manifest_file, registry, 'data = "imagefolder:images"\n[train.preprocess]\n'
+                        'normalize = "none"\n')
     with pytest.raises(Exception, match=r"cannot read .*dark/0.png: UnidentifiedImageError.*on_bad_sample"):
         data.batch(data.train_index.new_tensor(list(range(10))))
 
@@ -127,8 +110,8 @@ def test_a_corrupt_image_is_refused_by_name(manifest_file, registry, tmp_path):
 def test_a_corrupt_image_is_skipped_with_a_warning(manifest_file, registry, tmp_path):
     make_folder(tmp_path / "images")
     (tmp_path / "images" / "light" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    data = pipeline_for(manifest_file, registry, 'data = "imagefolder:images"\non_bad_sample = "skip"\n'
-                        '[train.preprocess]\nnormalize = "none"\n').training_data()
+    data = data_for(manifest_file, registry, 'data = "imagefolder:images"\non_bad_sample = "skip"\n'
+                        '[train.preprocess]\nnormalize = "none"\n')
     with pytest.warns(UserWarning, match=r"skipping unreadable sample .*light/1.png"):
         inputs, targets = data.batch(torch.arange(10))
     assert len(inputs) == 9 and len(targets["label"]) == 9 and len(data.skipped) == 1
@@ -137,24 +120,22 @@ def test_a_corrupt_image_is_skipped_with_a_warning(manifest_file, registry, tmp_
 def test_a_table_of_paths_refuses_a_path_outside_its_root(manifest_file, registry, tmp_path):
     make_folder(tmp_path / "images")
     (tmp_path / "images" / "list.csv").write_text("path,label\ndark/0.png,dark\n../../etc/passwd,light\n")
-    pipeline = pipeline_for(manifest_file, registry, 'data = "images/list.csv"\n')
     with pytest.raises(Exception, match=r"row 3: `../../etc/passwd` is outside the data root"):
-        pipeline.training_data()
+        data_for(manifest_file, registry, 'data = "images/list.csv"\n')
 
 
 def test_a_table_names_a_missing_column(manifest_file, registry, tmp_path):
     make_folder(tmp_path / "images")
     (tmp_path / "images" / "list.jsonl").write_text(json.dumps({"file": "dark/0.png", "label": 0}) + "\n")
-    pipeline = pipeline_for(manifest_file, registry, 'data = "images/list.jsonl"\n')
     with pytest.raises(Exception, match=r"no value in column\(s\) path \(the columns are file, label\)"):
-        pipeline.training_data()
+        data_for(manifest_file, registry, 'data = "images/list.jsonl"\n')
 
 
 def test_a_table_gives_class_names_from_text_labels(manifest_file, registry, tmp_path):
     make_folder(tmp_path / "images")
     rows = [f"{c}/{i}.png,{c}" for c in ("dark", "light") for i in range(5)]
     (tmp_path / "images" / "list.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
-    data = pipeline_for(manifest_file, registry, 'data = "images/list.csv"\n').training_data()
+    data = data_for(manifest_file, registry, 'data = "images/list.csv"\n')
     assert data.labels == {"label": ["dark", "light"]} and len(data.train_index) == 8
 
 
@@ -164,9 +145,8 @@ def test_nan_inputs_are_refused(manifest_file, registry, tmp_path):
     x = np.zeros((10, 3, 8, 8), dtype=np.float32)
     x[4, 0, 0, 0] = np.nan
     np.savez(tmp_path / "d.npz", x=x, label=np.arange(10) % 2)
-    pipeline = pipeline_for(manifest_file, registry, 'data = "d.npz"\n')
     with pytest.raises(Exception, match=r"1 sample\(s\) hold NaN or infinite values \(samples 4\)"):
-        pipeline.training_data()
+        data_for(manifest_file, registry, 'data = "d.npz"\n')
 
 
 def test_an_unknown_data_source_gets_suggestions(manifest_file, registry):
@@ -199,8 +179,8 @@ def test_a_plugin_data_source_is_found_through_the_hook(manifest_file, tmp_path)
         return Arrays({"x": x, "label": np.arange(size) % 2}, f"ramp {location}")
 
     plugin = types.SimpleNamespace(flexzoo_datasets=hookimpl(lambda: [Component("ramp", ramp)]))
-    registry = Registry.from_modules({"builtin": flexzoo.builtin, "acme": plugin})
-    data = pipeline_for(manifest_file, registry, 'data = "ramp:x"\n[train.source]\nsize = 20\n').training_data()
+    registry = registry_of(acme=plugin)
+    data = data_for(manifest_file, registry, 'data = "ramp:x"\n[train.source]\nsize = 20\n')
     assert data.in_memory and len(data.train_index) == 16 and data.description.endswith("/x")
 
 
@@ -216,7 +196,7 @@ def test_prediction_prepares_an_image_as_validation_did(manifest_file, registry,
     predictor = Predictor.load(result.artifact, registry=registry)
     recorded = predictor.preprocessing
     assert recorded["normalization"] == "data" and recorded["resize"] == "keep_aspect"
-    data = Pipeline(manifest, registry).training_data()
+    data = load_training_data(manifest, registry)
     index = data.validation_index[:3]
     expected, _ = data.batch(index)
     files = [data.source.describe(int(i)) for i in index]
@@ -227,7 +207,7 @@ def test_prediction_prepares_an_image_as_validation_did(manifest_file, registry,
 def test_an_empty_index_batch_reads_as_an_empty_batch_of_the_input_shape(manifest_file, registry, tmp_path):
     # 9 validation samples over 2 ranks in batches of 4: rank 1's second batch is empty, and the model still runs it
     make_folder(tmp_path / "images")
-    data = pipeline_for(manifest_file, registry, 'data = "imagefolder:images"\n').training_data()
+    data = data_for(manifest_file, registry, 'data = "imagefolder:images"\n')
     empty = torch.zeros(0, dtype=torch.long)
     for inputs, targets in data.batches([data.train_index[:2], empty], epoch=0, train=False):
         assert inputs.shape[1:] == (3, 8, 8) and inputs.dtype == torch.float32

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from flexzoo.errors import DataError
-from flexzoo.manifest.validation import load_manifest
-from flexzoo.pipeline.stages import Pipeline
+from flexzoo.testing import load_training_data
 
 SAMPLES, SHAPE = 3200, (3, 64, 64)  # 150 MiB of float32 inputs
 MODEL = """
@@ -65,7 +64,7 @@ def test_array_files_are_memory_mapped_not_copied(manifest_file, registry, tmp_p
     expected = inputs[[5, 3000]].copy()
     del inputs
     before = anonymous_memory()
-    data = Pipeline(load_manifest(manifest_file(MODEL.format(data=path.name)), registry), registry).training_data()
+    data = load_training_data(manifest_file(MODEL.format(data=path.name)), registry)
     batch, targets = data.batch(data.train_index.new_tensor([5, 3000]))
     grown = anonymous_memory() - before
     assert data.in_memory and mapped_file_of(data.inputs.data_ptr()) == str(path)
@@ -77,7 +76,7 @@ def test_array_files_are_memory_mapped_not_copied(manifest_file, registry, tmp_p
 def test_a_compressed_npz_is_read_into_memory_with_the_same_values(manifest_file, registry, tmp_path):
     inputs = np.random.default_rng(1).random((10, *SHAPE), dtype=np.float32)
     np.savez_compressed(tmp_path / "small.npz", x=inputs, label=np.arange(10) % 2)
-    data = Pipeline(load_manifest(manifest_file(MODEL.format(data="small.npz")), registry), registry).training_data()
+    data = load_training_data(manifest_file(MODEL.format(data="small.npz")), registry)
     assert not mapped_file_of(data.inputs.data_ptr()).startswith("/")  # the heap or anonymous memory
     assert np.array_equal(data.batch(data.train_index)[0].numpy(), inputs[data.train_index.numpy()])
 
@@ -85,7 +84,7 @@ def test_a_compressed_npz_is_read_into_memory_with_the_same_values(manifest_file
 def test_integer_inputs_stay_in_their_type_and_give_float32_batches(manifest_file, registry, tmp_path):
     pixels = np.random.default_rng(2).integers(0, 256, (10, *SHAPE), dtype=np.uint8)
     np.savez(tmp_path / "pixels.npz", x=pixels, label=np.arange(10) % 2)
-    data = Pipeline(load_manifest(manifest_file(MODEL.format(data="pixels.npz")), registry), registry).training_data()
+    data = load_training_data(manifest_file(MODEL.format(data="pixels.npz")), registry)
     batch, _ = data.batch(data.train_index[:3])
     assert data.inputs.dtype == torch.uint8  # not four times its size as float32
     assert batch.dtype == torch.float32 and np.array_equal(batch.numpy(), pixels[data.train_index[:3].numpy()])
@@ -95,6 +94,5 @@ def test_a_truncated_safetensors_file_is_refused_by_name(manifest_file, registry
     write(tmp_path / "cut.safetensors", np.zeros((10, *SHAPE), dtype=np.float32), np.arange(10) % 2)
     whole = (tmp_path / "cut.safetensors").read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(whole[:len(whole) // 2])
-    pipeline = Pipeline(load_manifest(manifest_file(MODEL.format(data="cut.safetensors")), registry), registry)
     with pytest.raises(DataError, match=r"cannot read `.*cut.safetensors`: tensor `\w+`: its offsets do not match"):
-        pipeline.training_data()
+        load_training_data(manifest_file(MODEL.format(data="cut.safetensors")), registry)

@@ -7,29 +7,13 @@ import io
 import numpy as np
 import pytest
 
-from flexzoo.artifact.format import read_artifact
-from flexzoo.errors import FlexzooError
-from flexzoo.manifest.validation import load_manifest
-from flexzoo.pipeline.stages import Pipeline, train
+from flexzoo import FlexzooError, load_manifest
+from flexzoo.pipeline.stages import train
+from flexzoo.testing import load_training_data, manifest, read_artifact
 
-MODEL = """
-[model]
-name = "sources"
-seed = 0
-input_shape = [3, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [4]
-
-[heads.label]
-use = "linear"
-num_classes = 2
-
-[train]
-epochs = 1
-batch_size = 4
-"""
+MODEL = manifest(name="sources", input_shape=[3, 8, 8], backbone={"use": "cnn", "channels": [4]},
+                 heads={"label": {"use": "linear", "num_classes": 2}},
+                 train={"epochs": 1, "batch_size": 4}).toml()
 
 
 def images(count=12):
@@ -44,7 +28,7 @@ def images(count=12):
 def trained_card(manifest_file, registry, tmp_path, extra):
     manifest = load_manifest(manifest_file(MODEL + extra), registry)
     result = train(manifest, tmp_path / "out", registry)
-    return read_artifact(result.artifact).info["card"], Pipeline(manifest, registry).training_data()
+    return read_artifact(result.artifact).info["card"], load_training_data(manifest, registry)
 
 
 def test_training_reads_a_saved_hugging_face_dataset_with_its_class_names(manifest_file, registry, tmp_path):
@@ -78,7 +62,7 @@ def test_a_missing_hugging_face_column_is_named(manifest_file, registry, tmp_pat
     datasets.Dataset.from_dict({"pixels": [[0.0]], "label": [0]}).save_to_disk(str(tmp_path / "hf"))
     manifest = load_manifest(manifest_file(MODEL + 'data = "huggingface:hf"\n'), registry)
     with pytest.raises(FlexzooError, match=r"no column\(s\) image .*its columns: pixels, label.*\[train.source\]"):
-        Pipeline(manifest, registry).training_data()
+        load_training_data(manifest, registry)
 
 
 def write_shards(folder, per_shard=6, shards=2):
@@ -109,4 +93,4 @@ def test_an_unreadable_shard_is_named(manifest_file, registry, tmp_path):
     (tmp_path / "shards" / "broken.tar").write_bytes(b"not a tar file at all" * 40)
     manifest = load_manifest(manifest_file(MODEL + 'data = "webdataset:shards"\n'), registry)
     with pytest.raises(FlexzooError, match=r"cannot read the shard `.*broken.tar`"):
-        Pipeline(manifest, registry).training_data()
+        load_training_data(manifest, registry)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flexzoo.artifact.format import read_artifact
+from flexzoo import load_manifest
 from flexzoo.errors import DataError
-from flexzoo.manifest.validation import load_manifest
-from flexzoo.pipeline.stages import Pipeline, train
+from flexzoo.pipeline.stages import train
+from flexzoo.testing import load_training_data, read_artifact
 
 datasets = pytest.importorskip("datasets")
 
@@ -59,9 +59,8 @@ def test_training_streams_a_local_parquet_dataset_with_its_class_names(manifest_
     card = read_artifact(result.artifact).info["card"]
     assert card["heads"]["label"]["labels"] == ["dark", "light"] and card["preprocessing"]["normalization"] == "data"
     assert [record["epoch"] for record in result.history] == [1, 2]
-    streamed = Pipeline(load_manifest(manifest_file(text), registry), registry).training_data()
-    indexed = Pipeline(load_manifest(manifest_file(text.replace("streaming = true", "streaming = false")), registry),
-                       registry).training_data()
+    streamed = load_training_data(manifest_file(text), registry)
+    indexed = load_training_data(manifest_file(text.replace("streaming = true", "streaming = false")), registry)
     assert streamed.streamed and not indexed.streamed
     assert streamed.validation_index.tolist() == indexed.validation_index.tolist()  # the same seeded split
     first = streamed.batch(streamed.validation_index[:2])[0]
@@ -87,7 +86,7 @@ def test_two_ranks_and_their_workers_stream_disjoint_rows_that_cover_each_epoch(
                   datasets.Features({"x": datasets.Array3D((1, 4, 4), "float32"), "label": datasets.Value("int64")}),
                   files=3)
     text = MODEL.format(shape=[1, 4, 4], epochs=1, workers=2, column="x")
-    data = Pipeline(load_manifest(manifest_file(text), registry), registry).training_data()
+    data = load_training_data(manifest_file(text), registry)
     assert data.streamed and len(data.train_index) == 21  # the seeded split of 26 rows
     epochs = [[rows_read(data, epoch, rank, 2) for rank in (0, 1)] for epoch in (0, 1)]
     train_rows = data.train_index.tolist()
@@ -103,4 +102,4 @@ def test_streaming_needs_parquet_files(manifest_file, registry, tmp_path):
     (tmp_path / "rows" / "a.csv").write_text("x,label\n1,0\n")
     text = MODEL.format(shape=[1, 4, 4], epochs=1, workers=0, column="x").replace("*.parquet", "*.csv")
     with pytest.raises(DataError, match=r"streaming = true reads .parquet files"):
-        Pipeline(load_manifest(manifest_file(text), registry), registry).training_data()
+        load_training_data(manifest_file(text), registry)

@@ -12,9 +12,8 @@ import pytest
 import torch
 
 import flexzoo
+from flexzoo import ManifestError, load_manifest
 from flexzoo.assembly.builder import plan
-from flexzoo.errors import ManifestError
-from flexzoo.manifest.validation import load_manifest
 from flexzoo.plugin import FeatureMap
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

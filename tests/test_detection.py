@@ -15,12 +15,11 @@ import torch.multiprocessing as mp
 from serving_helpers import Server, server_env
 
 import flexzoo
+from flexzoo import FlexzooError, ManifestError, load_manifest
 from flexzoo.assembly.builder import plan
-from flexzoo.errors import FlexzooError, ManifestError
 from flexzoo.features.detection.centernet import centre_targets, decode
 from flexzoo.features.detection.training import DetectionScore, centernet_loss
 from flexzoo.manifest.train import HeadObjective
-from flexzoo.manifest.validation import load_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 HEAD = HeadObjective(name="boxes", loss="centernet", weight=1.0, target="boxes", metrics=("map50", "map"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from serving_helpers import Server, multipart, server_env
 
-from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
+from flexzoo.testing import read_artifact
 
 pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
 

@@ -17,7 +17,7 @@ import torch
 from sklearn.datasets import load_digits
 
 import flexzoo
-from flexzoo.prediction import Predictor
+from flexzoo import Predictor
 
 MEMBERS = {
     "relu": ('widths = [64]\nactivation = "relu"', 0),

@@ -3,88 +3,43 @@ pixel space), the mCE against a reference, the record in the card; each bad requ
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import textwrap
-from dataclasses import dataclass
 
 import pytest
 import torch
 
 import flexzoo
-from conftest import TINY_MANIFEST
-from flexzoo.artifact.format import read_artifact
+from conftest import TINY, CliResult, zoo_in_process
 from flexzoo.cli import main
 from flexzoo.robustness.attacks import PixelClassifier, adversarial_examples
 from flexzoo.robustness.evaluation import evaluate_robustness
+from flexzoo.testing import manifest, read_artifact
 
-DIGITS = """
-[model]
-name = "digits-robust"
-seed = 0
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [8, 16]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-
-[train]
-data = "digits"
-epochs = 3
-batch_size = 64
-lr = 0.01
-"""
-
-TABLE = """
-[model]
-name = "flat"
-seed = 0
-input_shape = [64]
-
-[backbone]
-use = "mlp"
-widths = [16]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-"""
+#: A model whose input is a table row, not an image.
+TABLE = manifest(name="flat", input_shape=[64], backbone={"use": "mlp", "widths": [16]},
+                 heads={"digit": {"use": "linear", "num_classes": 10}})
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("evaluate")
-    (tmp / "digits.toml").write_text(DIGITS)
-    return flexzoo.train(tmp / "digits.toml", tmp / "out").artifact
+def trained(trained_digits, tmp_path_factory):
+    """The session's trained digits CNN, copied: evaluating with ``--record`` writes to it."""
+    copy = tmp_path_factory.mktemp("evaluate") / trained_digits.name
+    copy.write_bytes(trained_digits.read_bytes())
+    return copy
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evaluate-built")
-    (tmp / "tiny.toml").write_text(TINY_MANIFEST)
-    (tmp / "flat.toml").write_text(textwrap.dedent(TABLE))
+    TINY.write(tmp / "tiny.toml")
+    TABLE.write(tmp / "flat.toml")
     return {name: flexzoo.save(flexzoo.build(tmp / f"{name}.toml"), tmp / name, export=False)
             for name in ("tiny", "flat")}
 
 
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def zoo(*args: str) -> Result:
+def zoo(*args: str) -> CliResult:
     """``zoo evaluate ARGS`` through the CLI's own entry point, in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["evaluate", *args])
-    return Result(code, out.getvalue(), err.getvalue())
+    return zoo_in_process("evaluate", *args)
 
 
 @pytest.mark.slow

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
+from flexzoo import load_manifest
 from flexzoo.host.registry import default_registry
-from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import train
+from flexzoo.testing import load_training_data, read_artifact
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -88,7 +88,7 @@ def test_bagging_example_trains_five_bootstrap_members_and_beats_the_best_of_the
     import torch
 
     from flexzoo.artifact.format import read_artifact
-    from flexzoo.pipeline.stages import Pipeline, build_artifact
+    from flexzoo.pipeline.stages import build_artifact
 
     for name in ("digits_bagging.toml", "digits_bagging_member.toml"):
         shutil.copy(EXAMPLES / name, tmp_path)
@@ -96,7 +96,7 @@ def test_bagging_example_trains_five_bootstrap_members_and_beats_the_best_of_the
     members = read_artifact(result.artifact).manifest["ensemble"]["members"]
     assert [m["manifest"]["model"]["name"] for m in members] == [f"digits-mlp-{k}" for k in range(5)]
     assert len({m["manifest"]["train"]["bootstrap"] for m in members}) == 5
-    data = Pipeline(load_manifest(tmp_path / "digits_bagging_member.toml")).training_data()
+    data = load_training_data(tmp_path / "digits_bagging_member.toml")
     inputs, targets = data.batch(data.validation_index)  # the split every member held out
 
     def accuracy(model: torch.nn.Module) -> float:

@@ -12,45 +12,20 @@ import pytest
 import torch
 
 import flexzoo
-from conftest import TINY_MANIFEST
-from flexzoo.artifact.format import read_artifact
+from conftest import TINY_MANIFEST, CliResult, zoo_in_process
+from flexzoo import Predictor
 from flexzoo.explain.layers import feature_map_layers
 from flexzoo.host.registry import default_registry
-from flexzoo.prediction import Predictor
-
-DIGITS = """
-[model]
-name = "digits-explained"
-seed = 0
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "cnn"
-channels = [16, 32]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-
-[train]
-data = "digits"
-epochs = 4
-batch_size = 64
-lr = 0.01
-optimizer = "adamw"
-"""
+from flexzoo.testing import read_artifact
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A cnn trained on scikit-learn's digits (about 97% accuracy), and 64 held-out digits in [0, 1]."""
+def trained(trained_digits):
+    """A cnn trained on scikit-learn's digits (about 97% accuracy, shared by the session), and 64 digits in [0, 1]."""
     from sklearn.datasets import load_digits
 
-    tmp = tmp_path_factory.mktemp("explain")
-    (tmp / "digits.toml").write_text(DIGITS)
-    artifact = flexzoo.train(tmp / "digits.toml", tmp / "out").artifact
     digits = load_digits()
-    return artifact, (digits.images[-64:] / 16.0).astype(np.float32)[:, None]
+    return trained_digits, (digits.images[-64:] / 16.0).astype(np.float32)[:, None]
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +35,9 @@ def untrained(tmp_path_factory):
     return flexzoo.save(flexzoo.build(tmp / "tiny.toml"), tmp, export=False)
 
 
-def zoo(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flexzoo", "explain", *args], capture_output=True, text=True,
-                          timeout=300, check=False)
+def zoo(*args: str) -> CliResult:
+    """``zoo explain ARGS`` through the CLI's own entry point, in this process."""
+    return zoo_in_process("explain", *args)
 
 
 @pytest.mark.slow

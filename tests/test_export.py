@@ -9,8 +9,8 @@ import torch
 
 import flexzoo
 from conftest import TINY_MANIFEST
+from flexzoo import ManifestError
 from flexzoo.cli.export import export_artifact
-from flexzoo.errors import ManifestError
 
 
 @pytest.fixture

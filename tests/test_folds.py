@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from conftest import DIGITS
-from flexzoo.errors import ManifestError
+from flexzoo import ManifestError
 from flexzoo.manifest.train import TrainConfig
 from flexzoo.manifest.validation import load_manifest, revalidate
 from flexzoo.pipeline.run_hooks import manifest_fingerprint
-from flexzoo.pipeline.stages import Pipeline
+from flexzoo.testing import load_training_data
 from flexzoo.training.data import DataError, load_dataset
 
 MODEL = """
@@ -36,7 +36,7 @@ def problems(error: ManifestError) -> dict[str, str]:
 
 
 def test_the_folds_partition_the_samples_once(manifest_file, registry):
-    splits = [Pipeline(load_manifest(manifest_file(MODEL + f"folds = 3\nfold = {fold}\n"), registry)).training_data()
+    splits = [load_training_data(manifest_file(MODEL + f"folds = 3\nfold = {fold}\n"), registry)
               for fold in range(3)]
     validation = torch.cat([split.validation_index for split in splits])
     assert sorted(validation.tolist()) == list(range(1797))  # disjoint, and every sample once
@@ -51,7 +51,7 @@ def test_a_manifest_without_folds_resolves_and_hashes_as_before_they_existed():
     assert "folds" not in manifest.train and "fold" not in manifest.train
     # pinned from the commit before the fold keys (168a84b): the checkpoint and the data split are the same
     assert manifest_fingerprint(manifest) == "189facc2d4770259dd74edc819f542e93ada61e2afc0bc53933eeb16d770e4e1"
-    assert Pipeline(manifest).training_data().fingerprint == \
+    assert load_training_data(manifest).fingerprint == \
         "fb0fd3b1922ead4ce3b655dcca260283ee079b0b060165ff26567123b6b71e95"
 
 

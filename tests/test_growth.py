@@ -9,14 +9,12 @@ import torch
 from safetensors.torch import load_file
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
-from flexzoo.errors import ManifestError
+from flexzoo import ManifestError, load_manifest
 from flexzoo.features.growth.growth import Growth
-from flexzoo.host.registry import Registry
 from flexzoo.manifest.train import GrowStep
-from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import Pipeline, train
 from flexzoo.plugin.hookspecs import hookimpl
+from flexzoo.testing import read_artifact, registry_of
 
 MANIFEST = """
 [model]
@@ -163,7 +161,7 @@ def test_a_grown_model_is_stored_and_reloads_with_identical_outputs(grown_run):
 @pytest.mark.slow
 def test_a_run_resumed_after_growing_ends_as_the_whole_run(grown_run, tmp_path):
     manifest = load_manifest(grown_run.model.manifest.base_dir() / "grown.toml")
-    stopping = Registry.from_modules({"builtin": flexzoo.builtin, "stop": StopAtEpoch(2)})
+    stopping = registry_of(stop=StopAtEpoch(2))
     with pytest.raises(KeyboardInterrupt):  # after epoch 2: the last checkpoint is epoch 1's, after the growth
         train(manifest, tmp_path, stopping, show_progress=False)
     resumed = train(manifest, tmp_path, resume=True, show_progress=False)

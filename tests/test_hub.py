@@ -19,8 +19,8 @@ from hub_cache import commit_id, lay_out_repo, repo_folder, safetensors_bytes, t
 from safetensors.torch import load_file
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
 from flexzoo.cli import main
+from flexzoo.testing import read_artifact, registry_of
 
 pytestmark = pytest.mark.slow
 
@@ -283,13 +283,11 @@ class ThirdParty:
 
 
 def test_a_third_party_plugin_gets_lock_fetch_and_verify_from_its_hook_alone(caches):
-    import flexzoo.builtin
-    from flexzoo.host.registry import Registry
     from flexzoo.hub.resolve import lock_manifest
     from flexzoo.manifest.validation import load_manifest
     from flexzoo.pipeline.stages import build_artifact
 
-    registry = Registry.from_modules({"builtin": flexzoo.builtin, "acme": ThirdParty})
+    registry = registry_of(acme=ThirdParty)
     state = {"1.weight": torch.randn(4, 6), "1.bias": torch.randn(4)}
     lay_out_repo(caches / "hf", "acme/linear", {"w.safetensors": safetensors_bytes(state)})
     manifest = write_manifest(caches, 'use = "acme:linear_features"\npretrained = "hf-hub:acme/linear"',

@@ -24,10 +24,9 @@ from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 import flexzoo
-import flexzoo.builtin
-from flexzoo.artifact.format import read_artifact
-from flexzoo.errors import FlexzooError, ManifestError
+from flexzoo import FlexzooError, ManifestError
 from flexzoo.host.registry import Registry
+from flexzoo.testing import read_artifact, registry_of
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
@@ -65,7 +64,7 @@ metrics = ["accuracy", "macro_f1"]
 
 
 def _registry() -> Registry:
-    return Registry.from_modules({"builtin": flexzoo.builtin})
+    return registry_of()
 
 
 @pytest.fixture(scope="module")

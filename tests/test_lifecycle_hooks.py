@@ -8,13 +8,11 @@ import types
 import torch
 
 import flexzoo
-import flexzoo.builtin
 from conftest import TINY_MANIFEST
-from flexzoo.artifact.format import read_artifact
-from flexzoo.host.registry import Registry
-from flexzoo.manifest.validation import load_manifest
+from flexzoo import load_manifest
 from flexzoo.plugin import hookspecs
 from flexzoo.plugin.components import REGISTRATION_HOOKS
+from flexzoo.testing import read_artifact, registry_of
 
 LIFECYCLE_HOOKS = sorted(name for name, value in vars(hookspecs).items()
                          if name.startswith("flexzoo_") and inspect.isfunction(value)
@@ -45,9 +43,7 @@ def test_implementations_taking_a_subset_of_the_arguments_are_called(manifest_fi
         seen["parameters"] = sum(p.numel() for p in model.parameters())
         return {"heads": sorted(model.heads)}
 
-    registry = Registry.from_modules({"builtin": flexzoo.builtin,
-                                      "probe": _plugin(flexzoo_model_built=model_built,
-                                                       flexzoo_artifact_metadata=artifact_metadata)})
+    registry = registry_of(probe=_plugin(flexzoo_model_built=model_built, flexzoo_artifact_metadata=artifact_metadata))
     manifest = load_manifest(manifest_file(TINY_MANIFEST), registry)
     model = flexzoo.build(manifest, registry)
     path = flexzoo.save(model, tmp_path, registry)
@@ -57,12 +53,11 @@ def test_implementations_taking_a_subset_of_the_arguments_are_called(manifest_fi
 
 
 def test_each_plugin_metadata_is_stored_under_its_own_name(manifest_file, tmp_path):
-    registry = Registry.from_modules({
-        "builtin": flexzoo.builtin,
-        "first": _plugin(flexzoo_artifact_metadata=lambda: {"n": 1}),  # no arguments at all
-        "second": _plugin(flexzoo_artifact_metadata=lambda manifest: {"name": manifest.model.name}),
-        "silent": _plugin(flexzoo_artifact_metadata=lambda model, manifest: None),
-    })
+    registry = registry_of(
+        first=_plugin(flexzoo_artifact_metadata=lambda: {"n": 1}),  # no arguments at all
+        second=_plugin(flexzoo_artifact_metadata=lambda manifest: {"name": manifest.model.name}),
+        silent=_plugin(flexzoo_artifact_metadata=lambda model, manifest: None),
+    )
     manifest = load_manifest(manifest_file(TINY_MANIFEST), registry)
     path = flexzoo.save(flexzoo.build(manifest, registry), tmp_path, registry)
     assert read_artifact(path).info["extra"] == {"first": {"n": 1}, "second": {"name": manifest.model.name}}
@@ -87,7 +82,7 @@ def test_an_api_1_compressor_taking_the_manifest_still_builds_with_a_deprecation
     legacy = _plugin(flexzoo_compressors=lambda: [flexzoo.Component("halve", halve)])
     legacy.FLEXZOO_PLUGIN_API = 1
     with pytest.warns(DeprecationWarning, match="plugin API 1 is deprecated"):
-        registry = Registry.from_modules({"builtin": flexzoo.builtin, "legacy": legacy})
+        registry = registry_of(legacy=legacy)
     manifest = load_manifest(manifest_file(TINY_MANIFEST + '\n[[compress]]\nuse = "halve"\n'), registry)
     with pytest.warns(DeprecationWarning, match="take `context: StepContext` instead"):
         model = flexzoo.build(manifest, registry)
@@ -135,8 +130,7 @@ def test_track_use_names_only_plugins_with_run_hooks(manifest_file):
 
     from flexzoo.errors import ManifestError
 
-    registry = Registry.from_modules({"builtin": flexzoo.builtin,
-                                      "tensorbored": _plugin(flexzoo_run_start=lambda run: None)})
+    registry = registry_of(tensorbored=_plugin(flexzoo_run_start=lambda run: None))
     with pytest.raises(ManifestError, match=r"no installed plugin `tensorboard` implements the run hooks"
                                             r"(.|\n)*did you mean `tensorbored`"):
         load_manifest(manifest_file(TINY_MANIFEST + '\n[track]\nuse = ["tensorboard"]\n'), registry)

@@ -11,13 +11,12 @@ import torch
 from safetensors import safe_open
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
+from flexzoo import ArtifactError, ManifestError, load_manifest
 from flexzoo.cli import main
-from flexzoo.errors import ArtifactError, ManifestError
 from flexzoo.features.lora.training import LowRankUpdate, adapt, adapter_parameter_names, merge_adapters
 from flexzoo.manifest.train import LoraSettings
-from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import Pipeline, train
+from flexzoo.testing import read_artifact
 
 CNN = """
 [model]

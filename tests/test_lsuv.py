@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from flexzoo.errors import ManifestError
-from flexzoo.manifest.validation import load_manifest
+from flexzoo import ManifestError, load_manifest
 from flexzoo.pipeline.stages import Pipeline
 
 MANIFEST = """

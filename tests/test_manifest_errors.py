@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from flexzoo import ManifestError, load_manifest
 from flexzoo.assembly.builder import plan
-from flexzoo.errors import ManifestError
-from flexzoo.manifest.validation import load_manifest
+from flexzoo.testing import registry_of
 
 VALID_HEAD = """
 [heads.out]
@@ -211,8 +211,6 @@ def test_resolved_manifest_fills_every_default(manifest_file, registry):
 
 def test_input_shape_that_fails_the_forward_pass(manifest_file):
     import flexzoo
-    import flexzoo.builtin
-    from flexzoo.host.registry import Registry
 
     class Fixed:
         @flexzoo.hookimpl
@@ -225,7 +223,7 @@ def test_input_shape_that_fails_the_forward_pass(manifest_file):
 
             return [flexzoo.Component("flat64", flat64)]
 
-    registry = Registry.from_modules({"builtin": flexzoo.builtin, "fixed": Fixed()})
+    registry = registry_of(fixed=Fixed())
     path = manifest_file(manifest('[backbone]\nuse = "flat64"'))
     message = problems(path, registry, deep=True)
     assert f"{path}:3: [model.input_shape] the backbone fixed:flat64 cannot take input of shape [1, 8, 8]" in message

@@ -17,13 +17,13 @@ from scipy import ndimage
 
 import flexzoo
 from conftest import TINY_MANIFEST
-from flexzoo.artifact.format import read_artifact
+from flexzoo import Predictor
 from flexzoo.monitoring.drift import DEFAULT_ALPHA, drift_scores
 from flexzoo.monitoring.log import RotatingLog, read_logs
 from flexzoo.monitoring.monitor import MonitorSettings, VersionMonitor, observed
 from flexzoo.monitoring.profile import PROFILE_SAMPLES, Profile
 from flexzoo.monitoring.summaries import Summaries
-from flexzoo.prediction import Predictor
+from flexzoo.testing import read_artifact
 
 DIGITS_MANIFEST = """
 [model]

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 import flexzoo
-from flexzoo.errors import ManifestError
-from flexzoo.manifest.validation import load_manifest
+from flexzoo import ManifestError, load_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TRAIN = """

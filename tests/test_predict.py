@@ -14,7 +14,7 @@ import torch
 
 import flexzoo
 from conftest import TINY_MANIFEST
-from flexzoo.prediction import Predictor
+from flexzoo import Predictor
 
 
 @pytest.fixture(scope="module")

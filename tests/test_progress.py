@@ -24,31 +24,15 @@ from rich.console import Console
 
 import flexzoo
 from conftest import TINY_MANIFEST
-from flexzoo.manifest.validation import load_manifest
+from flexzoo import load_manifest
 from flexzoo.pipeline.stages import train
 from flexzoo.reporting.progress import Bars
+from flexzoo.testing import manifest
 from flexzoo.training.progress import Progress
 
-SMALL_DIGITS = """
-[model]
-name = "small"
-seed = 3
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "mlp"
-widths = [32]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-
-[train]
-data = "digits"
-epochs = 2
-batch_size = 128
-lr = 0.01
-"""
+SMALL_DIGITS = manifest(name="small", seed=3, backbone={"use": "mlp", "widths": [32]},
+                        heads={"digit": {"use": "linear", "num_classes": 10}},
+                        train={"data": "digits", "epochs": 2, "batch_size": 128, "lr": 0.01}).toml()
 
 EPOCH_LINE = re.compile(r"epoch (\d)/2  train loss \d+\.\d{4}  val loss .*digit\.accuracy [\d.]+.*  \(\d+\.\d s\)")
 RATE = re.compile(r"[\d,]+ samples/s")

@@ -9,9 +9,8 @@ import pytest
 import torch
 
 import flexzoo
+from flexzoo import ManifestError, load_manifest
 from flexzoo.assembly.builder import plan
-from flexzoo.errors import ManifestError
-from flexzoo.manifest.validation import load_manifest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits_sequence.toml"
 

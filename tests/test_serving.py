@@ -24,8 +24,8 @@ from serving_helpers import TRAP_MANIFEST, TRAP_PLUGIN, Server, multipart, serve
 
 import flexzoo
 from conftest import TINY_MANIFEST
-from flexzoo.artifact.format import read_artifact
 from flexzoo.inputs.images import decode_image
+from flexzoo.testing import read_artifact
 from flexzoo.testing.distributions import make_distribution
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]  # servers, ranks, signals: `make test-flaky` runs them 10 times

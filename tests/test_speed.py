@@ -10,14 +10,11 @@ import pytest
 import torch
 
 import flexzoo
-import flexzoo.builtin
 from conftest import TINY_MANIFEST
-from flexzoo.artifact.format import read_artifact
-from flexzoo.errors import ArtifactError, ManifestError
-from flexzoo.host.registry import Registry
+from flexzoo import ArtifactError, ManifestError, load_manifest
 from flexzoo.manifest.train import TrainConfig
-from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import train
+from flexzoo.testing import read_artifact, registry_of
 from flexzoo.training.checkpoint import CheckpointWriter, checkpoint_state
 from flexzoo.training.optimization import make_optimizer
 
@@ -125,7 +122,7 @@ def test_a_step_that_cannot_restore_on_meta_gets_a_real_build(manifest_file, tmp
 
             return [flexzoo.Component("scale", scale)]
 
-    registry = Registry.from_modules({"builtin": flexzoo.builtin, "scaling": Plugin()})
+    registry = registry_of(scaling=Plugin())
     model = flexzoo.build(manifest_file(TINY_MANIFEST + '\n[[compress]]\nuse = "scale"\n'), registry)
     path = flexzoo.save(model, tmp_path, registry)
     loaded = flexzoo.load(path, registry)
@@ -151,7 +148,7 @@ def test_tied_parameters_stay_tied_after_loading(manifest_file, tmp_path):
 
             return [flexzoo.Component("tie", tie)]
 
-    registry = Registry.from_modules({"builtin": flexzoo.builtin, "tie": Plugin()})
+    registry = registry_of(tie=Plugin())
     model = flexzoo.build(manifest_file(TINY_MANIFEST + '\n[[compress]]\nuse = "tie"\n'), registry)
     loaded = flexzoo.load(flexzoo.save(model, tmp_path, registry), registry)
     assert loaded.backbone.alias[0].weight is loaded.heads["digit"][0].weight

@@ -9,28 +9,16 @@ import pytest
 import torch
 
 import flexzoo
-from flexzoo.errors import FlexzooError, ManifestError
+from flexzoo import FlexzooError, ManifestError, load_manifest
 from flexzoo.manifest.train import TrainConfig
-from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.run_hooks import run_directory
 from flexzoo.pipeline.stages import train
+from flexzoo.testing import manifest
 from flexzoo.training.checkpoint import checkpoint_state, join_tensors, split_tensors
 from flexzoo.training.optimization import lr_factor
 
-MLP_MODEL = """
-[model]
-name = "small"
-seed = 3
-input_shape = [1, 8, 8]
-
-[backbone]
-use = "mlp"
-widths = [32]
-
-[heads.digit]
-use = "linear"
-num_classes = 10
-"""
+MLP_MODEL = manifest(name="small", seed=3, backbone={"use": "mlp", "widths": [32]},
+                     heads={"digit": {"use": "linear", "num_classes": 10}}).toml()
 
 TRAIN_DIGITS = """
 [train]

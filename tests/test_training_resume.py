@@ -13,8 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from flexzoo.errors import FlexzooError
-from flexzoo.manifest.validation import load_manifest
+from flexzoo import FlexzooError, load_manifest
 from flexzoo.pipeline.stages import train
 from flexzoo.training.checkpoint import checkpoint_state
 

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 import flexzoo
-from flexzoo.errors import ManifestError
-from flexzoo.manifest.validation import load_manifest
+from flexzoo import ManifestError, load_manifest
 from flexzoo.pipeline.stages import train
 
 SOURCE = """

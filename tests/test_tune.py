@@ -13,9 +13,9 @@ import time
 import pytest
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
+from flexzoo import FlexzooError
 from flexzoo.cli import main
-from flexzoo.errors import FlexzooError
+from flexzoo.testing import read_artifact
 from flexzoo.tuning.search import parse_space
 
 MANIFEST = """

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import flexzoo
-import flexzoo.builtin
 import flexzoo_plugin_compress
-from flexzoo.host.registry import Registry
+from flexzoo.testing import registry_fixture
 
 
 def timm_backbone(architecture: str, img_size: int = 0, depth: int = 0):
@@ -30,7 +27,4 @@ class TimmModels:
         return [flexzoo.Component("timm_model", timm_backbone)]
 
 
-@pytest.fixture
-def registry() -> Registry:
-    return Registry.from_modules({"builtin": flexzoo.builtin, "compress": flexzoo_plugin_compress,
-                                  "timm_test": TimmModels()})
+registry = registry_fixture(flexzoo_plugin_compress, scope="function", timm_test=TimmModels())

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
+from flexzoo.testing import read_artifact
 
 TINY = """
 [model]

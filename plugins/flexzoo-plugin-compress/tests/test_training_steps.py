@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
-from flexzoo.errors import ManifestError
+from flexzoo import ManifestError
 from flexzoo.pipeline.stages import Pipeline, train
+from flexzoo.testing import read_artifact
 
 DIGITS = """
 [model]

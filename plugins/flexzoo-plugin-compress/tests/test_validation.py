@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import flexzoo
-from flexzoo.errors import ManifestError
+from flexzoo import ManifestError
 
 BASE = """
 [model]

@@ -14,11 +14,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import flexzoo.builtin
 from flexzoo.artifact.format import read_artifact
-from flexzoo.host.registry import Registry
 from flexzoo.manifest.validation import load_manifest
 from flexzoo.pipeline.stages import train
+from flexzoo.testing import registry_of
 
 # No normalization and no dropout: with the same global batch, ranks must reproduce one process exactly.
 MANIFEST = """
@@ -68,7 +67,7 @@ def write_manifest(directory: Path, strategy: str, epochs: int = 1, train: str =
 
 def single_run(directory: Path, epochs: int, backbone: str = "") -> tuple[dict[str, torch.Tensor], dict]:
     """Weights and last validation metrics of the run in this process, on one rank."""
-    registry = Registry.from_modules({"builtin": flexzoo.builtin})
+    registry = registry_of()
     manifest = load_manifest(write_manifest(directory, "single", epochs, backbone=backbone), registry)
     result = train(manifest, directory, registry, show_progress=False)
     return load_file(str(result.artifact)), result.history[-1]["validation"]

@@ -13,13 +13,13 @@ import pytest
 from distributed_runs import assert_same_run, ranks_of, write_manifest, zoo
 
 import flexzoo_plugin_distributed
-from flexzoo.host.registry import Registry
+from flexzoo.testing import registry_of
 
 pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times
 
 
 def test_the_plugin_offers_ddp_fsdp_and_zero():
-    registry = Registry.from_modules({"distributed": flexzoo_plugin_distributed})
+    registry = registry_of(flexzoo_plugin_distributed, builtin=False)
     assert [c.name for c in registry.components("strategy")] == ["ddp", "fsdp", "zero"]
 
 
@@ -84,7 +84,7 @@ def test_zero_keeps_the_trainers_optimizer_and_its_steps(kind):
     plain_model = torch.nn.Linear(4, 3)
     zero_model = torch.nn.Linear(4, 3)
     zero_model.load_state_dict(plain_model.state_dict())
-    strategy = Registry.from_modules({"distributed": flexzoo_plugin_distributed}).resolve("strategy", "zero") \
+    strategy = registry_of(flexzoo_plugin_distributed, builtin=False).resolve("strategy", "zero") \
         .component.factory()
     strategy.setup()  # a group of one
     try:

@@ -20,7 +20,7 @@ from distributed_runs import assert_same_run, free_port, ranks_of, write_manifes
 from safetensors.torch import load_file
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
+from flexzoo.testing import read_artifact
 from flexzoo.training.checkpoint import checkpoint_state
 
 pytestmark = pytest.mark.processes  # servers, ranks, signals: `make test-flaky` runs them 10 times

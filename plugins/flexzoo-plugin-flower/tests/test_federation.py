@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 import flexzoo
-from flexzoo.artifact.format import read_artifact
+from flexzoo.testing import read_artifact
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]  # servers, ranks, signals: `make test-flaky` runs them 10 times
 

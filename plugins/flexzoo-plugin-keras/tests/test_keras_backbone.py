@@ -11,10 +11,9 @@ import pytest
 import torch
 
 import flexzoo
-import flexzoo.builtin
 import flexzoo_plugin_keras
 from flexzoo import ManifestError, build
-from flexzoo.host.registry import Registry
+from flexzoo.testing import registry_fixture
 from flexzoo_plugin_keras.backend import import_keras
 
 keras = import_keras()
@@ -24,9 +23,7 @@ APPLICATIONS = {"MobileNet": "options = { alpha = 0.25 }", "MobileNetV2": "optio
                 "MobileNetV3Small": "options = { alpha = 0.75 }", "VGG16": ""}
 
 
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return Registry.from_modules({"builtin": flexzoo.builtin, "keras": flexzoo_plugin_keras})
+registry = registry_fixture(flexzoo_plugin_keras)
 
 
 def manifest(tmp_path, use: str, backbone: str, input_shape: str = "[3, 32, 32]") -> str:

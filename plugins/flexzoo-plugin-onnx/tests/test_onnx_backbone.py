@@ -13,10 +13,9 @@ import torch
 from onnx_files import helper_cnn
 
 import flexzoo
-import flexzoo.builtin
 import flexzoo_plugin_onnx
 from flexzoo import ArtifactError, ManifestError, build
-from flexzoo.host.registry import Registry
+from flexzoo.testing import registry_fixture
 
 MANIFEST = """
 [model]
@@ -57,9 +56,7 @@ hidden = [8]
 TRAIN = '\n[train]\ndata = "digits"\nepochs = 1\nbatch_size = 64\nlr = 0.01\n'
 
 
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return Registry.from_modules({"builtin": flexzoo.builtin, "onnx": flexzoo_plugin_onnx})
+registry = registry_fixture(flexzoo_plugin_onnx)
 
 
 @pytest.fixture

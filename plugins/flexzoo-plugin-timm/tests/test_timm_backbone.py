@@ -10,10 +10,9 @@ import torch
 from safetensors.torch import save_file
 
 import flexzoo
-import flexzoo.builtin
 import flexzoo_plugin_timm
 from flexzoo import ManifestError, build
-from flexzoo.host.registry import Registry
+from flexzoo.testing import registry_fixture
 
 TWO_HEADS = """
 [model]
@@ -36,9 +35,7 @@ hidden = [16]
 """
 
 
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return Registry.from_modules({"builtin": flexzoo.builtin, "timm": flexzoo_plugin_timm})
+registry = registry_fixture(flexzoo_plugin_timm)
 
 
 @pytest.fixture

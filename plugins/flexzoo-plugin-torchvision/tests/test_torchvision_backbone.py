@@ -12,10 +12,9 @@ from safetensors.torch import save_file
 from sklearn.datasets import load_digits
 
 import flexzoo
-import flexzoo.builtin
 import flexzoo_plugin_torchvision
 from flexzoo import ManifestError, build
-from flexzoo.host.registry import Registry
+from flexzoo.testing import registry_fixture
 
 MANIFEST = """
 [model]
@@ -51,9 +50,7 @@ WITHOUT_AUX = {"googlenet": {"aux_logits": False, "init_weights": True},
                "inception_v3": {"aux_logits": False, "init_weights": True}}
 
 
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return Registry.from_modules({"builtin": flexzoo.builtin, "torchvision": flexzoo_plugin_torchvision})
+registry = registry_fixture(flexzoo_plugin_torchvision)
 
 
 @pytest.fixture

@@ -10,17 +10,14 @@ import torch
 from test_transformers_backbone import manifest, save_pretrained_tiny, tiny
 
 import flexzoo
-import flexzoo.builtin
 import flexzoo_plugin_transformers
 from flexzoo import ManifestError, build
-from flexzoo.host.registry import Registry
+from flexzoo.testing import registry_fixture
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "transformers_digits.toml"
 
 
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return Registry.from_modules({"builtin": flexzoo.builtin, "transformers": flexzoo_plugin_transformers})
+registry = registry_fixture(flexzoo_plugin_transformers)
 
 
 def test_a_text_artifact_reloads_identically_without_the_weights_directory(registry, tmp_path):

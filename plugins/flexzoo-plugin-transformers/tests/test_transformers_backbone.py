@@ -9,19 +9,15 @@ import torch
 from tiny_configs import INPUT_SHAPES, tiny_keys
 from transformers import AutoConfig, AutoModel
 
-import flexzoo
-import flexzoo.builtin
 import flexzoo_plugin_transformers
 from flexzoo import build
-from flexzoo.host.registry import Registry
+from flexzoo.testing import registry_fixture
 from flexzoo_plugin_transformers.model_list import MODELS as SHIPPED
 
 MODELS = SHIPPED.read().details
 
 
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return Registry.from_modules({"builtin": flexzoo.builtin, "transformers": flexzoo_plugin_transformers})
+registry = registry_fixture(flexzoo_plugin_transformers)
 
 
 def toml_value(value: object) -> str:
