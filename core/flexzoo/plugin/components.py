@@ -7,53 +7,26 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from flexzoo.plugin.kinds import COMPONENT_KINDS
+
 if TYPE_CHECKING:
     from flexzoo.plugin.tasks import HeadTask
 
 __all__ = ["HOST_PARAMETERS", "KINDS", "REGISTRATION_HOOKS", "Component", "RegisteredComponent", "host_arguments",
            "kind_from_word"]
 
-#: Component kinds, singular, in lifecycle order.
-KINDS: tuple[str, ...] = ("backbone", "head", "initializer", "compressor", "strategy", "dataset", "tracker",
-                          "explainer")
+#: Component kinds, singular, in lifecycle order (each declared once, in :mod:`flexzoo.plugin.kinds`).
+KINDS: tuple[str, ...] = tuple(kind.name for kind in COMPONENT_KINDS)
 
 #: The registration hook of each kind.
-REGISTRATION_HOOKS: dict[str, str] = {
-    "backbone": "flexzoo_backbones",
-    "head": "flexzoo_heads",
-    "initializer": "flexzoo_initializers",
-    "compressor": "flexzoo_compressors",
-    "strategy": "flexzoo_strategies",
-    "dataset": "flexzoo_datasets",
-    "tracker": "flexzoo_trackers",
-    "explainer": "flexzoo_explainers",
-}
-
-_CONTEXT = "the host's StepContext (data, fine-tune, evaluate, artifacts)"
-_API_1_MANIFEST = "the resolved manifest (plugin API 1, deprecated: take `context`)"
+REGISTRATION_HOOKS: dict[str, str] = {kind.name: kind.hook for kind in COMPONENT_KINDS}
 
 #: Factory parameters the host fills in itself (in this order); a manifest may not set them.
 #: :func:`host_arguments` fills them; validation and ``zoo info`` read the same table.
 HOST_PARAMETERS: dict[str, dict[str, str]] = {
-    "backbone": {"input_shape": "filled from [model] input_shape",
-                 "context": _CONTEXT,
-                 "members": "the [ensemble] member models, built by the host from their stored manifests",
-                 "branches": "one backbone per [inputs.<name>], built by the host (a fusion's parameter)",
-                 "features": "each [inputs] branch's feature size (a fusion's parameter)",
-                 "returns": '"pooled", or "maps" when the heads take feature maps',
-                 "manifest": _API_1_MANIFEST},
-    "head": {"in_features": "filled from the backbone's feature size",
-             "feature_maps": "the backbone's feature maps (name, channels, stride), for a head that takes maps",
-             "input_shape": "filled from [model] input_shape"},
-    "initializer": {"input_shape": "filled from [model] input_shape",
-                    "context": "the host's StepContext (a data-dependent initializer reads [train] batches)",
-                    "manifest": _API_1_MANIFEST},
-    "compressor": {"input_shape": "filled from [model] input_shape",
-                   "context": _CONTEXT,
-                   "manifest": _API_1_MANIFEST},
-    "dataset": {"location": "filled from [train] data (`name:LOCATION`; paths resolved from the manifest)",
-                "input_shape": "filled from [model] input_shape"},
-}
+    kind.name: dict(kind.host_parameters) for kind in COMPONENT_KINDS if kind.host_parameters}
+
+_PLURALS = {kind.plural: kind.name for kind in COMPONENT_KINDS}
 
 
 def host_arguments(kind: str, declared: Collection[str], supply: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
@@ -69,13 +42,7 @@ def host_arguments(kind: str, declared: Collection[str], supply: Mapping[str, Ca
 def kind_from_word(word: str) -> str | None:
     """Map 'backbones', 'Backbone' or 'heads' to a kind, or None when it names no kind."""
     word = word.lower()
-    if word in KINDS:
-        return word
-    if word.endswith("s") and word[:-1] in KINDS:
-        return word[:-1]
-    if word.endswith("ies") and f"{word[:-3]}y" in KINDS:  # strategies
-        return f"{word[:-3]}y"
-    return None
+    return word if word in KINDS else _PLURALS.get(word)
 
 
 @dataclass(frozen=True)
