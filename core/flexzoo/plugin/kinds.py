@@ -10,10 +10,12 @@ record here plus the code it points at. This module imports nothing, so reading 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["COMPONENT_KINDS", "ComponentKind"]
+__all__ = ["COMPONENT_KINDS", "ComponentKind", "kind_named", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,8 @@ class ComponentKind:
     :param check: ``"module:function"`` of the kit check that holds a component of this kind to its Protocol;
         ``flexzoo.testing.check_component`` calls it with the arguments it declares (``input_shape``,
         ``example``, ``location``).
-    :param example: ``"module:attribute"`` of the :class:`flexzoo.scaffold.components.Example` that
-        ``zoo new-plugin --kinds`` writes for this kind.
+    :param example: ``"module:attribute"`` of the :class:`flexzoo.scaffold.components.Template` (source,
+        factory, imports, manifest lines) that ``zoo new-plugin --kinds`` writes for this kind.
     :param hook_doc: the registration hook's docstring (what the factory takes and returns, and when the
         host calls what); docs/plugins.md's hook reference is rendered from it.
     :param host_parameters: factory parameters the host fills in itself, in this order, with what each
@@ -257,3 +259,17 @@ COMPONENT_KINDS: tuple[ComponentKind, ...] = (
         """,
     ),
 )
+
+
+def kind_named(name: str) -> ComponentKind:
+    """The declaration of the kind ``name`` (singular); KeyError naming the kinds when there is none."""
+    for kind in COMPONENT_KINDS:
+        if kind.name == name:
+            return kind
+    raise KeyError(f"no component kind {name!r}; kinds: {', '.join(k.name for k in COMPONENT_KINDS)}")
+
+
+def resolve(reference: str) -> Any:
+    """The object a ``"module:attribute"`` reference of a declaration names (imported on first use)."""
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)

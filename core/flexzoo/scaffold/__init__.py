@@ -12,8 +12,12 @@ from string import Template
 from flexzoo._version import PLUGIN_API_VERSION, __version__
 from flexzoo.errors import FlexzooError
 from flexzoo.plugin.components import KINDS, REGISTRATION_HOOKS
+from flexzoo.plugin.kinds import COMPONENT_KINDS, resolve
 from flexzoo.scaffold import files
-from flexzoo.scaffold.components import EXAMPLE_USE, HOST_USE, TEMPLATES
+from flexzoo.scaffold.components import HOST_USE
+
+#: kind -> the example component written for it (named by the kind's declaration).
+TEMPLATES = {kind.name: resolve(kind.example) for kind in COMPONENT_KINDS}
 
 PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 DEFAULT_KINDS = ("backbone", "head")
@@ -42,7 +46,7 @@ def _components_module(name: str, kinds: Sequence[str]) -> str:
 
 
 def _manifest(name: str, kinds: Sequence[str]) -> str:
-    parts = [Template(EXAMPLE_USE[k]).substitute(name=name) if k in kinds else HOST_USE.get(k, "") for k in KINDS]
+    parts = [Template(TEMPLATES[k].use).substitute(name=name) if k in kinds else HOST_USE.get(k, "") for k in KINDS]
     return "\n".join(part for part in parts if part)
 
 

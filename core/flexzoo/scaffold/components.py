@@ -4,7 +4,8 @@ Each template defines one factory that follows its kind's Protocol (``flexzoo.pl
 ``Head``, ``Initializer``, ``CompressionStep``, ``Strategy``, ``DataSource``, ``Tracker``, ``Explainer``), says so
 in its docstring and return annotation, and imports torch inside the function so that listing the new plugin stays
 cheap.
-``EXAMPLE_USE`` says how a manifest uses it.
+Its :class:`Template` also says how a manifest uses it; the kind's declaration in ``flexzoo.plugin.kinds``
+names the template.
 """
 
 from __future__ import annotations
@@ -333,37 +334,31 @@ def test_jsonl_log_logs_a_zoo_train_run(tmp_path):
 
 @dataclass(frozen=True)
 class Template:
-    """One kind's example: its source, its factory's name, what it imports from ``flexzoo.plugin``."""
+    """One kind's example: its source, its factory's name, what it imports from ``flexzoo.plugin``, the
+    manifest lines that use it (``$name`` is the plugin; empty when a manifest does not name it) and its
+    extra test. Each kind's declaration (``flexzoo.plugin.kinds``) names its template here."""
 
     source: str
     factory: str
     imports: tuple[str, ...]
+    use: str = ""
     test: str = ""
 
 
-#: kind -> the example component written for it.
-TEMPLATES: dict[str, Template] = {
-    "backbone": Template(BACKBONE, "flat", ("Backbone",)),
-    "head": Template(HEAD, "dense", ("Head",)),
-    "initializer": Template(INITIALIZER, "small_normal", ("Initializer",)),
-    "compressor": Template(COMPRESSOR, "magnitude_prune", ("CompressionStep",)),
-    "strategy": Template(STRATEGY, "threads", ("SingleProcess", "Strategy"), STRATEGY_TEST),
-    "dataset": Template(DATASET, "stripes", ("DataSource",)),
-    "tracker": Template(TRACKER, "jsonl_log", ("Tracker",), TRACKER_TEST),
-    "explainer": Template(EXPLAINER, "gradient_times_input", ("Explainer",)),
-}
-
-#: kind -> the manifest lines that use the example component (``$name`` is the plugin).
-EXAMPLE_USE: dict[str, str] = {
-    "backbone": '[backbone]\nuse = "$name:flat"\nwidth = 16\n',
-    "head": '[heads.label]\nuse = "$name:dense"\nnum_classes = 3\n',
-    "initializer": '[[init]]\nuse = "$name:small_normal"\nmatch = "*"\n',
-    "compressor": '[[compress]]\nuse = "$name:magnitude_prune"\namount = 0.25\n',
-    "strategy": '[distributed]\nuse = "$name:threads"\n',
-    "dataset": '',  # a data source is used by [train] data = "$name:stripes"
-    "tracker": '',  # a tracker is used by [track] use = ["jsonl_log"], its settings in [track.jsonl_log]
-    "explainer": '',  # an explainer is used by zoo explain --method acme:gradient_times_input
-}
+BACKBONE_EXAMPLE = Template(BACKBONE, "flat", ("Backbone",), use='[backbone]\nuse = "$name:flat"\nwidth = 16\n')
+HEAD_EXAMPLE = Template(HEAD, "dense", ("Head",), use='[heads.label]\nuse = "$name:dense"\nnum_classes = 3\n')
+INITIALIZER_EXAMPLE = Template(INITIALIZER, "small_normal", ("Initializer",),
+                               use='[[init]]\nuse = "$name:small_normal"\nmatch = "*"\n')
+COMPRESSOR_EXAMPLE = Template(COMPRESSOR, "magnitude_prune", ("CompressionStep",),
+                              use='[[compress]]\nuse = "$name:magnitude_prune"\namount = 0.25\n')
+STRATEGY_EXAMPLE = Template(STRATEGY, "threads", ("SingleProcess", "Strategy"),
+                            use='[distributed]\nuse = "$name:threads"\n', test=STRATEGY_TEST)
+#: A data source is used by [train] data = "$name:stripes".
+DATASET_EXAMPLE = Template(DATASET, "stripes", ("DataSource",))
+#: A tracker is used by [track] use = ["jsonl_log"], its settings in [track.jsonl_log].
+TRACKER_EXAMPLE = Template(TRACKER, "jsonl_log", ("Tracker",), test=TRACKER_TEST)
+#: An explainer is used by zoo explain --method acme:gradient_times_input.
+EXPLAINER_EXAMPLE = Template(EXPLAINER, "gradient_times_input", ("Explainer",))
 
 #: What the manifest uses for a kind the plugin does not offer (the host's own components).
 HOST_USE: dict[str, str] = {

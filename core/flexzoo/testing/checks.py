@@ -18,13 +18,13 @@ from flexzoo.errors import ParameterError
 from flexzoo.host.registry import Registry
 from flexzoo.manifest import schema
 from flexzoo.plugin.components import RegisteredComponent
+from flexzoo.plugin.kinds import kind_named, resolve
 from flexzoo.plugin.protocols import Backbone, DataDependentInitializer, FeatureMap, Head, Initializer
 from flexzoo.testing.compressors import check_compressor
 from flexzoo.testing.datasets import check_dataset
 from flexzoo.testing.explainers import check_explainer
 from flexzoo.testing.inputs import BATCH, data_context, declared, example_arguments, member_models
 from flexzoo.testing.strategies import check_strategy
-from flexzoo.testing.tracking import check_tracker_component
 
 __all__ = ["HEAVY_MODULES", "check_backbone", "check_component", "check_compressor", "check_dataset",
            "check_explainer", "check_head", "check_initializer", "check_listing_is_light", "check_schema",
@@ -229,23 +229,14 @@ def _check_data_dependent(entry: RegisteredComponent, init: Any, net: Any) -> No
 
 def check_component(entry: RegisteredComponent, input_shape: Sequence[int], example: Mapping[str, Any] | None = None,
                     location: str = "") -> None:
-    """Run the check of the component's kind (``location``: the data a dataset source reads)."""
-    if entry.kind == "backbone":
-        check_backbone(entry, input_shape, example)
-    elif entry.kind == "head":
-        check_head(entry, 8, example)
-    elif entry.kind == "initializer":
-        check_initializer(entry, example)
-    elif entry.kind == "compressor":
-        check_compressor(entry, example)
-    elif entry.kind == "dataset":
-        check_dataset(entry, input_shape, example, location)
-    elif entry.kind == "explainer":
-        check_explainer(entry, example)
-    elif entry.kind == "tracker":
-        check_tracker_component(entry, example)
-    else:
-        check_strategy(entry, example)
+    """Run the check of the component's kind (``location``: the data a dataset source reads).
+
+    The kind's declaration (``flexzoo.plugin.kinds``) names its check, which receives the entry and whichever
+    of ``input_shape``, ``example`` and ``location`` it declares.
+    """
+    check = resolve(kind_named(entry.kind).check)
+    offered = {"input_shape": input_shape, "example": example, "location": location}
+    check(entry, **{name: value for name, value in offered.items() if name in inspect.signature(check).parameters})
 
 
 _LISTING = """
