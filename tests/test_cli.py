@@ -58,9 +58,9 @@ sys.exit(status)
 HELP_MODULES = {
     "flexzoo", "flexzoo._version", "flexzoo.cli", "flexzoo.errors", "flexzoo.host", "flexzoo.hub",
     "flexzoo.hub.references", "flexzoo.hub.sources", "flexzoo.manifest", "flexzoo.manifest.defaults",
-    "flexzoo.plugin", "flexzoo.plugin.components", "flexzoo.plugin.hookspecs", "flexzoo.plugin.protocols",
-    "flexzoo.plugin.single_process", "flexzoo.plugin.steps", "flexzoo.plugin.tracking", "flexzoo.reporting",
-    "flexzoo.reporting.tables"}
+    "flexzoo.plugin", "flexzoo.plugin.components", "flexzoo.plugin.hookspecs", "flexzoo.plugin.kinds",
+    "flexzoo.plugin.protocols", "flexzoo.plugin.single_process", "flexzoo.plugin.steps", "flexzoo.plugin.tracking",
+    "flexzoo.reporting", "flexzoo.reporting.tables"}
 #: ``zoo list`` adds discovery, the registry and what the plugins import at registration (the helpers);
 #: flexzoo.builtin.* are the built-in plugin's own modules. No manifest validation, no training.
 LIST_MODULES = HELP_MODULES | {
