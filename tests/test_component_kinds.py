@@ -74,7 +74,7 @@ def test_kind_named_names_the_kinds_for_an_unknown_one():
         kind_named("heads")
 
 
-def test_a_plugin_scaffolded_with_every_kind_declares_one_component_per_kind_through_its_hook(tmp_path, monkeypatch):
+def test_a_plugin_scaffolded_with_every_kind_declares_each_through_its_hook_and_passes_its_check(tmp_path, monkeypatch):
     for path, text in render("kindzoo", KINDS).items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
@@ -84,10 +84,9 @@ def test_a_plugin_scaffolded_with_every_kind_declares_one_component_per_kind_thr
         assert sorted(entry.kind for entry in components) == sorted(KINDS)
         for entry in components:
             check_schema(entry)
-        for entry in components:
-            if entry.kind in ("backbone", "head", "initializer"):  # the quick checks, run through the declaration
-                check_component(entry, (1, 8, 8), {"head": {"dense": {"num_classes": 3}}}.get(entry.kind, {}).get(
-                    entry.name))
+        for entry in components:  # the tracker's check trains twice (seconds): test_plugin_kinds runs trackers
+            if entry.kind != "tracker":
+                check_component(entry, (1, 8, 8), {"num_classes": 3} if entry.kind == "head" else None)
     finally:
         for name in [m for m in sys.modules if m.startswith("flexzoo_plugin_kindzoo")]:
             del sys.modules[name]
