@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-ALL_KINDS = "backbone,head,initializer,compressor,strategy,dataset,tracker,explainer"
+from flexzoo.plugin.components import KINDS
+
+ALL_KINDS = ",".join(KINDS)  # a newly declared kind is scaffolded, installed and trained too
 
 
 MANIFEST = """
