@@ -3,6 +3,7 @@ record or named by it, and each thing it names exists."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import sys
@@ -13,7 +14,7 @@ import flexzoo.plugin
 from flexzoo.plugin import hookspecs, protocols
 from flexzoo.plugin.components import HOST_PARAMETERS, KINDS, REGISTRATION_HOOKS, kind_from_word
 from flexzoo.plugin.kinds import COMPONENT_KINDS, ComponentKind, kind_named, resolve
-from flexzoo.scaffold import render
+from flexzoo.scaffold import TEMPLATES, render
 from flexzoo.scaffold.components import Template
 from flexzoo.testing import check_component, check_schema, plugin_components
 
@@ -86,7 +87,7 @@ def test_a_plugin_scaffolded_with_every_kind_declares_each_through_its_hook_and_
             check_schema(entry)
         for entry in components:  # the tracker's check trains twice (seconds): test_plugin_kinds runs trackers
             if entry.kind != "tracker":
-                check_component(entry, (1, 8, 8), {"num_classes": 3} if entry.kind == "head" else None)
+                check_component(entry, (1, 8, 8), ast.literal_eval(TEMPLATES[entry.kind].required or "None"))
     finally:
         for name in [m for m in sys.modules if m.startswith("flexzoo_plugin_kindzoo")]:
             del sys.modules[name]

@@ -21,8 +21,6 @@ TEMPLATES = {kind.name: resolve(kind.example) for kind in COMPONENT_KINDS}
 
 PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 DEFAULT_KINDS = ("backbone", "head")
-#: Example parameters the conformance test needs, for kinds whose example has required ones.
-REQUIRED_EXAMPLES = {"head": '"head": {"dense": {"num_classes": 3}}'}
 
 
 def _requirement() -> str:
@@ -57,7 +55,8 @@ def render(name: str, kinds: Sequence[str]) -> dict[str, str]:
     package = f"flexzoo_plugin_{name}"
     init = Template(files.INIT).substitute(common) + "".join(
         Template(files.HOOK).substitute(hook=REGISTRATION_HOOKS[k], component=TEMPLATES[k].factory) for k in kinds)
-    examples = "{" + ", ".join(REQUIRED_EXAMPLES[k] for k in kinds if k in REQUIRED_EXAMPLES) + "}"
+    examples = "{" + ", ".join(f'"{k}": {{"{TEMPLATES[k].factory}": {TEMPLATES[k].required}}}'
+                               for k in kinds if TEMPLATES[k].required) + "}"
     qualified = "".join(f'\n    "{name}:{TEMPLATES[k].factory}",' for k in kinds)
     kind_tests = "".join(Template(TEMPLATES[k].test).substitute(name=name) for k in kinds)
     manifest = _manifest(name, kinds)

@@ -335,18 +335,21 @@ def test_jsonl_log_logs_a_zoo_train_run(tmp_path):
 @dataclass(frozen=True)
 class Template:
     """One kind's example: its source, its factory's name, what it imports from ``flexzoo.plugin``, the
-    manifest lines that use it (``$name`` is the plugin; empty when a manifest does not name it) and its
+    manifest lines that use it (``$name`` is the plugin; empty when a manifest does not name it), the
+    parameters its conformance test must pass (a dict's source; empty when none are required) and its
     extra test. Each kind's declaration (``flexzoo.plugin.kinds``) names its template here."""
 
     source: str
     factory: str
     imports: tuple[str, ...]
     use: str = ""
+    required: str = ""
     test: str = ""
 
 
 BACKBONE_EXAMPLE = Template(BACKBONE, "flat", ("Backbone",), use='[backbone]\nuse = "$name:flat"\nwidth = 16\n')
-HEAD_EXAMPLE = Template(HEAD, "dense", ("Head",), use='[heads.label]\nuse = "$name:dense"\nnum_classes = 3\n')
+HEAD_EXAMPLE = Template(HEAD, "dense", ("Head",), use='[heads.label]\nuse = "$name:dense"\nnum_classes = 3\n',
+                        required='{"num_classes": 3}')
 INITIALIZER_EXAMPLE = Template(INITIALIZER, "small_normal", ("Initializer",),
                                use='[[init]]\nuse = "$name:small_normal"\nmatch = "*"\n')
 COMPRESSOR_EXAMPLE = Template(COMPRESSOR, "magnitude_prune", ("CompressionStep",),
