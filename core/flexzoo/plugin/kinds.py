@@ -5,7 +5,8 @@ factories return, the factory parameters the host fills in, the documentation of
 where its kit check and ``zoo new-plugin`` example live. ``flexzoo.plugin.components`` derives ``KINDS``,
 ``REGISTRATION_HOOKS`` and ``HOST_PARAMETERS`` from it, and ``flexzoo.plugin.hookspecs`` makes one
 ``flexzoo_<plural>`` hookspec per kind. A test checks that every named thing exists, so adding a kind is one
-record here plus the code it points at. This module imports nothing, so reading it stays cheap.
+record here plus the code it points at. This module imports nothing of flexzoo (the references are strings,
+resolved on use), so reading it stays cheap and below every layer.
 """
 
 from __future__ import annotations
