@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from flexzoo._version import PLUGIN_API_VERSION, __version__
+from flexzoo.artifact.digest import CHUNK_BYTES, TREE_KEYS, tree_root
 from flexzoo.artifact.format import FORMAT, artifact_path, canonical_json, metadata_digest
 from flexzoo.atomic import write_atomically
 from flexzoo.compression.steps import Compression
@@ -44,14 +45,26 @@ def weights_of(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> list[tuple[str, str, list[int], memoryview]]:
+    return [(name, SAFETENSORS_DTYPES[tensor.dtype], list(tensor.shape),
+             tensor.reshape(-1).view(torch.uint8).numpy().data) for name, tensor in sorted(tensors.items())]
+
+
 def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
     """The same digest as ``hash_file_tensors`` computes from a written file."""
     digest = hashlib.sha256()
-    for name in sorted(tensors):
-        tensor = tensors[name]
-        digest.update(tensor_digest_prefix(name, SAFETENSORS_DTYPES[tensor.dtype], list(tensor.shape)))
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+    for name, dtype, shape, data in _tensor_bytes(tensors):
+        digest.update(tensor_digest_prefix(name, dtype, shape))
+        digest.update(data)
     return digest.hexdigest()
+
+
+def weights_digests(tensors: dict[str, torch.Tensor]) -> dict[str, str]:
+    """The header's weight digests: the sequential ``weights_sha256`` that names the weights, and the tree
+    root that loads verify on every core (:mod:`flexzoo.artifact.digest`)."""
+    sequential = weights_sha256(tensors)
+    root = tree_root(_tensor_bytes(tensors), sequential)
+    return {"weights_sha256": sequential, TREE_KEYS[0]: root, TREE_KEYS[1]: str(CHUNK_BYTES)}
 
 
 def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict[str, torch.Tensor],
@@ -163,7 +176,7 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
         info["profile"] = profile
     document = canonical_json(info)
     return {"format": FORMAT, "flexzoo": document, "metadata_sha256": metadata_digest(document),
-            "weights_sha256": weights_sha256(tensors)}
+            **weights_digests(tensors)}
 
 
 def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry, *,
