@@ -74,7 +74,7 @@ def _load(port: int, path: str, concurrency: int, body: str | None = None, total
     stop_at = time.monotonic() + (seconds or SECONDS)
 
     def caller() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)  # a compiled model may recompile
         while time.monotonic() < stop_at:
             with lock:
                 if next(counter, None) is None:
@@ -100,7 +100,7 @@ def _load(port: int, path: str, concurrency: int, body: str | None = None, total
 
 
 def _single(port: int, path: str, body: str) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)  # a compiled model may recompile
     connection.request("POST", path, body, {"Content-Type": "application/json"})
     connection.getresponse().read()
     connection.close()
