@@ -7,7 +7,10 @@ of 3 after a warm-up, interleaved:
 - ``zoo build`` of a manifest with ``pretrained = true`` and two linear heads (``--no-lock``);
 - the same build with a ``MANIFEST.lock`` beside it (the lock check: commit and sha256);
 - by hand: ``timm.create_model("resnet50", pretrained=True, num_classes=0)`` plus the two heads, and the
-  same plus writing the weights with safetensors (``zoo build`` writes an artifact; the bare script does not).
+  same plus writing the weights with safetensors (``zoo build`` writes an artifact; the bare script does not);
+- issue 28's row: the same manifest without ``pretrained`` (weights made here) against the script with
+  ``pretrained=False`` and save_file, in wall and CPU seconds (CPU is steadier on a shared machine), with
+  where zoo build's CPU goes (bench/build_phases.py: imports, dry run, build, card, hashing, write, other).
 
     python bench/measure_pretrained.py
 """
@@ -59,6 +62,47 @@ if len(sys.argv) > 2:
 """
 
 
+BY_HAND_FRESH = BY_HAND.replace("pretrained=True", "pretrained=False")
+
+
+def _cpu_seconds(commands: list[list[str]], env: dict[str, str]) -> list[float]:
+    """Median CPU seconds (user + system) of each whole process, interleaved, after WARMUP rounds."""
+    import statistics
+    import subprocess
+
+    runs: list[list[float]] = [[] for _ in commands]
+    for round_index in range(WARMUP + REPEATS):
+        for index, command in enumerate(commands):
+            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(process.pid, 0)
+            assert status == 0, command
+            if round_index >= WARMUP:
+                runs[index].append(usage.ru_utime + usage.ru_stime)
+    return [statistics.median(values) for values in runs]
+
+
+def fresh_build(folder: Path, env: dict[str, str]) -> list[Row]:
+    """zoo build of the manifest without pretrained weights vs the hand-written script, and where the time goes."""
+    import json
+    import subprocess
+
+    manifest = folder / "fresh.toml"
+    manifest.write_text(MANIFEST.format(model=MODEL).replace("pretrained = true\n", ""))
+    commands = [[sys.executable, "-m", "flexzoo", "build", str(manifest), "-o", str(folder / "fresh")],
+                [sys.executable, "-c", BY_HAND_FRESH, MODEL, str(folder / "fresh_by_hand.safetensors")]]
+    build, by_hand = command_seconds(commands, REPEATS, env, warmup=WARMUP)
+    build_cpu, by_hand_cpu = _cpu_seconds(commands, env)
+    done = subprocess.run([sys.executable, str(Path(__file__).parent / "build_phases.py"), str(manifest),
+                           str(folder / "phases")], check=True, capture_output=True, text=True, env=env)
+    phases = json.loads(done.stdout.strip().splitlines()[-1])
+    breakdown = "zoo build CPU by phase: " + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in phases.items())
+    note = f"whole process, pretrained = false, median of {REPEATS} interleaved; {breakdown}"
+    return [Row(f"zoo build, {MODEL} (weights made here) vs hand-written script + save_file, wall", build, by_hand,
+                "s", target=1.05, note=note),
+            Row(f"zoo build, {MODEL} (weights made here) vs hand-written script + save_file, CPU", build_cpu,
+                by_hand_cpu, "s", target=1.05, note=note)]
+
+
 def prepare(folder: Path) -> tuple[Path, dict[str, str]]:
     """The cache with resnet50 weights, the manifest, and the environment of the runs."""
     import timm
@@ -91,7 +135,8 @@ def measure() -> list[Row]:
             [sys.executable, "-c", BY_HAND, MODEL],
             [sys.executable, "-c", BY_HAND, MODEL, str(folder / "by_hand.safetensors")],
         ], REPEATS, env, warmup=WARMUP)
-    return [
+        fresh = fresh_build(folder, env)
+    return [*fresh,
         Row(f"zoo build, cached pretrained {MODEL} vs timm by hand", build, by_hand, "s", target=1.05,
             note=f"whole process, median of {REPEATS}; zoo build also writes and hashes the artifact"),
         Row("zoo build vs timm by hand + save_file", build, by_hand_saved, "s", target=1.05,

@@ -34,11 +34,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(command: list[str], port: int) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(flexzoo.__file__).parents[1]),
-                                                                      os.environ.get("PYTHONPATH")]))}
+def _start(command: list[str], port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    paths = [str(Path(flexzoo.__file__).parents[1]), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, **(extra_env or {}), "PYTHONPATH": os.pathsep.join(filter(None, paths))}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # --runtime auto compiles before it listens
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -49,17 +49,18 @@ def _start(command: list[str], port: int) -> subprocess.Popen:
     raise RuntimeError(f"{command} did not start: {process.stderr.read().decode()[-500:]}")
 
 
-def _load(port: int, path: str, concurrency: int) -> tuple[float, list[float]]:
-    """Requests per second and each request's latency."""
-    body = json.dumps({"inputs": [[[0.5] * 8] * 8]})
-    total = REQUESTS[concurrency]
+def _load(port: int, path: str, concurrency: int, body: str | None = None, total: int | None = None,
+          seconds: float | None = None, warmup: int | None = None) -> tuple[float, list[float]]:
+    """Requests per second and each request's latency (by default: one 8x8 sample, this module's sizes)."""
+    body = body or json.dumps({"inputs": [[[0.5] * 8] * 8]})
+    total = total or REQUESTS[concurrency]
     latencies: list[float] = []
     counter = iter(range(total))
     lock = threading.Lock()
-    stop_at = time.monotonic() + SECONDS
+    stop_at = time.monotonic() + (seconds or SECONDS)
 
     def caller() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)  # a compiled model may recompile
         while time.monotonic() < stop_at:
             with lock:
                 if next(counter, None) is None:
@@ -73,7 +74,7 @@ def _load(port: int, path: str, concurrency: int) -> tuple[float, list[float]]:
                 latencies.append(time.perf_counter() - started)
         connection.close()
 
-    for _ in range(WARMUP):
+    for _ in range(WARMUP if warmup is None else warmup):
         _single(port, path, body)
     threads = [threading.Thread(target=caller) for _ in range(concurrency)]
     started = time.perf_counter()
@@ -85,7 +86,7 @@ def _load(port: int, path: str, concurrency: int) -> tuple[float, list[float]]:
 
 
 def _single(port: int, path: str, body: str) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)  # a compiled model may recompile
     connection.request("POST", path, body, {"Content-Type": "application/json"})
     connection.getresponse().read()
     connection.close()

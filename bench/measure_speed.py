@@ -104,10 +104,17 @@ def loading(directory: Path) -> list[Row]:
     save_file({k: v.contiguous() for k, v in model.backbone.state_dict().items()}, str(plain))
     weight_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     del model
-    runs: dict[str, list[dict]] = {"zoo": [], "plain": []}
+    runs: dict[str, list[dict]] = {"zoo": [], "plain": [], "hash": [], "sequential": [], "cat": [], "sha256sum": []}
+    shell = {"cat": ["sh", "-c", f"cat '{artifact}' > /dev/null"], "sha256sum": ["sha256sum", str(artifact)]}
     for round_index in range(LOAD_WARMUP + LOAD_ROUNDS):
-        for kind, args in (("zoo", [str(artifact)]), ("plain", [LOAD_MODEL, str(plain)])):
-            measured = child("load", kind, *args)
+        for kind, args in (("zoo", [str(artifact)]), ("plain", [LOAD_MODEL, str(plain)]), ("hash", [str(artifact)]),
+                           ("sequential", [str(artifact)]), ("cat", []), ("sha256sum", [])):
+            if kind in shell:
+                started = time.perf_counter()
+                subprocess.run(shell[kind], check=True, capture_output=True)
+                measured = {"seconds": time.perf_counter() - started}
+            else:
+                measured = child("load", kind, *args)
             if round_index >= LOAD_WARMUP:
                 runs[kind].append(measured)
 
@@ -120,9 +127,20 @@ def loading(directory: Path) -> list[Row]:
             "each, alternated, file in the page cache; plain = timm.create_model + safetensors load_file + "
             "load_state_dict; RSS after importing torch and timm: "
             f"zoo {median('zoo', 'imported_rss') / mib:.0f} MiB, plain {median('plain', 'imported_rss') / mib:.0f} MiB")
+    hashed = median("hash", "seconds")
+    breakdown = (f"breakdown: read (cat file > /dev/null) {median('cat', 'seconds'):.3f} s, hash (tree digest on "
+                 f"{os.cpu_count()} cores) {hashed:.3f} s, build and map {median('zoo', 'seconds') - hashed:.3f} s; "
+                 f"sha256sum {median('sha256sum', 'seconds'):.3f} s, one-core sha256 of older artifacts "
+                 f"{median('sequential', 'seconds'):.3f} s")
     return [
-        Row("load time: flexzoo.load (meta + mmap + sha256) vs plain timm path", median("zoo", "seconds"),
-            median("plain", "seconds"), "s", target=0.5, note=note),
+        Row("load time: flexzoo.load (meta + mmap + tree digest) vs plain timm path", median("zoo", "seconds"),
+            median("plain", "seconds"), "s", target=0.5, note=f"{note}; {breakdown}"),
+        Row("weights hash: tree digest on every core vs sha256sum of the file", hashed, median("sha256sum", "seconds"),
+            "s", note=breakdown),
+        Row("weights hash: tree digest on every core vs one-core sha256 (older artifacts)", hashed,
+            median("sequential", "seconds"), "s", note=breakdown),
+        Row("load time: flexzoo.load vs cat file > /dev/null (reading it once)", median("zoo", "seconds"),
+            median("cat", "seconds"), "s", note=breakdown),
         Row("load peak RSS: flexzoo.load vs plain timm path", median("zoo", "peak_rss") / mib,
             median("plain", "peak_rss") / mib, "MiB", note=note),
         Row("load peak RSS above imports: flexzoo.load vs weight bytes", zoo_extra / mib, weight_bytes / mib, "MiB",

@@ -2,6 +2,8 @@
 
     python speed_child.py load zoo ARTIFACT          -> JSON: seconds, peak and post-import RSS
     python speed_child.py load plain MODEL FILE
+    python speed_child.py load hash ARTIFACT         -> JSON: seconds of the weights' tree digest alone
+    python speed_child.py load sequential ARTIFACT   -> JSON: seconds of the one-core sha256 older artifacts use
     python speed_child.py first-step zoo MANIFEST OUT -> prints the wall-clock time of the first step
     python speed_child.py first-step lightning MANIFEST
 """
@@ -13,6 +15,7 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 
 
 def rss() -> int:
@@ -29,6 +32,18 @@ def load(kind: str, *args: str) -> None:
     import torch
 
     torch.set_num_threads(1)
+    if kind in ("hash", "sequential"):
+        from flexzoo.artifact.format import verify_weights_of
+        from flexzoo.plugin.safetensors_header import hash_file_tensors, read_header
+
+        header = read_header(args[0])
+        started = time.perf_counter()
+        if kind == "hash":
+            verify_weights_of(Path(args[0]), header)
+        else:
+            hash_file_tensors(args[0], header)
+        print(json.dumps({"seconds": time.perf_counter() - started}))
+        return
     if kind == "zoo":
         import flexzoo
 

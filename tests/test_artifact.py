@@ -72,6 +72,51 @@ def test_tampered_weights_are_refused(saved, registry):
         flexzoo.load(path, registry)
 
 
+def test_weights_are_recorded_with_a_tree_root_over_chunks_hashed_on_every_core(saved):
+    from flexzoo.artifact.digest import TREE_KEYS
+
+    metadata = read_artifact(saved[1]).header.metadata
+    assert len(metadata[TREE_KEYS[0]]) == 64 and int(metadata[TREE_KEYS[1]]) == 8 * 2**20
+
+
+def test_editing_the_recorded_weights_sha256_alone_is_refused(saved, registry):
+    rewrite_header(saved[1], lambda header: header["__metadata__"].update(weights_sha256="0" * 64))
+    with pytest.raises(ArtifactError, match="weights hash mismatch"):
+        flexzoo.load(saved[1], registry)
+    with pytest.raises(ArtifactError, match="weights hash mismatch"):
+        read_artifact(saved[1])
+
+
+def test_an_artifact_written_before_tree_digests_is_loaded_and_verified(saved, registry):
+    from flexzoo.artifact.digest import TREE_KEYS
+
+    model, path = saved
+    rewrite_header(path, lambda header: [header["__metadata__"].pop(key) for key in TREE_KEYS])
+    loaded = flexzoo.load(path, registry)
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.equal(model.eval()(x)["digit"], loaded(x)["digit"])
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x01
+    path.write_bytes(bytes(raw))
+    for read in (lambda: flexzoo.load(path, registry), lambda: read_artifact(path)):
+        with pytest.raises(ArtifactError, match="weights hash mismatch"):
+            read()
+
+
+def test_tree_root_is_the_same_on_one_core_and_on_many(monkeypatch):
+    from flexzoo.artifact import digest
+
+    large = bytes(range(256)) * (digest._SERIAL_BYTES // 256 + 4096)  # above the size that uses threads
+    tensors = [("b", "U8", [len(large)], memoryview(large)), ("a", "F32", [2], memoryview(b"\0" * 8))]
+    many = digest.tree_root(tensors, "x" * 64)
+    monkeypatch.setattr(digest, "workers", lambda: 1)
+    assert digest.tree_root(list(reversed(tensors)), "x" * 64) == many
+    changed = bytearray(large)
+    changed[-1] ^= 1
+    assert digest.tree_root([tensors[1], ("b", "U8", [len(large)], memoryview(bytes(changed)))], "x" * 64) != many
+    assert digest.tree_root(tensors, "y" * 64) != many
+
+
 def test_tampered_metadata_is_refused(saved, registry):
     def change(header):
         info = json.loads(header["__metadata__"]["flexzoo"])

@@ -102,6 +102,36 @@ def test_predict_with_the_compile_runtime_gives_the_probabilities_load_gives(zoo
             assert [t["probability"] for t in got] == pytest.approx(top.values.tolist(), abs=1e-5), head
 
 
+def test_predict_with_the_auto_runtime_logs_the_choice_and_gives_what_load_gives(zoo, artifact, inputs):
+    folder, x = inputs
+    result = zoo("predict", str(artifact), str(folder / "x.npy"), "--runtime", "auto", "--json", "--batch-size", "4",
+                 env={"FLEXZOO_AUTO_RUNTIMES": "eager,exported-program"})
+    assert result.returncode == 0, result.stderr
+    chosen = result.stderr.split("runtime auto chose ", 1)[1].split()[0]
+    assert chosen in ("eager", "exported-program") and "batch of 4: eager " in result.stderr
+    with torch.no_grad():
+        logits = flexzoo.load(artifact)(torch.from_numpy(x))
+    for answer, label in zip(json.loads(result.stdout), logits["digit"].argmax(1).tolist()):
+        assert answer["outputs"]["digit"]["top_k"][0]["label"] == str(label)
+
+
+def test_auto_leaves_out_a_runtime_that_cannot_run_and_names_why(artifact):
+    from flexzoo.prediction.runtime_choice import choose_runtime
+
+    model = flexzoo.load(artifact)
+    chosen, run, choice = choose_runtime(model, (1, 8, 8), 4, candidates=("eager", "tensorrt"))
+    assert chosen == "eager" and set(choice.seconds) == {"eager"}
+    assert choice.rejected["tensorrt"] == "KeyError: 'tensorrt'"  # no such exporter: left out, with why
+    assert set(run(np.zeros((2, 1, 8, 8), dtype=np.float32))) == {"digit", "parity"}
+
+
+def test_an_unknown_runtime_in_flexzoo_auto_runtimes_is_one_clear_error(zoo, artifact, inputs):
+    result = zoo("predict", str(artifact), str(inputs[0] / "x.npy"), "--runtime", "auto",
+                 env={"FLEXZOO_AUTO_RUNTIMES": "eager,tensorrt"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "FLEXZOO_AUTO_RUNTIMES names tensorrt, which `auto` cannot try" in result.stderr
+
+
 def test_print_dockerfile_pins_the_recorded_versions(zoo, artifact):
     result = zoo("serve", str(artifact), "--print-dockerfile")
     assert result.returncode == 0, result.stderr

@@ -109,6 +109,31 @@ def test_a_static_int8_artifact_is_served_as_it_is(server, setup):
         np.testing.assert_allclose(np.array(body["outputs"][head]), value, rtol=0, atol=1e-6, err_msg=head)
 
 
+def test_the_auto_runtime_serves_the_fastest_runtime_that_matches_eager(setup):
+    from conftest import DIGITS
+
+    artifact = flexzoo.save(flexzoo.build(DIGITS), setup["tmp"] / "auto", export=False)
+    name = read_artifact(artifact).manifest["model"]["name"]
+    env = {**setup["env"], "FLEXZOO_AUTO_RUNTIMES": "eager,onnx"}  # compiling would take a minute on 2 cores
+    server = Server([str(artifact), "--runtime", "auto", "--max-batch-size", "8"], env, timeout=300)
+    try:
+        version = server.get(f"/v1/models/{name}")[1]["versions"][0]
+        choice = version["runtime_choice"]
+        timed = choice["milliseconds_per_batch"]
+        assert choice["requested"] == "auto" and choice["batch_size"] == 8
+        assert version["runtime"] == choice["chosen"] == min(timed, key=timed.get)
+        assert set(timed) == {"eager", "onnx"} and not choice["rejected"]
+        shape = read_artifact(artifact).card["input_shape"]
+        x = np.random.default_rng(4).random((3, *shape), dtype=np.float32)
+        status, body = server.post(f"/v1/models/{name}/predict", {"inputs": x.tolist()})
+        assert status == 200, body
+        for head, value in expected(artifact, x).items():
+            np.testing.assert_allclose(np.array(body["outputs"][head]), value, rtol=0, atol=1e-4, err_msg=head)
+    finally:
+        assert server.stop() == 0
+    assert any(f"runtime auto chose {choice['chosen']}" in line for line in server.log)
+
+
 def test_the_compile_runtime_serves_what_flexzoo_load_gives(setup):
     artifact = setup["artifacts"]["v1"]
     server = Server([str(artifact), "--runtime", "compile"], setup["env"], timeout=300)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flexzoo.artifact.digest import recorded_tree, tree_root
 from flexzoo.errors import ArtifactError, PluginError
 from flexzoo.plugin.safetensors_header import Header, hash_file_tensors, read_header
 
@@ -88,6 +90,28 @@ def verify_weights_digest(path: Path, actual: str, recorded: str) -> None:
         )
 
 
+def verify_weights_of(path: Path, header: Header) -> None:
+    """Refuse a file whose weights do not match their recorded digest: the tree root on every core where
+    one was recorded (:mod:`flexzoo.artifact.digest`), else the sequential sha256 of older artifacts."""
+    tree = recorded_tree(path, header.metadata)
+    if tree is None:
+        verify_weights_digest(path, hash_file_tensors(path, header), header.metadata["weights_sha256"])
+        return
+    root, chunk = tree
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        slices = [(name, entry["dtype"], entry["shape"],
+                   view[header.data_start + entry["data_offsets"][0]:header.data_start + entry["data_offsets"][1]])
+                  for name, entry in header.tensors.items()]
+        try:
+            actual = tree_root(slices, header.metadata["weights_sha256"], chunk)
+        finally:  # the map closes only once no view of it is left
+            for *_, data in slices:
+                data.release()
+            view.release()
+    verify_weights_digest(path, actual, root)
+
+
 def read_artifact(path: str | Path, *, verify_weights: bool = True) -> ArtifactInfo:
     """Read and check an artifact's metadata (and by default its weights' hash)."""
     path = Path(path)
@@ -107,7 +131,7 @@ def read_artifact(path: str | Path, *, verify_weights: bool = True) -> ArtifactI
     if missing:
         raise ArtifactError(f"{path}: the artifact is missing its {', '.join(missing)}")
     if verify_weights:
-        verify_weights_digest(path, hash_file_tensors(path, header), meta["weights_sha256"])
+        verify_weights_of(path, header)
     return ArtifactInfo(path=path, header=header, info=info, weights_sha256=meta["weights_sha256"])
 
 

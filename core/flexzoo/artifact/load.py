@@ -1,9 +1,10 @@
-"""Reading an artifact's weights once, verified: plugins checked, the file memory-mapped, its sha256 compared.
+"""Reading an artifact's weights once, verified: plugins checked, the file memory-mapped, its digest compared.
 
 The tensors are views into one private (copy-on-write) memory map of the file: nothing is copied,
 and the pages the hash reads are the pages the model then uses, so the weights are read once and
-verified as they are read. A model loaded on the meta device and given these tensors
-(``load_state_dict(assign=True)``) costs about the weights' bytes in memory, and no more.
+verified as they are read, on every core where the artifact records a tree root
+(:mod:`flexzoo.artifact.digest`), on one for older artifacts. A model loaded on the meta device and given
+these tensors (``load_state_dict(assign=True)``) costs about the weights' bytes in memory, and no more.
 
 An artifact of LoRA adapters (``[train.lora] store = "adapters"``) is read with its base: the base
 artifact it names (by a path relative to itself and the sha256 of its weights) is read the same
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from flexzoo.artifact.digest import recorded_tree, tree_root
 from flexzoo.artifact.format import ArtifactInfo, check_plugins, read_artifact, verify_weights_digest
 from flexzoo.artifact.write import SAFETENSORS_DTYPES
 from flexzoo.compression.low_rank import ADAPTER_SUFFIXES, merged_weights
@@ -40,7 +42,7 @@ def read_weights(path: str | Path, registry: Registry, device: str | torch.devic
     """The artifact's metadata and its tensors, read once and checked against the recorded hashes.
 
     :param device: where the tensors go; by default (and for "cpu") they stay views of the mapped file.
-        Each tensor is moved as soon as it is hashed, so a GPU load never holds a second copy on the host.
+        They are moved once verified, from the mapped pages: a GPU load holds no second copy on the host.
 
     Refuses, with an ArtifactError or PluginError, a file that is not a flexzoo artifact, one whose
     weights or metadata do not match their hashes, and one whose plugins are missing or incompatible.
@@ -52,19 +54,29 @@ def read_weights(path: str | Path, registry: Registry, device: str | torch.devic
     size = artifact.path.stat().st_size
     storage = torch.UntypedStorage.from_file(str(artifact.path), False, size)
     mapped = torch.empty(0, dtype=torch.uint8).set_(storage)
+    tree = recorded_tree(artifact.path, header.metadata)
     digest = hashlib.sha256()
     tensors: dict[str, torch.Tensor] = {}
-    for name in sorted(header.tensors):  # the hash's order (see ``hash_file_tensors``)
+    spans: list[tuple[str, str, list[int], memoryview]] = []
+    for name in sorted(header.tensors):  # the sequential hash's order (see ``hash_file_tensors``)
         entry = header.tensors[name]
         dtype = TORCH_DTYPES.get(entry.get("dtype"))
         if dtype is None:
             raise ArtifactError(f"{artifact.path}: tensor {name!r} has dtype {entry.get('dtype')!r}, which a flexzoo "
                                 "artifact does not hold; rebuild it with `zoo build`")
         start, end = (header.data_start + offset for offset in entry["data_offsets"])
-        digest.update(tensor_digest_prefix(name, entry["dtype"], entry["shape"]))
-        digest.update(mapped[start:end].numpy().data)
-        tensors[name] = _tensor(artifact.path, name, storage, start, end, dtype, entry["shape"], target)
-    verify_weights_digest(artifact.path, digest.hexdigest(), artifact.weights_sha256)
+        if tree is None:
+            digest.update(tensor_digest_prefix(name, entry["dtype"], entry["shape"]))
+            digest.update(mapped[start:end].numpy().data)
+        else:
+            spans.append((name, entry["dtype"], entry["shape"], mapped[start:end].numpy().data))
+        tensors[name] = _tensor(artifact.path, name, storage, start, end, dtype, entry["shape"])
+    if tree is None:
+        verify_weights_digest(artifact.path, digest.hexdigest(), artifact.weights_sha256)
+    else:  # every core hashes its share of the chunks, from the pages the model will use
+        verify_weights_digest(artifact.path, tree_root(spans, artifact.weights_sha256, tree[1]), tree[0])
+    if target is not None and target.type != "cpu":
+        tensors = {name: tensor.to(target) for name, tensor in tensors.items()}
     if artifact.adapters is not None:
         tensors = _with_base(artifact, tensors, registry, device, _bases)
     return artifact, tensors
@@ -108,8 +120,8 @@ def _with_base(artifact: ArtifactInfo, tensors: dict[str, torch.Tensor], registr
 
 
 def _tensor(path: Path, name: str, storage: torch.UntypedStorage, start: int, end: int, dtype: torch.dtype,
-            shape: list[int], device: torch.device | None) -> torch.Tensor:
-    """One tensor over bytes ``start:end`` of the mapping (a copy only if misaligned or moved to a device).
+            shape: list[int]) -> torch.Tensor:
+    """One tensor over bytes ``start:end`` of the mapping (a copy only if misaligned).
 
     Each tensor is set on the storage rather than sliced from one tensor: slices would share one
     autograd version counter, and an in-place update of one buffer (batch-norm statistics) would
@@ -120,7 +132,5 @@ def _tensor(path: Path, name: str, storage: torch.UntypedStorage, start: int, en
         raise ArtifactError(f"{path}: corrupt safetensors file (tensor {name!r} has {end - start} bytes for shape "
                             f"{shape})")
     if start % itemsize:  # another writer's layout: copy rather than refuse
-        tensor = torch.empty(0, dtype=torch.uint8).set_(storage)[start:end].clone().view(dtype).reshape(shape)
-    else:
-        tensor = torch.empty(0, dtype=dtype).set_(storage, start // itemsize, shape)
-    return tensor if device is None or device.type == "cpu" else tensor.to(device)
+        return torch.empty(0, dtype=torch.uint8).set_(storage)[start:end].clone().view(dtype).reshape(shape)
+    return torch.empty(0, dtype=dtype).set_(storage, start // itemsize, shape)

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import save_file
+from torch.func import functional_call
 
 from flexzoo._version import PLUGIN_API_VERSION, __version__
+from flexzoo.artifact.digest import CHUNK_BYTES, TREE_KEYS, tree_root
 from flexzoo.artifact.format import FORMAT, artifact_path, canonical_json, metadata_digest
 from flexzoo.atomic import write_atomically
 from flexzoo.compression.steps import Compression
@@ -45,14 +47,59 @@ def weights_of(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> list[tuple[str, str, list[int], memoryview]]:
+    return [(name, SAFETENSORS_DTYPES[tensor.dtype], list(tensor.shape),
+             tensor.reshape(-1).view(torch.uint8).numpy().data) for name, tensor in sorted(tensors.items())]
+
+
 def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
     """The same digest as ``hash_file_tensors`` computes from a written file."""
     digest = hashlib.sha256()
-    for name in sorted(tensors):
-        tensor = tensors[name]
-        digest.update(tensor_digest_prefix(name, SAFETENSORS_DTYPES[tensor.dtype], list(tensor.shape)))
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+    for name, dtype, shape, data in _tensor_bytes(tensors):
+        digest.update(tensor_digest_prefix(name, dtype, shape))
+        digest.update(data)
     return digest.hexdigest()
+
+
+def weights_digests(tensors: dict[str, torch.Tensor]) -> dict[str, str]:
+    """The header's weight digests: the sequential ``weights_sha256`` that names the weights, and the tree
+    root that loads verify on every core (:mod:`flexzoo.artifact.digest`)."""
+    sequential = weights_sha256(tensors)
+    root = tree_root(_tensor_bytes(tensors), sequential)
+    return {"weights_sha256": sequential, TREE_KEYS[0]: root, TREE_KEYS[1]: str(CHUNK_BYTES)}
+
+
+def _shapes_of(model: torch.nn.Module, sample: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+    """The backbone's features and each head's output for one sample, for their shapes.
+
+    Run on the meta device (no arithmetic: a resnet50 at 224 px costs a second of CPU for real) with
+    meta copies of the weights, when the model is in eval mode (so no buffer would change either way);
+    a model that cannot run on meta (``.item()``, numpy inside) runs for real, as does one in train mode,
+    whose batch-norm statistics the real pass has always updated.
+    """
+    if not model.training:
+        try:
+            with torch.no_grad():
+                meta = {name: torch.empty_like(value, device="meta") for name, value in
+                        [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]}
+                features = functional_call(model.backbone, _under(meta, "backbone."), (_on_meta(sample),))
+                return features, {name: functional_call(head, _under(meta, f"heads.{name}."), (features,))
+                                  for name, head in model.heads.items()}
+        except Exception:  # any failure on meta: the real pass below says what is wrong
+            pass
+    with torch.no_grad():
+        features = model.backbone(sample)
+        return features, {name: head(features) for name, head in model.heads.items()}
+
+
+def _under(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {name.removeprefix(prefix): value for name, value in state.items() if name.startswith(prefix)}
+
+
+def _on_meta(sample: Any) -> Any:
+    if isinstance(sample, dict):
+        return {name: value.to("meta") for name, value in sample.items()}
+    return sample.to("meta")
 
 
 def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict[str, torch.Tensor],
@@ -69,19 +116,18 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
     feature_maps = None
     shapes = manifest.input_shapes()
     if manifest.model.input_shape is not None or shapes is not None:
-        with torch.no_grad():
-            dtype = input_dtype(model)
-            sample = ({name: torch.zeros((1, *shape), dtype=dtype) for name, shape in shapes.items()}
-                      if shapes is not None else torch.zeros((1, *(manifest.model.input_shape or ())), dtype=dtype))
-            features = model.backbone(sample)
-            if isinstance(features, dict):  # feature maps: name -> [channels, height, width]
-                feature_maps = {name: list(value.shape[1:]) for name, value in features.items()}
-            else:
-                feature_size = int(features.shape[-1])
-            for name, head in model.heads.items():
-                output = list(head(features).shape)
-                heads[name] = {"use": manifest.heads[name].use, "output_shape": output,
-                               "kind": _kind(manifest, name, output, registry)}
+        dtype = input_dtype(model)
+        sample = ({name: torch.zeros((1, *shape), dtype=dtype) for name, shape in shapes.items()}
+                  if shapes is not None else torch.zeros((1, *(manifest.model.input_shape or ())), dtype=dtype))
+        features, outputs = _shapes_of(model, sample)
+        if isinstance(features, dict):  # feature maps: name -> [channels, height, width]
+            feature_maps = {name: list(value.shape[1:]) for name, value in features.items()}
+        else:
+            feature_size = int(features.shape[-1])
+        for name in model.heads:
+            output = list(outputs[name].shape)
+            heads[name] = {"use": manifest.heads[name].use, "output_shape": output,
+                           "kind": _kind(manifest, name, output, registry)}
     else:
         heads = {name: {"use": spec.use, "output_shape": None} for name, spec in manifest.heads.items()}
     labels = (data or {}).get("labels") or {}
@@ -172,7 +218,7 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
         info["profile"] = profile
     document = canonical_json(info)
     return {"format": FORMAT, "flexzoo": document, "metadata_sha256": metadata_digest(document),
-            "weights_sha256": weights_sha256(tensors)}
+            **weights_digests(tensors)}
 
 
 def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry, *,

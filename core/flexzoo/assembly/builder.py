@@ -100,6 +100,7 @@ class _Builder:
         self.source = manifest.where()
         self.context = context or dry_run_context(manifest)
         self.shape_key = "model.input_shape"  # where a rejected input shape is reported
+        self._meta_outputs: dict[tuple[int, tuple[int, ...]], tuple[nn.Module, Any]] = {}  # see ``forward``
 
     def fail(self, key: str, message: str, hint: str = "") -> ManifestError:
         return ManifestError(self.source.file, [self.source.problem(key, message, hint)])
@@ -243,11 +244,20 @@ class _Builder:
         return declared
 
     def forward(self, backbone: nn.Module, shape: tuple[int, ...]) -> Any:
-        """The backbone on an empty meta batch of two samples of ``shape``; a failure names input_shape."""
+        """The backbone on an empty meta batch of two samples of ``shape``; a failure names input_shape.
+
+        Run once per backbone and shape: the feature size and every head's check read the same meta
+        output (it holds no data), instead of running the backbone again for each head.
+        """
+        key = (id(backbone), tuple(shape))
+        if key in self._meta_outputs:  # the backbone is kept with its output, so its id is not reused
+            return self._meta_outputs[key][1]
         try:
             backbone.eval()
             with charged_to(self.manifest.backbone):
-                return backbone(torch.empty((2, *shape), device="meta", dtype=declared_input_dtype(backbone)))
+                output = backbone(torch.empty((2, *shape), device="meta", dtype=declared_input_dtype(backbone)))
+            self._meta_outputs[key] = (backbone, output)
+            return output
         except Exception as exc:
             raise self.fail(self.shape_key,
                             f"the backbone {self.manifest.backbone.use} cannot take input of shape {list(shape)}: "

@@ -11,7 +11,7 @@ from typing import Any
 from flexzoo.cli.nodes import add_node_options
 from flexzoo.cli.render import emit_json, table
 
-RUNTIME_CHOICES = ("eager", "compile", "onnx", "exported-program")  # flexzoo.prediction.RUNTIMES, without torch
+RUNTIME_CHOICES = ("eager", "compile", "onnx", "exported-program", "auto")  # flexzoo.prediction.RUNTIMES, without torch
 MANY_INPUTS = 256  # from here on, a terminal shows a progress bar
 SHARD_FORMATS = ("jsonl", "parquet")  # flexzoo.prediction.result_files.FORMATS, without importing it
 
@@ -26,7 +26,8 @@ def register(verbs: Any) -> None:
     predict.add_argument("--top-k", type=int, default=1, metavar="K", help="labels shown per head (default: 1)")
     predict.add_argument("--batch-size", type=int, default=64, metavar="N", help="samples per batch (default: 64)")
     predict.add_argument("--runtime", choices=RUNTIME_CHOICES, default="eager",
-                         help="eager (default), compile (torch.compile), onnx (onnxruntime) or exported-program")
+                         help="eager (default), compile (torch.compile), onnx (onnxruntime), exported-program, or "
+                         "auto: the fastest of them here at --batch-size whose outputs match eager")
     predict.add_argument("--csv", action="store_true", help="print CSV: one row per input and head")
     predict.add_argument("-o", "--output", metavar="DIR",
                          help="write the results to DIR as shards (shard-NNNNN.jsonl or .parquet), atomically; "
@@ -69,7 +70,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise InputError("--nnodes needs -o DIR to write the shards to")
     if args.output:
         return _sharded(args)
-    predictor = Predictor.load(args.artifact, args.runtime)
+    predictor = Predictor.load(args.artifact, args.runtime, batch_size=args.batch_size)
+    if predictor.runtime_choice:
+        print(predictor.runtime_choice.summary(), file=sys.stderr)
     samples = read_inputs(args.inputs, predictor.input_shape, predictor.preprocessing)
     names = [sample.name for sample in samples]
     with Bars("samples", shown=None if len(samples) > MANY_INPUTS else False) as bars:
@@ -127,7 +130,7 @@ def _sharded(args: argparse.Namespace) -> int:
     from flexzoo.prediction.sharded import input_files, predict_shards
 
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    predictor = Predictor.load(args.artifact, args.runtime)
+    predictor = Predictor.load(args.artifact, args.runtime, batch_size=args.batch_size)
     written, skipped = predict_shards(predictor, input_files(args.inputs), args.output, rank, world,
                                       batch_size=args.batch_size, top_k=args.top_k, file_format=args.format)
     if rank == 0 and not inside_torchrun():

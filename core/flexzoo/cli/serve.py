@@ -18,7 +18,9 @@ def register(verbs: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     serve.add_argument("--runtime", choices=RUNTIME_CHOICES, default="eager",
-                       help="eager (default), compile (torch.compile), onnx (onnxruntime) or exported-program")
+                       help="eager (default), compile (torch.compile), onnx (onnxruntime), exported-program, or "
+                       "auto: each model gets the fastest of them here at --max-batch-size whose outputs match "
+                       "eager (the timings are logged and shown by GET /v1/models/NAME)")
     serve.add_argument("--max-batch-size", type=int, default=32, metavar="N",
                        help="most samples merged into one model call (default: 32)")
     serve.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",

@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
     from flexzoo.explain.attribution import Explanation
     from flexzoo.host.registry import Registry
+    from flexzoo.prediction.runtime_choice import RuntimeChoice
 
 __all__ = ["RUNTIMES", "Predictor"]
 
-RUNTIMES = ("eager", "compile", "onnx", "exported-program")
+RUNTIMES = ("eager", "compile", "onnx", "exported-program", "auto")
 
 
 def one_input_shape(info: ArtifactInfo) -> tuple[int, ...]:
@@ -48,9 +49,11 @@ class Predictor:
     """
 
     def __init__(self, info: ArtifactInfo, run: Callable[[np.ndarray], dict[str, np.ndarray]],
-                 runtime: str = "eager", model: nn.Module | None = None, registry: Registry | None = None) -> None:
+                 runtime: str = "eager", model: nn.Module | None = None, registry: Registry | None = None,
+                 runtime_choice: RuntimeChoice | None = None) -> None:
         self.info = info
         self.runtime = runtime
+        self.runtime_choice = runtime_choice  # what ``auto`` measured, when the runtime was chosen so
         self._run = run
         self.model = model  # the torch module, for explanations (none under an exported runtime)
         self._registry = registry
@@ -58,8 +61,13 @@ class Predictor:
         self.input_shape: tuple[int, ...] = one_input_shape(info)
 
     @classmethod
-    def load(cls, path: str | Path, runtime: str = "eager", registry: Registry | None = None) -> Predictor:
-        """Rebuild the artifact at ``path`` (verified, as ``flexzoo.load``) and prepare it under ``runtime``."""
+    def load(cls, path: str | Path, runtime: str = "eager", registry: Registry | None = None, *,
+             batch_size: int = 32) -> Predictor:
+        """Rebuild the artifact at ``path`` (verified, as ``flexzoo.load``) and prepare it under ``runtime``.
+
+        ``runtime="auto"`` times every runtime on a batch of ``batch_size`` and takes the fastest whose
+        outputs match eager (:mod:`flexzoo.prediction.runtime_choice`).
+        """
         if runtime not in RUNTIMES:
             raise FlexzooError(f"unknown runtime `{runtime}`; runtimes: {', '.join(RUNTIMES)}")
         from flexzoo.pipeline import stages as pipeline
@@ -69,8 +77,14 @@ class Predictor:
         info = read_artifact(path, verify_weights=False)  # pipeline.load checks the weights' hash
         shape = one_input_shape(info)
         model = pipeline.load(path, registry)
-        return cls(info, open_runtime(model, shape, runtime), runtime,
-                   model if runtime in ("eager", "compile") else None, registry)
+        choice = None
+        if runtime == "auto":
+            from flexzoo.prediction.runtime_choice import choose_runtime
+
+            runtime, run, choice = choose_runtime(model, shape, batch_size)
+        else:
+            run = open_runtime(model, shape, runtime)
+        return cls(info, run, runtime, model if runtime in ("eager", "compile") else None, registry, choice)
 
     @property
     def name(self) -> str:

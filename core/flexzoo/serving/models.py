@@ -66,8 +66,10 @@ class Version:
         return {"enabled": False, "reason": reason}
 
     def describe(self) -> dict[str, Any]:
+        choice = self.predictor.runtime_choice
         return {"version": self.version, "sha256": self.predictor.sha256, "path": str(self.path),
-                "runtime": self.predictor.runtime, "loaded_at": self.loaded_at}
+                "runtime": self.predictor.runtime, "runtime_choice": choice.as_dict() if choice else None,
+                "loaded_at": self.loaded_at}
 
 
 @dataclass

@@ -82,6 +82,25 @@ _MONITOR = {"type": "object", "required": ["model", "version", "versions"], "pro
                  "window size, samples seen, windows scored, alarms and the `latest` window's tests",
                  "additionalProperties": {"type": "object", "required": ["enabled"],
                                           "properties": {"enabled": {"type": "boolean"}}}}}}
+_NUMBER = {"type": "number"}
+_RUNTIME_CHOICE = {
+    "type": ["object", "null"], "description": "with --runtime auto, what was measured at load: the runtime chosen, "
+    "each runtime's median milliseconds per batch of `batch_size`, and why any was left out (null otherwise)",
+    "required": ["requested", "chosen", "batch_size", "milliseconds_per_batch", "rejected"], "properties": {
+        "requested": {"type": "string", "enum": ["auto"]}, "chosen": {"type": "string"},
+        "batch_size": {"type": "integer"},
+        "milliseconds_per_batch": {"type": "object", "additionalProperties": _NUMBER},
+        "rejected": {"type": "object", "additionalProperties": {"type": "string"}}}}
+_MODEL = {"type": "object", "required": ["name", "version", "versions", "previous", "input_shape", "heads"],
+          "properties": {
+              "name": {"type": "string"}, "version": {"type": "string"}, "previous": {"type": ["string", "null"]},
+              "input_shape": {"type": "array", "items": {"type": "integer"}}, "heads": _OBJECT,
+              "versions": {"type": "array", "items": {
+                  "type": "object", "required": ["version", "sha256", "path", "runtime", "runtime_choice", "loaded_at"],
+                  "properties": {"version": {"type": "string"}, "sha256": {"type": "string"},
+                                 "path": {"type": "string"},
+                                 "runtime": {"type": "string", "description": "the runtime serving this version"},
+                                 "runtime_choice": _RUNTIME_CHOICE, "loaded_at": _NUMBER}}}}}
 _VERSION = _path_parameter("version", "a version label, as /v1/models/NAME lists them")
 _NAME = _path_parameter("name", "a served model's name")
 
@@ -245,7 +264,7 @@ def openapi(models: dict[str, ServedModel], access: AdminAccess, max_body_bytes:
         "/docs": _get("This document, for a browser", text, ok_type="text/html"),
         "/v1/models": _get("The served models", {"type": "object", "properties": {
             "models": {"type": "array", "items": _OBJECT}}}),
-        "/v1/models/{name}": _get("One served model: versions, input shape, heads", _OBJECT, 404,
+        "/v1/models/{name}": _get("One served model: versions (each with its runtime), input shape, heads", _MODEL, 404,
                                   parameters=[_NAME]),
         "/v1/models/{name}/monitor": _get("Drift monitoring of a served model: per version, the last window's "
                                           "two-sample tests against the artifact's reference profile, and alarms",

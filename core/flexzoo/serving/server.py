@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
@@ -21,6 +22,7 @@ import uvicorn
 
 from flexzoo.artifact.format import SUFFIX, read_artifact
 from flexzoo.monitoring.monitor import MonitorSettings
+from flexzoo.prediction import Predictor
 from flexzoo.serving.app import create_app
 from flexzoo.serving.metrics import Metrics
 from flexzoo.serving.models import BatchSettings, ModelStore
@@ -124,6 +126,7 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
     executor = ThreadPoolExecutor(1, thread_name_prefix="flexzoo-model")
     scoring = ThreadPoolExecutor(1, thread_name_prefix="flexzoo-monitor")  # drift tests, off the model's thread
     store = ModelStore(executor, Metrics(), runtime=options.runtime, keep_versions=options.keep_versions,
+                       loader=functools.partial(Predictor.load, batch_size=options.max_batch_size),
                        batching=BatchSettings(options.max_batch_size, options.max_wait_ms / 1000),
                        monitoring=options.monitoring, monitor_executor=scoring)
     watched = Path(options.watch) if options.watch else None
@@ -134,6 +137,8 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
     for name, path in paths:
         predictor = store.load_checked(path)
         store.install(predictor, path, name)
+        if predictor.runtime_choice:
+            print(f"{predictor.name}: {predictor.runtime_choice.summary()}", file=sys.stderr, flush=True)
     if not store.models:
         from flexzoo.errors import FlexzooError
 

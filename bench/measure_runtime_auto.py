@@ -1,0 +1,106 @@
+"""Issue 28 item 4: ``zoo serve --runtime auto`` against the best single runtime measured by hand, at concurrency 32.
+
+For each model (the digits example, and a timm resnet18 at 64 px with weights made here) one server per
+runtime (eager, onnx, exported-program, compile) and one with ``--runtime auto`` run side by side on
+127.0.0.1; the load phases take turns over ROUNDS rounds (so a busy moment of the machine falls on all of
+them) and each server's throughput is the median over the rounds. The row is auto's throughput against
+the best single runtime's: target >= 0.95.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import textwrap
+import urllib.request
+from pathlib import Path
+
+import measure_serving
+import numpy as np
+
+import flexzoo
+from common import Row
+
+HERE = Path(__file__).parent
+RUNTIMES = ("eager", "onnx", "exported-program", "compile")
+ROUNDS, REQUESTS, SECONDS, WARMUP = 5, 400, 8.0, 20
+MODELS = ("digits", "resnet18")
+AUTO_RUNTIMES = ""  # FLEXZOO_AUTO_RUNTIMES for the auto server (empty: every runtime)
+SMOKE = {"RUNTIMES": ("eager", "onnx"), "ROUNDS": 1, "REQUESTS": 32, "SECONDS": 3.0, "WARMUP": 1,
+         "MODELS": ("digits",), "AUTO_RUNTIMES": "eager,onnx"}
+RESNET18 = """
+[model]
+name = "resnet18"
+seed = 0
+input_shape = [3, 64, 64]
+
+[backbone]
+use = "timm:resnet18"
+
+[heads.label]
+use = "linear"
+num_classes = 10
+"""
+
+
+def _artifact(model: str, directory: Path) -> Path:
+    if model == "digits":
+        manifest = HERE.parent / "examples" / "digits.toml"
+    else:
+        manifest = directory / "resnet18.toml"
+        manifest.write_text(textwrap.dedent(RESNET18))
+    return flexzoo.save(flexzoo.build(manifest), directory / model, export=False)
+
+
+def _model(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models") as answer:
+        name = json.load(answer)["models"][0]["name"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/{name}") as answer:
+        return json.load(answer)
+
+
+def _measure_model(model: str, directory: Path) -> Row:
+    artifact = _artifact(model, directory)
+    shape = _card(artifact)["input_shape"]
+    body = json.dumps({"inputs": np.full(shape, 0.5, dtype=np.float32).tolist()})
+    servers = {}
+    try:
+        for runtime in (*RUNTIMES, "auto"):
+            port = measure_serving._free_port()
+            command = [sys.executable, "-m", "flexzoo", "serve", str(artifact), "--runtime", runtime, "--port",
+                       str(port)]
+            narrowed = {"FLEXZOO_AUTO_RUNTIMES": AUTO_RUNTIMES} if AUTO_RUNTIMES else {}
+            servers[runtime] = (port, measure_serving._start(command, port, narrowed))
+        name = _model(servers["auto"][0])["name"]
+        choice = _model(servers["auto"][0])["versions"][0]["runtime_choice"]
+        rates: dict[str, list[float]] = {runtime: [] for runtime in servers}
+        for _ in range(ROUNDS):
+            for runtime, (port, _) in servers.items():
+                rate, _ = measure_serving._load(port, f"/v1/models/{name}/predict", 32, body=body, total=REQUESTS,
+                                                seconds=SECONDS, warmup=WARMUP)
+                rates[runtime].append(rate)
+    finally:
+        for _, process in servers.values():
+            process.terminate()
+            process.wait(60)
+    median = {runtime: statistics.median(values) for runtime, values in rates.items()}
+    best = max(RUNTIMES, key=median.__getitem__)
+    singles = ", ".join(f"{runtime} {median[runtime]:.0f}" for runtime in RUNTIMES)
+    note = (f"{model} {shape}: req/s at c=32, median of {ROUNDS} interleaved rounds: {singles}; auto chose "
+            f"{choice['chosen']} (ms per batch of {choice['batch_size']}: {choice['milliseconds_per_batch']}"
+            f"{', left out: ' + str(choice['rejected']) if choice['rejected'] else ''})")
+    return Row(f"serve --runtime auto throughput c=32 vs best single runtime ({best}), {model}", median["auto"],
+               median[best], "req/s", target=0.95, lower_is_better=False, note=note)
+
+
+def _card(artifact: Path) -> dict:
+    from flexzoo.artifact.format import read_artifact
+
+    return read_artifact(artifact, verify_weights=False).card
+
+
+def measure() -> list[Row]:
+    with tempfile.TemporaryDirectory() as directory:
+        return [_measure_model(model, Path(directory)) for model in MODELS]
