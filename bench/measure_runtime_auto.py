@@ -28,7 +28,7 @@ RUNTIMES = ("eager", "onnx", "exported-program", "compile")
 ROUNDS, REQUESTS, SECONDS, WARMUP = 5, 400, 8.0, 20
 MODELS = ("digits", "resnet18")
 AUTO_RUNTIMES = ""  # FLEXZOO_AUTO_RUNTIMES for the auto server (empty: every runtime)
-SMOKE = {"RUNTIMES": ("eager", "onnx"), "ROUNDS": 1, "REQUESTS": 32, "SECONDS": 3.0, "WARMUP": 1,
+SMOKE = {"RUNTIMES": ("eager",), "ROUNDS": 1, "REQUESTS": 32, "SECONDS": 3.0, "WARMUP": 1,
          "MODELS": ("digits",), "AUTO_RUNTIMES": "eager,onnx"}
 RESNET18 = """
 [model]

@@ -70,3 +70,15 @@ def test_the_readme_links_to_pages_that_exist():
     assert len(targets) >= 8
     missing = [target for target in targets if not (README.parent / target).is_file()]
     assert missing == []
+
+
+def test_the_architecture_page_names_every_package_and_module_of_core():
+    """The tree alone tells where a thing lives: every entry of core/flexzoo has its line on the page."""
+    import re
+
+    core = Path(__file__).resolve().parents[1] / "core" / "flexzoo"
+    page = (GUIDE.parent / "explanation" / "architecture.md").read_text()
+    named = set(re.findall(r"`([a-z_]+(?:/|\.py))`", page))
+    entries = {f"{p.name}/" for p in core.iterdir() if (p / "__init__.py").is_file()} | \
+        {p.name for p in core.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    assert sorted(entries - named) == [], "docs/explanation/architecture.md: add a line for each of these"
