@@ -69,8 +69,7 @@ LIST_MODULES = HELP_MODULES | {
     "flexzoo.hub.lock", "flexzoo.hub.scope", "flexzoo.hub.weights", "flexzoo.inputs",
     "flexzoo.inputs.image_suffixes", "flexzoo.plugin.helpers", "flexzoo.plugin.restoring",
     "flexzoo.plugin.safetensors_header", "flexzoo.plugin.shipped_list", "flexzoo.plugin.weights_file",
-    "flexzoo.plugin.tasks", "flexzoo.tasks", "flexzoo.features", "flexzoo.features.detection",
-    "flexzoo.features.detection.task"}  # the builtin heads' tasks (declarations, no torch)
+    "flexzoo.plugin.tasks", "flexzoo.plugin.builtin_tasks"}  # the builtin heads' tasks (declarations, no torch)
 
 
 def modules_after(*args: str) -> tuple[int, set[str]]:

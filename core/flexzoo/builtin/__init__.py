@@ -19,9 +19,8 @@ from flexzoo.builtin import (
     strategies,
     web_dataset,
 )
-from flexzoo.features.detection.task import DETECTION
 from flexzoo.plugin import Component, hookimpl
-from flexzoo.tasks import SEGMENTATION
+from flexzoo.plugin.helpers import DETECTION, SEGMENTATION
 
 FLEXZOO_PLUGIN_API = 2
 

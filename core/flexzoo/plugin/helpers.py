@@ -17,6 +17,8 @@
 - Files and listings: ``write_atomically`` (no half-written file is ever left), ``IMAGE_SUFFIXES`` (the
   suffixes the host reads as images), ``ShippedList`` / ``Listing`` / ``release`` (a shipped JSON list of
   what a library offers, so ``zoo list`` need not import it).
+- Head tasks: ``CLASSIFICATION``, ``SEGMENTATION``, ``REGRESSION``, ``DETECTION``, the builtin
+  :class:`~flexzoo.plugin.HeadTask` declarations a head of one of those kinds names in ``tasks=(...)``.
 
 Importing this module does not import torch.
 """
@@ -35,13 +37,18 @@ from flexzoo.hub.references import HubReference
 from flexzoo.hub.sources import looks_like_path
 from flexzoo.hub.weights import PretrainedWeights, fetch_pretrained
 from flexzoo.inputs.image_suffixes import IMAGE_SUFFIXES
+from flexzoo.plugin.builtin_tasks import CLASSIFICATION, DETECTION, REGRESSION, SEGMENTATION
 from flexzoo.plugin.restoring import restoring_weights
 from flexzoo.plugin.safetensors_header import read_header
 from flexzoo.plugin.shipped_list import Listing, ShippedList, release
 from flexzoo.plugin.weights_file import check_weights_file, load_weights_file
 
 __all__ = [
+    "CLASSIFICATION",
+    "DETECTION",
     "IMAGE_SUFFIXES",
+    "REGRESSION",
+    "SEGMENTATION",
     "Bound",
     "HubReference",
     "Listing",

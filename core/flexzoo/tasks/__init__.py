@@ -17,43 +17,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flexzoo.errors import FlexzooError
-from flexzoo.features.detection.task import DETECTION
-from flexzoo.plugin.tasks import HeadTask, lazy
+from flexzoo.plugin.builtin_tasks import CLASSIFICATION, DETECTION, REGRESSION, SEGMENTATION
+from flexzoo.plugin.tasks import HeadTask
 
 if TYPE_CHECKING:
     from flexzoo.host.registry import Registry
 
 __all__ = ["BUILTIN_TASKS", "CLASSIFICATION", "DETECTION", "GENERIC", "REGRESSION", "SEGMENTATION",
            "describe_tasks", "higher_is_better", "kind_of", "losses", "task_for", "tasks_of"]
-
-_CLASS_METRICS = {"accuracy": "max", "macro_f1": "max", "miou": "max"}
-
-CLASSIFICATION = HeadTask(
-    name="classification",
-    losses=("cross_entropy",),
-    metrics=_CLASS_METRICS,
-    default_metrics=("accuracy", "macro_f1"),
-    score=lazy("flexzoo.tasks.scores:classification"),
-    decode=lazy("flexzoo.tasks.decoding:classes"),
-)
-
-#: Classification per pixel: the same loss and metrics, over pixels; each pixel's class answered.
-SEGMENTATION = HeadTask(
-    name="segmentation",
-    losses=("cross_entropy",),
-    metrics=_CLASS_METRICS,
-    default_metrics=("accuracy", "macro_f1"),
-    score=lazy("flexzoo.tasks.scores:classification"),
-    decode=lazy("flexzoo.tasks.decoding:mask"),
-)
-
-REGRESSION = HeadTask(
-    name="regression",
-    losses=("mse", "mae", "smooth_l1"),
-    metrics={"mse": "min", "mae": "min"},
-    score=lazy("flexzoo.tasks.scores:regression"),
-    decode=lazy("flexzoo.tasks.decoding:values"),
-)
 
 #: The tasks of a head whose component declares none.
 GENERIC: tuple[HeadTask, ...] = (CLASSIFICATION, REGRESSION, DETECTION)
