@@ -45,7 +45,7 @@ if __name__ == "__main__":
     timed(stages.Pipeline, "build", "build")
     timed(write, "model_card", "card")
     timed(write, "weights_digests", "hashing")
-    timed(write, "save_file", "write")
+    timed(write, "save_aligned", "write")
     with open("/dev/null", "w") as quiet:
         sys.stdout = quiet
         main(["build", sys.argv[1], "-o", sys.argv[2]])

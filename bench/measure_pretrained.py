@@ -87,7 +87,7 @@ def fresh_build(folder: Path, env: dict[str, str]) -> list[Row]:
     import subprocess
 
     manifest = folder / "fresh.toml"
-    manifest.write_text(MANIFEST.format(model=MODEL).replace("pretrained = true\n", ""))
+    manifest.write_text(MANIFEST.format(model=MODEL, size=SIZE).replace("pretrained = true\n", ""))
     commands = [[sys.executable, "-m", "flexzoo", "build", str(manifest), "-o", str(folder / "fresh")],
                 [sys.executable, "-c", BY_HAND_FRESH, MODEL, str(folder / "fresh_by_hand.safetensors")]]
     build, by_hand = command_seconds(commands, REPEATS, env, warmup=WARMUP)

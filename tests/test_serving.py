@@ -23,7 +23,7 @@ import torch
 from serving_helpers import TRAP_MANIFEST, TRAP_PLUGIN, Server, multipart, server_env
 
 import flexzoo
-from conftest import TINY_MANIFEST
+from conftest import DIGITS, TINY_MANIFEST
 from flexzoo.inputs.images import decode_image
 from flexzoo.testing import read_artifact
 from flexzoo.testing.distributions import make_distribution
@@ -110,8 +110,6 @@ def test_a_static_int8_artifact_is_served_as_it_is(server, setup):
 
 
 def test_the_auto_runtime_serves_the_fastest_runtime_that_matches_eager(setup):
-    from conftest import DIGITS
-
     artifact = flexzoo.save(flexzoo.build(DIGITS), setup["tmp"] / "auto", export=False)
     name = read_artifact(artifact).manifest["model"]["name"]
     env = {**setup["env"], "FLEXZOO_AUTO_RUNTIMES": "eager,onnx"}  # compiling would take a minute on 2 cores

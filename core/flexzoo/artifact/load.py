@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from flexzoo.artifact.aligned import ALIGNMENT
 from flexzoo.artifact.digest import recorded_tree, tree_root
 from flexzoo.artifact.format import ArtifactInfo, check_plugins, read_artifact, verify_weights_digest
 from flexzoo.artifact.write import SAFETENSORS_DTYPES
@@ -131,6 +132,6 @@ def _tensor(path: Path, name: str, storage: torch.UntypedStorage, start: int, en
     if end - start != itemsize * math.prod(shape):
         raise ArtifactError(f"{path}: corrupt safetensors file (tensor {name!r} has {end - start} bytes for shape "
                             f"{shape})")
-    if start % itemsize:  # another writer's layout: copy rather than refuse
+    if start % ALIGNMENT:  # off a 64-byte boundary (another writer's layout): copied, so kernels answer exactly
         return torch.empty(0, dtype=torch.uint8).set_(storage)[start:end].clone().view(dtype).reshape(shape)
     return torch.empty(0, dtype=dtype).set_(storage, start // itemsize, shape)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from safetensors.torch import save_file
 from torch.func import functional_call
 
 from flexzoo._version import PLUGIN_API_VERSION, __version__
+from flexzoo.artifact.aligned import save_aligned
 from flexzoo.artifact.digest import CHUNK_BYTES, TREE_KEYS, tree_root
 from flexzoo.artifact.format import FORMAT, artifact_path, canonical_json, metadata_digest
 from flexzoo.atomic import write_atomically
@@ -241,4 +241,4 @@ def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: 
                                  compression.report if compression else None, training, data,
                                  adapters[1] if adapters is not None else None, pretrained, profile)
     target = artifact_path(out_dir, manifest.model.name)
-    return write_atomically(target, lambda partial: save_file(tensors, str(partial), metadata=metadata))
+    return write_atomically(target, lambda partial: save_aligned(tensors, partial, metadata, SAFETENSORS_DTYPES))
