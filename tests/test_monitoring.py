@@ -134,6 +134,37 @@ def _summaries(predictor: Predictor, x: np.ndarray) -> Summaries:
     return monitor.summarize(x, outputs, features[0])
 
 
+@pytest.mark.processes
+def test_the_scoring_process_gives_the_same_scores_at_the_lowest_priority_and_replaces_a_dead_child(predictor):
+    """The server scores windows in a child at nice 19 (so scoring never delays a request): the same tests and
+    p-values as in-process, and a killed child is replaced on the next window."""
+    import os
+    import signal
+
+    from flexzoo.monitoring.scoring import ScoringProcess, _ready
+
+    _, _, x, y = held_out_split()
+    profile = Profile.from_dict(predictor.info.profile)
+    window = _summaries(predictor, drifted("noise", x[:WINDOW], y[:WINDOW], np.random.default_rng(0)))
+    scorer = ScoringProcess()
+    try:
+        scorer.start()
+        pid = scorer._executor().submit(_ready).result(60)
+        assert pid != os.getpid()
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+        in_child = scorer(profile, window, DEFAULT_ALPHA, 3)
+        assert in_child.as_dict() == drift_scores(profile, window, DEFAULT_ALPHA, 3).as_dict()
+        assert in_child.drift
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(Exception, match="terminated abruptly"):
+            scorer(profile, window, DEFAULT_ALPHA, 3)
+        again = scorer(profile, window, DEFAULT_ALPHA, 3)  # a new child
+        assert again.as_dict() == in_child.as_dict()
+        assert scorer._executor().submit(_ready).result(60) != pid
+    finally:
+        scorer.close()
+
+
 def test_held_out_digits_raise_no_alarm_in_at_least_95_percent_of_40_windows(predictor):
     """The false-alarm rate at alpha = 0.01 over 40 windows of 200 held-out digits (drawn with replacement)."""
     _, _, x, _ = held_out_split()

@@ -52,17 +52,21 @@ class VersionMonitor:
 
     :param heads: the classification heads monitored (those the profile describes).
     :param on_scores: called (on the worker) with each window's scores.
+    :param scorer: what runs the tests (default: :func:`~flexzoo.monitoring.drift.drift_scores` on the worker;
+        the server gives a :class:`~flexzoo.monitoring.scoring.ScoringProcess`).
     """
 
     def __init__(self, profile: Profile, heads: list[str], executor: Executor,
                  settings: MonitorSettings = MonitorSettings(),
-                 on_scores: Callable[[Scores], None] = lambda scores: None, log_to: RotatingLog | None = None) -> None:
+                 on_scores: Callable[[Scores], None] = lambda scores: None, log_to: RotatingLog | None = None,
+                 scorer: Callable[[Profile, Summaries, float, int], Scores] = drift_scores) -> None:
         self.profile = profile
         self.heads = [head for head in heads if head in profile.reference.heads]
         self.executor = executor
         self.settings = settings
         self.on_scores = on_scores
         self.log_to = log_to
+        self.scorer = scorer
         self.sketch: Sketch | None = profile.sketch()
         self.samples = 0  # samples observed
         self.windows = 0  # windows scored
@@ -136,7 +140,7 @@ class VersionMonitor:
                 self._busy = False
 
     def _score(self, seen: int, window: Summaries) -> None:
-        scores = drift_scores(self.profile, window, self.settings.alpha, seed=self.windows)
+        scores = self.scorer(self.profile, window, self.settings.alpha, self.windows)
         self.windows += 1
         if scores.drift:
             self.alarms += 1

@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 
 from flexzoo.errors import FlexzooError
+from flexzoo.monitoring.drift import Scores, drift_scores
 from flexzoo.monitoring.log import RotatingLog
 from flexzoo.monitoring.monitor import MonitorSettings, VersionMonitor, observed
 from flexzoo.monitoring.profile import Profile
+from flexzoo.monitoring.summaries import Summaries
 from flexzoo.prediction import Predictor
 from flexzoo.serving.batcher import Batcher
 from flexzoo.serving.metrics import Metrics
@@ -103,12 +105,15 @@ class ModelStore:
     def __init__(self, executor: Executor, metrics: Metrics, *, runtime: str = "eager",
                  batching: BatchSettings = BatchSettings(), keep_versions: int = 3,
                  loader: Callable[[str | Path, str], Predictor] = Predictor.load,
-                 monitoring: MonitorSettings | None = None, monitor_executor: Executor | None = None) -> None:
+                 monitoring: MonitorSettings | None = None, monitor_executor: Executor | None = None,
+                 monitor_scorer: Callable[[Profile, Summaries, float, int], Scores] = drift_scores) -> None:
         """:param monitoring: how versions whose artifact has a reference profile are monitored (None: not at all);
-        :param monitor_executor: where windows are scored (default: ``executor``)."""
+        :param monitor_executor: where windows are summarized and logged (default: ``executor``);
+        :param monitor_scorer: what runs a window's drift tests (default: on ``monitor_executor``)."""
         self.executor = executor
         self.monitoring = monitoring
         self.monitor_executor = monitor_executor or executor
+        self.monitor_scorer = monitor_scorer
         self.metrics = metrics
         self.runtime = runtime
         self.batching = batching
@@ -163,7 +168,8 @@ class ModelStore:
         settings = self.monitoring
         log_to = RotatingLog(settings.log_dir, name, label, settings.log_max_bytes) if settings.log_dir else None
         return VersionMonitor(Profile.from_dict(stored), heads, self.monitor_executor, settings,
-                              on_scores=lambda scores: self.metrics.scored(name, label, scores), log_to=log_to)
+                              on_scores=lambda scores: self.metrics.scored(name, label, scores), log_to=log_to,
+                              scorer=self.monitor_scorer)
 
     def install(self, predictor: Predictor, path: str | Path, name: str | None = None) -> Version:
         """Serve a loaded, checked predictor as the current version of ``name`` (default: its own name)."""

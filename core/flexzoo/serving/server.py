@@ -22,6 +22,7 @@ import uvicorn
 
 from flexzoo.artifact.format import SUFFIX, read_artifact
 from flexzoo.monitoring.monitor import MonitorSettings
+from flexzoo.monitoring.scoring import ScoringProcess
 from flexzoo.prediction import Predictor
 from flexzoo.serving.app import create_app
 from flexzoo.serving.metrics import Metrics
@@ -124,11 +125,12 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
     access = AdminAccess.configure(options.host, options.admin_token,
                                    [*options.model_dirs, *([options.watch] if options.watch else [])])
     executor = ThreadPoolExecutor(1, thread_name_prefix="flexzoo-model")
-    scoring = ThreadPoolExecutor(1, thread_name_prefix="flexzoo-monitor")  # drift tests, off the model's thread
+    summarizing = ThreadPoolExecutor(1, thread_name_prefix="flexzoo-monitor")  # windows, off the model's thread
+    scoring = ScoringProcess()  # drift tests, in a child at the lowest priority
     store = ModelStore(executor, Metrics(), runtime=options.runtime, keep_versions=options.keep_versions,
                        loader=functools.partial(Predictor.load, batch_size=options.max_batch_size),
                        batching=BatchSettings(options.max_batch_size, options.max_wait_ms / 1000),
-                       monitoring=options.monitoring, monitor_executor=scoring)
+                       monitoring=options.monitoring, monitor_executor=summarizing, monitor_scorer=scoring)
     watched = Path(options.watch) if options.watch else None
     seen = _artifacts_in(watched) if watched else {}
     paths = [(None, a) if "=" not in a else tuple(a.split("=", 1)) for a in artifacts]
@@ -143,6 +145,8 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
         from flexzoo.errors import FlexzooError
 
         raise FlexzooError("nothing to serve: give artifact files, or --watch a directory that holds some")
+    if options.monitoring is not None:
+        scoring.start()  # its start-up now, not during the first window's traffic
 
     app = create_app(store, max_body_bytes=options.max_body_bytes, access=access,
                      max_batch_size=options.max_batch_size)
@@ -169,6 +173,7 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
     print(_admin_line(access, options.host), file=sys.stderr, flush=True)
     asyncio.run(server.serve(sockets=[sock]))
     executor.shutdown(wait=True)
-    scoring.shutdown(wait=True)
+    summarizing.shutdown(wait=True)
+    scoring.close()
     print("stopped: in-flight requests answered", file=sys.stderr, flush=True)
     return 0
