@@ -71,9 +71,9 @@ LIST_MODULES = HELP_MODULES | {
 #: What costs milliseconds to import and none of these commands needs. `zoo --help` and `--version` import none of
 #: them; `zoo list` only annotated-types (the parameter annotations of the factories it lists), pluggy and what
 #: dataclasses and typing bring.
-COSTLY = {"argparse", "annotated_types", "dataclasses", "inspect", "pluggy", "typing", "json", "importlib.metadata", "difflib",
-          "email", "zipfile", "csv", "tarfile", "hashlib", "subprocess", "tomllib", "urllib.request", "textwrap",
-          "shutil"}
+COSTLY = {"argparse", "annotated_types", "dataclasses", "inspect", "pluggy", "typing", "json", "importlib.metadata",
+          "difflib", "email", "zipfile", "csv", "tarfile", "hashlib", "subprocess", "tomllib", "urllib.request",
+          "textwrap", "shutil"}
 LIST_COSTLY = {"argparse", "annotated_types", "dataclasses", "inspect", "pluggy", "typing", "json", "shutil",
                "textwrap"}
 
