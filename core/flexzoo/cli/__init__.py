@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 
 from flexzoo._version import __version__
@@ -93,7 +92,7 @@ class VerbParsers:
               json: bool = True) -> argparse.ArgumentParser:
         import argparse
 
-        sub = argparse.ArgumentParser(prog=f"{self._prog} {name}", description=helptext)
+        sub = argparse.ArgumentParser(prog=f"{self._prog} {name}", description=helptext, formatter_class=_formatter)
         sub.set_defaults(handler=handler)
         if json:
             sub.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -101,11 +100,33 @@ class VerbParsers:
         return sub
 
 
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil (and the compressors it imports)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's help formatter, as wide as the terminal (argparse would import shutil to ask)."""
+    import argparse
+
+    return argparse.HelpFormatter(prog, width=_columns() - 2)
+
+
 def _parser() -> argparse.ArgumentParser:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="zoo", description="flexzoo: build neural-network models from plugin components.")
+        prog="zoo", description="flexzoo: build neural-network models from plugin components.",
+        formatter_class=_formatter)
     parser.add_argument("--version", action="version", version=f"flexzoo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
@@ -168,6 +189,8 @@ def sigterm_unwinds() -> Iterator[None]:
 
     Partial files are removed on the way out; a SIGTERM that lands in a finalizer is delivered again.
     """
+    import signal
+
     previous_hook = sys.unraisablehook
     sys.unraisablehook = _redeliver_swallowed_termination(previous_hook)
     signal.signal(signal.SIGTERM, _terminate)
