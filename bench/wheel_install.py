@@ -58,8 +58,9 @@ def wheel_venv(directory: Path) -> Path:
 
 
 def startup_env(cache: Path) -> dict[str, str]:
-    """The environment the start-up commands run in: no checkout on the path, flexzoo's cache in ``cache``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    """The environment the start-up commands run in: no checkout on the path, flexzoo's cache in ``cache``, and
+    compiled modules written and read as users have them."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")}
     return {**env, "FLEXZOO_CACHE_DIR": str(cache)}
 
 
