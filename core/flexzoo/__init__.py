@@ -55,3 +55,8 @@ def __getattr__(name: str) -> object:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'flexzoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """What is defined and what is imported on first use: ``dir()`` and tab completion show both."""
+    return sorted(set(globals()) | set(__all__))

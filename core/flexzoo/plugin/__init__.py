@@ -128,3 +128,8 @@ def __getattr__(name: str) -> object:
                       "(the old name goes in flexzoo 0.3)", DeprecationWarning, stacklevel=2)
         return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'flexzoo.plugin' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """What is defined and what is imported on first use: ``dir()`` and tab completion show both."""
+    return sorted(set(globals()) | set(__all__))

@@ -132,3 +132,8 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'flexzoo.plugin.helpers' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """What is defined and what is imported on first use: ``dir()`` and tab completion show both."""
+    return sorted(set(globals()) | set(__all__))
