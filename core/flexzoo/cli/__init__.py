@@ -6,7 +6,6 @@ Exit status: 0 success, 1 a problem with the input (message on stderr), 2 a usag
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
@@ -92,7 +91,9 @@ class VerbParsers:
               json: bool = True) -> argparse.ArgumentParser:
         import argparse
 
-        sub = argparse.ArgumentParser(prog=f"{self._prog} {name}", description=helptext, formatter_class=_formatter)
+        from flexzoo.cli.help_format import HelpFormatter
+
+        sub = argparse.ArgumentParser(prog=f"{self._prog} {name}", description=helptext, formatter_class=HelpFormatter)
         sub.set_defaults(handler=handler)
         if json:
             sub.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -100,33 +101,14 @@ class VerbParsers:
         return sub
 
 
-def _columns() -> int:
-    """``shutil.get_terminal_size().columns``, without importing shutil (and the compressors it imports)."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
-
-
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    """argparse's help formatter, as wide as the terminal (argparse would import shutil to ask)."""
-    import argparse
-
-    return argparse.HelpFormatter(prog, width=_columns() - 2)
-
-
 def _parser() -> argparse.ArgumentParser:
     import argparse
 
+    from flexzoo.cli.help_format import HelpFormatter
+
     parser = argparse.ArgumentParser(
         prog="zoo", description="flexzoo: build neural-network models from plugin components.",
-        formatter_class=_formatter)
+        formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"flexzoo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
@@ -183,24 +165,27 @@ def _redeliver_swallowed_termination(hook: Callable[..., object]) -> Callable[..
     return unraisable
 
 
-@contextlib.contextmanager
-def sigterm_unwinds() -> Iterator[None]:
+class sigterm_unwinds:  # lower case: used as `with sigterm_unwinds():`, as the function it was
     """Within the block SIGTERM raises ``SystemExit(128 + 15)`` where the program is, so it unwinds.
 
-    Partial files are removed on the way out; a SIGTERM that lands in a finalizer is delivered again.
+    Partial files are removed on the way out; a SIGTERM that lands in a finalizer is delivered again. (A class
+    rather than a contextlib generator: ``zoo --help`` need not import contextlib.)
     """
-    import signal
 
-    previous_hook = sys.unraisablehook
-    sys.unraisablehook = _redeliver_swallowed_termination(previous_hook)
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        yield
-    finally:
+    def __enter__(self) -> None:
+        import signal
+
+        self._previous_hook = sys.unraisablehook
+        sys.unraisablehook = _redeliver_swallowed_termination(self._previous_hook)
+        signal.signal(signal.SIGTERM, _terminate)
+
+    def __exit__(self, *exc_info: object) -> None:
+        import signal
+
         # from here on the interpreter shuts down: a SIGTERM (a launcher stopping its ranks) just ends it,
         # rather than raising inside a finalizer and printing a traceback
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        sys.unraisablehook = previous_hook
+        sys.unraisablehook = self._previous_hook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
