@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import DIGITS, TINY_MANIFEST
+from conftest import DIGITS, TINY_MANIFEST, zoo_in_process
 
 NO_HEAVY_IMPORTS = """
 import sys
@@ -54,13 +54,14 @@ print("MODULES=" + ",".join(sorted(sys.modules)), file=sys.stderr)
 sys.exit(status)
 """
 
-#: All that ``zoo --version`` imports of flexzoo, and ``zoo --help`` with its help formatter: the verbs are listed
-#: from flexzoo.cli's table, and a verb's module is imported when the verb is used.
+#: All that ``zoo --version`` imports of flexzoo, and ``zoo --help`` with the module that writes its text: the verbs
+#: are listed from flexzoo.cli's table, and a verb's module is imported when the verb is used.
 HELP_MODULES = {"flexzoo", "flexzoo._version", "flexzoo.cli"}
 #: ``zoo list`` adds its verb's module, discovery, the registry and what the plugins import to register: their
 #: declarations (the factories' modules, torch-free) and the helpers those name.
 LIST_MODULES = HELP_MODULES | {
-    "annotated_types", "flexzoo.cli.catalog", "flexzoo.cli.help_format", "flexzoo.cli.render", "flexzoo.errors",
+    "annotated_types", "flexzoo.cli.catalog", "flexzoo.cli.help_format", "flexzoo.cli.help_text",
+    "flexzoo.cli.render", "flexzoo.errors",
     "flexzoo.host", "flexzoo.host.discovery", "flexzoo.host.entry_point_cache", "flexzoo.host.registry",
     "flexzoo.hub", "flexzoo.hub.references", "flexzoo.hub.sources", "flexzoo.inputs", "flexzoo.inputs.image_suffixes",
     "flexzoo.plugin", "flexzoo.plugin.builtin_tasks", "flexzoo.plugin.components", "flexzoo.plugin.helpers",
@@ -99,9 +100,9 @@ def first_party(modules: set[str]) -> set[str]:
 def test_help_and_version_import_only_the_cli_and_its_table_of_verbs(args):
     status, loaded = modules_after(*args)
     assert status == 0
-    expected = HELP_MODULES | ({"flexzoo.cli.help_format"} if args == ["--help"] else set())
+    expected = HELP_MODULES | ({"flexzoo.cli.help_text"} if args == ["--help"] else set())
     assert first_party(loaded) == expected, "make these lazy: " + str(sorted(first_party(loaded) - expected))
-    assert (loaded - started_with()) & (COSTLY - {"argparse"} if args == ["--help"] else COSTLY) == set()
+    assert (loaded - started_with()) & COSTLY == set()  # not even argparse: zoo --help is written without it
 
 
 def test_list_imports_the_plugins_declarations_and_not_their_implementations(tmp_path):
@@ -119,6 +120,17 @@ def test_list_imports_the_plugins_declarations_and_not_their_implementations(tmp
     declarations = ("", ".model_list", ".backbone", ".backbones", ".factories", ".sizes")
     assert plugins and all(m.partition(".")[1:] == ("", "") or "." + m.partition(".")[2] in declarations
                            for m in plugins), sorted(plugins)
+
+
+@pytest.mark.parametrize("columns", ["30", "80", "200"])
+def test_zoo_help_says_what_the_argument_parser_would(columns, monkeypatch):
+    from flexzoo import cli
+
+    monkeypatch.setenv("COLUMNS", columns)
+    parser = cli._parser()
+    assert zoo_in_process("--help").stdout == zoo_in_process("-h").stdout == parser.format_help()
+    usage = parser.format_usage()
+    assert all(action.option_strings[0] in usage for action in parser._actions if action.option_strings)
 
 
 def test_every_verb_in_the_table_is_added_by_its_module_with_the_tables_help():

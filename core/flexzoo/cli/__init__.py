@@ -101,20 +101,32 @@ class VerbParsers:
         return sub
 
 
+USAGE = "zoo [-h] [--version] [--debug] [-p no:NAME] [--trace-plugins] COMMAND ..."
+DESCRIPTION = "flexzoo: build neural-network models from plugin components."
+#: The options given before the verb, as ``zoo --help`` lists them (-h's and --version's help are argparse's).
+OPTIONS = {
+    "-h, --help": "show this help message and exit",
+    "--version": "show program's version number and exit",
+    "--debug": "show tracebacks",
+    "-p no:NAME": "block the plugin NAME (repeatable), as pytest's -p no:NAME",
+    "--trace-plugins": "after the command, show discovery time and each plugin's import and registration time",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     import argparse
 
     from flexzoo.cli.help_format import HelpFormatter
 
-    parser = argparse.ArgumentParser(
-        prog="zoo", description="flexzoo: build neural-network models from plugin components.",
-        formatter_class=HelpFormatter)
+    # The usage is written out: argparse would compute it with half a dozen patterns compiled at every start.
+    # tests/test_cli.py checks that `zoo --help` (help_text.top_help) says what this parser would.
+    parser = argparse.ArgumentParser(prog="zoo", usage=USAGE.replace("zoo", "%(prog)s", 1), description=DESCRIPTION,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"flexzoo {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true", help=OPTIONS["--debug"])
     parser.add_argument("-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
-                        help="block the plugin NAME (repeatable), as pytest's -p no:NAME")
-    parser.add_argument("--trace-plugins", action="store_true",
-                        help="after the command, show discovery time and each plugin's import and registration time")
+                        help=OPTIONS["-p no:NAME"])
+    parser.add_argument("--trace-plugins", action="store_true", help=OPTIONS["--trace-plugins"])
     verbs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     verbs.choices = verbs._name_parser_map = VerbParsers(parser.prog)  # type: ignore[assignment]
     verbs._choices_actions += [verbs._ChoicesPseudoAction(name, (), helptext) for name, (_, helptext) in VERBS.items()]
@@ -190,8 +202,15 @@ class sigterm_unwinds:  # lower case: used as `with sigterm_unwinds():`, as the 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``zoo ARGV`` (``sys.argv[1:]`` by default) and return its exit status."""
-    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:  # as argparse would say it, without argparse
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words == ["--version"]:  # as argparse would say it, without argparse
         print(f"flexzoo {__version__}")
+        return 0
+    if words in (["--help"], ["-h"]):
+        from flexzoo.cli.help_text import top_help
+
+        print(top_help(USAGE, DESCRIPTION, {name: helptext for name, (_, helptext) in VERBS.items()}, OPTIONS),
+              end="")
         return 0
     parser = _parser()
     args = parser.parse_args(argv)

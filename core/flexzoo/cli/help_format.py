@@ -1,42 +1,14 @@
-"""argparse's help formatter for ``zoo``, without the imports and patterns argparse's own would cost at start-up.
+"""argparse's help formatter for ``zoo``'s verbs, without the imports argparse's own would make at start-up.
 
 argparse asks ``shutil`` for the terminal's width (shutil imports the bz2 and lzma compressors) and wraps with
-``textwrap`` (whose word-splitting pattern is compiled at import); ``zoo --help`` should cost little more than
-starting Python, so the width is asked of ``os`` and the words are wrapped here.
+``textwrap`` (whose word-splitting pattern is compiled at import): this one asks ``os`` and wraps words itself.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-
-def terminal_columns() -> int:
-    """``shutil.get_terminal_size().columns``: ``$COLUMNS``, else the terminal's width, else 80."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
-
-
-def wrap(text: str, width: int) -> list[str]:
-    """``text``'s words in lines of at most ``width`` characters; a longer word has a line of its own."""
-    lines: list[str] = []
-    line = ""
-    for word in text.split():
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    return [*lines, line] if line else lines
+from flexzoo.cli.help_text import terminal_columns, wrap
 
 
 class HelpFormatter(argparse.HelpFormatter):
