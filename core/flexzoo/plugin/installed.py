@@ -9,7 +9,7 @@ modification times, as stevedore does: installing, upgrading or removing a distr
 time, or an answer not asked for before, is read from the metadata and added to the file.
 
 ``FLEXZOO_NO_CACHE=1`` turns the cache off; ``FLEXZOO_CACHE_DIR`` moves it (see :func:`cache_directory`).
-Torch-free, and cheap on a hit: os, json and zlib only.
+Torch-free, and cheap on a hit: os, json and zlib only (``zoo list`` may read its listing from this cache too).
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-__all__ = ["NO_CACHE_ENV", "cache_directory", "cached", "version"]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
+
+__all__ = ["NO_CACHE_ENV", "cache_directory", "cache_file", "cached", "read_json", "state", "version", "write_json"]
 
 NO_CACHE_ENV = "FLEXZOO_NO_CACHE"
 CACHE_DIR_ENV = "FLEXZOO_CACHE_DIR"
@@ -33,12 +36,17 @@ _answers: tuple[list[Any], dict[str, Any]] | None = None
 
 def cache_directory() -> Path:
     """flexzoo's per-user cache: ``$FLEXZOO_CACHE_DIR``, else ``$XDG_CACHE_HOME/flexzoo``, else ``~/.cache/flexzoo``."""
-    base = os.environ.get(CACHE_DIR_ENV) or os.path.join(
+    from pathlib import Path
+
+    return Path(_cache_folder())
+
+
+def _cache_folder() -> str:
+    return os.environ.get(CACHE_DIR_ENV) or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "flexzoo")
-    return Path(base)
 
 
-def _state() -> list[Any]:
+def state() -> list[Any]:
     """What the answers depend on: the interpreter, and each ``sys.path`` entry with its modification time."""
     stamps: list[Any] = [_FORMAT, sys.version]
     for entry in sys.path:
@@ -49,31 +57,42 @@ def _state() -> list[Any]:
     return stamps
 
 
-def _cache_file(state: list[Any]) -> Path:
-    import zlib  # a name for the file; the file holds the whole state, so a clash only costs a new scan
+def cache_file(kind: str, key: object) -> str:
+    """The file in flexzoo's cache of the ``kind`` of answers kept for ``key`` (JSON-able): a name made from the key;
+    the file holds the whole key, so that a clash of names only costs answering again."""
+    import zlib
 
-    return cache_directory() / f"installed-{zlib.crc32(json.dumps(state).encode()):08x}.json"
+    return os.path.join(_cache_folder(), f"{kind}-{zlib.crc32(json.dumps(key).encode()):08x}.json")
 
 
-def _read(state: list[Any]) -> dict[str, Any]:
+def read_json(path: str) -> Any:
+    """The JSON in ``path``, or None when it is missing or not JSON (half-written by an older version)."""
     try:
-        data = json.loads(_cache_file(state).read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as stream:
+            return json.load(stream)
     except (OSError, ValueError):
-        return {}  # no cache for this state yet, or one half-written by an older version: ask the metadata
-    if not isinstance(data, dict) or data.get("state") != state or not isinstance(data.get("answers"), dict):
-        return {}
-    return data["answers"]
+        return None
 
 
-def _write(state: list[Any], answers: dict[str, Any]) -> None:
-    path = _cache_file(state)
+def write_json(path: str, data: object) -> None:
+    """Write ``data`` to ``path`` atomically; a cache that cannot be written only costs answering again."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        partial.write_text(json.dumps({"state": state, "answers": answers}), encoding="utf-8")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        partial = f"{path}.{os.getpid()}.partial"
+        with open(partial, "w", encoding="utf-8") as stream:
+            json.dump(data, stream)
         os.replace(partial, path)  # a reader sees the old file or the new one, never half
     except OSError:
-        pass  # a read-only home only costs reading the metadata again
+        pass
+
+
+def _read(now: list[Any]) -> dict[str, Any]:
+    data = read_json(cache_file("installed", now))
+    if data is None:
+        return {}  # no cache for this state yet: ask the metadata
+    if not isinstance(data, dict) or data.get("state") != now or not isinstance(data.get("answers"), dict):
+        return {}
+    return data["answers"]
 
 
 def cached(question: str, answer: Callable[[], Any]) -> Any:
@@ -82,13 +101,13 @@ def cached(question: str, answer: Callable[[], Any]) -> Any:
     global _answers
     if os.environ.get(NO_CACHE_ENV):
         return answer()
-    state = _state()
-    if _answers is None or _answers[0] != state:
-        _answers = (state, _read(state))
+    now = state()
+    if _answers is None or _answers[0] != now:
+        _answers = (now, _read(now))
     answers = _answers[1]
     if question not in answers:
         answers[question] = answer()
-        _write(state, answers)
+        write_json(cache_file("installed", now), {"state": now, "answers": answers})
     return answers[question]
 
 
