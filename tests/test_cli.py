@@ -61,8 +61,8 @@ HELP_MODULES = {"flexzoo", "flexzoo._version", "flexzoo.cli"}
 #: declarations (the factories' modules, torch-free) and the helpers those name.
 LIST_MODULES = HELP_MODULES | {
     "annotated_types", "flexzoo.cli.catalog", "flexzoo.cli.help_format", "flexzoo.cli.help_text",
-    "flexzoo.cli.render", "flexzoo.errors",
-    "flexzoo.host", "flexzoo.host.discovery", "flexzoo.host.entry_point_cache", "flexzoo.host.registry",
+    "flexzoo.cli.render", "flexzoo.cli.trace", "flexzoo.errors", "flexzoo.host", "flexzoo.host.listing",
+    "flexzoo.host.discovery", "flexzoo.host.entry_point_cache", "flexzoo.host.registry",
     "flexzoo.hub", "flexzoo.hub.references", "flexzoo.hub.sources", "flexzoo.inputs", "flexzoo.inputs.image_suffixes",
     "flexzoo.plugin", "flexzoo.plugin.builtin_tasks", "flexzoo.plugin.components", "flexzoo.plugin.helpers",
     "flexzoo.plugin.hookspecs", "flexzoo.plugin.installed", "flexzoo.plugin.kinds", "flexzoo.plugin.protocols",
@@ -105,10 +105,27 @@ def test_help_and_version_import_only_the_cli_and_its_table_of_verbs(args):
     assert (loaded - started_with()) & COSTLY == set()  # not even argparse: zoo --help is written without it
 
 
-def test_list_imports_the_plugins_declarations_and_not_their_implementations(tmp_path):
+#: ``zoo list`` when nothing changed since the last listing: the kept listing, read with json; no plugin, no registry.
+KEPT_LIST_MODULES = HELP_MODULES | {
+    "flexzoo.cli.catalog", "flexzoo.cli.help_format", "flexzoo.cli.help_text", "flexzoo.cli.render", "flexzoo.host",
+    "flexzoo.host.listing", "flexzoo.plugin", "flexzoo.plugin.installed", "flexzoo.reporting",
+    "flexzoo.reporting.tables"}
+
+
+def test_list_reads_the_kept_listing_and_imports_no_plugin(tmp_path):
+    env = {**os.environ, "FLEXZOO_CACHE_DIR": str(tmp_path)}
+    assert modules_after("list", env=env)[0] == 0  # the first run makes the listing from the registry, and keeps it
+    status, loaded = modules_after("list", env=env)
+    assert status == 0
+    assert first_party(loaded) == KEPT_LIST_MODULES, sorted(first_party(loaded) ^ KEPT_LIST_MODULES)
+    assert not {m for m in loaded if m.startswith(("flexzoo_plugin_", "pluggy"))}
+    assert (loaded - started_with(env)) & (COSTLY - {"argparse", "json"}) == set()
+
+
+def test_discovery_imports_the_plugins_declarations_and_not_their_implementations(tmp_path):
     env = {**os.environ, "FLEXZOO_CACHE_DIR": str(tmp_path)}
     assert modules_after("list", env=env)[0] == 0  # the first run after a change reads the installed metadata
-    status, loaded = modules_after("list", env=env)  # every later one: the cache
+    status, loaded = modules_after("--trace-plugins", "list", env=env)  # the registry, made again to be traced
     assert status == 0
     builtin = {m for m in loaded if m.startswith("flexzoo.builtin")}
     extra = first_party(loaded) - builtin - LIST_MODULES

@@ -248,3 +248,36 @@ def test_installed_versions_are_cached_until_the_installed_distributions_change(
     time.sleep(0.05)
     shutil.rmtree(site / "acme_lib-2.0.dist-info")
     assert installed.version("acme-lib") is None
+
+
+def listed(zoo, *args: str) -> set[str]:
+    return {c["qualified_name"] for c in zoo.json("list", *args)}
+
+
+def test_zoo_list_from_its_kept_listing_sees_installs_removals_and_edits(zoo):
+    import shutil
+    import time
+
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    assert "good:wide" in listed(zoo, "backbones")  # made from the registry, and kept
+    assert any(zoo.site.parent.joinpath("cache").glob("listing-*.json"))
+    assert "good:wide" in listed(zoo, "backbones")  # the kept listing
+    time.sleep(0.05)  # the file system's clock is coarse: let each change land on a later tick, as an edit's would
+    edited = GOOD.replace('[flexzoo.Component("wide", wide)]', '[flexzoo.Component("wide", wide), '
+                          'flexzoo.Component("wider", wide)]')
+    (zoo.site / "good_plugin.py").write_text(edited)  # an editable install's source changes in place
+    assert {"good:wide", "good:wider"} <= listed(zoo, "backbones")
+    time.sleep(0.05)
+    shutil.rmtree(zoo.site / "flexzoo_plugin_good-1.2.0.dist-info")
+    assert not {name for name in listed(zoo) if name.startswith("good:")}
+    env = {"FLEXZOO_DISABLE_PLUGIN_AUTOLOAD": "1"}  # the environment that chooses plugins is part of the key
+    assert {c["plugin"] for c in zoo.json("list", env=env)} == {"builtin"}
+
+
+def test_a_plugin_that_fails_is_reported_on_every_listing(zoo):
+    zoo.install("flexzoo-plugin-broken", "0.3.0", {"broken_plugin": "raise RuntimeError('boom at import')"},
+                {"broken": "broken_plugin"})
+    for _ in range(2):  # a listing with a failed plugin is not kept: the next run loads it again
+        result = zoo("list", "heads")
+        assert result.returncode == 0 and "1 plugin(s) failed to load (broken)" in result.stderr
+    assert not any(zoo.site.parent.joinpath("cache").glob("listing-*.json"))

@@ -223,21 +223,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from flexzoo.errors import FlexzooError
-
     try:
         return args.handler(args)
-    except FlexzooError as exc:
-        if args.debug:
-            raise
-        print(f"zoo: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
     except Exception as exc:
+        # a FlexzooError can only come from a process that imported flexzoo.errors (`zoo list` from its kept
+        # listing does not: it would cost dataclasses and inspect)
+        errors = sys.modules.get("flexzoo.errors")
+        if errors is not None and isinstance(exc, errors.FlexzooError):
+            if args.debug:
+                raise
+            print(f"zoo: error: {exc}", file=sys.stderr)
+            return 1
         if args.debug:
             raise
         print(f"zoo: internal error: {type(exc).__name__}: {exc}\n"
