@@ -5,7 +5,8 @@ library, pluggy, dataclasses): several times the cost of starting Python. The li
 cache with what it was made from: the state of ``sys.path`` (the installed distributions, see
 :mod:`flexzoo.plugin.installed`), the environment that selects plugins, and the modification time of every module
 file that was imported to make it (the standard library's aside) and of every file in each plugin's package folder
-(its data files, such as a shipped list of models). When any of them differs, the listing is made again from the
+(its data files, such as a shipped list of models) and of the lists of models read from flexzoo's cache. When any
+of them differs, the listing is made again from the
 registry. A listing in which a plugin failed to load is never kept: its error is always the current one.
 ``FLEXZOO_NO_CACHE=1`` turns the cache off.
 """
@@ -77,7 +78,8 @@ def save_listing(listing: dict[str, Any], registry: Registry) -> None:
 
 def _sources(registry: Registry) -> set[str]:
     """Every file the listing was made from: the imported modules' (but the standard library's, which changes with
-    the interpreter's version, part of the key) and those in each loaded plugin's package folder."""
+    the interpreter's version, part of the key), the shipped and cached lists of models read, and those in each
+    loaded plugin's package folder."""
     import sysconfig
 
     paths = sysconfig.get_paths()
@@ -87,6 +89,8 @@ def _sources(registry: Registry) -> set[str]:
         path = getattr(module, "__file__", None)
         if isinstance(path, str) and not path.startswith(standard):
             found.add(path)
+    shipped_list = sys.modules.get("flexzoo.plugin.shipped_list")  # the lists the plugins' listings came from
+    found.update(getattr(shipped_list, "FILES_READ", ()))
     for plugin in registry.plugins:
         path = getattr(plugin.module, "__file__", None)
         if isinstance(path, str) and os.path.basename(path) == "__init__.py":

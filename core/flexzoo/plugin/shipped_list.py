@@ -32,10 +32,16 @@ from pathlib import Path
 from flexzoo.plugin import installed as metadata
 from flexzoo.plugin.installed import CACHE_DIR_ENV, cache_directory
 
-__all__ = ["CACHE_DIR_ENV", "Listing", "ShippedList", "cache_directory", "listing_cache_directory", "release"]
+__all__ = ["CACHE_DIR_ENV", "FILES_READ", "Listing", "ShippedList", "cache_directory", "listing_cache_directory",
+           "release"]
 
 #: How long listing a library in a subprocess may take before the shipped list is used instead.
 REGENERATE_TIMEOUT_S = 600
+
+
+#: Every file a listing was read from, or written to, in this process: ``zoo list`` keeps the listing it made only
+#: while they stay as they are (:mod:`flexzoo.host.listing`).
+FILES_READ: set[str] = set()
 
 
 def release(version: str) -> str:
@@ -97,6 +103,7 @@ class ShippedList:
     def read(self) -> Listing:
         """The shipped listing (no import of the library)."""
         if self._shipped is None:
+            FILES_READ.add(str(self.path))
             self._shipped = Listing.from_json(self.path.read_text(encoding="utf-8"))
         return self._shipped
 
@@ -154,6 +161,7 @@ class ShippedList:
         return made
 
     def _read_cache(self, cache: Path, version: str, fingerprint: str) -> Listing | None:
+        FILES_READ.add(str(cache))  # missing too: a kept `zoo list` is then not kept
         try:
             text = cache.read_text(encoding="utf-8")
             data = json.loads(text)
