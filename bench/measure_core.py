@@ -32,7 +32,8 @@ def listing() -> list[Row]:
             python, zoo = str(bin_folder / "python"), [str(bin_folder / "zoo")]
             how = ("flexzoo and its plugins installed from wheels in a venv that links this one's other packages; "
                    "`zoo` is pip's console script, every command the median of interleaved runs after a warm-up run "
-                   "(which writes the discovery cache)")
+                   "(which writes flexzoo's caches: the entry points, the listed libraries' versions, zoo list's "
+                   "listing)")
         else:
             python, zoo = sys.executable, [sys.executable, "-m", "flexzoo"]
             how = "smoke: this interpreter's install (editable in a checkout), `python -m flexzoo`"
