@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from conftest import DIGITS, TINY_MANIFEST
+from conftest import DIGITS, TINY_MANIFEST, zoo_in_process
 
 NO_HEAVY_IMPORTS = """
 import sys
@@ -48,47 +50,117 @@ try:
     status = main(sys.argv[1:])
 except SystemExit as exc:
     status = exc.code
-loaded = sorted(m for m in sys.modules if m == "flexzoo" or m.startswith("flexzoo.") or m == "annotated_types")
-print("MODULES=" + ",".join(loaded), file=sys.stderr)
+print("MODULES=" + ",".join(sorted(sys.modules)), file=sys.stderr)
 sys.exit(status)
 """
 
-#: What ``zoo --help`` and ``zoo --version`` may import of flexzoo: the package, the verbs' parsers and what
-#: they declare with. Validation, the registry, training, serving and annotated-types load when a verb runs.
-HELP_MODULES = {
-    "flexzoo", "flexzoo._version", "flexzoo.cli", "flexzoo.errors", "flexzoo.host", "flexzoo.hub",
-    "flexzoo.hub.references", "flexzoo.hub.sources", "flexzoo.manifest", "flexzoo.manifest.defaults",
-    "flexzoo.plugin", "flexzoo.plugin.components", "flexzoo.plugin.hookspecs", "flexzoo.plugin.kinds",
-    "flexzoo.plugin.protocols", "flexzoo.plugin.single_process", "flexzoo.plugin.steps", "flexzoo.plugin.tracking",
-    "flexzoo.reporting", "flexzoo.reporting.tables"}
-#: ``zoo list`` adds discovery, the registry and what the plugins import at registration (the helpers);
-#: flexzoo.builtin.* are the built-in plugin's own modules. No manifest validation, no training.
+#: All that ``zoo --version`` imports of flexzoo, and ``zoo --help`` with the module that writes its text: the verbs
+#: are listed from flexzoo.cli's table, and a verb's module is imported when the verb is used.
+HELP_MODULES = {"flexzoo", "flexzoo._version", "flexzoo.cli"}
+#: ``zoo list`` adds its verb's module, discovery, the registry and what the plugins import to register: their
+#: declarations (the factories' modules, torch-free) and the helpers those name.
 LIST_MODULES = HELP_MODULES | {
-    "annotated_types", "flexzoo.atomic", "flexzoo.builtin", "flexzoo.host.catalogue", "flexzoo.host.discovery",
-    "flexzoo.host.entry_point_cache", "flexzoo.host.registry", "flexzoo.hub.cache", "flexzoo.hub.digest",
-    "flexzoo.hub.lock", "flexzoo.hub.scope", "flexzoo.hub.weights", "flexzoo.inputs",
-    "flexzoo.inputs.image_suffixes", "flexzoo.plugin.helpers", "flexzoo.plugin.restoring",
-    "flexzoo.plugin.safetensors_header", "flexzoo.plugin.shipped_list", "flexzoo.plugin.weights_file",
-    "flexzoo.plugin.tasks", "flexzoo.plugin.builtin_tasks"}  # the builtin heads' tasks (declarations, no torch)
+    "annotated_types", "flexzoo.cli.catalog", "flexzoo.cli.help_format", "flexzoo.cli.help_text",
+    "flexzoo.cli.render", "flexzoo.cli.trace", "flexzoo.errors", "flexzoo.host", "flexzoo.host.listing",
+    "flexzoo.host.discovery", "flexzoo.host.entry_point_cache", "flexzoo.host.registry",
+    "flexzoo.hub", "flexzoo.hub.references", "flexzoo.hub.sources", "flexzoo.inputs", "flexzoo.inputs.image_suffixes",
+    "flexzoo.plugin", "flexzoo.plugin.builtin_tasks", "flexzoo.plugin.components", "flexzoo.plugin.helpers",
+    "flexzoo.plugin.hookspecs", "flexzoo.plugin.installed", "flexzoo.plugin.kinds", "flexzoo.plugin.protocols",
+    "flexzoo.plugin.restoring", "flexzoo.plugin.shipped_list", "flexzoo.plugin.single_process",
+    "flexzoo.plugin.steps", "flexzoo.plugin.tasks", "flexzoo.plugin.tracking", "flexzoo.reporting",
+    "flexzoo.reporting.tables"}
+#: What costs milliseconds to import and none of these commands needs. `zoo --help` and `--version` import none of
+#: them; `zoo list` only annotated-types (the parameter annotations of the factories it lists), pluggy and what
+#: dataclasses and typing bring.
+COSTLY = {"argparse", "annotated_types", "dataclasses", "inspect", "pluggy", "typing", "json", "importlib.metadata",
+          "difflib", "email", "zipfile", "csv", "tarfile", "hashlib", "subprocess", "tomllib", "urllib.request",
+          "textwrap", "shutil", "contextlib"}
+LIST_COSTLY = {"argparse", "annotated_types", "dataclasses", "inspect", "pluggy", "typing", "json", "contextlib"}
 
 
-def modules_after(*args: str) -> tuple[int, set[str]]:
+def modules_after(*args: str, env: dict[str, str] | None = None) -> tuple[int, set[str]]:
     result = subprocess.run([sys.executable, "-c", FLEXZOO_MODULES, *args], capture_output=True, text=True,
-                            timeout=60)
+                            timeout=60, env=env)
     line = next(line for line in result.stderr.splitlines() if line.startswith("MODULES="))
     return result.returncode, set(line.removeprefix("MODULES=").split(","))
 
 
-@pytest.mark.parametrize(("args", "allowed"), [(["--help"], HELP_MODULES), (["--version"], HELP_MODULES),
-                                               (["list"], LIST_MODULES)])
-def test_help_and_list_import_only_what_they_use(args, allowed):
+def started_with(env: dict[str, str] | None = None) -> set[str]:
+    """What the interpreter imports before any command (site, and .pth files such as editable installs' finders)."""
+    result = subprocess.run([sys.executable, "-c", "import sys; print(','.join(sys.modules))"], capture_output=True,
+                            text=True, timeout=60, env=env, check=True)
+    return set(result.stdout.strip().split(","))
+
+
+def first_party(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] in ("flexzoo", "annotated_types")}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_and_version_import_only_the_cli_and_its_table_of_verbs(args):
     status, loaded = modules_after(*args)
     assert status == 0
-    extra = {m for m in loaded - allowed if not m.startswith(("flexzoo.cli.", "flexzoo.builtin."))}
-    assert extra == set(), f"`zoo {' '.join(args)}` imports more than it uses; make these lazy: {sorted(extra)}"
-    assert "flexzoo.cli.catalog" in loaded  # every verb's parser is built, as `zoo --help` lists them
-    if args == ["list"]:
-        assert "flexzoo.host.registry" in loaded  # the check sees the modules of a real listing
+    expected = HELP_MODULES | ({"flexzoo.cli.help_text"} if args == ["--help"] else set())
+    assert first_party(loaded) == expected, "make these lazy: " + str(sorted(first_party(loaded) - expected))
+    assert (loaded - started_with()) & COSTLY == set()  # not even argparse: zoo --help is written without it
+
+
+#: ``zoo list`` when nothing changed since the last listing: the kept listing, read with json; no plugin, no registry.
+KEPT_LIST_MODULES = HELP_MODULES | {
+    "flexzoo.cli.catalog", "flexzoo.cli.help_format", "flexzoo.cli.help_text", "flexzoo.cli.render", "flexzoo.host",
+    "flexzoo.host.listing", "flexzoo.plugin", "flexzoo.plugin.installed", "flexzoo.reporting",
+    "flexzoo.reporting.tables"}
+
+
+def test_list_reads_the_kept_listing_and_imports_no_plugin(tmp_path):
+    env = {**os.environ, "FLEXZOO_CACHE_DIR": str(tmp_path)}
+    assert modules_after("list", env=env)[0] == 0  # the first run makes the listing from the registry, and keeps it
+    status, loaded = modules_after("list", env=env)
+    assert status == 0
+    assert first_party(loaded) == KEPT_LIST_MODULES, sorted(first_party(loaded) ^ KEPT_LIST_MODULES)
+    assert not {m for m in loaded if m.startswith(("flexzoo_plugin_", "pluggy"))}
+    assert (loaded - started_with(env)) & (COSTLY - {"argparse", "json"}) == set()
+
+
+def test_discovery_imports_the_plugins_declarations_and_not_their_implementations(tmp_path):
+    env = {**os.environ, "FLEXZOO_CACHE_DIR": str(tmp_path)}
+    assert modules_after("list", env=env)[0] == 0  # the first run after a change reads the installed metadata
+    status, loaded = modules_after("--trace-plugins", "list", env=env)  # the registry, made again to be traced
+    assert status == 0
+    builtin = {m for m in loaded if m.startswith("flexzoo.builtin")}
+    extra = first_party(loaded) - builtin - LIST_MODULES
+    assert extra == set(), f"`zoo list` imports more than it uses; make these lazy: {sorted(extra)}"
+    assert "flexzoo.host.registry" in loaded  # the check sees the modules of a real listing
+    assert (loaded - started_with(env)) & (COSTLY - LIST_COSTLY) == set()
+    assert not {m for m in builtin if m.endswith("_layers") or m in ("flexzoo.builtin.layers", "flexzoo.builtin.lsuv")}
+    plugins = {m for m in loaded if m.startswith("flexzoo_plugin_")}
+    declarations = ("", ".model_list", ".backbone", ".backbones", ".factories", ".sizes")
+    assert plugins and all(m.partition(".")[1:] == ("", "") or "." + m.partition(".")[2] in declarations
+                           for m in plugins), sorted(plugins)
+
+
+@pytest.mark.parametrize("columns", ["30", "80", "200"])
+def test_zoo_help_says_what_the_argument_parser_would(columns, monkeypatch):
+    from flexzoo import cli
+
+    monkeypatch.setenv("COLUMNS", columns)
+    parser = cli._parser()
+    assert zoo_in_process("--help").stdout == zoo_in_process("-h").stdout == parser.format_help()
+    usage = parser.format_usage()
+    assert all(action.option_strings[0] in usage for action in parser._actions if action.option_strings)
+
+
+def test_every_verb_in_the_table_is_added_by_its_module_with_the_tables_help():
+    import argparse
+
+    from flexzoo import cli
+
+    added = {}
+    for module_name in dict.fromkeys(module for module, _ in cli.VERBS.values()):
+        module = importlib.import_module(f"flexzoo.cli.{module_name}")
+        module.register(lambda name, helptext, handler, json=True, m=module_name: added.setdefault(
+            name, (m, helptext)) and argparse.ArgumentParser())
+    assert added == cli.VERBS
 
 
 def test_list_filters_by_kind_and_wildcard(zoo):

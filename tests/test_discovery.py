@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import flexzoo.builtin
 
 GOOD = """
@@ -194,9 +196,23 @@ def test_discovery_order_does_not_depend_on_install_order(zoo):
 
 def test_entry_point_cache_sees_a_newly_installed_plugin(zoo):
     assert "good" not in by_name(zoo)  # this run writes the cache
-    assert any(zoo.site.parent.joinpath("cache").glob("entry-points-*.json"))
+    assert any(zoo.site.parent.joinpath("cache").glob("installed-*.json"))
     zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
     assert by_name(zoo)["good"]["status"] == "loaded"  # the site directory changed: the cache key too
+
+
+def test_entry_point_cache_forgets_a_removed_plugin_and_sees_an_upgraded_one(zoo):
+    import shutil
+
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    assert by_name(zoo)["good"]["version"] == "1.2.0"
+    assert by_name(zoo)["good"]["version"] == "1.2.0"  # from the cache
+    shutil.rmtree(zoo.site / "flexzoo_plugin_good-1.2.0.dist-info")  # as pip uninstalls, then installs 1.3.0
+    zoo.install("flexzoo-plugin-good", "1.3.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    assert by_name(zoo)["good"]["version"] == "1.3.0"
+    shutil.rmtree(zoo.site / "flexzoo_plugin_good-1.3.0.dist-info")
+    (zoo.site / "good_plugin.py").unlink()
+    assert "good" not in by_name(zoo)
 
 
 def test_cached_and_uncached_discovery_agree(zoo):
@@ -209,3 +225,59 @@ def test_cached_and_uncached_discovery_agree(zoo):
         return [{k: v for k, v in p.items() if not k.endswith("_seconds")} for p in plugins]
 
     assert stable(first) == stable(cached) == stable(uncached)
+
+
+def test_installed_versions_are_cached_until_the_installed_distributions_change(tmp_path, monkeypatch):
+    import shutil
+    import time
+
+    from flexzoo.plugin import installed
+    from flexzoo.testing.distributions import make_distribution
+
+    site = tmp_path / "site"
+    make_distribution(site, "acme-lib", "1.0", {}, {})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("FLEXZOO_CACHE_DIR", str(tmp_path / "cache"))
+    assert installed.version("acme-lib") == "1.0"
+    [cache] = (tmp_path / "cache").glob("installed-*.json")
+    assert json.loads(cache.read_text())["answers"]["version:acme-lib"] == "1.0"
+    time.sleep(0.05)  # the file system's clock is coarse: let the change land on a later tick, as pip's would
+    shutil.rmtree(site / "acme_lib-1.0.dist-info")
+    make_distribution(site, "acme-lib", "2.0", {}, {})
+    assert installed.version("acme-lib") == "2.0"
+    time.sleep(0.05)
+    shutil.rmtree(site / "acme_lib-2.0.dist-info")
+    assert installed.version("acme-lib") is None
+
+
+def listed(zoo, *args: str) -> set[str]:
+    return {c["qualified_name"] for c in zoo.json("list", *args)}
+
+
+def test_zoo_list_from_its_kept_listing_sees_installs_removals_and_edits(zoo):
+    import shutil
+    import time
+
+    zoo.install("flexzoo-plugin-good", "1.2.0", {"good_plugin": GOOD}, {"good": "good_plugin"})
+    assert "good:wide" in listed(zoo, "backbones")  # made from the registry, and kept
+    assert any(zoo.site.parent.joinpath("cache").glob("listing-*.json"))
+    assert "good:wide" in listed(zoo, "backbones")  # the kept listing
+    time.sleep(0.05)  # the file system's clock is coarse: let each change land on a later tick, as an edit's would
+    edited = GOOD.replace('[flexzoo.Component("wide", wide)]', '[flexzoo.Component("wide", wide), '
+                          'flexzoo.Component("wider", wide)]')
+    (zoo.site / "good_plugin.py").write_text(edited)  # an editable install's source changes in place
+    assert {"good:wide", "good:wider"} <= listed(zoo, "backbones")
+    time.sleep(0.05)
+    shutil.rmtree(zoo.site / "flexzoo_plugin_good-1.2.0.dist-info")
+    assert not {name for name in listed(zoo) if name.startswith("good:")}
+    env = {"FLEXZOO_DISABLE_PLUGIN_AUTOLOAD": "1"}  # the environment that chooses plugins is part of the key
+    assert {c["plugin"] for c in zoo.json("list", env=env)} == {"builtin"}
+
+
+def test_a_plugin_that_fails_is_reported_on_every_listing(zoo):
+    zoo.install("flexzoo-plugin-broken", "0.3.0", {"broken_plugin": "raise RuntimeError('boom at import')"},
+                {"broken": "broken_plugin"})
+    for _ in range(2):  # a listing with a failed plugin is not kept: the next run loads it again
+        result = zoo("list", "heads")
+        assert result.returncode == 0 and "1 plugin(s) failed to load (broken)" in result.stderr
+    assert not any(zoo.site.parent.joinpath("cache").glob("listing-*.json"))

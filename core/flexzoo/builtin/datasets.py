@@ -8,9 +8,6 @@ Importing this module is cheap: numpy and PIL are imported when a source is made
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -130,6 +127,8 @@ class Files:
 
     def fingerprint(self) -> str:
         """Names, sizes and targets of the files: cheap, and changes when a file is replaced by another."""
+        import hashlib
+
         digest = hashlib.sha256()
         for file in self.files:
             digest.update(f"{file.name}\0{file.stat().st_size}\0".encode())
@@ -182,6 +181,9 @@ def imagefolder(location: str, input_shape: tuple[int, ...] | None = None) -> Da
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
+    import csv
+    import json
+
     try:
         with path.open(newline="", encoding="utf-8") as stream:
             if path.suffix == ".jsonl":

@@ -9,8 +9,6 @@ IterableDataset per file, never converted to Arrow in the cache): the host reads
 
 from __future__ import annotations
 
-import hashlib
-import io
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -92,6 +90,8 @@ class HuggingFaceStream:
         import numpy as np
 
         if isinstance(raw, dict) and "bytes" in raw:  # an undecoded Image feature
+            import io
+
             value = open_image(io.BytesIO(raw["bytes"]) if raw["bytes"] else raw["path"], image_mode(self.input_shape))
         else:
             value = np.asarray(raw, dtype=np.float32)
@@ -113,6 +113,8 @@ class HuggingFaceStream:
         return f"row {index - int(self.starts[number])} of {self.files[number].name}"
 
     def fingerprint(self) -> str:
+        import hashlib
+
         digest = hashlib.sha256()
         for file in self.files:
             digest.update(f"{file.name}\0{file.stat().st_size}\0".encode())

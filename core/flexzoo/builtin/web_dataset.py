@@ -11,9 +11,6 @@ cannot be read at an offset: write uncompressed shards.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,6 +44,8 @@ class Shards:
             payload = stream.read(size)
         if len(payload) != size:
             raise OSError(f"the shard ends {size - len(payload)} bytes early")
+        import io
+
         if name.endswith(".npy"):
             value = np.load(io.BytesIO(payload), allow_pickle=False).astype(np.float32)
         else:
@@ -58,6 +57,8 @@ class Shards:
         return f"{self.shards[shard].name}:{name}"
 
     def fingerprint(self) -> str:
+        import hashlib
+
         digest = hashlib.sha256()
         for shard in self.shards:
             digest.update(f"{shard.name}\0{shard.stat().st_size}\0".encode())
@@ -73,6 +74,8 @@ def _shards(path: Path) -> list[Path]:
 
 def _index(shard: Path, inputs: tuple[str, ...], label: str) -> tuple[list[tuple[int, int, str]], list[str]]:
     """This shard's samples: (data offset, size, member name) of each input, and each sample's label text."""
+    import tarfile  # here: `zoo list` imports this module, and needs no tar
+
     found: dict[str, dict[str, Any]] = {}
     try:
         with tarfile.open(shard, "r:") as archive:

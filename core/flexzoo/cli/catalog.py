@@ -1,19 +1,23 @@
 """Verbs that describe what is installed: ``zoo list``, ``zoo info``, ``zoo plugins`` (no torch).
 
-The registry and the schema are imported by the verbs that use them, so that ``zoo --help`` pays for neither.
+The registry and the schema are imported by the verbs that use them, so that ``zoo --help`` pays for neither;
+``zoo list`` reads the listing the registry gave last time when nothing it was made from has changed
+(:mod:`flexzoo.host.listing`), and then imports neither the registry nor any plugin.
 """
 
 from __future__ import annotations
 
-import argparse
-import inspect
 import sys
-from typing import Any
 
 from flexzoo._version import DEPRECATED_PLUGIN_APIS
 from flexzoo.cli.render import emit_json, table
-from flexzoo.errors import FlexzooError
-from flexzoo.plugin.components import HOST_PARAMETERS, KINDS, RegisteredComponent, kind_from_word
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from flexzoo.plugin.components import RegisteredComponent
 
 
 def register(verbs: Any) -> None:
@@ -26,44 +30,65 @@ def register(verbs: Any) -> None:
     verbs("plugins", "list discovered plugins and why any failed", cmd_plugins)
 
 
-def _warn_failed_plugins() -> None:
-    from flexzoo.host.registry import default_registry
-
-    failed = [p for p in default_registry().plugins if p.status == "failed"]
+def _warn_failed(plugins: list[dict[str, Any]]) -> None:
+    failed = [p["name"] for p in plugins if p["status"] == "failed"]
     if failed:
-        names = ", ".join(p.name for p in failed)
-        print(f"zoo: warning: {len(failed)} plugin(s) failed to load ({names}); `zoo plugins` says why",
+        print(f"zoo: warning: {len(failed)} plugin(s) failed to load ({', '.join(failed)}); `zoo plugins` says why",
               file=sys.stderr)
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    from flexzoo.host.registry import default_registry, did_you_mean
+def _listing(trace: bool) -> dict[str, Any]:
+    """What ``zoo list`` shows: kept from an earlier run when nothing it was made from changed, else the registry's.
+    ``--trace-plugins`` always makes the registry (its trace is what was asked for)."""
+    from flexzoo.host import listing
 
+    kept = None if trace else listing.cached_listing()
+    if kept is not None:
+        return kept
+    from flexzoo.host.registry import default_registry
+
+    registry = default_registry()
+    made = listing.listing_of(registry)
+    listing.save_listing(made, registry)
+    return made
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import fnmatch
+
+    listing = _listing(args.trace_plugins)
+    kinds = {name: name for name, _ in listing["kinds"]} | {plural: name for name, plural in listing["kinds"]}
     kind, pattern = None, args.pattern
     if args.kind:
-        kind = kind_from_word(args.kind)
+        kind = kinds.get(args.kind.lower())
         if kind is None:
             if pattern is not None:
-                plural = [f"{k}s" for k in KINDS]
+                from flexzoo.errors import FlexzooError
+                from flexzoo.host.registry import did_you_mean
+
+                plural = [plural for _, plural in listing["kinds"]]
                 hint = did_you_mean(args.kind, plural) or "kinds: " + ", ".join(plural)
                 raise FlexzooError(f"unknown kind `{args.kind}`; {hint}")
             pattern = args.kind  # `zoo list 'res*'`: a pattern alone
-    components = default_registry().components(kind, pattern)
-    _warn_failed_plugins()
+    components = [(k, name, plugin, summary) for k, name, plugin, summary in listing["components"]
+                  if (kind is None or k == kind) and (not pattern or fnmatch.fnmatchcase(name, pattern)
+                                                      or fnmatch.fnmatchcase(f"{plugin}:{name}", pattern))]
+    _warn_failed(listing["plugins"])
     if args.json:
-        emit_json([{"kind": c.kind, "name": c.name, "plugin": c.plugin, "qualified_name": c.qualified_name,
-                    "summary": c.component.summary} for c in components])
+        emit_json([{"kind": k, "name": name, "plugin": plugin, "qualified_name": f"{plugin}:{name}",
+                    "summary": summary} for k, name, plugin, summary in components])
         return 0
     if not components:
         print("no components match" + (f" `{pattern}`" if pattern else ""), file=sys.stderr)
         return 1
-    print(table(["KIND", "NAME", "PLUGIN", "SUMMARY"],
-                [[c.kind, c.name, c.plugin, c.component.summary] for c in components]))
+    print(table(["KIND", "NAME", "PLUGIN", "SUMMARY"], [list(c) for c in components]))
     return 0
 
 
 def _lookup(reference: str, kind_word: str | None) -> list[RegisteredComponent]:
+    from flexzoo.errors import FlexzooError
     from flexzoo.host.registry import UnknownComponent, default_registry, did_you_mean
+    from flexzoo.plugin.components import KINDS, kind_from_word
 
     registry = default_registry()
     kinds = list(KINDS)
@@ -91,7 +116,10 @@ def _lookup(reference: str, kind_word: str | None) -> list[RegisteredComponent]:
 
 
 def _describe(entry: RegisteredComponent) -> dict[str, Any]:
+    import inspect
+
     from flexzoo.manifest import schema
+    from flexzoo.plugin.components import HOST_PARAMETERS
 
     host = HOST_PARAMETERS.get(entry.kind, {})
     params = []

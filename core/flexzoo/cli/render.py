@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 from flexzoo.reporting.tables import table
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (`zoo list` prints with this)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["emit_json", "table"]
 

@@ -179,11 +179,11 @@ def _tasks_problem(kind: str, component: Component) -> str:
 
 def _check_hook_names(manager: pluggy.PluginManager, obj: Any) -> None:
     """Refuse implementations of hooks that do not exist (a misspelt hook would silently do nothing)."""
-    import difflib
-
-    known = [name for name in vars(hookspecs) if name.startswith("flexzoo_")]
     for caller in manager.get_hookcallers(obj) or []:
         if not caller.has_spec():
+            import difflib  # only a misspelt hook pays for it
+
+            known = [name for name in vars(hookspecs) if name.startswith("flexzoo_")]
             near = difflib.get_close_matches(caller.name, known, n=1)
             hint = f"; did you mean {near[0]}?" if near else ""
             raise PluginRejected(f"implements unknown hook {caller.name}(){hint}")

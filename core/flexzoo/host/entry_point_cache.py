@@ -1,29 +1,25 @@
 """The ``flexzoo`` entry points of the installed distributions, cached between runs.
 
 Reading every distribution's metadata costs about 40 µs each (and importing importlib.metadata
-another 15-25 ms), so the scan's result is kept in a small JSON file keyed on the ``sys.path``
-entries and their modification times, as stevedore does: installing or removing a distribution
-changes its directory's mtime and so the key. ``FLEXZOO_NO_CACHE=1`` turns the cache off;
+another 15-25 ms), so the scan's result is kept by :mod:`flexzoo.plugin.installed`, keyed on the
+``sys.path`` entries and their modification times, as stevedore does: installing or removing a
+distribution changes its directory's mtime and so the key. ``FLEXZOO_NO_CACHE=1`` turns the cache off;
 ``FLEXZOO_CACHE_DIR`` moves it (default ``$XDG_CACHE_HOME/flexzoo``, else ``~/.cache/flexzoo``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
-import os
 import re
-import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from flexzoo.plugin.shipped_list import cache_directory
+from flexzoo.plugin import installed
+from flexzoo.plugin.installed import NO_CACHE_ENV
 
-NO_CACHE_ENV = "FLEXZOO_NO_CACHE"
+__all__ = ["API_KEYWORD_PREFIX", "NO_CACHE_ENV", "EntryPointRecord", "declared_api", "entry_points", "scan"]
+
 API_KEYWORD_PREFIX = "flexzoo-plugin-api-"
-_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -69,33 +65,7 @@ def scan(group: str) -> list[EntryPointRecord]:
     return sorted(records, key=lambda r: (r.name, r.distribution or ""))
 
 
-def _cache_file(group: str) -> Path:
-    stamps = []
-    for entry in sys.path:
-        try:
-            stamps.append([entry, os.stat(entry or ".").st_mtime_ns])
-        except OSError:
-            stamps.append([entry, None])
-    key = hashlib.sha256(json.dumps([_FORMAT, sys.version, group, stamps]).encode()).hexdigest()[:24]
-    return cache_directory() / f"entry-points-{key}.json"
-
-
-
 def entry_points(group: str) -> list[EntryPointRecord]:
     """The group's entry points, from the cache when nothing on ``sys.path`` changed since."""
-    if os.environ.get(NO_CACHE_ENV):
-        return scan(group)
-    path = _cache_file(group)
-    try:
-        return [EntryPointRecord(**item) for item in json.loads(path.read_text(encoding="utf-8"))]
-    except (OSError, ValueError, TypeError):
-        pass  # no cache yet, or one this version cannot read: scan
-    records = scan(group)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        partial.write_text(json.dumps([asdict(r) for r in records]), encoding="utf-8")
-        os.replace(partial, path)  # a reader sees the old file or the new one, never half
-    except OSError:
-        pass  # a read-only home only costs the scan
-    return records
+    records = installed.cached(f"entry-points:{group}", lambda: [asdict(r) for r in scan(group)])
+    return [EntryPointRecord(**record) for record in records]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 from collections.abc import Iterable, Mapping
@@ -12,7 +11,6 @@ from typing import Any
 import pluggy
 
 from flexzoo.errors import FlexzooError
-from flexzoo.host.catalogue import install_hint
 from flexzoo.host.discovery import Plugin, discover, new_plugin_manager, register_plugin
 from flexzoo.plugin.components import KINDS, RegisteredComponent
 
@@ -28,6 +26,8 @@ class UnknownComponent(FlexzooError):
 
 def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """The candidates closest to ``word``, best first (difflib, as argparse and git do)."""
+    import difflib  # only a miss pays for it
+
     candidates = list(candidates)
     lowered = {c.lower(): c for c in candidates}
     return [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.6)]
@@ -111,6 +111,8 @@ class Registry:
         if plugin_name:
             plugin = self.plugin(plugin_name)
             if plugin is None or plugin.status != "loaded":
+                from flexzoo.host.catalogue import install_hint  # the catalogue is read only to explain a miss
+
                 loaded = sorted(p.name for p in self.plugins if p.status == "loaded")
                 why = f" ({plugin.status}: {plugin.error})" if plugin else ""
                 hint = ((plugin and plugin.status == "failed" and self.failures())
@@ -140,6 +142,8 @@ class Registry:
             pool = [e for e in pool if e.plugin == plugin_name]
         candidates = {e.name for e in pool} | {e.qualified_name for e in pool}
         where = f" in plugin `{plugin_name}`" if plugin_name else ""
+        from flexzoo.host.catalogue import install_hint
+
         present = {p.name: "" if p.status == "loaded" else f"{p.status}: {p.error}" for p in self.plugins}
         catalogued = "" if plugin_name else install_hint(kind, name, present=present)
         hint = (catalogued or did_you_mean(reference, candidates)

@@ -19,36 +19,34 @@ naming their new place, until flexzoo 0.3.
 
 from __future__ import annotations
 
-import warnings
-from typing import TYPE_CHECKING, Any
-
-from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
-from flexzoo.hub.sources import PretrainedSource, WeightsFile
-from flexzoo.plugin.components import Component
-from flexzoo.plugin.hookspecs import hookimpl
-from flexzoo.plugin.protocols import (
-    Backbone,
-    CompressionStep,
-    DataDependentInitializer,
-    DataSource,
-    Explainer,
-    FeatureMap,
-    GrowableBackbone,
-    Head,
-    Initializer,
-    LocalTraining,
-    Model,
-    PackingStep,
-    RestorableStep,
-    Strategy,
-    Tracker,
-)
-from flexzoo.plugin.single_process import SingleProcess
-from flexzoo.plugin.steps import Distillation, StepContext, StepUnavailable, TrainingData
-from flexzoo.plugin.tracking import RunInfo
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from flexzoo.errors import ArtifactError, DataError, FlexzooError, ParameterError
+    from flexzoo.hub.sources import PretrainedSource, WeightsFile
+    from flexzoo.plugin import helpers
+    from flexzoo.plugin.components import Component
+    from flexzoo.plugin.hookspecs import hookimpl
+    from flexzoo.plugin.protocols import (
+        Backbone,
+        CompressionStep,
+        DataDependentInitializer,
+        DataSource,
+        Explainer,
+        FeatureMap,
+        GrowableBackbone,
+        Head,
+        Initializer,
+        LocalTraining,
+        Model,
+        PackingStep,
+        RestorableStep,
+        Strategy,
+        Tracker,
+    )
+    from flexzoo.plugin.single_process import SingleProcess
+    from flexzoo.plugin.steps import Distillation, StepContext, StepUnavailable, TrainingData
     from flexzoo.plugin.tasks import HeadTask
+    from flexzoo.plugin.tracking import RunInfo
 
 __all__ = [
     "ArtifactError",
@@ -84,6 +82,22 @@ __all__ = [
     "hookimpl",
 ]
 
+#: Where each name lives; imported on first use, so that a plugin's ``from flexzoo.plugin import Component,
+#: hookimpl`` (what ``zoo list`` runs for every plugin) loads neither the Protocols nor the step context.
+_LAZY = {
+    **dict.fromkeys(["ArtifactError", "DataError", "FlexzooError", "ParameterError"], "flexzoo.errors"),
+    **dict.fromkeys(["PretrainedSource", "WeightsFile"], "flexzoo.hub.sources"),
+    "Component": "flexzoo.plugin.components",
+    "hookimpl": "flexzoo.plugin.hookspecs",
+    **dict.fromkeys(["Backbone", "CompressionStep", "DataDependentInitializer", "DataSource", "Explainer",
+                     "FeatureMap", "GrowableBackbone", "Head", "Initializer", "LocalTraining", "Model", "PackingStep",
+                     "RestorableStep", "Strategy", "Tracker"], "flexzoo.plugin.protocols"),
+    "SingleProcess": "flexzoo.plugin.single_process",
+    **dict.fromkeys(["Distillation", "StepContext", "StepUnavailable", "TrainingData"], "flexzoo.plugin.steps"),
+    "HeadTask": "flexzoo.plugin.tasks",
+    "RunInfo": "flexzoo.plugin.tracking",
+}
+
 #: Names this module held in flexzoo 0.2 that live elsewhere now: name -> (module, what to write instead).
 MOVED = {
     **{name: ("flexzoo.plugin.helpers", f"from flexzoo.plugin.helpers import {name}") for name in (
@@ -95,23 +109,27 @@ MOVED = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """``helpers`` and ``HeadTask`` on first use (helpers pulls in annotated-types and the weights files, which
-    ``zoo --help`` never needs); the 0.2 names that moved, still answered with a DeprecationWarning naming their
-    new place."""
+def __getattr__(name: str) -> object:
+    """Each name on first use (PEP 562); the 0.2 names that moved, still answered with a DeprecationWarning naming
+    their new place."""
+    import importlib
+
     if name == "helpers":
-        import importlib
-
         return importlib.import_module("flexzoo.plugin.helpers")
-    if name == "HeadTask":  # on first use: `zoo --help` never needs it
-        from flexzoo.plugin.tasks import HeadTask
-
-        return HeadTask
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups are plain attribute reads
+        return value
     if name in MOVED:
-        import importlib
+        import warnings
 
         module, instead = MOVED[name]
         warnings.warn(f"flexzoo.plugin.{name} moved to {module}.{name}; write `{instead}` "
                       "(the old name goes in flexzoo 0.3)", DeprecationWarning, stacklevel=2)
         return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'flexzoo.plugin' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """What is defined and what is imported on first use: ``dir()`` and tab completion show both."""
+    return sorted(set(globals()) | set(__all__))

@@ -20,28 +20,31 @@
 - Head tasks: ``CLASSIFICATION``, ``SEGMENTATION``, ``REGRESSION``, ``DETECTION``, the builtin
   :class:`~flexzoo.plugin.HeadTask` declarations a head of one of those kinds names in ``tasks=(...)``.
 
-Importing this module does not import torch.
+Importing this module does not import torch; it defines the parameter annotations (annotated-types) and imports
+each other name on first use, so a factory module that takes ``Positive`` pays for nothing else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 from annotated_types import BaseMetadata, Ge, GroupedMetadata, Gt, Interval, MinLen
 
-from flexzoo.atomic import write_atomically
-from flexzoo.hub.references import HubReference
-from flexzoo.hub.sources import looks_like_path
-from flexzoo.hub.weights import PretrainedWeights, fetch_pretrained
-from flexzoo.inputs.image_suffixes import IMAGE_SUFFIXES
-from flexzoo.plugin.builtin_tasks import CLASSIFICATION, DETECTION, REGRESSION, SEGMENTATION
-from flexzoo.plugin.restoring import restoring_weights
-from flexzoo.plugin.safetensors_header import read_header
-from flexzoo.plugin.shipped_list import Listing, ShippedList, release
-from flexzoo.plugin.weights_file import check_weights_file, load_weights_file
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, spelt so that the names below stay one list
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from flexzoo.atomic import write_atomically
+    from flexzoo.hub.references import HubReference
+    from flexzoo.hub.sources import looks_like_path
+    from flexzoo.hub.weights import PretrainedWeights, fetch_pretrained
+    from flexzoo.inputs.image_suffixes import IMAGE_SUFFIXES
+    from flexzoo.plugin.builtin_tasks import CLASSIFICATION, DETECTION, REGRESSION, SEGMENTATION
+    from flexzoo.plugin.restoring import restoring_weights
+    from flexzoo.plugin.shipped_list import Listing, ShippedList, release
+    from flexzoo.plugin.weights_file import check_weights_file, load_weights_file
 
 __all__ = [
     "CLASSIFICATION",
@@ -101,4 +104,36 @@ def safetensors_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
 
     Raises ArtifactError, with the reason, for a file that is missing or not safetensors.
     """
+    from flexzoo.plugin.safetensors_header import read_header
+
     return {name: tuple(entry["shape"]) for name, entry in read_header(path).tensors.items()}
+
+
+#: Where each name defined elsewhere lives, imported on first use (PEP 562).
+_LAZY = {
+    "write_atomically": "flexzoo.atomic",
+    "HubReference": "flexzoo.hub.references",
+    "looks_like_path": "flexzoo.hub.sources",
+    **dict.fromkeys(["PretrainedWeights", "fetch_pretrained"], "flexzoo.hub.weights"),
+    "IMAGE_SUFFIXES": "flexzoo.inputs.image_suffixes",
+    **dict.fromkeys(["CLASSIFICATION", "DETECTION", "REGRESSION", "SEGMENTATION"], "flexzoo.plugin.builtin_tasks"),
+    "restoring_weights": "flexzoo.plugin.restoring",
+    **dict.fromkeys(["Listing", "ShippedList", "release"], "flexzoo.plugin.shipped_list"),
+    **dict.fromkeys(["check_weights_file", "load_weights_file"], "flexzoo.plugin.weights_file"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The helpers defined in other modules, each imported on first use."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'flexzoo.plugin.helpers' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """What is defined and what is imported on first use: ``dir()`` and tab completion show both."""
+    return sorted(set(globals()) | set(__all__))

@@ -15,42 +15,38 @@ which maintainers use to check or rewrite the shipped file::
 
     python -m flexzoo_plugin_NAME.model_list [--write]
 
-Torch-free: listing imports json, hashlib and (when a listing is read) importlib.metadata only.
+Torch-free and cheap: listing reads the shipped JSON file and the installed version, which
+:mod:`flexzoo.plugin.installed` keeps in its cache (importlib.metadata is imported only when sys.path changed).
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import os
-import subprocess
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flexzoo.atomic import write_atomically
+from flexzoo.plugin import installed as metadata
+from flexzoo.plugin.installed import CACHE_DIR_ENV, cache_directory
 
-__all__ = ["CACHE_DIR_ENV", "Listing", "ShippedList", "cache_directory", "listing_cache_directory", "release"]
-
-CACHE_DIR_ENV = "FLEXZOO_CACHE_DIR"
+__all__ = ["CACHE_DIR_ENV", "FILES_READ", "Listing", "ShippedList", "cache_directory", "listing_cache_directory",
+           "release"]
 
 #: How long listing a library in a subprocess may take before the shipped list is used instead.
 REGENERATE_TIMEOUT_S = 600
 
 
+#: Every file a listing was read from, or written to, in this process: ``zoo list`` keeps the listing it made only
+#: while they stay as they are (:mod:`flexzoo.host.listing`).
+FILES_READ: set[str] = set()
+
+
 def release(version: str) -> str:
     """The public release of a version: "0.29.1+cu130" and "0.29.1+cpu" are both 0.29.1."""
     return version.partition("+")[0]
-
-
-def cache_directory() -> Path:
-    """flexzoo's per-user cache: ``$FLEXZOO_CACHE_DIR``, else ``$XDG_CACHE_HOME/flexzoo``, else ``~/.cache/flexzoo``."""
-    base = os.environ.get(CACHE_DIR_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "flexzoo")
-    return Path(base)
 
 
 def listing_cache_directory() -> Path:
@@ -107,6 +103,7 @@ class ShippedList:
     def read(self) -> Listing:
         """The shipped listing (no import of the library)."""
         if self._shipped is None:
+            FILES_READ.add(str(self.path))
             self._shipped = Listing.from_json(self.path.read_text(encoding="utf-8"))
         return self._shipped
 
@@ -116,12 +113,7 @@ class ShippedList:
 
     def installed_version(self) -> str | None:
         """The installed library's version from its metadata (no import); None when it is not installed."""
-        import importlib.metadata  # 15-25 ms (email parsing): only when a listing is read
-
-        try:
-            return importlib.metadata.version(self.distribution)
-        except importlib.metadata.PackageNotFoundError:
-            return None
+        return metadata.version(self.distribution)
 
     def listing(self) -> Listing:
         """What the installed release offers: the shipped list when it names that release, else the cached one.
@@ -142,6 +134,8 @@ class ShippedList:
         version = self.installed_version()
         if version is None or release(version) == shipped.version:
             return shipped
+        import hashlib
+
         cache = self.cache_path(version)
         fingerprint = hashlib.sha256(self.path.read_bytes()).hexdigest()
         cached = self._read_cache(cache, version, fingerprint)
@@ -155,6 +149,8 @@ class ShippedList:
         if release(made.version) != release(version):
             return self._fall_back(f"listing it gave version {made.version}")
         text = made.to_json(self.library, shipped_sha256=fingerprint)
+        from flexzoo.atomic import write_atomically
+
         try:
             write_atomically(cache, lambda target: target.write_text(text, encoding="utf-8"))
         except OSError as exc:
@@ -165,6 +161,7 @@ class ShippedList:
         return made
 
     def _read_cache(self, cache: Path, version: str, fingerprint: str) -> Listing | None:
+        FILES_READ.add(str(cache))  # missing too: a kept `zoo list` is then not kept
         try:
             text = cache.read_text(encoding="utf-8")
             data = json.loads(text)
@@ -177,6 +174,8 @@ class ShippedList:
 
     def _list_in_subprocess(self) -> Listing | str:
         """The installed library's listing, made by ``python -m MODULE --json``; a string says why it failed."""
+        import subprocess
+
         try:
             result = subprocess.run([sys.executable, "-m", self.module, "--json"], capture_output=True, text=True,
                                     timeout=REGENERATE_TIMEOUT_S, stdin=subprocess.DEVNULL)
@@ -199,6 +198,8 @@ class ShippedList:
 
     def write(self, listing: Listing) -> None:
         """Write ``listing`` atomically as the shipped list."""
+        from flexzoo.atomic import write_atomically
+
         text = listing.to_json(self.library)
         write_atomically(self.path, lambda target: target.write_text(text, encoding="utf-8"))
         self._shipped = self._listing = None
@@ -206,6 +207,8 @@ class ShippedList:
     def main(self, argv: Sequence[str] | None = None) -> int:
         """Check the shipped list against the installed library (exit 1 when they differ), ``--write`` it,
         or print the installed listing as JSON (``--json``, what :meth:`listing` runs)."""
+        import argparse
+
         parser = argparse.ArgumentParser(description=f"Check or rewrite the shipped list of {self.library}'s names.")
         action = parser.add_mutually_exclusive_group()
         action.add_argument("--write", action="store_true", help=f"rewrite {self.path.name} from the installed "

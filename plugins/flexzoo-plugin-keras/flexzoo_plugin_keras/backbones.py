@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING, Any, Literal
 
 from flexzoo.plugin import ParameterError
@@ -104,6 +103,8 @@ def sequential(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> nn
             if not isinstance(use, str):
                 raise ParameterError(f"layers[{index}]", "has no `use`", 'name the layer: { use = "Dense", ... }')
             if use not in names:
+                import difflib  # only a misspelt layer pays for it
+
                 near = difflib.get_close_matches(use, names, n=3)
                 raise ParameterError(f"layers[{index}].use", f"keras.layers has no {use!r}",
                                      f"did you mean {', '.join(near)}?" if near else "see keras.layers")

@@ -10,8 +10,6 @@ end waits for all. Only rank 0 logs. Cheap to import: mlflow loads when a run st
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +34,9 @@ class _Logger:
     """One MLflow run, fed through a queue that one thread works through in order."""
 
     def __init__(self, run: RunInfo) -> None:
+        import queue  # here, with the thread: `zoo list` imports this module and starts none
+        import threading
+
         self.run = run
         self.client: Any = None
         self.run_id = ""

@@ -12,8 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from flexzoo.plugin import ParameterError
-from flexzoo.plugin.helpers import fetch_pretrained, load_weights_file, restoring_weights
-from flexzoo_plugin_torchvision.sources import pretrained_source
+from flexzoo.plugin.helpers import restoring_weights
 
 if TYPE_CHECKING:
     from torch import nn
@@ -65,6 +64,9 @@ def backbone(
     model = _create(model_name, {**BUILD_DEFAULTS.get(model_name, {}), **options}, set(options))
     classifier = remove_classifier(model, model_name)
     if pretrained not in (None, False) and not restoring_weights():  # flexzoo.load brings the weights itself
+        from flexzoo.plugin.helpers import fetch_pretrained, load_weights_file  # here: `zoo list` needs neither
+        from flexzoo_plugin_torchvision.sources import pretrained_source
+
         source = pretrained_source(model_name, pretrained)
         weights = fetch_pretrained(source) if source is not None else str(pretrained)
         load_weights_file(model, weights, strict=pretrained_strict, ignore=(f"{classifier}.",))
