@@ -13,10 +13,12 @@ machines; a killed study resumes where it stopped.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,9 +184,10 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
     tasks = tasks_of(registry, head.use) if head is not None else ()
     direction = "maximize" if higher_is_better(metric, tasks) else "minimize"
     rdb = _storage(storage)
-    study = optuna.create_study(study_name=study_name, storage=rdb, direction=direction,
-                                load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=base.model.seed),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    with _optuna_warnings_only():
+        study = optuna.create_study(study_name=study_name, storage=rdb, direction=direction,
+                                    load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=base.model.seed),
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
     if study.user_attrs.get("cv", cv) != cv:
         raise FlexzooError(f"study {study.study_name!r} ran with --cv {study.user_attrs['cv']}, not {cv}: its trials' "
                            "values would not compare; give the same --cv, or another --study")
@@ -222,15 +225,12 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
         (trial_dir / "manifest.toml").write_text(dump_toml(candidate))
         return value
 
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the trials' lines replace Optuna's
     try:
-        with units:
+        with units, _optuna_warnings_only():
             study.optimize(objective, n_trials=trials, callbacks=[
                 optuna.study.MaxTrialsCallback(trials, states=finished),
                 lambda study, trial: _trial_ended(units, study, trial, metric, trials)])
     finally:
-        optuna.logging.set_verbosity(verbosity)
         registry.manager.unregister(reporter)
     best = study.best_trial
     best_dir = out / f"trial-{best.number}"
@@ -245,6 +245,19 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
             "best_trial": best.number, "trials": len(study.trials), "best_manifest": str(out / "best.toml"),
             "artifact": str(artifact), "storage": storage, "cv": cv,
             "fold_values": best.user_attrs.get("fold_values", [])}
+
+
+@contextlib.contextmanager
+def _optuna_warnings_only() -> Iterator[None]:
+    """Optuna's log kept to warnings in the block: the trials' own lines replace its INFO lines."""
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 def _trial_ended(units: Units, study: Any, trial: Any, metric: str, trials: int) -> None:
