@@ -1,4 +1,4 @@
-"""What a download or an upload shows, by the display its verb set (:mod:`flexzoo.reporting.progress`).
+"""What a download or an upload shows, by the display its verb set (:mod:`flexzoo.display`).
 
 huggingface_hub and torch.hub draw their own tqdm bars, with the MB/s, elapsed time and ETA a user of
 those libraries knows; rather than imitate them, a transfer lets them draw on a terminal when its verb
@@ -10,11 +10,12 @@ ranks other than 0, nothing is shown. Outside a verb (a library call) the librar
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from flexzoo.reporting.progress import Bars, current_display, on_terminal, rate
+from flexzoo.display import current_display, on_terminal, rate
 
 
 @dataclass
@@ -42,8 +43,8 @@ def transferring(action: str, what: str) -> Iterator[Transfer]:
         yield transfer
     seconds = time.monotonic() - started
     if display != "off" and not transfer.bars and transfer.size:
-        Bars(shown=False).print(f"{action} {what}  {transfer.size / 1e6:,.1f} MB in {seconds:.1f} s "
-                                f"({rate(transfer.size / max(seconds, 1e-9), 'B')})")
+        print(f"{action} {what}  {transfer.size / 1e6:,.1f} MB in {seconds:.1f} s "
+              f"({rate(transfer.size / max(seconds, 1e-9), 'B')})", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager

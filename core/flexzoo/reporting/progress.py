@@ -7,58 +7,24 @@ evaluation, tuning, exports, transfers). A verb picks its *display* once from it
 but 0). :class:`Bars` draws one bar per piece of work while a terminal watches; :class:`Units` is a
 verb's work in named units (an evaluation pass, a trial, an export format), each ending in one line.
 Steps deep in a run (the export step, a download) read the display the verb set with
-:func:`showing`; outside a verb it is ``None`` and they show nothing of their own. rich is imported
-only when a bar is drawn, so listing and help never pay for it.
+:func:`showing` (from :mod:`flexzoo.display`, low enough for the hub's downloads to read); outside a
+verb it is ``None`` and they show nothing of their own. rich is imported only when a bar is drawn, so
+listing and help never pay for it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
-from typing import Any, Literal, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from flexzoo.display import Display, current_display, display_of, on_rank_zero, on_terminal, rate, showing
+
+__all__ = ["Bars", "Display", "Units", "current_display", "display_of", "on_rank_zero", "on_terminal", "rate",
+           "showing"]
 
 REFRESHES_PER_SECOND = 10
-
-Display = Literal["bars", "lines", "off"]
-
-_DISPLAY: ContextVar[Display | None] = ContextVar("flexzoo_progress_display", default=None)
-
-
-def on_rank_zero() -> bool:
-    """Whether this process is rank 0 (or not distributed at all): only rank 0 shows progress."""
-    return os.environ.get("RANK", "0") == "0"
-
-
-def display_of(*, json: bool = False, quiet: bool = False) -> Display:
-    """A verb's display from its options: nothing with ``--json`` or off rank 0, plain lines with ``--quiet``."""
-    if json or not on_rank_zero():
-        return "off"
-    return "lines" if quiet else "bars"
-
-
-@contextlib.contextmanager
-def showing(display: Display) -> Iterator[None]:
-    """The display the steps of a verb (the export step, downloads) use until the block ends."""
-    token = _DISPLAY.set(display)
-    try:
-        yield
-    finally:
-        _DISPLAY.reset(token)
-
-
-def current_display() -> Display | None:
-    """The display a verb set with :func:`showing`; ``None`` outside one (a library call: show nothing)."""
-    return _DISPLAY.get()
-
-
-def on_terminal(stream: TextIO | None = None) -> bool:
-    """Whether ``stream`` (stderr by default) is a terminal a bar can be redrawn on."""
-    stream = stream or sys.stderr
-    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def _columns(unit: str) -> list[Any]:
@@ -86,17 +52,6 @@ def _columns(unit: str) -> list[Any]:
 
     return [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
             Remaining(), TextColumn("{task.fields[note]}")]
-
-
-def rate(speed: float | None, unit: str) -> str:
-    """``1,234 samples/s``; under one a second, the seconds each takes (``4.2 s/trial``); bytes as ``MB/s``."""
-    if speed is None:
-        return f"- {unit}/s"
-    if unit == "B":
-        return f"{speed / 1e6:,.1f} MB/s"
-    if speed < 1:
-        return f"{1 / speed:,.1f} s/{unit.removesuffix('s')}" if speed > 0 else f"- {unit}/s"
-    return f"{speed:,.0f} {unit}/s"
 
 
 def _clock(seconds: float) -> str:
