@@ -19,7 +19,6 @@ from flexzoo.hub.digest import file_sha256
 from flexzoo.hub.references import HubReference, is_hub_reference
 from flexzoo.hub.scope import LockMismatch, current_scope, mismatch
 from flexzoo.hub.sources import PretrainedSource, WeightsFile
-from flexzoo.hub.transfers import transferring
 
 __all__ = ["ARTIFACT_PATTERNS", "HubError", "artifact_file", "artifact_source", "pull_artifact"]
 
@@ -98,6 +97,8 @@ def _bytes_in(folder: Path) -> int:
 
 def _snapshot(reference: HubReference) -> Path:
     """``snapshot_download`` of the artifact files; its exceptions become one message naming repo and revision."""
+    from flexzoo.hub.transfers import transferring  # on use: listing never pays for it
+
     try:
         from huggingface_hub import constants, snapshot_download
         from huggingface_hub import errors as hub_errors

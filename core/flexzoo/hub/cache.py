@@ -14,7 +14,6 @@ from pathlib import Path
 
 from flexzoo.errors import FlexzooError
 from flexzoo.hub.sources import WeightsFile
-from flexzoo.hub.transfers import transferring
 
 __all__ = ["Fetched", "WeightsUnavailable", "fetch_file", "hub_cache_dir", "offline", "torch_checkpoints_dir"]
 
@@ -76,6 +75,8 @@ def fetch_file(file: WeightsFile, revision: str | None = None) -> Fetched:
 
 
 def _fetch_hub(file: WeightsFile, revision: str | None) -> Fetched:
+    from flexzoo.hub.transfers import transferring  # on use: listing never pays for it
+
     try:
         from huggingface_hub import hf_hub_download, try_to_load_from_cache
         from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
@@ -108,6 +109,8 @@ def _commit_of(path: Path, cache: Path) -> str | None:
 
 
 def _fetch_url(file: WeightsFile) -> Fetched:
+    from flexzoo.hub.transfers import transferring  # on use: listing never pays for it
+
     target = torch_checkpoints_dir() / file.filename
     if target.is_file():
         return Fetched(file, target)
