@@ -175,9 +175,9 @@ class Units:
         seconds = time.monotonic() - self._started
         self.bars.remove(self._unit)
         self._unit = None
+        self.bars.advance(self.overall, 1, note)  # before the line: the bars redrawn below it are up to date
         if self.display != "off":
             self.bars.print(f"{line}  ({seconds:.1f} s)")
-        self.bars.advance(self.overall, 1, note)
         return seconds
 
     def close(self) -> None:
