@@ -23,10 +23,12 @@ from PIL import Image
 from rich.console import Console
 
 import flexzoo
-from conftest import TINY_MANIFEST
+from conftest import TINY_MANIFEST, zoo_in_process
 from flexzoo import load_manifest
+from flexzoo.hub.cache import fetch_file
+from flexzoo.hub.sources import WeightsFile
 from flexzoo.pipeline.stages import train
-from flexzoo.reporting.progress import Bars
+from flexzoo.reporting.progress import Bars, Units, showing
 from flexzoo.testing import manifest
 from flexzoo.training.progress import Progress
 
@@ -161,3 +163,151 @@ def test_sharded_predict_on_a_terminal_draws_a_bar_over_the_files(many_images, t
                                       "-o", str(tmp_path / "shards")])
     assert "300/300" in terminal and re.search(r"[\d,]+ files/s", terminal) and ETA.search(terminal)
     assert "rank 0:" not in terminal and stdout.startswith("wrote ")
+
+
+# -- units of work: evaluation passes, tuning trials, export formats, transfers ----------------------------------
+
+EVALUATE = ["--corruptions", "gaussian_noise", "--severities", "1-2", "--attack", "pgd", "--epsilon", "0.1",
+            "--steps", "3", "--samples", "200"]
+PASS_LINE = re.compile(r"(clean|gaussian_noise severity [12]|pgd epsilon 0\.1)  (robust )?accuracy [01]\.\d{4}  "
+                       r"\(\d+\.\d s\)")
+PASS_RATE = re.compile(r"[\d,]+ (samples|passes)/s|[\d.]+ s/pass")
+TUNE = """
+[model]
+name = "tuned"
+input_shape = [1, 8, 8]
+
+[backbone]
+use = "mlp"
+widths = [16]
+
+[heads.digit]
+use = "linear"
+num_classes = 10
+
+[train]
+data = "digits"
+epochs = 2
+batch_size = 256
+"""
+TRIAL_LINE = re.compile(r"trial (\d) \((\d) of 2\)  digit\.accuracy [01]\.\d{4}  best [01]\.\d{4} \(trial \d\)  "
+                        r"\(\d+\.\d s\)")
+
+
+def test_units_on_a_terminal_draw_the_overall_bar_and_each_units_bar_with_the_lines_above():
+    console = Console(file=io.StringIO(), force_terminal=True, width=160)
+    with Units("evaluate", 2, "passes", console=console) as units:
+        for name in ("clean", "noise"):
+            advance = units.begin(name, 64)
+            for _ in range(2):
+                time.sleep(0.005)
+                advance(32)
+            units.end(f"{name}  accuracy 1.0000", note="best 1.0")
+    drawn = console.file.getvalue()
+    assert "evaluate" in drawn and "2/2" in drawn and "64/64" in drawn and RATE.search(drawn) and ETA.search(drawn)
+    assert re.search(r"clean  accuracy 1\.0000  \(0\.\d s\)", drawn) and "best 1.0" in drawn
+
+
+def test_units_off_a_terminal_print_one_plain_line_per_unit_and_nothing_when_off():
+    for display, expected in (("bars", 2), ("lines", 2), ("off", 0)):
+        stream = io.StringIO()
+        with Units("tune", 2, "trials", display=display, stream=stream) as units:
+            for number in range(2):
+                units.begin(f"trial {number}", 2, "epochs")(2)
+                units.end(f"trial {number}")
+        lines = stream.getvalue().splitlines()
+        assert [re.fullmatch(r"trial \d  \(\d\.\d s\)", line) is not None for line in lines] == [True] * expected
+
+
+@pytest.mark.slow
+@pytest.mark.processes
+def test_evaluate_on_a_terminal_draws_its_passes_with_rate_and_eta(trained_digits):
+    terminal, stdout = on_a_terminal([sys.executable, "-m", "flexzoo", "evaluate", str(trained_digits), *EVALUATE])
+    assert f"evaluate {trained_digits.name}" in terminal and "4/4" in terminal  # clean, 2 severities, 1 epsilon
+    assert PASS_RATE.search(terminal) and ETA.search(terminal)
+    assert {m.group(1) for m in PASS_LINE.finditer(terminal)} == {"clean", "gaussian_noise severity 1",
+                                                                  "gaussian_noise severity 2", "pgd epsilon 0.1"}
+    assert "clean accuracy" in stdout and "PGD-3" in stdout  # the results stay on stdout
+
+
+@pytest.mark.slow
+def test_evaluate_off_a_terminal_prints_one_plain_line_per_pass_and_nothing_with_json(trained_digits):
+    result = zoo_in_process("evaluate", str(trained_digits), *EVALUATE)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert [PASS_LINE.fullmatch(line).group(1) for line in lines] == [
+        "clean", "gaussian_noise severity 1", "gaussian_noise severity 2", "pgd epsilon 0.1"]
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    quiet = zoo_in_process("evaluate", str(trained_digits), "--samples", "50", "--json")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+@pytest.mark.slow
+@pytest.mark.processes
+def test_tune_on_a_terminal_draws_its_trials_with_the_best_so_far_and_eta(tmp_path):
+    (tmp_path / "m.toml").write_text(TUNE)
+    terminal, stdout = on_a_terminal([sys.executable, "-m", "flexzoo", "tune", str(tmp_path / "m.toml"), "--space",
+                                      "train.lr=loguniform(1e-3,1e-1)", "--trials", "2", "-o", str(tmp_path)])
+    assert "tune tuned" in terminal and "2/2" in terminal and ETA.search(terminal)
+    assert re.search(r"[\d.]+ s/trial|[\d,]+ trials/s", terminal) and re.search(r"best [01]\.\d{4} \(trial \d\)",
+                                                                                terminal)
+    assert [(m.group(1), m.group(2)) for m in TRIAL_LINE.finditer(terminal)] == [("0", "1"), ("1", "2")]
+    assert "[I " not in terminal  # Optuna's own log lines give way to the trials' lines
+    assert stdout.startswith("best digit.accuracy")
+
+
+@pytest.mark.slow
+def test_tune_quiet_prints_one_plain_line_per_trial(tmp_path):
+    (tmp_path / "m.toml").write_text(TUNE)
+    result = zoo_in_process("tune", str(tmp_path / "m.toml"), "--space", "train.lr=loguniform(1e-3,1e-1)",
+                            "--trials", "2", "-o", str(tmp_path), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert [TRIAL_LINE.fullmatch(line).group(2) for line in result.stderr.splitlines()] == ["1", "2"]
+
+
+@pytest.mark.slow
+def test_export_prints_one_line_per_format_with_its_seconds(many_images, tmp_path):
+    artifact, _ = many_images
+    result = zoo_in_process("export", artifact, "--format", "onnx", "--format", "torchscript", "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert [re.fullmatch(r"exported (\w+) to .+  \(\d+\.\d s\)", line).group(1)
+            for line in result.stderr.splitlines()] == ["onnx", "torchscript"]
+    assert zoo_in_process("export", artifact, "-o", str(tmp_path / "json"), "--json").stderr == ""
+
+
+@pytest.fixture
+def served_file(tmp_path):
+    """A real HTTP server on localhost serving a 3 MB checkpoint; its URL."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    (folder / "weights.pth").write_bytes(os.urandom(3_000_000))
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # the requests are not what the test reads on stderr
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/weights.pth"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize(("display", "lines"), [("lines", 1), ("off", 0)])
+def test_a_download_off_a_terminal_is_one_line_with_its_rate_and_a_cached_file_none(
+        served_file, tmp_path, monkeypatch, display, lines):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), showing(display):
+        fetched = fetch_file(WeightsFile.from_url(served_file))
+        fetch_file(WeightsFile.from_url(served_file))  # in the cache now: nothing moves, nothing is said
+    assert fetched.size == 3_000_000
+    said = err.getvalue().splitlines()
+    assert [re.fullmatch(rf"downloaded {re.escape(served_file)}  3\.0 MB in \d+\.\d s \([\d,.]+ MB/s\)", line)
+            is not None for line in said] == [True] * lines

@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 from flexzoo.cli.export import print_exports
-from flexzoo.cli.render import emit_json
+from flexzoo.cli.render import add_quiet_option, emit_json
 
 
 def register(verbs: Any) -> None:
@@ -25,6 +25,7 @@ def register(verbs: Any) -> None:
                        help="with [[compress]] steps: measure sizes and latency before and after, eagerly "
                             "or also under torch.compile (slower to build) (default: eager)")
     build.add_argument("--no-lock", action="store_true", help="ignore MANIFEST.lock beside the manifest")
+    add_quiet_option(build, "export format and download")
     inspect = verbs("inspect", "show an artifact's model card and verify its hashes", cmd_inspect)
     inspect.add_argument("artifact")
     inspect.add_argument("--no-verify", action="store_true", help="skip hashing the weights")
@@ -59,8 +60,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     from flexzoo.hub.scope import ignoring_lock
     from flexzoo.manifest.validation import load_manifest
     from flexzoo.pipeline.stages import build_artifact
+    from flexzoo.reporting.progress import display_of, showing
 
-    with ignoring_lock() if args.no_lock else contextlib.nullcontext():
+    with ignoring_lock() if args.no_lock else contextlib.nullcontext(), showing(display_of(json=args.json,
+                                                                                           quiet=args.quiet)):
         result = build_artifact(load_manifest(args.manifest), args.output, report=args.report)
     artifact = read_artifact(result.artifact, verify_weights=False)  # its digest was taken of the tensors written
     if args.json:

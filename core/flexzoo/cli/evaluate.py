@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
 from flexzoo.cli.explain import EXPORTED_SUFFIXES
 from flexzoo.cli.predict import RUNTIME_CHOICES
-from flexzoo.cli.render import emit_json, table
+from flexzoo.cli.render import add_quiet_option, emit_json, table
 from flexzoo.errors import FlexzooError
 
 #: Where ``--record`` puts the results in the artifact's card.
@@ -46,6 +45,7 @@ def register(verbs: Any) -> None:
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the corruptions and PGD's random starts")
     evaluate.add_argument("--runtime", choices=RUNTIME_CHOICES, default="eager",
                           help="eager (default); exported runtimes have no gradients to attack and are refused")
+    add_quiet_option(evaluate, "pass (clean, each corruption and severity, each attack and epsilon)")
     evaluate.add_argument("--record", action="store_true",
                           help=f"record the results in the artifact's card (`{CARD_KEY}`; the file is rewritten "
                                "atomically, its weights unchanged)")
@@ -231,6 +231,7 @@ def _measure(artifact: str, args: argparse.Namespace, corruptions: list[str], se
     from flexzoo.host.registry import default_registry
     from flexzoo.hub.artifacts import artifact_file
     from flexzoo.pipeline.stages import load
+    from flexzoo.reporting.progress import display_of
     from flexzoo.robustness.attacks import PixelClassifier
     from flexzoo.robustness.evaluation import evaluate_robustness
 
@@ -257,10 +258,10 @@ def _measure(artifact: str, args: argparse.Namespace, corruptions: list[str], se
     classifier = PixelClassifier(model, head, *((preprocessing["mean"], preprocessing["std"])
                                                 if preprocessing and preprocessing.get("mean") else (None, None)))
     torch.manual_seed(args.seed)
-    progress = (lambda step: print(f"  {step}", file=sys.stderr)) if not args.json else None
     results = evaluate_robustness(classifier, pixels, labels, corruptions=corruptions, severities=severities,
                                   attacks=attacks, epsilons=epsilons, steps=args.steps, seed=args.seed,
-                                  progress=progress)
+                                  display=display_of(json=args.json, quiet=args.quiet),
+                                  description=f"evaluate {path.name}")
     return {"artifact": str(path), "model": info.manifest["model"]["name"], "weights_sha256": info.weights_sha256,
             "head": head, "data": args.data or (model.manifest.train or {}).get("data"), "split": split,
             "seed": args.seed, **results}, info

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from flexzoo.cli.render import emit_json, table
+from flexzoo.cli.render import add_quiet_option, emit_json, table
 from flexzoo.manifest.defaults import EXPORT_FORMATS, EXPORT_TOLERANCE
 
 
@@ -19,6 +19,7 @@ def register(verbs: Any) -> None:
     export.add_argument("-o", "--output", default=None, metavar="DIR", help="directory (default: beside the artifact)")
     export.add_argument("--tolerance", type=float, default=EXPORT_TOLERANCE,
                         help=f"largest absolute difference from the model accepted (default: {EXPORT_TOLERANCE:g})")
+    add_quiet_option(export, "format")
 
 
 def export_artifact(artifact: str, formats: list[str] | None, out_dir: str | None, tolerance: float
@@ -36,7 +37,10 @@ def print_exports(exports: list[dict[str, Any]]) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    results = export_artifact(args.artifact, args.formats, args.output, args.tolerance)
+    from flexzoo.reporting.progress import display_of, showing
+
+    with showing(display_of(json=args.json, quiet=args.quiet)):
+        results = export_artifact(args.artifact, args.formats, args.output, args.tolerance)
     if args.json:
         emit_json(results)
     else:

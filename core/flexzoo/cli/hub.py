@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flexzoo.cli.render import emit_json
+from flexzoo.cli.render import add_quiet_option, emit_json
 from flexzoo.errors import FlexzooError
 
 
@@ -21,6 +21,7 @@ def register(verbs: Any) -> None:
     fetch = verbs("fetch", "download everything a manifest's build needs into the libraries' caches "
                   "(HF_HOME, TORCH_HOME), so that it builds offline (HF_HUB_OFFLINE=1)", cmd_fetch)
     fetch.add_argument("manifest", help="a manifest, or its lock")
+    add_quiet_option(fetch, "download")
     cache = verbs("cache", "check the weight caches", _cache_usage, json=False)
     actions = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
     verify = actions.add_parser("verify", help="re-hash cached files: those a lock pins, or every file of the "
@@ -55,6 +56,13 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from flexzoo.reporting.progress import display_of, showing
+
+    with showing(display_of(json=args.json, quiet=args.quiet)):
+        return _fetch(args)
+
+
+def _fetch(args: argparse.Namespace) -> int:
     from flexzoo.host.registry import default_registry
     from flexzoo.hub.cache import fetch_file
     from flexzoo.hub.lock import Lock, lock_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from flexzoo.cli.render import emit_json
+from flexzoo.cli.render import add_quiet_option, emit_json
 from flexzoo.errors import FlexzooError
 
 
@@ -24,6 +24,7 @@ def register(verbs: Any) -> None:
     push.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG", help="extra tag (repeatable)")
     push.add_argument("--dataset", dest="datasets", action="append", default=[], metavar="ORG/NAME",
                       help="a Hub dataset the model was trained on (repeatable)")
+    add_quiet_option(push, "upload")
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -44,8 +45,11 @@ def cmd_push(args: argparse.Namespace) -> int:
             print(f"wrote {args.to_dir} (README.md and {len(files)} file(s)); `hf upload {repo} {args.to_dir}` or "
                   f"`zoo push {args.artifact} {repo}` publishes it")
         return 0
-    url = push(args.artifact, repo, options, revision=args.revision, private=args.private, create_pr=args.create_pr,
-               token=args.token)
+    from flexzoo.reporting.progress import display_of, showing
+
+    with showing(display_of(json=args.json, quiet=args.quiet)):
+        url = push(args.artifact, repo, options, revision=args.revision, private=args.private,
+                   create_pr=args.create_pr, token=args.token)
     if args.json:
         emit_json({"repo_id": repo, "url": url, "reference": f"hf-hub:{repo}"})
     else:

@@ -11,7 +11,12 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (`zoo lis
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["emit_json", "table"]
+__all__ = ["add_quiet_option", "emit_json", "table"]
+
+
+def add_quiet_option(parser: Any, unit: str) -> None:
+    """``-q/--quiet``: no progress bars, one plain line per ``unit`` (what a pipe or a file gets anyway)."""
+    parser.add_argument("-q", "--quiet", action="store_true", help=f"no progress bars: one plain line per {unit}")
 
 
 def emit_json(value: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from flexzoo.cli.export import print_exports
 from flexzoo.cli.nodes import add_node_options, nodes_from_args
-from flexzoo.cli.render import emit_json
+from flexzoo.cli.render import add_quiet_option, emit_json
 from flexzoo.errors import FlexzooError
 from flexzoo.manifest.defaults import DEFAULT_STRATEGY
 
@@ -25,7 +25,7 @@ def register(verbs: Any) -> None:
     train.add_argument("--nproc", type=int, default=0, metavar="N",
                        help="start N local ranks through torchrun's machinery (needs [distributed] use = ddp/fsdp)")
     add_node_options(train, "train", "the model's name")
-    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars: one plain line per epoch")
+    add_quiet_option(train, "epoch, export format and download")
     train.add_argument("--no-lock", action="store_true", help="ignore MANIFEST.lock beside the manifest")
 
 
@@ -82,8 +82,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     _needs_distributed(manifest.distributed.use, int(os.environ.get("WORLD_SIZE", "1")), "torchrun")
     from flexzoo.hub.scope import ignoring_lock
     from flexzoo.pipeline.stages import train
+    from flexzoo.reporting.progress import display_of, showing
 
-    with ignoring_lock() if args.no_lock else contextlib.nullcontext():
+    with ignoring_lock() if args.no_lock else contextlib.nullcontext(), showing(display_of(json=args.json,
+                                                                                           quiet=args.quiet)):
         result = train(manifest, args.output, resume=_resumes(args, manifest),
                        show_progress=False if args.json else "lines" if args.quiet else True)
     if result.artifact is None:

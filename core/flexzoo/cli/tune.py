@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from flexzoo.cli.render import emit_json
+from flexzoo.cli.render import add_quiet_option, emit_json
 
 
 def register(verbs: Any) -> None:
@@ -26,13 +26,16 @@ def register(verbs: Any) -> None:
     tune.add_argument("--cv", type=int, default=1, metavar="K", help="K-fold cross-validation: each trial trains "
                       "on K seeded folds and scores the mean of their metric; the best manifest is then trained "
                       "once more for its artifact (default 1: the manifest's own validation split)")
+    add_quiet_option(tune, "trial")
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from flexzoo.reporting.progress import display_of
     from flexzoo.tuning.search import parse_space, tune
 
     result = tune(args.manifest, parse_space(args.space), args.trials, metric=args.metric, out_dir=args.output,
-                  storage=args.storage, study_name=args.study, cv=args.cv)
+                  storage=args.storage, study_name=args.study, cv=args.cv,
+                  display=display_of(json=args.json, quiet=args.quiet))
     if args.json:
         emit_json(result)
     else:

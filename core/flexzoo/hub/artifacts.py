@@ -90,8 +90,15 @@ def _where(reference: HubReference) -> str:
     return f"`{reference}` (repository {reference.repo_id}, revision {reference.pinned})"
 
 
+def _bytes_in(folder: Path) -> int:
+    """The bytes of the files in ``folder`` (a repository's blobs in the cache: what a download added)."""
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
+
+
 def _snapshot(reference: HubReference) -> Path:
     """``snapshot_download`` of the artifact files; its exceptions become one message naming repo and revision."""
+    from flexzoo.hub.transfers import transferring  # on use: listing never pays for it
+
     try:
         from huggingface_hub import constants, snapshot_download
         from huggingface_hub import errors as hub_errors
@@ -99,9 +106,15 @@ def _snapshot(reference: HubReference) -> Path:
         raise HubError(f"{_where(reference)}: pulling from the Hub needs huggingface_hub: "
                        "pip install 'flexzoo[hub]'") from None
     incomplete = getattr(hub_errors, "IncompleteSnapshotError", ())  # huggingface_hub >= 1.x
+    blobs = Path(constants.HF_HUB_CACHE) / f"models--{reference.repo_id.replace('/', '--')}" / "blobs"
     try:
-        return Path(snapshot_download(reference.repo_id, revision=reference.revision, allow_patterns=ARTIFACT_PATTERNS,
-                                      library_name="flexzoo", library_version=__version__))
+        with transferring("downloaded", f"{reference}") as transfer:
+            before = _bytes_in(blobs)
+            folder = Path(snapshot_download(reference.repo_id, revision=reference.revision,
+                                            allow_patterns=ARTIFACT_PATTERNS, library_name="flexzoo",
+                                            library_version=__version__))
+            transfer.size = _bytes_in(blobs) - before
+        return folder
     except hub_errors.LocalEntryNotFoundError:
         why = ("HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the Hub cannot be reached")
         raise HubError(

@@ -75,15 +75,21 @@ def fetch_file(file: WeightsFile, revision: str | None = None) -> Fetched:
 
 
 def _fetch_hub(file: WeightsFile, revision: str | None) -> Fetched:
+    from flexzoo.hub.transfers import transferring  # on use: listing never pays for it
+
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
         from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
     except ImportError as exc:
         raise FlexzooError(f"{file.origin} needs huggingface_hub: pip install 'flexzoo[hub]'") from exc
     cache = hub_cache_dir()
     try:
-        path = Path(hf_hub_download(file.repo_id, file.filename, revision=revision, cache_dir=cache,
-                                    local_files_only=offline()))
+        cached = isinstance(try_to_load_from_cache(file.repo_id, file.filename, cache_dir=cache, revision=revision),
+                            str)
+        with transferring("downloaded", f"{file.repo_id} {file.filename}") as transfer:
+            path = Path(hf_hub_download(file.repo_id, file.filename, revision=revision, cache_dir=cache,
+                                        local_files_only=offline()))
+            transfer.size = 0 if cached else path.stat().st_size
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
         reason = ("HF_HUB_OFFLINE=1 forbids downloading it" if offline()
                   else f"the Hub could not be reached ({str(exc).strip().splitlines()[0]})")
@@ -103,6 +109,8 @@ def _commit_of(path: Path, cache: Path) -> str | None:
 
 
 def _fetch_url(file: WeightsFile) -> Fetched:
+    from flexzoo.hub.transfers import transferring  # on use: listing never pays for it
+
     target = torch_checkpoints_dir() / file.filename
     if target.is_file():
         return Fetched(file, target)
@@ -113,8 +121,10 @@ def _fetch_url(file: WeightsFile) -> Fetched:
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix = torch.hub.HASH_REGEX.search(file.filename)  # torch.hub's check_hash: the name holds the sha256's start
     try:  # torch.hub writes a temporary file and renames it: never a half-written checkpoint
-        torch.hub.download_url_to_file(file.url, str(target), hash_prefix=prefix.group(1) if prefix else None,
-                                       progress=False)
+        with transferring("downloaded", file.url) as transfer:
+            torch.hub.download_url_to_file(file.url, str(target), hash_prefix=prefix.group(1) if prefix else None,
+                                           progress=transfer.bars)
+            transfer.size = target.stat().st_size
     except (OSError, RuntimeError) as exc:  # RuntimeError: the download's sha256 does not start as its name says
         raise WeightsUnavailable(file, target.parent, f"it could not be downloaded ({exc})") from None
     return Fetched(file, target)

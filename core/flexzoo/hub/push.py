@@ -21,6 +21,7 @@ from flexzoo.errors import ArtifactError
 from flexzoo.hub.artifacts import HubError
 from flexzoo.hub.card import CardOptions, RepositoryFile, hub_model_card
 from flexzoo.hub.references import PREFIX, HubReference
+from flexzoo.hub.transfers import transferring
 
 __all__ = ["push", "repository_files", "repository_id", "write_repository"]
 
@@ -141,7 +142,7 @@ def push(artifact: str | Path, repo_id: str, options: CardOptions, *, revision: 
         raise HubError("zoo push needs huggingface_hub: pip install 'flexzoo[hub]'") from None
     repo = repository_id(repo_id)
     with tempfile.TemporaryDirectory(prefix="flexzoo-push-") as folder:
-        write_repository(artifact, folder, options)
+        written = write_repository(artifact, folder, options)
         api = HfApi(token=token, library_name="flexzoo", library_version=__version__)
         info = read_artifact(artifact, verify_weights=False)
         model = info.manifest["model"]
@@ -150,8 +151,10 @@ def push(artifact: str | Path, repo_id: str, options: CardOptions, *, revision: 
             api.create_repo(repo, private=private, exist_ok=True, repo_type="model")
             if revision and revision != "main":
                 api.create_branch(repo, branch=revision, exist_ok=True)
-            commit = api.upload_folder(repo_id=repo, folder_path=folder, revision=revision, create_pr=create_pr,
-                                       commit_message=message.replace("  ", " "))
+            with transferring("uploaded", f"{len(written) + 1} file(s) to {repo}") as transfer:
+                commit = api.upload_folder(repo_id=repo, folder_path=folder, revision=revision, create_pr=create_pr,
+                                           commit_message=message.replace("  ", " "))
+                transfer.size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
         except _network_errors() as exc:
             raise HubError(f"cannot push to {repo} (revision {revision or 'main'}): {type(exc).__name__}: {exc}; "
                            "check the network, HF_HUB_OFFLINE, and that the token may write there "

@@ -68,6 +68,7 @@ from flexzoo.pipeline.run_hooks import RunHooks, manifest_fingerprint, run_direc
 from flexzoo.pipeline.transfer import load_member_weights, load_transferred_weights
 from flexzoo.plugin.restoring import weights_restored_afterwards
 from flexzoo.plugin.steps import Distillation, StepContext
+from flexzoo.reporting.progress import Units, current_display
 from flexzoo.reporting.report import compression_report
 from flexzoo.training import fine_tune as tuning
 from flexzoo.training.data import Dataset
@@ -301,9 +302,14 @@ class Pipeline:
         shapes = self.manifest.input_shapes() or self.manifest.model.input_shape
         if shapes is None:
             raise ArtifactError(f"{artifact}: the model has no [model] input_shape, which export needs to trace it")
-        return [export_format(model, shapes, name, export_path(artifact, name, out_dir),
-                              opset=settings.get("opset", DEFAULT_OPSET), tolerance=tolerance).as_dict()
-                for name in chosen]
+        results = []
+        with Units("export", len(chosen), "formats", display=current_display() or "off") as units:
+            for name in chosen:  # one line per format, with its seconds, as the verb's display says
+                units.begin(f"export {name}")
+                results.append(export_format(model, shapes, name, export_path(artifact, name, out_dir),
+                                             opset=settings.get("opset", DEFAULT_OPSET), tolerance=tolerance).as_dict())
+                units.end(f"exported {name} to {results[-1]['path']}")
+        return results
 
     # -- what compression steps may ask of the host (flexzoo.plugin.steps.StepHost) ----------------
 

@@ -1,24 +1,30 @@
-"""Progress for the long verbs: rich bars with the rate, elapsed time and ETA on a terminal, nothing otherwise.
+"""Progress for the long verbs: rich bars with the rate, elapsed time and ETA on a terminal, plain lines otherwise.
 
-One mechanism for every verb that makes its user wait (training and validation, prediction): a
-``Bars`` draws one bar per piece of work while a terminal watches, and says nothing when the stream
-is a pipe or a file — the verbs print their own plain lines there. rich is imported only when a bar
-is drawn, so listing and help never pay for it.
+One mechanism for every verb that makes its user wait (training and validation, prediction,
+evaluation, tuning, exports, transfers). A verb picks its *display* once from its options with
+:func:`display_of`: ``"bars"`` (bars on a terminal, one plain line per unit of work off one),
+``"lines"`` (``--quiet``: the plain lines even on a terminal) or ``"off"`` (``--json``, and every rank
+but 0). :class:`Bars` draws one bar per piece of work while a terminal watches; :class:`Units` is a
+verb's work in named units (an evaluation pass, a trial, an export format), each ending in one line.
+Steps deep in a run (the export step, a download) read the display the verb set with
+:func:`showing` (from :mod:`flexzoo.display`, low enough for the hub's downloads to read); outside a
+verb it is ``None`` and they show nothing of their own. rich is imported only when a bar is drawn, so
+listing and help never pay for it.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from flexzoo.display import Display, current_display, display_of, on_rank_zero, on_terminal, rate, showing
+
+__all__ = ["Bars", "Display", "Units", "current_display", "display_of", "on_rank_zero", "on_terminal", "rate",
+           "showing"]
+
 REFRESHES_PER_SECOND = 10
-
-
-def on_terminal(stream: TextIO | None = None) -> bool:
-    """Whether ``stream`` (stderr by default) is a terminal a bar can be redrawn on."""
-    stream = stream or sys.stderr
-    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def _columns(unit: str) -> list[Any]:
@@ -32,13 +38,15 @@ def _columns(unit: str) -> list[Any]:
             speed = task.finished_speed or task.speed
             if speed is None and task.completed and task.elapsed:
                 speed = task.completed / task.elapsed
-            return Text(f"{speed:,.0f} {unit}/s" if speed is not None else f"- {unit}/s", style="progress.data.speed")
+            return Text(rate(speed, task.fields.get("unit") or unit), style="progress.data.speed")
 
     class Remaining(ProgressColumn):
-        """The estimated time left, as ``ETA 0:01:05``."""
+        """The estimated time left, as ``ETA 0:01:05`` (from the mean so far until rich has a recent rate)."""
 
         def render(self, task: Any) -> Text:
             left = task.time_remaining
+            if left is None and task.completed and task.elapsed and task.total:  # slow units: the mean so far
+                left = (task.total - task.completed) * task.elapsed / task.completed
             shown = "-:--:--" if left is None else _clock(left)
             return Text(f"ETA {shown}", style="progress.remaining")
 
@@ -79,11 +87,12 @@ class Bars:
             self._progress.start()
         return self._progress
 
-    def add(self, description: str, total: int | None) -> Any:
-        """A new bar for ``total`` units of work; its id for ``advance`` (None when nothing is shown)."""
+    def add(self, description: str, total: int | None, unit: str | None = None) -> Any:
+        """A new bar for ``total`` units of work (``unit``: this bar's own, default the ``Bars``' unit); its id
+        for ``advance`` (None when nothing is shown)."""
         if not self.shown:
             return None
-        return self._live().add_task(description, total=total, note="")
+        return self._live().add_task(description, total=total, note="", unit=unit or self.unit)
 
     def advance(self, bar: Any, amount: int, note: str | None = None) -> None:
         """``amount`` more units done on ``bar``; ``note`` (e.g. the loss) replaces the text after the ETA."""
@@ -104,6 +113,7 @@ class Bars:
     def remove(self, bar: Any) -> None:
         """Take a finished bar off the display."""
         if bar is not None:
+            self._progress.refresh()  # its last state drawn once, however short-lived it was
             self._progress.remove_task(bar)
             self._progress.refresh()  # else a line printed next is followed by the bar's last drawing
 
@@ -122,6 +132,59 @@ class Bars:
             self._progress = None
 
     def __enter__(self) -> Bars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Units:
+    """A verb's work in named units (evaluation passes, tuning trials, export formats), shown as ``display`` says.
+
+    ``"bars"`` on a terminal: an overall bar ``description  n/N`` with the rate, elapsed time and ETA, and
+    while a unit runs, its own bar over its samples; each finished unit's line is printed above the bars.
+    ``"bars"`` off a terminal, and ``"lines"``: only the lines, one per unit. ``"off"``: nothing.
+    ``console`` (a ``rich.console.Console``) stands in for the terminal. Use it as a context manager.
+    """
+
+    def __init__(self, description: str, total: int | None, unit: str = "units", *, display: Display = "bars",
+                 done: int = 0, stream: TextIO | None = None, console: Any = None) -> None:
+        self.display = display
+        self.bars = Bars(unit, shown=None if display == "bars" else False, stream=stream, console=console)
+        self.overall = self.bars.add(description, total)
+        self.bars.advance(self.overall, done)  # units done before (a resumed study's trials)
+        self._unit: Any = None
+        self._started = time.monotonic()
+
+    def begin(self, name: str, total: int | None = None, unit: str = "samples") -> Callable[[int], None]:
+        """A unit starts; on a terminal it gets a bar of ``total`` ``unit`` (none when ``total`` is None).
+
+        Returns ``advance(amount)``, to call as the unit's work gets done.
+        """
+        self._started = time.monotonic()
+        self.bars.remove(self._unit)
+        self._unit = self.bars.add(name, total, unit) if total is not None else None
+        bar = self._unit
+        return lambda amount: self.bars.advance(bar, amount)
+
+    def end(self, line: str, note: str | None = None) -> float:
+        """The unit is done: its ``line`` with the seconds it took, and the overall bar one further.
+
+        ``note`` (e.g. the best trial so far) replaces the overall bar's text after its ETA. Returns the seconds.
+        """
+        seconds = time.monotonic() - self._started
+        self.bars.remove(self._unit)
+        self._unit = None
+        self.bars.advance(self.overall, 1, note)  # before the line: the bars redrawn below it are up to date
+        if self.display != "off":
+            self.bars.print(f"{line}  ({seconds:.1f} s)")
+        return seconds
+
+    def close(self) -> None:
+        """Stop drawing (the end of the work, or its failure)."""
+        self.bars.close()
+
+    def __enter__(self) -> Units:
         return self
 
     def __exit__(self, *exc: object) -> None:

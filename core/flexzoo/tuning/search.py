@@ -13,10 +13,12 @@ machines; a killed study resumes where it stopped.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from flexzoo.manifest.resolved import ManifestSource, read_manifest
 from flexzoo.manifest.validation import validate
 from flexzoo.pipeline.stages import train
 from flexzoo.plugin.hookspecs import hookimpl
+from flexzoo.reporting.progress import Display, Units
 from flexzoo.tasks import higher_is_better, tasks_of
 
 __all__ = ["Dimension", "parse_space", "tune"]
@@ -119,9 +122,11 @@ class _Reporter:
         self.metric = metric
         self.per_epoch = per_epoch
         self.trial: Any = None
+        self.advance: Any = lambda _: None  # the running trial's bar, one epoch further
 
     @hookimpl
     def flexzoo_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.advance(1)
         if self.per_epoch:
             self.report(metrics[f"validation/{self.metric}"], epoch)
 
@@ -135,8 +140,12 @@ class _Reporter:
 
 def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metric: str | None, out_dir: str | Path,
          storage: str | None = None, study_name: str | None = None, cv: int = 1,
-         registry: Registry | None = None) -> dict[str, Any]:
+         registry: Registry | None = None, display: Display = "off") -> dict[str, Any]:
     """Run trials until the study holds ``trials`` finished (complete or pruned) ones.
+
+    ``display`` shows the trials (:func:`flexzoo.reporting.progress.display_of`): on a terminal a bar of
+    the study's trials (n of N, the best so far, ETA) and one of the running trial's epochs; elsewhere one
+    line per trial. Optuna's own log lines are kept to warnings meanwhile.
 
     With ``cv`` K > 1 each trial trains K times, on the K folds of a seeded split of the data
     (``[train] folds``/``fold``), and its objective is the mean of the folds' metric.
@@ -175,9 +184,10 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
     tasks = tasks_of(registry, head.use) if head is not None else ()
     direction = "maximize" if higher_is_better(metric, tasks) else "minimize"
     rdb = _storage(storage)
-    study = optuna.create_study(study_name=study_name, storage=rdb, direction=direction,
-                                load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=base.model.seed),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    with _optuna_warnings_only():
+        study = optuna.create_study(study_name=study_name, storage=rdb, direction=direction,
+                                    load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=base.model.seed),
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
     if study.user_attrs.get("cv", cv) != cv:
         raise FlexzooError(f"study {study.study_name!r} ran with --cv {study.user_attrs['cv']}, not {cv}: its trials' "
                            "values would not compare; give the same --cv, or another --study")
@@ -187,6 +197,9 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
         study.enqueue_trial({d.key: _current(resolved, d) for d in space}, skip_if_exists=True)
     reporter = _Reporter(metric, per_epoch=cv == 1)
     registry.manager.register(reporter, name=f"flexzoo-tune-{id(reporter)}")
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    units = Units(f"tune {study_name}", trials, "trials", display=display,
+                  done=min(trials, len(study.get_trials(deepcopy=False, states=finished))))
 
     def run(candidate: dict[str, Any], run_dir: Path) -> float:
         manifest = validate(candidate, ManifestSource(file=source.file, lines={}), registry)
@@ -197,6 +210,8 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
         for dimension in space:
             _set(candidate, dimension.key, dimension.suggest(trial))
         reporter.trial = trial
+        reporter.advance = units.begin(f"trial {trial.number}", int(candidate.get("train", {}).get(
+            "epochs", base.train["epochs"])) * cv, "epochs")
         trial_dir = out / f"trial-{trial.number}"
         if cv == 1:
             value = run(candidate, trial_dir)
@@ -210,10 +225,11 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
         (trial_dir / "manifest.toml").write_text(dump_toml(candidate))
         return value
 
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     try:
-        study.optimize(objective, n_trials=trials,
-                       callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished)])
+        with units, _optuna_warnings_only():
+            study.optimize(objective, n_trials=trials, callbacks=[
+                optuna.study.MaxTrialsCallback(trials, states=finished),
+                lambda study, trial: _trial_ended(units, study, trial, metric, trials)])
     finally:
         registry.manager.unregister(reporter)
     best = study.best_trial
@@ -229,6 +245,36 @@ def tune(manifest_path: str | Path, space: list[Dimension], trials: int, *, metr
             "best_trial": best.number, "trials": len(study.trials), "best_manifest": str(out / "best.toml"),
             "artifact": str(artifact), "storage": storage, "cv": cv,
             "fold_values": best.user_attrs.get("fold_values", [])}
+
+
+@contextlib.contextmanager
+def _optuna_warnings_only() -> Iterator[None]:
+    """Optuna's log kept to warnings in the block: the trials' own lines replace its INFO lines."""
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _trial_ended(units: Units, study: Any, trial: Any, metric: str, trials: int) -> None:
+    """One line for a finished trial: its value (or why it stopped) and the study's best so far."""
+    import optuna
+
+    count = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                         optuna.trial.TrialState.PRUNED)))
+    if trial.state == optuna.trial.TrialState.COMPLETE:
+        outcome = f"{metric} {trial.value:.4f}"
+    else:
+        outcome = trial.state.name.lower()
+    try:
+        best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
+    except ValueError:  # no trial completed yet
+        best = "no best yet"
+    units.end(f"trial {trial.number} ({min(count, trials)} of {trials})  {outcome}  {best}", note=best)
 
 
 def _with_fold(data: dict[str, Any], folds: int, fold: int) -> dict[str, Any]:
