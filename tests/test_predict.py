@@ -108,7 +108,7 @@ def test_predict_with_the_auto_runtime_logs_the_choice_and_gives_what_load_gives
                  env={"FLEXZOO_AUTO_RUNTIMES": "eager,exported-program"})
     assert result.returncode == 0, result.stderr
     chosen = result.stderr.split("runtime auto chose ", 1)[1].split()[0]
-    assert chosen in ("eager", "exported-program") and "batch of 4: eager " in result.stderr
+    assert chosen in ("eager", "exported-program") and "per sample over batches of 1, 2, 4: eager " in result.stderr
     with torch.no_grad():
         logits = flexzoo.load(artifact)(torch.from_numpy(x))
     for answer, label in zip(json.loads(result.stdout), logits["digit"].argmax(1).tolist()):
