@@ -125,6 +125,24 @@ def test_auto_leaves_out_a_runtime_that_cannot_run_and_names_why(artifact):
     assert set(run(np.zeros((2, 1, 8, 8), dtype=np.float32))) == {"digit", "parity"}
 
 
+def test_auto_times_each_batch_size_the_batcher_forms_and_costs_a_batch_as_a_busy_server_does(artifact):
+    from flexzoo.prediction.runtime_choice import choose_runtime, spare_cores
+
+    chosen, _, choice = choose_runtime(flexzoo.load(artifact), (1, 8, 8), 8, candidates=("eager",))
+    assert chosen == "eager" and choice.batch_sizes == (1, 2, 4, 8) and choice.batch_size == 8
+    # each size's cost is its wall time or its CPU time over the cores the event loop leaves, whichever is longer
+    assert choice.seconds["eager"] >= max(choice.wall["eager"], choice.cpu["eager"] / spare_cores()) * 0.999
+    assert set(choice.as_dict()["cpu_milliseconds_per_sample"]) == {"eager"}
+
+
+def test_onnx_sessions_take_torchs_thread_count_and_do_not_spin_between_runs():
+    from flexzoo.exporting.exporters import onnx_session_options
+
+    options = onnx_session_options()
+    assert options.intra_op_num_threads == torch.get_num_threads() and options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_an_unknown_runtime_in_flexzoo_auto_runtimes_is_one_clear_error(zoo, artifact, inputs):
     result = zoo("predict", str(artifact), str(inputs[0] / "x.npy"), "--runtime", "auto",
                  env={"FLEXZOO_AUTO_RUNTIMES": "eager,tensorrt"})
