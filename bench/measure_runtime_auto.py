@@ -89,7 +89,8 @@ def _measure_model(model: str, directory: Path) -> Row:
     best = max(RUNTIMES, key=median.__getitem__)
     singles = ", ".join(f"{runtime} {median[runtime]:.0f}" for runtime in RUNTIMES)
     note = (f"{model} {shape}: req/s at c=32, median of {ROUNDS} interleaved rounds: {singles}; auto chose "
-            f"{choice['chosen']} (ms per batch of {choice['batch_size']}: {choice['milliseconds_per_batch']}"
+            f"{choice['chosen']} (ms per sample over batches of {choice['batch_sizes']}: "
+            f"{choice['milliseconds_per_sample']}"
             f"{', left out: ' + str(choice['rejected']) if choice['rejected'] else ''})")
     return Row(f"serve --runtime auto throughput c=32 vs best single runtime ({best}), {model}", median["auto"],
                median[best], "req/s", target=0.95, lower_is_better=False, note=note)

@@ -108,7 +108,7 @@ def test_predict_with_the_auto_runtime_logs_the_choice_and_gives_what_load_gives
                  env={"FLEXZOO_AUTO_RUNTIMES": "eager,exported-program"})
     assert result.returncode == 0, result.stderr
     chosen = result.stderr.split("runtime auto chose ", 1)[1].split()[0]
-    assert chosen in ("eager", "exported-program") and "batch of 4: eager " in result.stderr
+    assert chosen in ("eager", "exported-program") and "per sample over batches of 1, 2, 4: eager " in result.stderr
     with torch.no_grad():
         logits = flexzoo.load(artifact)(torch.from_numpy(x))
     for answer, label in zip(json.loads(result.stdout), logits["digit"].argmax(1).tolist()):
@@ -123,6 +123,24 @@ def test_auto_leaves_out_a_runtime_that_cannot_run_and_names_why(artifact):
     assert chosen == "eager" and set(choice.seconds) == {"eager"}
     assert choice.rejected["tensorrt"] == "KeyError: 'tensorrt'"  # no such exporter: left out, with why
     assert set(run(np.zeros((2, 1, 8, 8), dtype=np.float32))) == {"digit", "parity"}
+
+
+def test_auto_times_each_batch_size_the_batcher_forms_and_costs_a_batch_as_a_busy_server_does(artifact):
+    from flexzoo.prediction.runtime_choice import choose_runtime, spare_cores
+
+    chosen, _, choice = choose_runtime(flexzoo.load(artifact), (1, 8, 8), 8, candidates=("eager",))
+    assert chosen == "eager" and choice.batch_sizes == (1, 2, 4, 8) and choice.batch_size == 8
+    # each size's cost is its wall time or its CPU time over the cores the event loop leaves, whichever is longer
+    assert choice.seconds["eager"] >= max(choice.wall["eager"], choice.cpu["eager"] / spare_cores()) * 0.999
+    assert set(choice.as_dict()["cpu_milliseconds_per_sample"]) == {"eager"}
+
+
+def test_onnx_sessions_take_torchs_thread_count_and_do_not_spin_between_runs():
+    from flexzoo.exporting.exporters import onnx_session_options
+
+    options = onnx_session_options()
+    assert options.intra_op_num_threads == torch.get_num_threads() and options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_an_unknown_runtime_in_flexzoo_auto_runtimes_is_one_clear_error(zoo, artifact, inputs):

@@ -117,10 +117,10 @@ def test_the_auto_runtime_serves_the_fastest_runtime_that_matches_eager(setup):
     try:
         version = server.get(f"/v1/models/{name}")[1]["versions"][0]
         choice = version["runtime_choice"]
-        timed = choice["milliseconds_per_batch"]
-        assert choice["requested"] == "auto" and choice["batch_size"] == 8
+        timed = choice["milliseconds_per_sample"]
+        assert choice["requested"] == "auto" and choice["batch_size"] == 8 and choice["batch_sizes"] == [1, 2, 4, 8]
         assert version["runtime"] == choice["chosen"] == min(timed, key=timed.get)
-        assert set(timed) == {"eager", "onnx"} and not choice["rejected"]
+        assert set(timed) == set(choice["wall_milliseconds_per_sample"]) == {"eager", "onnx"} and not choice["rejected"]
         shape = read_artifact(artifact).card["input_shape"]
         x = np.random.default_rng(4).random((3, *shape), dtype=np.float32)
         status, body = server.post(f"/v1/models/{name}/predict", {"inputs": x.tolist()})

@@ -86,10 +86,27 @@ def _write_onnx(wrapped: HeadOutputs, example: tuple[torch.Tensor, ...], path: P
                       verbose=False)
 
 
+def onnx_session_options() -> Any:
+    """onnxruntime session options that share the CPU the way torch does: as many intra-op threads as
+    ``torch.get_num_threads()`` (so ``OMP_NUM_THREADS``/``torch.set_num_threads`` bound both alike), operators
+    run one after another, and no thread left spinning after a run. onnxruntime's default keeps its workers
+    spinning on every core between runs; in a server they burn the CPU the requests are parsed on.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
 def _open_onnx(path: Path) -> Callable[..., list[torch.Tensor]]:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(path), onnx_session_options(), providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
     inputs = [entry.name for entry in session.get_inputs()]
     return lambda *x: [torch.from_numpy(value) for value in

@@ -85,11 +85,16 @@ _MONITOR = {"type": "object", "required": ["model", "version", "versions"], "pro
 _NUMBER = {"type": "number"}
 _RUNTIME_CHOICE = {
     "type": ["object", "null"], "description": "with --runtime auto, what was measured at load: the runtime chosen, "
-    "each runtime's median milliseconds per batch of `batch_size`, and why any was left out (null otherwise)",
-    "required": ["requested", "chosen", "batch_size", "milliseconds_per_batch", "rejected"], "properties": {
+    "each runtime's cost per sample in a busy server (its wall time, or its CPU time over the cores the event loop "
+    "leaves, whichever is longer; averaged over `batch_sizes`, the powers of two up to `batch_size`), the wall and "
+    "CPU times it comes from, and why any was left out (null otherwise)",
+    "required": ["requested", "chosen", "batch_size", "batch_sizes", "milliseconds_per_sample",
+                 "wall_milliseconds_per_sample", "cpu_milliseconds_per_sample", "rejected"], "properties": {
         "requested": {"type": "string", "enum": ["auto"]}, "chosen": {"type": "string"},
-        "batch_size": {"type": "integer"},
-        "milliseconds_per_batch": {"type": "object", "additionalProperties": _NUMBER},
+        "batch_size": {"type": "integer"}, "batch_sizes": {"type": "array", "items": {"type": "integer"}},
+        "milliseconds_per_sample": {"type": "object", "additionalProperties": _NUMBER},
+        "wall_milliseconds_per_sample": {"type": "object", "additionalProperties": _NUMBER},
+        "cpu_milliseconds_per_sample": {"type": "object", "additionalProperties": _NUMBER},
         "rejected": {"type": "object", "additionalProperties": {"type": "string"}}}}
 _MODEL = {"type": "object", "required": ["name", "version", "versions", "previous", "input_shape", "heads"],
           "properties": {
