@@ -7,15 +7,21 @@
 # `make upgrade` re-resolves the newest releases and rewrites it; `make test-latest` runs the suite on the newest
 # releases in a venv of its own (.venv-latest), `make test-flaky` runs every test that starts processes, servers,
 # ranks or signals 10 times; neither is part of CI.
+# `make drift-agreement` compares the drift monitor's verdicts with alibi-detect's and evidently's on the same windows
+# (issue 24); they need numpy<2 and pandas<3, so it installs them into a venv of their own, .venv-drift, pinned by
+# requirements/drift-agreement.txt. Not part of `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP  := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
+DRIFT_VENV := .venv-drift
+DRIFT_REQUIREMENTS := requirements/drift-agreement.txt
 EDITABLES = -e '.[dev]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
 
-.PHONY: venv demo test lint bench report-check docs docs-check clean upgrade test-latest test-flaky
+.PHONY: venv demo test lint bench report-check docs docs-check clean upgrade test-latest test-flaky \
+	drift-agreement
 
 venv: $(STAMP)
 
@@ -60,6 +66,15 @@ test-latest:
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+$(DRIFT_VENV)/.installed: $(DRIFT_REQUIREMENTS)
+	rm -rf $(DRIFT_VENV)
+	$(PYTHON) -m venv $(DRIFT_VENV)
+	$(DRIFT_VENV)/bin/python -m pip install --quiet -r $(DRIFT_REQUIREMENTS)
+	touch $@
+
+drift-agreement: $(STAMP) $(DRIFT_VENV)/.installed
+	$(BIN)/python bench/drift_agreement.py --python $(DRIFT_VENV)/bin/python
+
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
@@ -70,4 +85,4 @@ report-check: $(STAMP)
 	$(BIN)/python tools/report_check.py -o out/report-check
 
 clean:
-	rm -rf $(VENV) .venv-latest .venv-upgrade out site bench/results.json
+	rm -rf $(VENV) .venv-latest .venv-upgrade $(DRIFT_VENV) out site bench/results.json

@@ -8,6 +8,7 @@ class-shifted digits must each raise one within the first window.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
@@ -333,20 +334,27 @@ def test_drift_verdicts_agree_with_torchdrift_on_the_same_windows(predictor):
     assert [row[2] for row in rows] == [False] * 10 + [True] * 9
 
 
-def _verdicts_of_both(predictor: Predictor) -> list[tuple]:
-    """(kind, window, flexzoo's verdict, TorchDrift's, flexzoo's least p-value, TorchDrift's KS and MMD p-values)."""
+def agreement_windows(predictor: Predictor) -> Iterator[tuple[str, int, Summaries]]:
+    """The windows the monitor's verdicts are compared on with another library's, as (kind, window, summaries): ten
+    of 200 held-out digits, then three each of noise, rotation and digits 0-4, drawn with a fixed seed.
+    ``bench/drift_agreement.py`` compares alibi-detect's and evidently's verdicts on the same windows."""
     _, _, x, y = held_out_split()
-    profile = Profile.from_dict(predictor.info.profile)
     rng = np.random.default_rng(6)
-    rows = []
     for kind, windows in (("heldout", 10), ("noise", 3), ("rotation", 3), ("prior", 3)):
         shifted = drifted(kind, x, y, rng)
         pool = _summaries(predictor, shifted)
         for window in range(windows):
             chosen = rng.choice(len(shifted), WINDOW)
-            sample = Summaries(pool.inputs[chosen], pool.sketch[chosen],
-                               {name: (c[chosen], p[chosen]) for name, (c, p) in pool.heads.items()})
-            ours = drift_scores(profile, sample, DEFAULT_ALPHA, seed=window)
-            theirs, ks_p, mmd_p = _torchdrift_verdict(profile, sample, DEFAULT_ALPHA)
-            rows.append((kind, window, ours.drift, theirs, min(t.p_value for t in ours.tests), ks_p, mmd_p))
+            yield kind, window, Summaries(pool.inputs[chosen], pool.sketch[chosen],
+                                          {name: (c[chosen], p[chosen]) for name, (c, p) in pool.heads.items()})
+
+
+def _verdicts_of_both(predictor: Predictor) -> list[tuple]:
+    """(kind, window, flexzoo's verdict, TorchDrift's, flexzoo's least p-value, TorchDrift's KS and MMD p-values)."""
+    profile = Profile.from_dict(predictor.info.profile)
+    rows = []
+    for kind, window, sample in agreement_windows(predictor):
+        ours = drift_scores(profile, sample, DEFAULT_ALPHA, seed=window)
+        theirs, ks_p, mmd_p = _torchdrift_verdict(profile, sample, DEFAULT_ALPHA)
+        rows.append((kind, window, ours.drift, theirs, min(t.p_value for t in ours.tests), ks_p, mmd_p))
     return rows
