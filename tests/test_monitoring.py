@@ -166,6 +166,19 @@ def test_the_scoring_process_gives_the_same_scores_at_the_lowest_priority_and_re
         scorer.close()
 
 
+def test_the_features_test_resolves_a_corrected_level_below_what_999_permutations_could(predictor):
+    """At alpha 0.001 over the digits model's tests each p-value is held to 0.0002, below 1/1000, the smallest
+    p-value 999 permutations can give: the permutations grow with the tests, so drifted features still fire."""
+    _, _, x, y = held_out_split()
+    profile = Profile.from_dict(predictor.info.profile)
+    window = _summaries(predictor, drifted("noise", x[:WINDOW], y[:WINDOW], np.random.default_rng(0)))
+    scores = drift_scores(profile, window, 0.001, seed=0)
+    features = next(test for test in scores.tests if test.name == "features")
+    assert scores.threshold < 1 / 1000
+    assert features.p_value < scores.threshold
+    assert "features" in scores.drifted()
+
+
 def test_held_out_digits_raise_no_alarm_in_at_least_95_percent_of_40_windows(predictor):
     """The false-alarm rate at alpha = 0.01 over 40 windows of 200 held-out digits (drawn with replacement)."""
     _, _, x, _ = held_out_split()

@@ -4,7 +4,9 @@ Each test gives a p-value under "the window comes from the reference's distribut
 
 - ``inputs``: a Kolmogorov-Smirnov test (``scipy.stats.ks_2samp``) per input summary (channel mean and std);
 - ``features``: the maximum mean discrepancy of the feature sketches (Gaussian kernel, median-distance bandwidth),
-  its p-value from a permutation test (``scipy.stats.permutation_test``, seeded);
+  its p-value from a permutation test (``scipy.stats.permutation_test``, seeded) with enough permutations that its
+  smallest possible p-value, 1 / (permutations + 1), is a tenth of the corrected level (with a fixed 999, a model
+  with ten tests or more could never find drift in its features);
 - per classification head, ``classes``: a chi-square test of homogeneity (``scipy.stats.chi2_contingency``) of
   the predicted class counts of reference and window (the reference's counts are a sample too), with the
   Jensen-Shannon distance of their proportions as the score; and ``confidence``:
@@ -29,7 +31,7 @@ from flexzoo.monitoring.summaries import Summaries
 __all__ = ["DEFAULT_ALPHA", "Scores", "Test", "drift_scores"]
 
 DEFAULT_ALPHA = 0.01
-PERMUTATIONS = 999
+PERMUTATIONS = 999  # at least; more when the corrected level is below 0.01 (see _permutations)
 MMD_REFERENCE = 200  # reference sketches the kernel test takes (a seeded choice): its cost grows as the square
 
 
@@ -71,7 +73,12 @@ class Scores:
                            "drift": t.p_value < self.threshold} for t in self.tests]}
 
 
-def _mmd_test(reference: np.ndarray, window: np.ndarray, seed: int) -> Test:
+def _permutations(threshold: float) -> int:
+    """Permutations enough to resolve ``threshold``: the smallest p-value they can give is a tenth of it."""
+    return max(PERMUTATIONS, int(np.ceil(10 / threshold)) - 1)
+
+
+def _mmd_test(reference: np.ndarray, window: np.ndarray, seed: int, permutations: int = PERMUTATIONS) -> Test:
     """MMD² (biased) with a Gaussian kernel; the permutation test relabels the pooled samples.
 
     The kernel matrix is computed once: the statistic of a relabelling ``w`` (1/n on one side, -1/m on the
@@ -96,7 +103,7 @@ def _mmd_test(reference: np.ndarray, window: np.ndarray, seed: int) -> Test:
 
     indices = np.arange(len(pooled))
     result = stats.permutation_test((indices[:len(reference)], indices[len(reference):]), statistic,
-                                    permutation_type="independent", vectorized=True, n_resamples=PERMUTATIONS,
+                                    permutation_type="independent", vectorized=True, n_resamples=permutations,
                                     alternative="greater", batch=250, random_state=seed)
     return Test("features", "MMD (permutation test)", float(result.statistic), float(result.pvalue))
 
@@ -105,15 +112,18 @@ def drift_scores(profile: Profile, window: Summaries, alpha: float = DEFAULT_ALP
     """Every test of ``window`` against ``profile``'s reference (see the module's docstring)."""
     reference = profile.reference
     scores = Scores(len(window), alpha)
-    for column, name in enumerate(profile.input_names[:window.inputs.shape[1]]):
+    names = profile.input_names[:window.inputs.shape[1]]
+    with_features = reference.sketch is not None and window.sketch is not None
+    heads = [head for head in window.heads if head in reference.heads]
+    threshold = alpha / max(len(names) + with_features + 2 * len(heads), 1)  # what Scores.threshold will be
+    for column, name in enumerate(names):
         result = stats.ks_2samp(reference.inputs[:, column], window.inputs[:, column])
         scores.tests.append(Test(f"inputs: {name}", "Kolmogorov-Smirnov", float(result.statistic),
                                  float(result.pvalue)))
-    if reference.sketch is not None and window.sketch is not None:
-        scores.tests.append(_mmd_test(reference.sketch, window.sketch, seed))
-    for head, (classes, confidence) in window.heads.items():
-        if head not in reference.heads:
-            continue
+    if with_features:
+        scores.tests.append(_mmd_test(reference.sketch, window.sketch, seed, _permutations(threshold)))
+    for head in heads:
+        classes, confidence = window.heads[head]
         size = profile.classes[head]
         table = np.stack([np.bincount(reference.heads[head][0], minlength=size)[:size],
                           np.bincount(classes, minlength=size)[:size]]).astype(np.float64)
