@@ -16,6 +16,7 @@ over them, byte for byte the same size.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -33,9 +34,10 @@ def save_aligned(tensors: dict[str, torch.Tensor], path: str | Path, metadata: d
     """Write ``tensors`` (contiguous CPU tensors) and ``metadata`` to ``path`` as a safetensors file.
 
     :param dtypes: each torch dtype's safetensors code (``F32``...).
-    :param finish: called once the tensors are written; what it returns replaces the values of ``metadata``
-        under the same keys, which held placeholders of the same length, and the header is written again
-        (a ValueError if it no longer fits the space the placeholders took).
+    :param finish: called once the tensors are written and flushed to the disk (so that a caller's fsync has
+        only the header left); what it returns replaces the values of ``metadata`` under the same keys, which
+        held placeholders of the same length, and the header is written again (a ValueError if it no longer
+        fits the space the placeholders took).
     """
     order = sorted(tensors, key=lambda name: (_nbytes(tensors[name]) % ALIGNMENT != 0, name))
     entries: dict[str, object] = {}
@@ -54,6 +56,8 @@ def save_aligned(tensors: dict[str, torch.Tensor], path: str | Path, metadata: d
             if tensor.numel():
                 file.write(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().data)
         if finish is not None:
+            file.flush()
+            _fdatasync(file.fileno())  # the tensors go to the disk while ``finish`` completes (digests in threads)
             final = _header({**metadata, **finish()}, entries)
             if len(final) != len(text):
                 raise ValueError("the values given once the tensors were written do not fit the header laid out "
@@ -66,6 +70,10 @@ def _header(metadata: dict[str, str], entries: dict[str, object]) -> bytes:
     """The JSON header, padded with spaces so that the data starts on a boundary."""
     text = json.dumps({"__metadata__": metadata, **entries}, separators=(",", ":")).encode()
     return text + b" " * (-(8 + len(text)) % ALIGNMENT)
+
+
+#: Flushes a file's data without its metadata where the system can (not on macOS).
+_fdatasync = getattr(os, "fdatasync", os.fsync)
 
 
 def _nbytes(tensor: torch.Tensor) -> int:
