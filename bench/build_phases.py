@@ -44,8 +44,7 @@ if __name__ == "__main__":
     timed(stages.Pipeline, "plan", "dry run")
     timed(stages.Pipeline, "build", "build")
     timed(write, "model_card", "card")
-    timed(write, "weights_digests", "hashing")
-    timed(write, "save_aligned", "write")
+    timed(write, "save_aligned", "write and hash")  # both digests are taken in threads while the file is written
     with open("/dev/null", "w") as quiet:
         sys.stdout = quiet
         main(["build", sys.argv[1], "-o", sys.argv[2]])

@@ -10,7 +10,7 @@ of 3 after a warm-up, interleaved:
   same plus writing the weights with safetensors (``zoo build`` writes an artifact; the bare script does not);
 - issue 28's row: the same manifest without ``pretrained`` (weights made here) against the script with
   ``pretrained=False`` and save_file, in wall and CPU seconds (CPU is steadier on a shared machine), with
-  where zoo build's CPU goes (bench/build_phases.py: imports, dry run, build, card, hashing, write, other).
+  where zoo build's CPU goes (bench/build_phases.py: imports, dry run, build, card, write and hash, other).
 
     python bench/measure_pretrained.py
 """

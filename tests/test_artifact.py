@@ -117,6 +117,79 @@ def test_tree_root_is_the_same_on_one_core_and_on_many(monkeypatch):
     assert digest.tree_root(tensors, "y" * 64) != many
 
 
+def _as_bytes(tensors):
+    from flexzoo.artifact.write import SAFETENSORS_DTYPES
+
+    return [(name, SAFETENSORS_DTYPES[tensor.dtype], list(tensor.shape),
+             tensor.reshape(-1).view(torch.uint8).numpy().data) for name, tensor in tensors.items()]
+
+
+def test_digests_taken_while_the_weights_are_written_are_the_sequential_sha256_and_the_tree_root():
+    from flexzoo.artifact import digest
+    from flexzoo.artifact.write import weights_sha256
+
+    tensors = {"large": torch.arange(50_000, dtype=torch.float32), "empty": torch.zeros(0),
+               "odd": torch.ones(3, dtype=torch.int8), "a.bias": torch.full((7,), 0.5)}
+    chunk = 2**16  # the large tensor spans several chunks
+    taken = digest.WeightDigests(_as_bytes(tensors), chunk).metadata()
+    sequential = weights_sha256(tensors)
+    root = digest.tree_root(_as_bytes(tensors), sequential, chunk)
+    assert taken == {"weights_sha256": sequential, "weights_tree_sha256": root, "weights_tree_chunk": str(chunk)}
+    assert set(taken) == set(digest.WeightDigests.placeholder(chunk))
+    assert all(len(taken[key]) == len(value) for key, value in digest.WeightDigests.placeholder(chunk).items())
+
+
+def test_a_header_filled_in_after_the_tensors_are_written_is_the_header_written_at_once(tmp_path):
+    from flexzoo.artifact.aligned import save_aligned
+    from flexzoo.artifact.write import SAFETENSORS_DTYPES
+
+    tensors = {"w": torch.randn(16, 4), "b": torch.randn(3)}
+    final = {"format": "test", "weights_sha256": "ab" * 32}
+    save_aligned(tensors, tmp_path / "at_once.safetensors", final, SAFETENSORS_DTYPES)
+    save_aligned(tensors, tmp_path / "filled.safetensors", {**final, "weights_sha256": "0" * 64}, SAFETENSORS_DTYPES,
+                 lambda: {"weights_sha256": "ab" * 32})
+    assert (tmp_path / "filled.safetensors").read_bytes() == (tmp_path / "at_once.safetensors").read_bytes()
+    with pytest.raises(ValueError, match="do not fit the header laid out with their placeholders"):
+        save_aligned(tensors, tmp_path / "longer.safetensors", final, SAFETENSORS_DTYPES,
+                     lambda: {"weights_sha256": "ab" * 64})
+
+
+def test_zoo_build_records_the_card_shapes_of_its_dry_run_without_running_the_backbone_again(manifest_file, registry,
+                                                                                             tmp_path):
+    from flexzoo.manifest.validation import load_manifest
+    from flexzoo.pipeline.stages import build_artifact
+
+    calls = []
+
+    class Counting:
+        @flexzoo.hookimpl
+        def flexzoo_model_built(self, model):
+            model.backbone.register_forward_pre_hook(lambda module, args: calls.append(module))
+
+    counting = registry_of(counting=Counting())
+    path = manifest_file(TINY_MANIFEST)
+    built = build_artifact(load_manifest(path, counting), tmp_path / "built", counting, report="none")
+    assert calls == []  # the card's shapes came from the dry run (on the meta model, which has no hook)
+    saved = flexzoo.save(flexzoo.build(path, counting), tmp_path / "saved", counting)
+    assert len(calls) == 1  # without a dry run of its own, the card runs the backbone on meta
+    assert read_artifact(built.artifact).card == read_artifact(saved).card
+    assert read_artifact(built.artifact).card["heads"]["digit"]["output_shape"] == [1, 10]
+
+
+def test_a_model_changed_after_the_dry_run_has_its_own_shapes_in_the_card(manifest_file, tmp_path):
+    from flexzoo.manifest.validation import load_manifest
+    from flexzoo.pipeline.stages import build_artifact
+
+    class Reshaping:
+        @flexzoo.hookimpl
+        def flexzoo_model_built(self, model):
+            model.heads["digit"] = torch.nn.Sequential(model.heads["digit"], torch.nn.Linear(10, 3))
+
+    reshaping = registry_of(reshaping=Reshaping())
+    built = build_artifact(load_manifest(manifest_file(TINY_MANIFEST), reshaping), tmp_path, reshaping, report="none")
+    assert read_artifact(built.artifact).card["heads"]["digit"]["output_shape"] == [1, 3]
+
+
 def test_tampered_metadata_is_refused(saved, registry):
     def change(header):
         info = json.loads(header["__metadata__"]["flexzoo"])
@@ -178,7 +251,7 @@ def test_failed_write_keeps_the_previous_artifact(saved, registry, monkeypatch):
     before = path.read_bytes()
     import flexzoo.artifact.write as writer
 
-    def crash(tensors, filename, metadata, dtypes):
+    def crash(tensors, filename, metadata, dtypes, finish=None):
         with open(filename, "wb") as half:
             half.write(b"half an artifact")
         raise KeyboardInterrupt

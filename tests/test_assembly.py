@@ -102,3 +102,43 @@ def test_lifecycle_hook_sees_the_built_model(manifest_file):
     registry = registry_of(observer=Observer())
     build_model(load_manifest(manifest_file(TINY_MANIFEST), registry), registry)
     assert seen == [("ZooModel", "tiny")]
+
+
+def _batch_norm_case(channels: int, stats: int, dtype: torch.dtype = torch.float32, channels_last: bool = False):
+    batch = torch.empty((2, channels, 5, 5), device="meta", dtype=dtype)
+    if channels_last:
+        batch = batch.to(memory_format=torch.channels_last)
+    stat = torch.empty(stats, device="meta")
+    return batch, stat
+
+
+@pytest.mark.parametrize(("dtype", "channels_last"), [(torch.float32, False), (torch.bfloat16, True)])
+def test_the_dry_runs_batch_norm_on_meta_answers_as_the_kernel(dtype, channels_last):
+    from torch.nn import functional
+
+    from flexzoo.assembly.meta_norms import fast_meta_batch_norm
+
+    batch, stat = _batch_norm_case(8, 8, dtype, channels_last)
+    expected = functional.batch_norm(batch, stat, stat, stat, stat, False)
+    with fast_meta_batch_norm():
+        got = functional.batch_norm(batch, stat, stat, stat, stat, False)
+        trained = nn.BatchNorm2d(8, device="meta").train()(batch)  # training mode runs the kernel itself
+    assert (got.shape, got.dtype, got.stride(), got.device) == (expected.shape, expected.dtype, expected.stride(),
+                                                                expected.device)
+    assert trained.shape == batch.shape
+
+
+@pytest.mark.parametrize("wrong", ["running_mean", "weight", "bias"])
+def test_the_dry_runs_batch_norm_on_meta_refuses_what_the_kernel_refuses(wrong):
+    from torch.nn import functional
+
+    from flexzoo.assembly.meta_norms import fast_meta_batch_norm
+
+    batch, stat = _batch_norm_case(8, 8)
+    arguments = {"running_mean": stat, "running_var": stat, "weight": stat, "bias": stat,
+                 wrong: torch.empty(4, device="meta")}
+    with pytest.raises(RuntimeError) as kernel:
+        functional.batch_norm(batch, training=False, **arguments)
+    with fast_meta_batch_norm(), pytest.raises(RuntimeError) as fast:
+        functional.batch_norm(batch, training=False, **arguments)
+    assert str(fast.value) == str(kernel.value).splitlines()[0] == f"{wrong} should contain 8 elements not 4"

@@ -10,6 +10,10 @@ everywhere: pins, locks, cards), so that value cannot be edited alone either.
 The chunks are cut within each tensor, not across the file, so the root depends on the tensors
 only (not on how a writer lays them out) and is computed the same from tensors in memory at write
 time and from the mapped file at load. Nothing here imports torch.
+
+At write time both digests are taken while the file is written (:class:`WeightDigests`): the
+sequential one in a thread of its own, the chunks on the other threads, so on two cores or more the
+hashing adds little to the time the bytes take to reach the file.
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from flexzoo.errors import ArtifactError
 from flexzoo.plugin.safetensors_header import tensor_digest_prefix
 
-__all__ = ["CHUNK_BYTES", "TREE_KEYS", "recorded_tree", "tree_root"]
+__all__ = ["CHUNK_BYTES", "TREE_KEYS", "WeightDigests", "recorded_tree", "sequential_sha256", "tree_root"]
 
 CHUNK_BYTES = 8 * 2**20
 #: The header metadata keys that hold the root and its chunk size (artifacts written before have neither).
@@ -47,11 +51,21 @@ def workers() -> int:
         return os.cpu_count() or 1
 
 
+def sequential_sha256(tensors: Iterable[TensorBytes]) -> str:
+    """The ``weights_sha256`` of ``tensors``: per tensor in name order, its name, dtype and shape, then its bytes
+    (what ``hash_file_tensors`` computes from a written file)."""
+    digest = hashlib.sha256()
+    for name, dtype, shape, data in sorted(tensors, key=lambda tensor: tensor[0]):
+        digest.update(tensor_digest_prefix(name, dtype, shape))
+        digest.update(data)
+    return digest.hexdigest()
+
+
 def tree_root(tensors: Iterable[TensorBytes], weights_sha256: str, chunk: int = CHUNK_BYTES) -> str:
     """The root over ``tensors`` (any order: they are sorted by name), binding ``weights_sha256``."""
     ordered = sorted(tensors, key=lambda tensor: tensor[0])
     views = [memoryview(data).cast("B") for *_, data in ordered]
-    pieces = [[view[start:start + chunk] for start in range(0, len(view), chunk)] for view in views]
+    pieces = _pieces(views, chunk)
     flat = [piece for tensor_pieces in pieces for piece in tensor_pieces]
     try:
         if sum(len(view) for view in views) < _SERIAL_BYTES or workers() == 1:
@@ -62,6 +76,66 @@ def tree_root(tensors: Iterable[TensorBytes], weights_sha256: str, chunk: int = 
     finally:  # a memory map cannot close while views of it are alive
         for view in (*flat, *views):
             view.release()
+    return _root(ordered, pieces, digests, weights_sha256, chunk)
+
+
+class WeightDigests:
+    """Both digests of tensors about to be written, hashed in threads from the moment this is made.
+
+    The caller writes the file meanwhile (a write releases the GIL, as hashlib does), then asks for
+    :meth:`metadata`. The tensors' bytes must not change until it has answered.
+    """
+
+    def __init__(self, tensors: Iterable[TensorBytes], chunk: int = CHUNK_BYTES) -> None:
+        self._ordered = sorted(tensors, key=lambda tensor: tensor[0])
+        self._chunk = chunk
+        self._views = [memoryview(data).cast("B") for *_, data in self._ordered]
+        self._pieces = _pieces(self._views, chunk)
+        # One thread for the sequential digest, the others share the chunks (in batches of about a chunk).
+        pool = ThreadPoolExecutor(max(workers(), 2))
+        self._sequential = pool.submit(sequential_sha256, self._ordered)
+        self._batches: list[Future[list[bytes]]] = []
+        batch: list[memoryview] = []
+        size = 0
+        for piece in (piece for tensor_pieces in self._pieces for piece in tensor_pieces):
+            batch.append(piece)
+            size += len(piece)
+            if size >= chunk:
+                self._batches.append(pool.submit(_sha256_each, batch))
+                batch, size = [], 0
+        if batch:
+            self._batches.append(pool.submit(_sha256_each, batch))
+        pool.shutdown(wait=False)  # the threads end once their work is done
+
+    def metadata(self) -> dict[str, str]:
+        """The header's weight digests: ``weights_sha256``, and the tree root with its chunk size."""
+        try:
+            sequential = self._sequential.result()
+            digests = [digest for batch in self._batches for digest in batch.result()]
+        finally:
+            for view in (*(piece for tensor_pieces in self._pieces for piece in tensor_pieces), *self._views):
+                view.release()
+        root = _root(self._ordered, self._pieces, digests, sequential, self._chunk)
+        return {"weights_sha256": sequential, TREE_KEYS[0]: root, TREE_KEYS[1]: str(self._chunk)}
+
+    @staticmethod
+    def placeholder(chunk: int = CHUNK_BYTES) -> dict[str, str]:
+        """Values of the same keys and lengths as :meth:`metadata`'s, to lay out a header before they are known."""
+        return {"weights_sha256": "0" * 64, TREE_KEYS[0]: "0" * 64, TREE_KEYS[1]: str(chunk)}
+
+
+def _pieces(views: list[memoryview], chunk: int) -> list[list[memoryview]]:
+    """Each tensor's bytes cut into chunks (none for an empty tensor)."""
+    return [[view[start:start + chunk] for start in range(0, len(view), chunk)] for view in views]
+
+
+def _sha256_each(pieces: list[memoryview]) -> list[bytes]:
+    return [_sha256(piece) for piece in pieces]
+
+
+def _root(ordered: list[TensorBytes], pieces: list[list[memoryview]], digests: list[bytes], weights_sha256: str,
+          chunk: int) -> str:
+    """The root: the tag, chunk size and ``weights_sha256``, then per tensor its prefix and its chunks' digests."""
     root = hashlib.sha256(_TAG + f"{chunk}\0{weights_sha256}\0".encode())
     at = 0
     for (name, dtype, shape, _), tensor_pieces in zip(ordered, pieces, strict=True):

@@ -1,8 +1,11 @@
-"""Writing an artifact: weights as safetensors, metadata in its header, atomically."""
+"""Writing an artifact: weights as safetensors, metadata in its header, atomically.
+
+The weights are hashed while they are written (:class:`~flexzoo.artifact.digest.WeightDigests`), from the
+tensors written, and their digests fill the header's placeholders once both are known.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,12 +15,11 @@ from torch.func import functional_call
 
 from flexzoo._version import PLUGIN_API_VERSION, __version__
 from flexzoo.artifact.aligned import save_aligned
-from flexzoo.artifact.digest import CHUNK_BYTES, TREE_KEYS, tree_root
+from flexzoo.artifact.digest import WeightDigests, sequential_sha256
 from flexzoo.artifact.format import FORMAT, artifact_path, canonical_json, metadata_digest
 from flexzoo.atomic import write_atomically
 from flexzoo.compression.steps import Compression
 from flexzoo.inputs.dtypes import input_dtype
-from flexzoo.plugin.safetensors_header import tensor_digest_prefix
 from flexzoo.tasks import GENERIC, kind_of, tasks_of
 
 if TYPE_CHECKING:
@@ -54,46 +56,53 @@ def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> list[tuple[str, str, list
 
 def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
     """The same digest as ``hash_file_tensors`` computes from a written file."""
-    digest = hashlib.sha256()
-    for name, dtype, shape, data in _tensor_bytes(tensors):
-        digest.update(tensor_digest_prefix(name, dtype, shape))
-        digest.update(data)
-    return digest.hexdigest()
+    return sequential_sha256(_tensor_bytes(tensors))
 
 
-def weights_digests(tensors: dict[str, torch.Tensor]) -> dict[str, str]:
-    """The header's weight digests: the sequential ``weights_sha256`` that names the weights, and the tree
-    root that loads verify on every core (:mod:`flexzoo.artifact.digest`)."""
-    sequential = weights_sha256(tensors)
-    root = tree_root(_tensor_bytes(tensors), sequential)
-    return {"weights_sha256": sequential, TREE_KEYS[0]: root, TREE_KEYS[1]: str(CHUNK_BYTES)}
+def weights_digests(tensors: dict[str, torch.Tensor]) -> WeightDigests:
+    """The header's weight digests, hashing in threads from now on: the sequential ``weights_sha256`` that names
+    the weights, and the tree root that loads verify on every core (:mod:`flexzoo.artifact.digest`)."""
+    return WeightDigests(_tensor_bytes(tensors))
 
 
-def _shapes_of(model: torch.nn.Module, sample: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+def _shapes_of(model: torch.nn.Module, sample: Any, features: Any = None) -> tuple[Any, dict[str, torch.Tensor]]:
     """The backbone's features and each head's output for one sample, for their shapes.
 
     Run on the meta device (no arithmetic: a resnet50 at 224 px costs a second of CPU for real) with
     meta copies of the weights, when the model is in eval mode (so no buffer would change either way);
     a model that cannot run on meta (``.item()``, numpy inside) runs for real, as does one in train mode,
     whose batch-norm statistics the real pass has always updated.
+
+    :param features: the backbone's output for a meta batch, as a dry run of this architecture measured it
+        (batch first): only the heads run, on one sample of its shape (the backbone's meta pass is most of
+        the cost: batch norm on meta runs in Python).
     """
     if not model.training:
         try:
             with torch.no_grad():
-                meta = {name: torch.empty_like(value, device="meta") for name, value in
-                        [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]}
-                features = functional_call(model.backbone, _under(meta, "backbone."), (_on_meta(sample),))
-                return features, {name: functional_call(head, _under(meta, f"heads.{name}."), (features,))
-                                  for name, head in model.heads.items()}
-        except Exception:  # any failure on meta: the real pass below says what is wrong
-            pass
+                on_meta = _one_sample(features) if features is not None else \
+                    functional_call(model.backbone, _meta_state(model.backbone), (_on_meta(sample),))
+                return on_meta, {name: functional_call(head, _meta_state(head), (on_meta,))
+                                 for name, head in model.heads.items()}
+        except Exception:  # any failure on meta: the backbone's meta pass, then the real pass, say what is wrong
+            if features is not None:
+                return _shapes_of(model, sample)
     with torch.no_grad():
         features = model.backbone(sample)
         return features, {name: head(features) for name, head in model.heads.items()}
 
 
-def _under(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {name.removeprefix(prefix): value for name, value in state.items() if name.startswith(prefix)}
+def _meta_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Meta copies of ``module``'s parameters and buffers (every name of a shared one)."""
+    return {name: torch.empty_like(value, device="meta") for name, value in
+            [*module.named_parameters(remove_duplicate=False), *module.named_buffers(remove_duplicate=False)]}
+
+
+def _one_sample(features: Any) -> Any:
+    """Empty meta tensors shaped like ``features`` (a tensor, or maps by name) for a batch of one."""
+    if isinstance(features, dict):
+        return {name: _one_sample(value) for name, value in features.items()}
+    return torch.empty((1, *features.shape[1:]), dtype=features.dtype, device="meta")
 
 
 def _on_meta(sample: Any) -> Any:
@@ -103,13 +112,16 @@ def _on_meta(sample: Any) -> Any:
 
 
 def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict[str, torch.Tensor],
-               data: dict[str, Any] | None = None, registry: Registry | None = None) -> dict[str, Any]:
+               data: dict[str, Any] | None = None, registry: Registry | None = None, features: Any = None
+               ) -> dict[str, Any]:
     """Parameters, bytes, each head's output shape for one sample, its kind (the name of its task, which
     decodes its output for ``zoo predict``) and class names, and the preprocessing.
 
     :param registry: where each head's component declares its tasks (default: none declared, the generic ones).
     :param data: from the training data: ``preprocessing`` (how a raw image becomes an input: input size,
         resize, interpolation, channel order, scale, mean and std) and ``labels`` (class names per target).
+    :param features: the backbone's output for a meta batch, as the build's dry run measured it on this
+        architecture (None: the backbone runs on meta here).
     """
     heads: dict[str, Any] = {}
     feature_size = None
@@ -119,7 +131,7 @@ def model_card(model: torch.nn.Module, manifest: ResolvedManifest, tensors: dict
         dtype = input_dtype(model)
         sample = ({name: torch.zeros((1, *shape), dtype=dtype) for name, shape in shapes.items()}
                   if shapes is not None else torch.zeros((1, *(manifest.model.input_shape or ())), dtype=dtype))
-        features, outputs = _shapes_of(model, sample)
+        features, outputs = _shapes_of(model, sample, features)
         if isinstance(features, dict):  # feature maps: name -> [channels, height, width]
             feature_maps = {name: list(value.shape[1:]) for name, value in features.items()}
         else:
@@ -180,9 +192,10 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
                       tensors: dict[str, torch.Tensor], compression: list[dict[str, Any]],
                       report: dict[str, Any] | None = None, training: dict[str, Any] | None = None,
                       data: dict[str, Any] | None = None, adapters: dict[str, Any] | None = None,
-                      pretrained: list[dict[str, Any]] | None = None, profile: dict[str, Any] | None = None
-                      ) -> dict[str, str]:
-    """The header metadata: format, the JSON document, and the hashes that protect both.
+                      pretrained: list[dict[str, Any]] | None = None, profile: dict[str, Any] | None = None,
+                      features: Any = None) -> dict[str, str]:
+    """The header metadata: format, the JSON document and its hash, and placeholders for the weights' digests
+    (:meth:`WeightDigests.placeholder`, filled in as the weights are written).
 
     :param compression: each [[compress]] step's record and packing (see ``Compression.pack``).
     :param report: the compression report (sizes, latency, metrics before and after), if measured.
@@ -191,6 +204,7 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
     :param pretrained: each pretrained source the build read: reference, library, files (repository,
         commit, file, size, sha256) and the preprocessing its config declares (see :mod:`flexzoo.hub.weights`).
     :param profile: the reference profile drift monitoring compares served inputs with (:mod:`flexzoo.monitoring`).
+    :param features: the backbone's output the dry run measured, for the card (see :func:`model_card`).
     """
     plugins = {}
     for name in manifest.plugins():
@@ -201,7 +215,7 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
         "plugins": plugins,
         "versions": {"flexzoo": __version__, "plugin_api": PLUGIN_API_VERSION,
                      "torch": torch.__version__, "python": platform.python_version()},
-        "card": model_card(model, manifest, tensors, data, registry),
+        "card": model_card(model, manifest, tensors, data, registry, features),
         "extra": _plugin_metadata(model, manifest, registry),
     }
     if compression:
@@ -218,20 +232,22 @@ def artifact_metadata(model: torch.nn.Module, manifest: ResolvedManifest, regist
         info["profile"] = profile
     document = canonical_json(info)
     return {"format": FORMAT, "flexzoo": document, "metadata_sha256": metadata_digest(document),
-            **weights_digests(tensors)}
+            **WeightDigests.placeholder()}
 
 
 def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: str | Path, registry: Registry, *,
                    compression: Compression | None = None, training: dict[str, Any] | None = None,
                    data: dict[str, Any] | None = None,
                    adapters: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
-                   pretrained: list[dict[str, Any]] | None = None, profile: dict[str, Any] | None = None) -> Path:
+                   pretrained: list[dict[str, Any]] | None = None, profile: dict[str, Any] | None = None,
+                   features: Any = None) -> Path:
     """Write ``<out_dir>/<model name>.safetensors`` atomically and return its path.
 
-    The weights are hashed once, from the tensors written.
+    The weights are hashed once, from the tensors written, while they are written.
 
     :param adapters: what an adapter artifact stores in place of the model's state, and its record
         (:func:`flexzoo.features.lora.adapters.adapter_state`).
+    :param features: the backbone's output the dry run measured, for the card (see :func:`model_card`).
     """
     state, records = compression.pack(model) if compression else (model.state_dict(), [])
     if adapters is not None:
@@ -239,6 +255,11 @@ def write_artifact(model: torch.nn.Module, manifest: ResolvedManifest, out_dir: 
     tensors = weights_of(state)
     metadata = artifact_metadata(model, manifest, registry, tensors, records,
                                  compression.report if compression else None, training, data,
-                                 adapters[1] if adapters is not None else None, pretrained, profile)
+                                 adapters[1] if adapters is not None else None, pretrained, profile, features)
     target = artifact_path(out_dir, manifest.model.name)
-    return write_atomically(target, lambda partial: save_aligned(tensors, partial, metadata, SAFETENSORS_DTYPES))
+
+    def write(partial: Path) -> None:
+        digests = weights_digests(tensors)  # nothing changes the tensors from here on
+        save_aligned(tensors, partial, metadata, SAFETENSORS_DTYPES, digests.metadata)
+
+    return write_atomically(target, write)

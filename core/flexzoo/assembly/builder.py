@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -20,6 +20,7 @@ from torch import nn
 
 from flexzoo.assembly.budget import ENVIRONMENT as BUDGET_ENVIRONMENT
 from flexzoo.assembly.budget import Budget, BudgetExceeded, available_memory, charged_to, watched
+from flexzoo.assembly.meta_norms import fast_meta_batch_norm
 from flexzoo.compression.steps import Compression
 from flexzoo.errors import ManifestError, ParameterError, Problem
 from flexzoo.host.registry import Registry, closest, default_registry
@@ -32,7 +33,7 @@ from flexzoo.plugin.steps import StepContext
 
 __all__ = ["BuildPlan", "ZooModel", "assemble", "available_memory", "compression_steps", "declared_preprocessing",
            "ensemble_members",
-           "initialize", "instantiate", "plan", "strategy"]
+           "initialize", "instantiate", "plan", "same_architecture", "strategy"]
 
 
 class ZooModel(nn.Module):
@@ -79,13 +80,21 @@ class ZooModel(nn.Module):
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """What the dry run learned: what heads receive (a feature size, or feature maps) and the model's size."""
+    """What the dry run learned: what heads receive (a feature size, or feature maps) and the model's size.
+
+    ``meta_model`` is the model it built on the meta device (no weights), and ``meta_features`` its backbone's
+    output for a meta batch of ``[model] input_shape`` (None for a model of several inputs or without a shape):
+    a model of the same architecture has the same shapes, which the model card records without running the
+    backbone again.
+    """
 
     in_features: int
     parameters: int
     bytes: int
     feature_maps: tuple[FeatureMap, ...] = ()
     preprocessing: dict[str, Any] | None = None  # what its pretrained weights expect (declared_preprocessing)
+    meta_model: ZooModel | None = field(default=None, repr=False, compare=False)
+    meta_features: Any = field(default=None, repr=False, compare=False)
 
     @property
     def head_input(self) -> int | tuple[FeatureMap, ...]:
@@ -341,7 +350,7 @@ class _Builder:
     def checked_plan(self) -> BuildPlan:
         """The dry run's checks, every problem collected (see :meth:`dry_run`)."""
         problems: list[Problem] = []
-        with torch.device("meta"):
+        with torch.device("meta"), fast_meta_batch_norm():
             backbone = self.attempt(problems, self.backbone)
             head_input = self.attempt(problems, self.head_input, backbone) if backbone is not None else None
             heads: dict[str, nn.Module] = {}
@@ -366,11 +375,18 @@ class _Builder:
         if problems:
             raise ManifestError(self.source.file, problems)
         assert head_input is not None and model is not None
-        preprocessing = declared_preprocessing(model)
+        measured = {"preprocessing": declared_preprocessing(model), "meta_model": model,
+                    "meta_features": self.measured_features(backbone)}
         if isinstance(head_input, tuple):
-            return BuildPlan(in_features=0, parameters=count, bytes=size, feature_maps=head_input,
-                             preprocessing=preprocessing)
-        return BuildPlan(in_features=head_input, parameters=count, bytes=size, preprocessing=preprocessing)
+            return BuildPlan(in_features=0, parameters=count, bytes=size, feature_maps=head_input, **measured)
+        return BuildPlan(in_features=head_input, parameters=count, bytes=size, **measured)
+
+    def measured_features(self, backbone: nn.Module) -> Any:
+        """The backbone's output for the meta batch of ``[model] input_shape``, if the dry run ran it."""
+        shape = self.manifest.model.input_shape
+        if shape is None or self.manifest.input_shapes() is not None:
+            return None
+        return self._meta_outputs.get((id(backbone), tuple(shape)), (None, None))[1]
 
     def attempt(self, problems: list[Problem], check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one check of the dry run; on a ManifestError keep its problems and return None."""
@@ -438,6 +454,17 @@ def member_manifest(member: EnsembleMember, output: str) -> ResolvedManifest:
     """A member's manifest as the ensemble builds it: the combined head only, nothing to initialize or compress."""
     manifest = member.manifest
     return replace(manifest, heads={output: manifest.heads[output]}, init=[], compress=[])
+
+
+def same_architecture(model: nn.Module, other: nn.Module) -> bool:
+    """Whether two models have the same modules (names and types) and tensors (names, shapes and dtypes)."""
+    return _architecture(model) == _architecture(other)
+
+
+def _architecture(model: nn.Module) -> tuple[list[tuple[str, type]], list[tuple[str, tuple[int, ...], torch.dtype]]]:
+    return ([(name, type(module)) for name, module in model.named_modules()],
+            [(name, tuple(tensor.shape), tensor.dtype) for name, tensor in
+             [*model.named_parameters(), *model.named_buffers()]])
 
 
 def ensemble_members(module: nn.Module) -> list[ZooModel]:

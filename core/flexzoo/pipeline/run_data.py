@@ -1,5 +1,7 @@
 """A run's ``[train]`` data: the source its manifest names, the data loaded from it, and what the artifact
-records of it (the data card, the reference profile drift monitoring compares served requests with)."""
+records of it (the data card, the reference profile drift monitoring compares served requests with).
+
+The data pipeline and the profile are imported when a run has data: a build without ``[train]`` does not load them."""
 
 from __future__ import annotations
 
@@ -14,14 +16,13 @@ from flexzoo.inputs.dtypes import input_dtype
 from flexzoo.manifest import schema
 from flexzoo.manifest.ensemble import member_labels
 from flexzoo.manifest.train import data_source as parse_data
-from flexzoo.monitoring.profile import PROFILE_SAMPLES, reference_profile
 from flexzoo.plugin.components import RegisteredComponent, host_arguments
-from flexzoo.training.data import Dataset, load_dataset
 
 if TYPE_CHECKING:
     from torch import nn
 
     from flexzoo.pipeline.run import Run
+    from flexzoo.training.data import Dataset
 
 __all__ = ["data_card", "data_component", "data_source", "load_data", "profile"]
 
@@ -29,6 +30,8 @@ __all__ = ["data_card", "data_component", "data_source", "load_data", "profile"]
 def load_data(run: Run, pretrained: Callable[[], dict[str, Any] | None]) -> Dataset:
     """The ``[train]`` data with its seeded split; ``pretrained`` gives the mean and std the backbone's
     pretrained weights expect (asked for only when ``normalize`` may take them)."""
+    from flexzoo.training.data import load_dataset
+
     assert run.train is not None
     shapes = run.manifest.input_shapes() or run.manifest.model.input_shape
     return load_dataset(run.train, data_source(run), shapes, seed=run.seed, origin=data_component(run).qualified_name,
@@ -94,6 +97,8 @@ def profile(run: Run, data: Dataset | None, model: nn.Module) -> dict[str, Any] 
     """
     if data is None or run.manifest.inputs or data.streamed or data.input_shape is None:
         return None
+    from flexzoo.monitoring.profile import PROFILE_SAMPLES, reference_profile
+
     index = data.validation_index if len(data.validation_index) else data.train_index
     if len(index) > PROFILE_SAMPLES:
         chosen = torch.randperm(len(index), generator=torch.Generator().manual_seed(run.seed))

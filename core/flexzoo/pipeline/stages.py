@@ -25,6 +25,9 @@ same stages (built, or trained when it has ``[train]``), into ``<out>/<name>.mem
 
 The :class:`Pipeline` is also the host behind every compression step's
 :class:`~flexzoo.plugin.steps.StepContext`.
+
+What only some runs need (training, LoRA, growth, the compression report, exports) is imported by the
+stage that uses it, so that ``zoo build`` does not pay for the trainer and the data pipeline.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -47,12 +50,7 @@ from flexzoo.assembly import builder as assembly
 from flexzoo.assembly.builder import BuildPlan, ZooModel
 from flexzoo.compression.steps import Compression
 from flexzoo.errors import ArtifactError, ManifestError
-from flexzoo.exporting.exporters import export as export_format
-from flexzoo.exporting.exporters import export_path
 from flexzoo.features.ensembles.members import with_member_artifacts
-from flexzoo.features.growth.growth import Growth
-from flexzoo.features.lora.adapters import adapter_state
-from flexzoo.features.lora.training import LoraProblem, adapt, adapter_tensors, merge_adapters
 from flexzoo.host.registry import Registry, default_registry
 from flexzoo.hub.artifacts import artifact_file
 from flexzoo.hub.scope import building
@@ -68,13 +66,10 @@ from flexzoo.pipeline.run_hooks import RunHooks, manifest_fingerprint, run_direc
 from flexzoo.pipeline.transfer import load_member_weights, load_transferred_weights
 from flexzoo.plugin.restoring import weights_restored_afterwards
 from flexzoo.plugin.steps import Distillation, StepContext
-from flexzoo.reporting.progress import Units, current_display
-from flexzoo.reporting.report import compression_report
-from flexzoo.training import fine_tune as tuning
-from flexzoo.training.data import Dataset
-from flexzoo.training.federation import HostTraining
-from flexzoo.training.progress import summary_table
-from flexzoo.training.trainer import Checkpoints, Fitted, Trainer, TrainingSetup
+
+if TYPE_CHECKING:
+    from flexzoo.training.data import Dataset
+    from flexzoo.training.trainer import Fitted
 
 __all__ = ["STAGES", "BuildResult", "Pipeline", "Run", "RunHooks", "TrainResult", "build", "build_artifact", "export",
            "load", "member_artifacts", "save", "train"]
@@ -198,6 +193,8 @@ class Pipeline:
         """The run as the train stage runs it: with its strategy, its run hooks, and its growth steps."""
         config = self.config
         assert config is not None
+        from flexzoo.features.growth.growth import Growth
+
         growth = Growth(self.manifest, self.registry, config.grow, self.run.seed) if config.grow else None
         return dataclasses.replace(self.run, strategy=assembly.strategy(self.manifest, self.registry), hooks=hooks,
                                    growth=growth)
@@ -208,6 +205,9 @@ class Pipeline:
         With ``[train.lora]`` the model gets its adapters first; the fitted model and state have them.
         A pipeline over a run without a strategy yet (:meth:`training`) makes one for this fit.
         """
+        from flexzoo.training.federation import HostTraining
+        from flexzoo.training.trainer import Checkpoints, Trainer, TrainingSetup
+
         run = self.run if self.run.strategy is not None else self.training(out_dir)
         config = run.train
         assert config is not None and run.strategy is not None
@@ -226,6 +226,8 @@ class Pipeline:
 
     def adapt(self, model: ZooModel) -> list[str]:
         """Put ``[train.lora]``'s adapters on the backbone, seeded (its own weights are frozen); the layers' names."""
+        from flexzoo.features.lora.training import LoraProblem, adapt
+
         assert self.config is not None and self.config.lora is not None
         try:
             with torch.random.fork_rng(devices=[]):
@@ -250,6 +252,8 @@ class Pipeline:
 
     def report(self, before: nn.Module, after: nn.Module, compression: Compression, latency: str) -> None:
         """Measure the compression (sizes, latency, validation metrics before and after) into ``compression``."""
+        from flexzoo.reporting.report import compression_report
+
         state, _ = compression.pack(after.eval())
         evaluate = self.evaluate if self.config is not None else None
         compression.report = compression_report(before, after, state, self.manifest.model.input_shape,
@@ -280,12 +284,24 @@ class Pipeline:
         stored = None
         lora = self.config.lora if self.config is not None else None
         if adapters and lora is not None and lora.store == "adapters":
+            from flexzoo.features.lora.adapters import adapter_state
+
             assert self.manifest.backbone.weights_from is not None  # validation requires [backbone] from
             base = artifact_location(self.manifest.backbone.weights_from, self.manifest.file)
             stored = adapter_state(model.state_dict(), adapters, lora, base, Path(out_dir), self.registry)
         return write_artifact(model, self.manifest, out_dir, self.registry, compression=model.compression,
                               training=training, data=self.data_card(), adapters=stored,
-                              pretrained=getattr(model, "pretrained_sources", None), profile=self.profile(model))
+                              pretrained=getattr(model, "pretrained_sources", None), profile=self.profile(model),
+                              features=self.measured_features(model))
+
+    def measured_features(self, model: ZooModel) -> Any:
+        """The backbone's output this run's dry run measured on the meta device, for the model card: when the
+        plan was made here and ``model`` has the architecture it built (no [[compress]] step; no hook changed
+        it); else None, and the card runs the backbone on meta itself."""
+        plan = self._plan
+        if plan is None or plan.meta_features is None or plan.meta_model is None or self.manifest.compress:
+            return None
+        return plan.meta_features if assembly.same_architecture(plan.meta_model, model) else None
 
     def profile(self, model: ZooModel) -> dict[str, Any] | None:
         """The reference profile of the model on the data (:func:`flexzoo.pipeline.run_data.profile`)."""
@@ -298,6 +314,10 @@ class Pipeline:
         chosen = formats if formats is not None else settings.get("formats", [])
         if not chosen:
             return []
+        from flexzoo.exporting.exporters import export as export_format
+        from flexzoo.exporting.exporters import export_path
+        from flexzoo.reporting.progress import Units, current_display
+
         check_export(self.manifest, chosen, self.registry)
         shapes = self.manifest.input_shapes() or self.manifest.model.input_shape
         if shapes is None:
@@ -334,12 +354,16 @@ class Pipeline:
 
     def fine_tune(self, model: nn.Module, epochs: int | None, distillation: Distillation | None
                   ) -> list[dict[str, Any]]:
+        from flexzoo.training import fine_tune as tuning
+
         assert self.config is not None
         with located(self.manifest):
             return tuning.fine_tune(model, self.config, self.training_data(), seed=self.run.seed, epochs=epochs,
                                     distillation=distillation)
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
+        from flexzoo.training import fine_tune as tuning
+
         assert self.config is not None
         with located(self.manifest):
             return tuning.evaluate(model, self.config, self.training_data(), seed=self.run.seed)
@@ -387,6 +411,9 @@ def train(manifest: ResolvedManifest, out_dir: str | Path = "out", registry: Reg
     ``show_progress``: True draws bars on a terminal (one line per epoch elsewhere), ``"lines"`` keeps to
     the lines, False shows nothing.
     """
+    from flexzoo.features.lora.training import adapter_tensors, merge_adapters
+    from flexzoo.training.progress import summary_table
+
     pipeline = Pipeline(member_artifacts(manifest, out_dir, registry), registry)
     if pipeline.config is None:
         raise pipeline.run.error("train", "the manifest has no [train] section", 'add [train] with data = "digits" '
