@@ -33,13 +33,17 @@ WARMUP = 3
 CALIBRATION_BATCHES = 4
 COMPILE = True  # int8 pays off compiled; compiling takes minutes on 2 cores
 EPOCHS = 8
+VIT_DEPTH = 12  # vit_tiny's blocks
+RESNET = "resnet18"
+TEACHER_CHANNELS = [32, 64]  # examples/digits.toml's
+# The smoke quantizes and prunes the same code path on smaller graphs: torch.export's time grows with the graph.
 SMOKE = {"BATCH": 2, "IMAGE": (3, 32, 32), "REPEATS": 1, "WARMUP": 0, "CALIBRATION_BATCHES": 1, "COMPILE": False,
-         "EPOCHS": 1}
+         "EPOCHS": 1, "VIT_DEPTH": 2, "RESNET": "resnet10t", "TEACHER_CHANNELS": [8, 16]}
 
 
 def timm_model(architecture: str) -> ZooModel:
     torch.manual_seed(0)
-    size = {"img_size": IMAGE[1:]} if architecture.startswith("vit") else {}
+    size = {"img_size": IMAGE[1:], "depth": VIT_DEPTH} if architecture.startswith("vit") else {}
     backbone = timm.create_model(architecture, pretrained=False, num_classes=0, **size)
     return ZooModel(backbone, {"out": nn.Linear(backbone.num_features, 1000)}).eval()
 
@@ -78,7 +82,7 @@ def seconds(baseline, candidate, x: torch.Tensor) -> tuple[float, float]:
 
 
 def static_int8_resnet18() -> list[Row]:
-    model = timm_model("resnet18")
+    model = timm_model(RESNET)
     quantized = compress(model, factories.quantize_int8(input_shape=IMAGE, mode="static",
                                                               calibration_batches=CALIBRATION_BATCHES,
                                                               context=context()))
@@ -89,9 +93,9 @@ def static_int8_resnet18() -> list[Row]:
     cosine = float(nn.functional.cosine_similarity(expected.flatten(), actual.flatten(), dim=0))
     base, fast = seconds(model, run, x)
     return [
-        Row("resnet18 static int8 (compiled) vs fp32 eager", fast, base, "s", target=1 / 5,
+        Row(f"{RESNET} static int8 (compiled) vs fp32 eager", fast, base, "s", target=1 / 5,
             note=f"batch {BATCH}; speed-up {base / fast:.2f}x; median of {REPEATS} interleaved runs"),
-        Row("resnet18 static int8: cosine of outputs", cosine, 1.0, "", target=0.999, lower_is_better=False,
+        Row(f"{RESNET} static int8: cosine of outputs", cosine, 1.0, "", target=0.999, lower_is_better=False,
             note=f"same input, calibrated on {CALIBRATION_BATCHES} Gaussian batches of 8"),
     ]
 
@@ -122,15 +126,15 @@ def int8_vit_tiny() -> list[Row]:
 
 
 def pruned_resnet18() -> list[Row]:
-    model = timm_model("resnet18")
+    model = timm_model(RESNET)
     pruned = compress(model, factories.prune_channels(input_shape=IMAGE, amount=0.5, context=context()))
     x = torch.randn(BATCH, *IMAGE, generator=torch.Generator().manual_seed(1))
     base, fast = seconds(model, pruned, x)
     count = [sum(p.numel() for p in m.parameters()) for m in (model, pruned)]
     return [
-        Row("resnet18 50% channel pruning (eager) vs fp32 eager", fast, base, "s", target=1 / 3,
+        Row(f"{RESNET} 50% channel pruning (eager) vs fp32 eager", fast, base, "s", target=1 / 3,
             note=f"batch {BATCH}; speed-up {base / fast:.2f}x"),
-        Row("resnet18 50% channel pruning: parameters", count[1], count[0], "", target=0.3,
+        Row(f"{RESNET} 50% channel pruning: parameters", count[1], count[0], "", target=0.3,
             note=f"{count[0]:,} -> {count[1]:,}"),
     ]
 
@@ -203,7 +207,9 @@ def digits() -> list[Row]:
             path.write_text(DIGITS.format(name=name, channels=channels, epochs=EPOCHS) + steps)
             return flexzoo.load_manifest(path)
 
-        example = EXAMPLE.read_text().replace("epochs = 8", f"epochs = {EPOCHS}")  # as it is, but for the smoke
+        # the example as it is, but for the smoke's epochs and channels
+        example = EXAMPLE.read_text().replace("epochs = 8", f"epochs = {EPOCHS}").replace(
+            "channels = [32, 64]", f"channels = {TEACHER_CHANNELS}")
         (folder / "digits.toml").write_text(example)
         teacher_manifest = flexzoo.load_manifest(folder / "digits.toml")
         teacher = train(teacher_manifest, folder, show_progress=False)

@@ -49,12 +49,16 @@ class CliResult:
 
 
 def zoo_in_process(*args: str) -> CliResult:
-    """``zoo ARGS`` through the CLI's own entry point, in this process: no interpreter to start."""
+    """``zoo ARGS`` through the CLI's own entry point, in this process: no interpreter to start. A usage error
+    (argparse exits 2) is returned as that status, as the command would have exited."""
     from flexzoo.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
     return CliResult(code, out.getvalue(), err.getvalue())
 
 

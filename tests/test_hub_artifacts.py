@@ -24,6 +24,7 @@ from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 import flexzoo
+from conftest import Zoo
 from flexzoo import FlexzooError, ManifestError
 from flexzoo.host.registry import Registry
 from flexzoo.testing import read_artifact, registry_of
@@ -78,12 +79,13 @@ def artifact(tmp_path_factory) -> Path:
     return result.artifact
 
 
-@pytest.fixture
-def pushed(artifact, tmp_path, zoo) -> Path:
-    """The repository folder `zoo push --to-dir` writes for the artifact."""
-    folder = tmp_path / "repo"
-    result = zoo("push", str(artifact), REPO, "--to-dir", str(folder), "--license", "apache-2.0",
-                 "--tag", "digits", "--dataset", "acme/digits-8x8")
+@pytest.fixture(scope="module")
+def pushed(artifact, tmp_path_factory) -> Path:
+    """The repository folder `zoo push --to-dir` writes for the artifact, pushed once for the module: the tests
+    only read it (a test that lays it out in a cache copies its files)."""
+    folder = tmp_path_factory.mktemp("pushed") / "repo"
+    result = Zoo(tmp_path_factory.mktemp("push"))("push", str(artifact), REPO, "--to-dir", str(folder), "--license",
+                                                  "apache-2.0", "--tag", "digits", "--dataset", "acme/digits-8x8")
     assert result.returncode == 0, result.stderr
     return folder
 

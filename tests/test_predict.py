@@ -1,4 +1,7 @@
-"""``zoo predict`` and ``Predictor``: inputs from files, top-k per head, runtimes that agree."""
+"""``zoo predict`` and ``Predictor``: inputs from files, top-k per head, runtimes that agree.
+
+The commands run in this process (``zoo_in_process``: the CLI's own entry point, no interpreter and torch import
+to pay), but for the compile runtime's, which keeps torch.compile's state out of the test process."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import pytest
 import torch
 
 import flexzoo
-from conftest import TINY_MANIFEST
+from conftest import TINY_MANIFEST, zoo_in_process
 from flexzoo import Predictor
 
 
@@ -36,15 +39,15 @@ def inputs(tmp_path):
     return tmp_path, x
 
 
-def run(zoo, *args):
-    result = zoo("predict", *args)
+def run(*args):
+    result = zoo_in_process("predict", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-def test_predict_reports_the_top_k_labels_of_every_head_as_load_gives_them(zoo, artifact, inputs):
+def test_predict_reports_the_top_k_labels_of_every_head_as_load_gives_them(artifact, inputs):
     folder, x = inputs
-    answers = json.loads(run(zoo, str(artifact), str(folder / "x.npy"), str(folder / "one.json"), "--json",
+    answers = json.loads(run(str(artifact), str(folder / "x.npy"), str(folder / "one.json"), "--json",
                              "--top-k", "2"))
     with torch.no_grad():
         logits = flexzoo.load(artifact)(torch.from_numpy(np.concatenate([x, x[1:2]])))
@@ -57,18 +60,18 @@ def test_predict_reports_the_top_k_labels_of_every_head_as_load_gives_them(zoo, 
             assert answer["outputs"][head]["top_k"][0]["probability"] == pytest.approx(float(top.values[0]))
 
 
-def test_predict_reads_a_folder_of_images_and_writes_csv_and_a_table(zoo, artifact, inputs):
+def test_predict_reads_a_folder_of_images_and_writes_csv_and_a_table(artifact, inputs):
     folder, _ = inputs
-    rows = list(csv.DictReader(io.StringIO(run(zoo, str(artifact), str(folder / "images"), "--csv"))))
+    rows = list(csv.DictReader(io.StringIO(run(str(artifact), str(folder / "images"), "--csv"))))
     assert [(r["input"], r["head"], r["rank"]) for r in rows] == [
         (str(folder / "images" / "a.png"), "digit", "1"), (str(folder / "images" / "a.png"), "parity", "1")]
-    table = run(zoo, str(artifact), str(folder / "images"))
+    table = run(str(artifact), str(folder / "images"))
     assert table.splitlines()[0].split() == ["INPUT", "HEAD", "PREDICTION"]
 
 
-def test_predict_refuses_an_input_of_the_wrong_shape_with_one_message(zoo, artifact, tmp_path):
+def test_predict_refuses_an_input_of_the_wrong_shape_with_one_message(artifact, tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((2, 3), dtype=np.float32))
-    result = zoo("predict", str(artifact), str(tmp_path / "bad.npy"))
+    result = zoo_in_process("predict", str(artifact), str(tmp_path / "bad.npy"))
     assert result.returncode == 1
     assert result.stderr == (f"zoo: error: {tmp_path / 'bad.npy'}: expected shape [1, 8, 8] (one sample) or "
                              "[N, 1, 8, 8] (a batch), got [2, 3]\n")
@@ -102,10 +105,11 @@ def test_predict_with_the_compile_runtime_gives_the_probabilities_load_gives(zoo
             assert [t["probability"] for t in got] == pytest.approx(top.values.tolist(), abs=1e-5), head
 
 
-def test_predict_with_the_auto_runtime_logs_the_choice_and_gives_what_load_gives(zoo, artifact, inputs):
+def test_predict_with_the_auto_runtime_logs_the_choice_and_gives_what_load_gives(artifact, inputs, monkeypatch):
     folder, x = inputs
-    result = zoo("predict", str(artifact), str(folder / "x.npy"), "--runtime", "auto", "--json", "--batch-size", "4",
-                 env={"FLEXZOO_AUTO_RUNTIMES": "eager,exported-program"})
+    monkeypatch.setenv("FLEXZOO_AUTO_RUNTIMES", "eager,exported-program")
+    result = zoo_in_process("predict", str(artifact), str(folder / "x.npy"), "--runtime", "auto", "--json",
+                            "--batch-size", "4")
     assert result.returncode == 0, result.stderr
     chosen = result.stderr.split("runtime auto chose ", 1)[1].split()[0]
     assert chosen in ("eager", "exported-program") and "per sample over batches of 1, 2, 4: eager " in result.stderr
@@ -143,17 +147,17 @@ def test_onnx_sessions_take_torchs_thread_count_and_do_not_spin_between_runs():
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
-def test_an_unknown_runtime_in_flexzoo_auto_runtimes_is_one_clear_error(zoo, artifact, inputs):
-    result = zoo("predict", str(artifact), str(inputs[0] / "x.npy"), "--runtime", "auto",
-                 env={"FLEXZOO_AUTO_RUNTIMES": "eager,tensorrt"})
+def test_an_unknown_runtime_in_flexzoo_auto_runtimes_is_one_clear_error(artifact, inputs, monkeypatch):
+    monkeypatch.setenv("FLEXZOO_AUTO_RUNTIMES", "eager,tensorrt")
+    result = zoo_in_process("predict", str(artifact), str(inputs[0] / "x.npy"), "--runtime", "auto")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "FLEXZOO_AUTO_RUNTIMES names tensorrt, which `auto` cannot try" in result.stderr
 
 
-def test_print_dockerfile_pins_the_recorded_versions(zoo, artifact):
-    result = zoo("serve", str(artifact), "--print-dockerfile")
+def test_print_dockerfile_pins_the_recorded_versions(artifact):
+    result = zoo_in_process("serve", str(artifact), "--print-dockerfile")
     assert result.returncode == 0, result.stderr
-    versions = json.loads(zoo("inspect", str(artifact), "--json").stdout)["versions"]
+    versions = json.loads(zoo_in_process("inspect", str(artifact), "--json").stdout)["versions"]
     assert f'"flexzoo[serve]=={versions["flexzoo"]}"' in result.stdout
     assert f'"torch=={versions["torch"].split("+")[0]}"' in result.stdout
     assert result.stdout.rstrip().endswith(f'CMD ["zoo", "serve", "/models/{artifact.name}", "--host", "0.0.0.0", '

@@ -1,5 +1,8 @@
 """``zoo predict ... -o DIR [--nproc N] [--nnodes ...] [--format parquet]``: sharded batch prediction, the same with
-2 ranks (on one node or two) as with 1, resumable, as JSON lines or Parquet."""
+2 ranks (on one node or two) as with 1, resumable, as JSON lines or Parquet.
+
+A command that starts ranks runs in a subprocess (the launcher and its ranks are what it tests); one process's
+runs and the errors found before any rank starts run in this process (no interpreter and torch import to pay)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import pytest
 from PIL import Image
 
 import flexzoo
-from conftest import TINY_MANIFEST
+from conftest import TINY_MANIFEST, CliResult, zoo_in_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
@@ -35,8 +38,16 @@ def place(tmp_path_factory) -> dict[str, Path]:
 
 
 def _predict(place, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``zoo predict`` with ranks (``--nproc``, ``--nnodes``), in a subprocess: the launcher starts them."""
     done = subprocess.run([sys.executable, "-m", "flexzoo", "predict", str(place["artifact"]), str(place["images"]),
                            "-o", str(out), *extra], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def _predict_here(place, out: Path, *extra: str) -> CliResult:
+    """``zoo predict`` in one process, in this one."""
+    done = zoo_in_process("predict", str(place["artifact"]), str(place["images"]), "-o", str(out), *extra)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -48,7 +59,7 @@ def _results(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def one_process(place) -> list[dict]:
     """The results of one process, as JSON lines: what every other way of running must give."""
-    _predict(place, place["tmp"] / "one")
+    _predict_here(place, place["tmp"] / "one")
     return _results(place["tmp"] / "one")
 
 
@@ -62,18 +73,17 @@ def test_two_processes_give_the_results_of_one(place, one_process):
 
 def test_a_rerun_skips_the_shards_already_written(place):
     out = place["tmp"] / "resumed"
-    _predict(place, out)
+    _predict_here(place, out)
     kept = out / "shard-00000.jsonl"
     (out / "shard-00001.jsonl").unlink()  # as if the run had been killed before writing it
     before = kept.stat().st_mtime_ns
-    done = _predict(place, out)
+    done = _predict_here(place, out)
     assert "wrote 1 shard(s)" in done.stdout and "skipped 2 already there" in done.stdout
     assert kept.stat().st_mtime_ns == before and len(_results(out)) == 1100
 
 
 def test_nproc_without_an_output_folder_is_one_clear_error(place):
-    done = subprocess.run([sys.executable, "-m", "flexzoo", "predict", str(place["artifact"]), str(place["images"]),
-                           "--nproc", "2"], capture_output=True, text=True, timeout=120)
+    done = zoo_in_process("predict", str(place["artifact"]), str(place["images"]), "--nproc", "2")
     assert done.returncode == 1 and "needs -o DIR" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -89,7 +99,7 @@ def test_parquet_shards_read_back_as_the_results_of_one_process_and_resume(place
     assert sorted(p.name for p in out.iterdir()) == [f"shard-0000{n}.parquet" for n in range(3)]  # nothing partial
     assert _parquet_results(out) == one_process
     (out / "shard-00002.parquet").unlink()  # as if the run had been killed before writing it
-    done = _predict(place, out, "--format", "parquet")
+    done = _predict_here(place, out, "--format", "parquet")
     assert "wrote 1 shard(s)" in done.stdout and "skipped 2 already there" in done.stdout
     assert _parquet_results(out) == one_process
 
@@ -168,8 +178,7 @@ def test_two_nodes_through_the_rendezvous_give_the_results_of_one_process(place,
 ])
 def test_bad_sharding_options_are_one_clear_error(place, tmp_path, extra, status, message):
     extra = [str(tmp_path / "out") if item == "OUT" else item for item in extra]
-    done = subprocess.run([sys.executable, "-m", "flexzoo", "predict", str(place["artifact"]), str(place["images"]),
-                           *extra], capture_output=True, text=True, timeout=120)
+    done = zoo_in_process("predict", str(place["artifact"]), str(place["images"]), *extra)
     assert done.returncode == status and message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
 

@@ -37,8 +37,10 @@ def place(tmp_path_factory) -> dict[str, Path]:
     return {"tmp": tmp, "models": models, "outside": outside}
 
 
-def _dockerfile_command(place: dict[str, Path]) -> list[str]:
-    """The server arguments the generated Dockerfile's CMD gives, pointed at this machine's files."""
+@pytest.fixture(scope="module")
+def dockerfile_args(place: dict[str, Path]) -> list[str]:
+    """The server arguments the generated Dockerfile's CMD gives, pointed at this machine's files (printed once
+    for the module; each test copies the list)."""
     printed = subprocess.run([sys.executable, "-m", "flexzoo", "serve", str(place["models"] / "tiny.safetensors"),
                               "--print-dockerfile"], capture_output=True, text=True, timeout=120)
     assert printed.returncode == 0, printed.stderr
@@ -50,9 +52,9 @@ def _dockerfile_command(place: dict[str, Path]) -> list[str]:
     return [local.get(arg, arg) for arg in command[2:]]
 
 
-def test_the_dockerfile_as_written_serves_with_admin_off(place):
+def test_the_dockerfile_as_written_serves_with_admin_off(place, dockerfile_args):
     """Its CMD listens on 0.0.0.0 (the test reaches it on 127.0.0.1): /admin is not routed at all."""
-    args = _dockerfile_command(place)
+    args = list(dockerfile_args)
     assert args[args.index("--host") + 1] == "0.0.0.0"
     env = {k: v for k, v in server_env(place["tmp"]).items() if k != "FLEXZOO_ADMIN_TOKEN"}
     server = Server(args, env)
@@ -68,8 +70,8 @@ def test_the_dockerfile_as_written_serves_with_admin_off(place):
     assert any("admin endpoints off: 0.0.0.0 is not loopback" in line for line in server.log)
 
 
-def test_the_dockerfile_with_a_token_from_the_environment_guards_admin(place):
-    args = _dockerfile_command(place)
+def test_the_dockerfile_with_a_token_from_the_environment_guards_admin(place, dockerfile_args):
+    args = list(dockerfile_args)
     server = Server(args, {**server_env(place["tmp"]), "FLEXZOO_ADMIN_TOKEN": TOKEN})
     try:
         path = str(place["models"] / "tiny.safetensors")

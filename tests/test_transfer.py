@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
 import flexzoo
 from flexzoo import ManifestError, load_manifest
 from flexzoo.pipeline.stages import train
+from flexzoo.testing import registry_of
 
 SOURCE = """
 [model]
@@ -60,10 +64,23 @@ target = "parity"
 """
 
 
+@pytest.fixture(scope="module")
+def trained_source(tmp_path_factory) -> tuple[flexzoo.ZooModel, Path]:
+    """The source model, trained once for the module, and its artifact (tests only read them)."""
+    folder = tmp_path_factory.mktemp("source")
+    (folder / "source.toml").write_text(SOURCE)
+    registry = registry_of()
+    result = train(load_manifest(folder / "source.toml", registry), folder / "trained", registry, show_progress=False)
+    return result.model, result.artifact
+
+
 @pytest.fixture
-def source(manifest_file, registry, tmp_path) -> flexzoo.ZooModel:
-    manifest = load_manifest(manifest_file(SOURCE, "source.toml"), registry)
-    return train(manifest, tmp_path / "trained", registry, show_progress=False).model
+def source(trained_source, tmp_path) -> flexzoo.ZooModel:
+    """The trained source model, its artifact copied to ``tmp_path/trained/`` where the REUSE manifest names it."""
+    model, artifact = trained_source
+    (tmp_path / "trained").mkdir()
+    shutil.copy(artifact, tmp_path / "trained" / "source.safetensors")
+    return model
 
 
 def part(model: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
