@@ -7,6 +7,7 @@ class-shifted digits must each raise one within the first window.
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
@@ -177,6 +178,21 @@ def test_the_features_test_resolves_a_corrected_level_below_what_999_permutation
     assert scores.threshold < 1 / 1000
     assert features.p_value < scores.threshold
     assert "features" in scores.drifted()
+
+
+def test_a_window_far_from_drift_is_settled_by_the_screening_permutations_and_a_drifted_one_by_the_full_test(
+        predictor):
+    """The usual window costs 99 permutations; only a window whose screen is inconclusive pays for thousands."""
+    _, _, x, y = held_out_split()
+    profile = Profile.from_dict(predictor.info.profile)
+    held_out = drift_scores(profile, _summaries(predictor, x[:WINDOW]), DEFAULT_ALPHA, seed=0)
+    noisy = drift_scores(profile, _summaries(predictor, drifted("noise", x[:WINDOW], y[:WINDOW],
+                                                                 np.random.default_rng(0))), DEFAULT_ALPHA, seed=0)
+    settled, = (test for test in held_out.tests if test.name == "features")
+    full, = (test for test in noisy.tests if test.name == "features")
+    assert settled.method == "MMD (permutation test, 99 permutations)" and settled.p_value >= 0.05
+    assert full.method == f"MMD (permutation test, {math.ceil(10 / noisy.threshold) - 1} permutations)"
+    assert full.p_value < noisy.threshold
 
 
 def test_held_out_digits_raise_no_alarm_in_at_least_95_percent_of_40_windows(predictor):

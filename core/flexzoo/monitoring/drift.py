@@ -6,7 +6,10 @@ Each test gives a p-value under "the window comes from the reference's distribut
 - ``features``: the maximum mean discrepancy of the feature sketches (Gaussian kernel, median-distance bandwidth),
   its p-value from a permutation test (``scipy.stats.permutation_test``, seeded) with enough permutations that its
   smallest possible p-value, 1 / (permutations + 1), is a tenth of the corrected level (with a fixed 999, a model
-  with ten tests or more could never find drift in its features);
+  with ten tests or more could never find drift in its features). The test is screened first: 99 permutations
+  settle a window far from drift (p-value at least 0.05 and ten times the level), and only the others pay for the
+  full count, with permutations of their own. A window is found drifting only by the full test, which is valid on
+  its own, so the screen adds no false alarms, and the usual window costs 99 permutations rather than thousands;
 - per classification head, ``classes``: a chi-square test of homogeneity (``scipy.stats.chi2_contingency``) of
   the predicted class counts of reference and window (the reference's counts are a sample too), with the
   Jensen-Shannon distance of their proportions as the score; and ``confidence``:
@@ -32,6 +35,8 @@ __all__ = ["DEFAULT_ALPHA", "Scores", "Test", "drift_scores"]
 
 DEFAULT_ALPHA = 0.01
 PERMUTATIONS = 999  # at least; more when the corrected level is below 0.01 (see _permutations)
+SCREEN = 99  # the screening permutations: the smallest p-value they give is 0.01
+SCREEN_SETTLES = 0.05  # a screening p-value at least this (and ten times the level) settles the window
 MMD_REFERENCE = 200  # reference sketches the kernel test takes (a seeded choice): its cost grows as the square
 
 
@@ -78,8 +83,9 @@ def _permutations(threshold: float) -> int:
     return max(PERMUTATIONS, int(np.ceil(10 / threshold)) - 1)
 
 
-def _mmd_test(reference: np.ndarray, window: np.ndarray, seed: int, permutations: int = PERMUTATIONS) -> Test:
-    """MMD² (biased) with a Gaussian kernel; the permutation test relabels the pooled samples.
+def _mmd_test(reference: np.ndarray, window: np.ndarray, seed: int, threshold: float) -> Test:
+    """MMD² (biased) with a Gaussian kernel; the permutation test relabels the pooled samples, screened (see the
+    module's docstring).
 
     The kernel matrix is computed once: the statistic of a relabelling ``w`` (1/n on one side, -1/m on the
     other) is ``w K wᵀ``, so a batch of permutations is one matrix product.
@@ -102,10 +108,19 @@ def _mmd_test(reference: np.ndarray, window: np.ndarray, seed: int, permutations
         return values if values.shape[0] > 1 else values[0]
 
     indices = np.arange(len(pooled))
-    result = stats.permutation_test((indices[:len(reference)], indices[len(reference):]), statistic,
-                                    permutation_type="independent", vectorized=True, n_resamples=permutations,
-                                    alternative="greater", batch=250, random_state=seed)
-    return Test("features", "MMD (permutation test)", float(result.statistic), float(result.pvalue))
+    streams = np.random.SeedSequence(seed).spawn(2)  # the full test's permutations are not the screen's
+
+    def p_value(permutations: int, stream: np.random.SeedSequence) -> Any:
+        return stats.permutation_test((indices[:len(reference)], indices[len(reference):]), statistic,
+                                      permutation_type="independent", vectorized=True, n_resamples=permutations,
+                                      alternative="greater", batch=250, random_state=np.random.default_rng(stream))
+
+    permutations, result = SCREEN, p_value(SCREEN, streams[0])
+    if result.pvalue < max(SCREEN_SETTLES, 10 * threshold):  # not settled: the full test decides
+        permutations = _permutations(threshold)
+        result = p_value(permutations, streams[1])
+    return Test("features", f"MMD (permutation test, {permutations} permutations)", float(result.statistic),
+                float(result.pvalue))
 
 
 def drift_scores(profile: Profile, window: Summaries, alpha: float = DEFAULT_ALPHA, seed: int = 0) -> Scores:
@@ -121,7 +136,7 @@ def drift_scores(profile: Profile, window: Summaries, alpha: float = DEFAULT_ALP
         scores.tests.append(Test(f"inputs: {name}", "Kolmogorov-Smirnov", float(result.statistic),
                                  float(result.pvalue)))
     if with_features:
-        scores.tests.append(_mmd_test(reference.sketch, window.sketch, seed, _permutations(threshold)))
+        scores.tests.append(_mmd_test(reference.sketch, window.sketch, seed, threshold))
     for head in heads:
         classes, confidence = window.heads[head]
         size = profile.classes[head]
