@@ -3,7 +3,9 @@
 For each model (the digits example, and a timm resnet18 at 64 px with weights made here) one server per
 runtime (eager, onnx, exported-program, compile) and one with ``--runtime auto`` run side by side on
 127.0.0.1; the load phases take turns over ROUNDS rounds (so a busy moment of the machine falls on all of
-them) and each server's throughput is the median over the rounds. The row is auto's throughput against
+them), each round starting one server further along (so no server always follows the same one: a compiled
+server that is still finishing its work after its phase would otherwise always slow the next), and each
+server's throughput is the median over the rounds. The row is auto's throughput against
 the best single runtime's: target >= 0.95.
 """
 
@@ -25,7 +27,7 @@ from common import Row
 
 HERE = Path(__file__).parent
 RUNTIMES = ("eager", "onnx", "exported-program", "compile")
-ROUNDS, REQUESTS, SECONDS, WARMUP = 5, 400, 8.0, 20
+ROUNDS, REQUESTS, SECONDS, WARMUP = 10, 400, 8.0, 20
 MODELS = ("digits", "resnet18")
 AUTO_RUNTIMES = ""  # FLEXZOO_AUTO_RUNTIMES for the auto server (empty: every runtime)
 SMOKE = {"RUNTIMES": ("eager",), "ROUNDS": 1, "REQUESTS": 32, "SECONDS": 3.0, "WARMUP": 1,
@@ -76,8 +78,10 @@ def _measure_model(model: str, directory: Path) -> Row:
         name = _model(servers["auto"][0])["name"]
         choice = _model(servers["auto"][0])["versions"][0]["runtime_choice"]
         rates: dict[str, list[float]] = {runtime: [] for runtime in servers}
-        for _ in range(ROUNDS):
-            for runtime, (port, _) in servers.items():
+        order = list(servers)
+        for turn in range(ROUNDS):
+            for runtime in order[turn % len(order):] + order[:turn % len(order)]:
+                port = servers[runtime][0]
                 rate, _ = measure_serving._load(port, f"/v1/models/{name}/predict", 32, body=body, total=REQUESTS,
                                                 seconds=SECONDS, warmup=WARMUP)
                 rates[runtime].append(rate)
