@@ -6,9 +6,11 @@ the default monitoring (window 200, scored at most every 5 s off the request pat
 requests and seconds: REQUESTS, about 10 s at this machine's rate, so two scorings fall in every run). The runs
 alternate, ROUNDS times each; each mode's median throughput and median p99 are compared, and so is the CPU time the
 server and its scoring child take per request (user + system, read from /proc by psutil around each run). The CPU
-row is what monitoring itself costs: on a shared host the wall-clock rows move by tens of percent from one run to
-the next with the neighbours' load, the CPU a request takes far less. Each run starts after WARMUP_REQUESTS requests
-and, monitored, a first window scored: the scoring child's start-up is paid once per server, not per request.
+row is closest to what monitoring itself costs: on a shared host the wall-clock rows move by tens of percent from
+one run to the next with the neighbours' load, the CPU a request takes less, though not nothing (torch's OpenMP
+threads spin longer when the host takes a core away: 1.02x in one run, 1.12x in the next). Each run starts after
+WARMUP_REQUESTS requests and, monitored, a first window scored: the scoring child's start-up is paid once per
+server, not per request.
 Goals: throughput on >= 0.95x off; p99 on <= 1.05x off; CPU per request on <= 1.05x off.
 ``FLEXZOO_BENCH_MONITOR_ROUNDS`` sets the rounds.
 """

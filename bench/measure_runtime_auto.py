@@ -3,9 +3,9 @@
 For each model (the digits example, and a timm resnet18 at 64 px with weights made here) one server per
 runtime (eager, onnx, exported-program, compile) and one with ``--runtime auto`` run side by side on
 127.0.0.1; the load phases take turns over ROUNDS rounds (so a busy moment of the machine falls on all of
-them), each round starting one server further along (so no server always follows the same one: a compiled
-server that is still finishing its work after its phase would otherwise always slow the next), and each
-server's throughput is the median over the rounds. The row is auto's throughput against
+them), each round starting one server further along (so no server always follows the same one, and whatever
+a server leaves running after its phase falls on each of the others in turn), and each server's throughput is
+the median over the rounds. The row is auto's throughput against
 the best single runtime's: target >= 0.95.
 """
 
