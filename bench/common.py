@@ -98,6 +98,35 @@ def command_seconds(commands: Sequence[Sequence[str]], repeats: int, env: dict |
     return median_seconds_interleaved(runs, repeats, warmup=warmup)
 
 
+def command_wall_and_cpu(commands: Sequence[Sequence[str]], repeats: int, env: dict | None = None, warmup: int = 1
+                         ) -> tuple[list[float], list[float]]:
+    """Median wall seconds and median CPU seconds (user + system) of each command, from the same runs.
+
+    Interleaved, after ``warmup`` rounds; each process's CPU is its own rusage (``os.wait4``), so one run of a
+    command gives both numbers.
+    """
+    import os
+    import statistics
+    import time
+
+    walls: list[list[float]] = [[] for _ in commands]
+    cpus: list[list[float]] = [[] for _ in commands]
+    for round_index in range(warmup + repeats):
+        for index, command in enumerate(commands):
+            started = time.perf_counter()
+            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stderr = process.stderr.read()
+            _, status, usage = os.wait4(process.pid, 0)
+            elapsed = time.perf_counter() - started
+            process.returncode = os.waitstatus_to_exitcode(status)
+            if process.returncode != 0:
+                raise subprocess.CalledProcessError(process.returncode, command, stderr=stderr)
+            if round_index >= warmup:
+                walls[index].append(elapsed)
+                cpus[index].append(usage.ru_utime + usage.ru_stime)
+    return [statistics.median(v) for v in walls], [statistics.median(v) for v in cpus]
+
+
 def cuda_available() -> bool:
     """Whether this machine has a CUDA device for the rows that need one."""
     import torch

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import Row, command_seconds
+from common import Row, command_seconds, command_wall_and_cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from hub_cache import lay_out_repo, safetensors_bytes
@@ -65,22 +65,6 @@ if len(sys.argv) > 2:
 BY_HAND_FRESH = BY_HAND.replace("pretrained=True", "pretrained=False")
 
 
-def _cpu_seconds(commands: list[list[str]], env: dict[str, str]) -> list[float]:
-    """Median CPU seconds (user + system) of each whole process, interleaved, after WARMUP rounds."""
-    import statistics
-    import subprocess
-
-    runs: list[list[float]] = [[] for _ in commands]
-    for round_index in range(WARMUP + REPEATS):
-        for index, command in enumerate(commands):
-            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _, status, usage = os.wait4(process.pid, 0)
-            assert status == 0, command
-            if round_index >= WARMUP:
-                runs[index].append(usage.ru_utime + usage.ru_stime)
-    return [statistics.median(values) for values in runs]
-
-
 def fresh_build(folder: Path, env: dict[str, str]) -> list[Row]:
     """zoo build of the manifest without pretrained weights vs the hand-written script, and where the time goes."""
     import json
@@ -90,8 +74,7 @@ def fresh_build(folder: Path, env: dict[str, str]) -> list[Row]:
     manifest.write_text(MANIFEST.format(model=MODEL, size=SIZE).replace("pretrained = true\n", ""))
     commands = [[sys.executable, "-m", "flexzoo", "build", str(manifest), "-o", str(folder / "fresh")],
                 [sys.executable, "-c", BY_HAND_FRESH, MODEL, str(folder / "fresh_by_hand.safetensors")]]
-    build, by_hand = command_seconds(commands, REPEATS, env, warmup=WARMUP)
-    build_cpu, by_hand_cpu = _cpu_seconds(commands, env)
+    (build, by_hand), (build_cpu, by_hand_cpu) = command_wall_and_cpu(commands, REPEATS, env, warmup=WARMUP)
     done = subprocess.run([sys.executable, str(Path(__file__).parent / "build_phases.py"), str(manifest),
                            str(folder / "phases")], check=True, capture_output=True, text=True, env=env)
     phases = json.loads(done.stdout.strip().splitlines()[-1])
