@@ -36,21 +36,33 @@ def start_build(manifest, out, seed: int) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def partial_files(out) -> set:
+    return set(out.glob(".big.safetensors.*.partial/*"))
+
+
+def wait_for_partial(out, build: subprocess.Popen, earlier: set) -> None:
+    """Until the build has begun writing its artifact (a partial file not in ``earlier`` exists), or has ended."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and build.poll() is None and not partial_files(out) - earlier:
+        time.sleep(0.002)
+
+
 @pytest.mark.slow
 def test_killed_builds_never_leave_a_half_artifact(tmp_path):
     manifest, out = tmp_path / "big.toml", tmp_path / "out"
     artifact = out / "big.safetensors"
-    started = time.perf_counter()
     first = start_build(manifest, out, seed=0)
     _, stderr = first.communicate(timeout=300)  # communicate, not wait: it reads and closes the pipe
     assert first.returncode == 0, stderr
-    full = time.perf_counter() - started
     hashes = {read_artifact(artifact).weights_sha256}
-    # Kill new builds (another seed: other weights) at moments spread over a whole build.
-    outcomes = []
-    for index, fraction in enumerate([0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.1]):
+    # Kill new builds (another seed: other weights) while they write: at moments spread from the first byte
+    # written (the partial file appears) to past the rename.
+    outcomes, interrupted = [], 0
+    for index, delay in enumerate([0.0, 0.05, 0.2, 0.6]):
+        earlier = partial_files(out)
         build = start_build(manifest, out, seed=index + 1)
-        time.sleep(full * fraction)
+        wait_for_partial(out, build, earlier)
+        time.sleep(delay)
         build.send_signal(signal.SIGKILL)
         build.communicate(timeout=60)
         info = read_artifact(artifact)  # always a complete artifact whose hashes verify
@@ -60,12 +72,14 @@ def test_killed_builds_never_leave_a_half_artifact(tmp_path):
         assert visible == ["big.safetensors"]
         hidden = [p.name for p in out.iterdir() if p.name.startswith(".")]
         assert all(name.endswith(".partial") for name in hidden), hidden
+        interrupted += len(hidden)
     # The next build removes the partial files dead builds left behind.
     last = start_build(manifest, out, seed=99)
     _, stderr = last.communicate(timeout=300)
     assert last.returncode == 0, stderr
     assert sorted(p.name for p in out.iterdir()) == ["big.safetensors"]
     assert any(outcomes), "no kill landed before the rename: the test did not exercise an interrupted write"
+    assert interrupted, "no kill left a partial file: none landed while the artifact was being written"
 
 
 @pytest.mark.slow
