@@ -18,6 +18,10 @@ STAMP  := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
 DRIFT_VENV := .venv-drift
 DRIFT_REQUIREMENTS := requirements/drift-agreement.txt
+# The suite runs on TEST_WORKERS processes (pytest-xdist), a test to whichever is free: 2 suits a 2-core machine,
+# where one process kept only one core busy on average.
+TEST_WORKERS ?= 2
+PARALLEL = -n $(TEST_WORKERS) --dist worksteal
 EDITABLES = -e '.[dev]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
 
 .PHONY: venv demo test lint bench report-check docs docs-check clean upgrade test-latest test-flaky \
@@ -39,7 +43,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 # The tests marked `processes` (servers, torch.distributed ranks, signals, killed writers), 10 runs each.
 test-flaky: $(STAMP)
@@ -61,7 +65,7 @@ test-latest:
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager $(EDITABLES)
 	.venv-latest/bin/python -m pip list --format=freeze | grep -i -E '^(torch|timm|transformers|keras|optuna)=='
-	.venv-latest/bin/python -m pytest
+	.venv-latest/bin/python -m pytest $(PARALLEL)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bench_smoke import TEST_NAME, SmokeRun
 
 from flexzoo.testing import Manifest
 from flexzoo.testing.distributions import make_distribution
@@ -91,30 +90,3 @@ class Zoo:
 @pytest.fixture
 def zoo(tmp_path: Path) -> Zoo:
     return Zoo(tmp_path)
-
-
-#: The bench smoke started when the tests were collected, until its test claims it.
-_BENCH_SMOKE = pytest.StashKey[list]()
-
-
-def pytest_collection_finish(session):
-    """With other tests to run beside it, the bench smoke starts now, one topic at a time in the background, and
-    its test (tests/test_bench.py) moves to the end, where it collects the results (tests/bench_smoke.py)."""
-    smokes = [item for item in session.items if getattr(item, "originalname", item.name) == TEST_NAME]
-    if session.config.option.collectonly or not smokes or len(smokes) == len(session.items):
-        return
-    session.items[:] = [item for item in session.items if item not in smokes] + smokes
-    run = SmokeRun(workers=1)
-    session.config.stash[_BENCH_SMOKE] = [run]
-    session.config.add_cleanup(run.stop)
-
-
-@pytest.fixture
-def bench_smoke(request) -> SmokeRun:
-    """The bench smoke started at collection, or (the test run alone, or once more) one started now."""
-    started = request.config.stash.get(_BENCH_SMOKE, [])
-    if started:
-        return started.pop()
-    run = SmokeRun(workers=2)
-    request.addfinalizer(run.stop)
-    return run

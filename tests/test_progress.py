@@ -47,8 +47,11 @@ def on_a_terminal(command: list[str]) -> tuple[str, str]:
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     chunks = []
     with tempfile.TemporaryFile() as stdout:  # a file, not a pipe: a full pipe would stop the process mid-run
+        # the terminal's own size decides, as on a user's: COLUMNS and LINES (pytest-xdist's workers set 80 x 24)
+        # would override it
+        env = {name: value for name, value in os.environ.items() if name not in ("COLUMNS", "LINES")}
         run = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=follower,
-                               env={**os.environ, "TERM": "xterm"})
+                               env={**env, "TERM": "xterm"})
         os.close(follower)
         while select.select([leader], [], [], 120)[0]:
             try:
