@@ -1,5 +1,8 @@
 """Running a loaded model under a runtime: eager, ``torch.compile``, onnxruntime, or a torch.export program.
 
+The compile runtime freezes the weights (:func:`flexzoo.reporting.report.compiled`): a served model's weights do
+not change, and int8 graphs are fast only frozen.
+
 Each runtime is a callable from a float32 numpy batch to a dict of head outputs (numpy, float32, in head
 order). The ONNX and exported-program runtimes export the model with :mod:`flexzoo.exporting.exporters` (which
 checks the written file against the model within the export tolerance) into a temporary directory and
@@ -18,6 +21,7 @@ from torch import nn
 
 from flexzoo.exporting import exporters
 from flexzoo.inputs.dtypes import input_dtype
+from flexzoo.reporting.report import compiled
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -54,5 +58,5 @@ def open_runtime(model: nn.Module, input_shape: tuple[int, ...], runtime: str) -
     if runtime == "eager":
         return _torch_runtime(model, input_dtype(model))
     if runtime == "compile":
-        return _torch_runtime(torch.compile(model, dynamic=True), input_dtype(model))
+        return _torch_runtime(compiled(model, dynamic=True), input_dtype(model))
     return _exported_runtime(model, input_shape, runtime)
