@@ -19,6 +19,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from flexzoo.errors import FlexzooError
 
@@ -95,6 +96,17 @@ def _describe_failure(rank: int, exitcode: int) -> str:
     return f"rank {rank} exited with status {exitcode}"
 
 
+def first_failure(failures: Sequence[tuple[int, Any]]) -> tuple[int, Any]:
+    """The (rank, failure) that started a failed run, of the agent's ``(rank, ProcessFailure)`` pairs.
+
+    The agent stops the survivors with SIGTERM: the failure that started it all is another one. Timestamps are
+    whole seconds, so failures seen in one poll tie; among those, a rank that aborted (SIGABRT: what a collective
+    does when its peer is gone) is a consequence of the other.
+    """
+    return min(failures, key=lambda item: (item[1].exitcode == -signal.SIGTERM, item[1].timestamp,
+                                           item[1].exitcode == -signal.SIGABRT))
+
+
 def _quiet_agent() -> None:
     """Silence the agent's own chatter; failures are reported by :func:`launch`, restarts by the ranks."""
     for name in list(logging.root.manager.loggerDict):
@@ -132,8 +144,7 @@ def launch(nproc: int, arguments: Sequence[str], nodes: Nodes | None = None, *, 
                            "the same --rdzv-endpoint, --rdzv-id and --nnodes, node 0 first") from None
     except ChildFailedError as exc:
         failures = sorted(exc.failures.items())
-        # the agent stops the survivors with SIGTERM: the failure that started it all is another one
-        first_rank, first = min(failures, key=lambda item: (item[1].exitcode == -signal.SIGTERM, item[1].timestamp))
+        first_rank, first = first_failure(failures)
         others = [rank for rank, _ in failures if rank != first_rank]
         stopped = f"; rank(s) {', '.join(map(str, others))} stopped with it" if others else ""
         restarts = f" after {nodes.restarts()} restart(s)" if nodes.restarts() else ""
