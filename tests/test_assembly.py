@@ -116,11 +116,11 @@ def _batch_norm_case(channels: int, stats: int, dtype: torch.dtype = torch.float
 def test_the_dry_runs_batch_norm_on_meta_answers_as_the_kernel(dtype, channels_last):
     from torch.nn import functional
 
-    from flexzoo.assembly.meta_norms import fast_meta_batch_norm
+    from flexzoo.assembly.meta_shortcuts import meta_shortcuts
 
     batch, stat = _batch_norm_case(8, 8, dtype, channels_last)
     expected = functional.batch_norm(batch, stat, stat, stat, stat, False)
-    with fast_meta_batch_norm():
+    with meta_shortcuts():
         got = functional.batch_norm(batch, stat, stat, stat, stat, False)
         trained = nn.BatchNorm2d(8, device="meta").train()(batch)  # training mode runs the kernel itself
     assert (got.shape, got.dtype, got.stride(), got.device) == (expected.shape, expected.dtype, expected.stride(),
@@ -132,13 +132,56 @@ def test_the_dry_runs_batch_norm_on_meta_answers_as_the_kernel(dtype, channels_l
 def test_the_dry_runs_batch_norm_on_meta_refuses_what_the_kernel_refuses(wrong):
     from torch.nn import functional
 
-    from flexzoo.assembly.meta_norms import fast_meta_batch_norm
+    from flexzoo.assembly.meta_shortcuts import meta_shortcuts
 
     batch, stat = _batch_norm_case(8, 8)
     arguments = {"running_mean": stat, "running_var": stat, "weight": stat, "bias": stat,
                  wrong: torch.empty(4, device="meta")}
     with pytest.raises(RuntimeError) as kernel:
         functional.batch_norm(batch, training=False, **arguments)
-    with fast_meta_batch_norm(), pytest.raises(RuntimeError) as fast:
+    with meta_shortcuts(), pytest.raises(RuntimeError) as fast:
         functional.batch_norm(batch, training=False, **arguments)
     assert str(fast.value) == str(kernel.value).splitlines()[0] == f"{wrong} should contain 8 elements not 4"
+
+
+def _meta_fills():
+    from torch.nn import init
+
+    return {
+        "normal_ with a negative std": lambda t: t.normal_(0.0, -1.0),
+        "normal_ with a NaN std": lambda t: t.normal_(0.0, float("nan")),
+        "init.normal_ with a negative std": lambda t: init.normal_(t, 0.0, -2.0),
+        "kaiming_uniform_ of a vector": lambda t: init.kaiming_uniform_(t[0]),
+        "kaiming_normal_ with an unknown nonlinearity": lambda t: init.kaiming_normal_(t, nonlinearity="bogus"),
+        "kaiming_uniform_ with an unknown mode": lambda t: init.kaiming_uniform_(t, mode="sideways"),
+        "add_ of a float to integers": lambda t: t.long().add_(1.5),
+        "add_ of a tensor that does not broadcast": lambda t: t.add_(torch.empty(5, device="meta")),
+    }
+
+
+@pytest.mark.parametrize("case", list(_meta_fills()))
+def test_the_dry_runs_skipped_fills_refuse_what_torch_refuses(case):
+    from flexzoo.assembly.meta_shortcuts import meta_shortcuts
+
+    fill = _meta_fills()[case]
+    with pytest.raises((RuntimeError, ValueError)) as kernel:
+        fill(torch.empty((3, 4), device="meta"))
+    with meta_shortcuts(), pytest.raises((RuntimeError, ValueError)) as fast:
+        fill(torch.empty((3, 4), device="meta"))
+    assert (type(fast.value), str(fast.value)) == (type(kernel.value), str(kernel.value))
+
+
+def test_the_dry_runs_skipped_fills_return_the_tensor_and_leave_real_tensors_alone():
+    from torch.nn import init
+
+    from flexzoo.assembly.meta_shortcuts import meta_shortcuts
+
+    meta = torch.empty((4, 3, 3, 3), device="meta")
+    real = torch.zeros(4, 3, 3, 3)
+    with meta_shortcuts():
+        assert init.kaiming_uniform_(meta, a=5 ** 0.5) is meta
+        assert meta.normal_(0.0, 0.02).uniform_(-1.0, 1.0).mul_(2.0).add_(1.0) is meta
+        init.kaiming_uniform_(real)  # a tensor with data is filled as always
+        filled = torch.ones(3).normal_(0.0, 1.0)
+    assert meta.shape == (4, 3, 3, 3) and meta.is_meta
+    assert real.abs().sum() > 0 and torch.unique(filled).numel() == 3

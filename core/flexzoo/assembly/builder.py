@@ -20,7 +20,7 @@ from torch import nn
 
 from flexzoo.assembly.budget import ENVIRONMENT as BUDGET_ENVIRONMENT
 from flexzoo.assembly.budget import Budget, BudgetExceeded, available_memory, charged_to, watched
-from flexzoo.assembly.meta_norms import fast_meta_batch_norm
+from flexzoo.assembly.meta_shortcuts import meta_shortcuts
 from flexzoo.compression.steps import Compression
 from flexzoo.errors import ManifestError, ParameterError, Problem
 from flexzoo.host.registry import Registry, closest, default_registry
@@ -350,7 +350,7 @@ class _Builder:
     def checked_plan(self) -> BuildPlan:
         """The dry run's checks, every problem collected (see :meth:`dry_run`)."""
         problems: list[Problem] = []
-        with torch.device("meta"), fast_meta_batch_norm():
+        with torch.device("meta"), meta_shortcuts():
             backbone = self.attempt(problems, self.backbone)
             head_input = self.attempt(problems, self.head_input, backbone) if backbone is not None else None
             heads: dict[str, nn.Module] = {}
