@@ -280,3 +280,28 @@ def test_a_sigterm_that_lands_in_a_finalizer_still_unwinds_the_run_without_a_tra
     assert done.returncode == 128 + signal.SIGTERM, done.stderr
     assert marker.read_text() == "unwound"
     assert done.stdout == "" and done.stderr == ""  # stopped before the 30 s sleep ended, and quietly
+
+
+PROCESS_EXIT = """
+import atexit, gc, sys
+from flexzoo.cli import run
+atexit.register(lambda: print(f"FROZEN={gc.get_freeze_count()}", file=sys.stderr))
+status = run()
+print(f"STATUS={status}", file=sys.stderr)
+raise SystemExit(status)
+"""
+
+
+@pytest.mark.parametrize(("args", "expected"), [(["validate", str(DIGITS)], 0),
+                                                (["validate", "no-such-manifest.toml"], 1)])
+def test_the_zoo_process_keeps_mains_status_and_freezes_what_is_alive_before_it_exits(args, expected, tmp_path):
+    """``run`` (the console script, ``python -m flexzoo``) returns main's status, runs atexit functions, and
+    leaves the objects alive at the end to the exit rather than to the last garbage collections."""
+    done = subprocess.run([sys.executable, "-c", PROCESS_EXIT, *args], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == expected, done.stderr
+    assert f"STATUS={expected}" in done.stderr
+    frozen = int(next(line for line in done.stderr.splitlines() if line.startswith("FROZEN=")).removeprefix("FROZEN="))
+    assert frozen > 10_000  # validating imports torch: hundreds of thousands of objects
+    if expected:
+        assert "zoo: error:" in done.stderr and "Traceback" not in done.stderr

@@ -1,3 +1,3 @@
-from flexzoo.cli import main
+from flexzoo.cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())
