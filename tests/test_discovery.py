@@ -281,3 +281,36 @@ def test_a_plugin_that_fails_is_reported_on_every_listing(zoo):
         result = zoo("list", "heads")
         assert result.returncode == 0 and "1 plugin(s) failed to load (broken)" in result.stderr
     assert not any(zoo.site.parent.joinpath("cache").glob("listing-*.json"))
+
+
+def test_installed_answers_survive_writes_that_install_nothing(tmp_path, monkeypatch):
+    """A file written into a ``sys.path`` folder (``python -m flexzoo`` puts the working directory there, and a
+    build writes into it) changes the folder's time but no distribution: the answers are kept, in the same file."""
+    import time
+
+    from flexzoo.plugin import installed
+    from flexzoo.testing.distributions import make_distribution
+
+    site = tmp_path / "site"
+    make_distribution(site, "acme-lib", "1.0", {}, {})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("FLEXZOO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(installed, "_answers", None)
+    asked = []
+
+    def answer():
+        asked.append(1)
+        return "answered"
+
+    assert installed.cached("question", answer) == "answered"
+    time.sleep(0.05)  # a later tick of the file system's clock
+    (site / "out.safetensors").write_bytes(b"not a distribution")
+    monkeypatch.setattr(installed, "_answers", None)  # as a new process would
+    assert installed.cached("question", answer) == "answered"
+    assert len(asked) == 1
+    assert len(list((tmp_path / "cache").glob("installed-*.json"))) == 1
+    time.sleep(0.05)
+    make_distribution(site, "acme-tool", "1.0", {}, {})  # an install: asked again
+    monkeypatch.setattr(installed, "_answers", None)
+    assert installed.cached("question", answer) == "answered"
+    assert len(asked) == 2

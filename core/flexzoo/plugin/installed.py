@@ -3,10 +3,16 @@
 Reading the metadata costs importing importlib.metadata (email, zipfile, csv: 15-25 ms) and about 40 µs a
 distribution, which ``zoo list`` would pay on every run for the ``flexzoo`` entry points and for the versions
 of the libraries whose names plugins list. So each answer (``installed.entry_points("flexzoo")``,
-``installed.version("timm")``) is kept in one small JSON file keyed on the ``sys.path`` entries and their
-modification times, as stevedore does: installing, upgrading or removing a distribution adds or removes a
-``.dist-info`` directory, which changes its site directory's time and so the key. A key seen for the first
-time, or an answer not asked for before, is read from the metadata and added to the file.
+``installed.version("timm")``) is kept in one small JSON file keyed on the ``sys.path`` entries and the
+distributions they hold (see :func:`state`). A key seen for the first time, or an answer not asked for before,
+is read from the metadata and added to the file.
+
+The distributions are known without listing a directory on every run, as stevedore does: installing,
+upgrading or removing a distribution adds or removes a ``.dist-info`` directory, which changes its site
+directory's modification time. While every entry's time is what it was, the distributions are taken as they
+were (from a small memo file); when one changed, the entries are listed again, and a time that changed for
+another reason (``python -m flexzoo`` puts the working directory on ``sys.path``, and a build writes there)
+keeps the same key, so the answers are not read again and no new cache file is written.
 
 ``FLEXZOO_NO_CACHE=1`` turns the cache off; ``FLEXZOO_CACHE_DIR`` moves it (see :func:`cache_directory`).
 Torch-free, and cheap on a hit: os, json and zlib only (``zoo list`` may read its listing from this cache too).
@@ -28,7 +34,7 @@ __all__ = ["NO_CACHE_ENV", "cache_directory", "cache_file", "cached", "read_json
 
 NO_CACHE_ENV = "FLEXZOO_NO_CACHE"
 CACHE_DIR_ENV = "FLEXZOO_CACHE_DIR"
-_FORMAT = 2
+_FORMAT = 3
 
 #: This process's view: (the sys.path state it was read for, the answers); read from the file once.
 _answers: tuple[list[Any], dict[str, Any]] | None = None
@@ -47,14 +53,53 @@ def _cache_folder() -> str:
 
 
 def state() -> list[Any]:
-    """What the answers depend on: the interpreter, and each ``sys.path`` entry with its modification time."""
-    stamps: list[Any] = [_FORMAT, sys.version]
-    for entry in sys.path:
+    """What the answers depend on: the interpreter, the ``sys.path`` entries, and a digest of the distributions
+    they hold (each ``.dist-info`` and ``.egg-info`` with its modification time), remembered for the entries'
+    own modification times so that it is worked out again only when one of those changed."""
+    entries = list(sys.path)
+    stamps = _stamps(entries)
+    memo_file = cache_file("paths", [_FORMAT, sys.version, entries])
+    memo = read_json(memo_file)
+    if isinstance(memo, dict) and memo.get("entries") == entries and memo.get("stamps") == stamps and \
+            isinstance(memo.get("distributions"), str):
+        digest = memo["distributions"]
+    else:  # the times taken before the listing: a change while it runs is seen on the next run
+        digest = _distributions_digest(entries)
+        write_json(memo_file, {"entries": entries, "stamps": stamps, "distributions": digest})
+    return [_FORMAT, sys.version, entries, digest]
+
+
+def _stamps(entries: list[str]) -> list[int | None]:
+    """Each entry's modification time (None for one that does not exist)."""
+    stamps: list[int | None] = []
+    for entry in entries:
         try:
-            stamps.append([entry, os.stat(entry or ".").st_mtime_ns])
+            stamps.append(os.stat(entry or ".").st_mtime_ns)
         except OSError:
-            stamps.append([entry, None])
+            stamps.append(None)
     return stamps
+
+
+#: The names importlib.metadata reads a distribution from.
+_DISTRIBUTION_SUFFIXES = (".dist-info", ".egg-info")
+
+
+def _distributions_digest(entries: list[str]) -> str:
+    """A digest of each entry's distributions (name and modification time; a file entry, a zip, by its own time)."""
+    import zlib
+
+    found: list[Any] = []
+    for entry in entries:
+        try:
+            with os.scandir(entry or ".") as children:
+                found.append(sorted([child.name, child.stat().st_mtime_ns] for child in children
+                                    if child.name.endswith(_DISTRIBUTION_SUFFIXES)))
+        except NotADirectoryError:
+            found.append(_stamps([entry]))
+        except OSError:
+            found.append(None)
+    text = json.dumps(found).encode()
+    return f"{zlib.crc32(text):08x}{zlib.adler32(text):08x}"
 
 
 def cache_file(kind: str, key: object) -> str:
