@@ -322,3 +322,30 @@ def test_sigterm_drains_requests_in_flight_then_exits_0(setup):
     slow.join()
     assert answer["result"][0] == 200, answer
     assert time.monotonic() - started >= 1.0
+
+
+def test_the_heap_is_frozen_once_loaded_and_thawed_when_a_version_is_dropped(setup, tmp_path):
+    """Serving's garbage collections skip what loading made (flexzoo.serving.heap); dropping a version makes it
+    collectable again, so a dropped version's reference cycles are not kept for the life of the server."""
+    import gc
+
+    from flexzoo.prediction import Predictor
+    from flexzoo.serving import heap
+    from flexzoo.serving.metrics import Metrics
+    from flexzoo.serving.models import ModelStore
+
+    a = setup["artifacts"]
+    store = ModelStore(ThreadPoolExecutor(1), Metrics(), keep_versions=2, loader=Predictor.load, monitoring=None)
+    try:
+        for path in (a["v1"], a["v2"]):
+            store.install(store.load_checked(path), path)
+        heap.settle()
+        frozen = gc.get_freeze_count()
+        assert frozen > 100_000  # torch and the loaded models
+        assert len(gc.get_objects()) < frozen / 10  # what a collection walks now
+        third = _artifact(tmp_path, "tiny", 2)
+        store.install(store.load_checked(third), third)  # a third version: the oldest is dropped
+        assert len(store.get("tiny").versions) == 2
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()

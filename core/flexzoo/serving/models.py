@@ -27,6 +27,7 @@ from flexzoo.monitoring.monitor import MonitorSettings, VersionMonitor, observed
 from flexzoo.monitoring.profile import Profile
 from flexzoo.monitoring.summaries import Summaries
 from flexzoo.prediction import Predictor
+from flexzoo.serving import heap
 from flexzoo.serving.batcher import Batcher
 from flexzoo.serving.metrics import Metrics
 
@@ -225,6 +226,7 @@ class ModelStore:
             _close_later(dropped.batcher)
             if dropped.monitor is not None:
                 dropped.monitor.close()
+            heap.release()  # what the dropped version leaves in reference cycles is collectable again
 
     def _publish(self, model: ServedModel) -> None:
         for label, version in model.versions.items():

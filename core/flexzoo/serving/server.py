@@ -24,6 +24,7 @@ from flexzoo.artifact.format import SUFFIX, read_artifact
 from flexzoo.monitoring.monitor import MonitorSettings
 from flexzoo.monitoring.scoring import ScoringProcess
 from flexzoo.prediction import Predictor
+from flexzoo.serving import heap
 from flexzoo.serving.app import create_app
 from flexzoo.serving.metrics import Metrics
 from flexzoo.serving.models import BatchSettings, ModelStore
@@ -171,6 +172,7 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
     models = ", ".join(f"{n} {m.current}" for n, m in store.models.items())
     print(f"serving {models} ({options.runtime}) on http://{host}:{port}", flush=True)
     print(_admin_line(access, options.host), file=sys.stderr, flush=True)
+    heap.settle()  # the models are loaded: serving's collections need not walk them (see flexzoo.serving.heap)
     asyncio.run(server.serve(sockets=[sock]))
     executor.shutdown(wait=True)
     summarizing.shutdown(wait=True)
