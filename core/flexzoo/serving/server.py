@@ -169,10 +169,10 @@ def serve(artifacts: Sequence[str], options: ServeOptions = ServeOptions()) -> i
                             timeout_graceful_shutdown=options.drain_seconds)
     server = _Server(config)
     server.draining_app = app
+    heap.settle()  # the models are loaded: serving's collections need not walk them (see flexzoo.serving.heap)
     models = ", ".join(f"{n} {m.current}" for n, m in store.models.items())
     print(f"serving {models} ({options.runtime}) on http://{host}:{port}", flush=True)
     print(_admin_line(access, options.host), file=sys.stderr, flush=True)
-    heap.settle()  # the models are loaded: serving's collections need not walk them (see flexzoo.serving.heap)
     asyncio.run(server.serve(sockets=[sock]))
     executor.shutdown(wait=True)
     summarizing.shutdown(wait=True)
