@@ -38,6 +38,8 @@ _FORMAT = 3
 
 #: This process's view: (the sys.path state it was read for, the answers); read from the file once.
 _answers: tuple[list[Any], dict[str, Any]] | None = None
+#: The memo :func:`state` last read or wrote: the entries, their times, the digest of their distributions.
+_known: dict[str, Any] | None = None
 
 
 def cache_directory() -> Path:
@@ -56,17 +58,20 @@ def state() -> list[Any]:
     """What the answers depend on: the interpreter, the ``sys.path`` entries, and a digest of the distributions
     they hold (each ``.dist-info`` and ``.egg-info`` with its modification time), remembered for the entries'
     own modification times so that it is worked out again only when one of those changed."""
+    global _known
     entries = list(sys.path)
     stamps = _stamps(entries)
+    if _known is not None and _known["entries"] == entries and _known["stamps"] == stamps:
+        return [_FORMAT, sys.version, entries, _known["distributions"]]  # the memo file is read once a process
     memo_file = cache_file("paths", [_FORMAT, sys.version, entries])
     memo = read_json(memo_file)
-    if isinstance(memo, dict) and memo.get("entries") == entries and memo.get("stamps") == stamps and \
-            isinstance(memo.get("distributions"), str):
-        digest = memo["distributions"]
-    else:  # the times taken before the listing: a change while it runs is seen on the next run
-        digest = _distributions_digest(entries)
-        write_json(memo_file, {"entries": entries, "stamps": stamps, "distributions": digest})
-    return [_FORMAT, sys.version, entries, digest]
+    if not (isinstance(memo, dict) and memo.get("entries") == entries and memo.get("stamps") == stamps and
+            isinstance(memo.get("distributions"), str)):
+        # the times taken before the listing: a change while it runs is seen on the next run
+        memo = {"entries": entries, "stamps": stamps, "distributions": _distributions_digest(entries)}
+        write_json(memo_file, memo)
+    _known = memo
+    return [_FORMAT, sys.version, entries, memo["distributions"]]
 
 
 def _stamps(entries: list[str]) -> list[int | None]:
