@@ -305,3 +305,67 @@ def test_the_zoo_process_keeps_mains_status_and_freezes_what_is_alive_before_it_
     assert frozen > 10_000  # far more once validating has imported torch; none at all without run()
     if expected:
         assert "zoo: error:" in done.stderr and "Traceback" not in done.stderr
+
+
+RANK_EXIT = """
+import atexit, os, sys, threading, time
+from flexzoo.cli import run
+
+class Finalized:
+    def __del__(self, write=os.write):  # the module's globals may be gone by then
+        write(2, b"FINALIZED\\n")
+
+kept = Finalized()
+atexit.register(lambda: print("ATEXIT", file=sys.stderr))
+threading.Thread(target=lambda: (time.sleep(0.3), os.write(2, b"THREAD DONE\\n"))).start()
+sys.stdout.write("BUFFERED")  # no newline and no flush: it must still come out
+status = run()
+print("RUN RETURNED", file=sys.stderr)
+raise SystemExit(status)
+"""
+
+
+CNN_ON_A_VECTOR = """
+[model]
+name = "flat"
+input_shape = [8]
+
+[backbone]
+use = "cnn"
+channels = [8]
+
+[heads.digit]
+use = "linear"
+num_classes = 10
+"""
+
+
+@pytest.mark.parametrize(("manifest", "rank", "expected", "leaves_at_once"), [
+    (DIGITS, True, 0, True),
+    ("cnn-on-a-vector.toml", True, 1, True),  # fails once torch is imported: the rank still leaves at once
+    (DIGITS, False, 0, False),
+    ("no-such-manifest.toml", True, 1, False),  # fails before torch is imported: there is no process group to fear
+])
+def test_a_rank_ends_without_finalizing_the_interpreter_and_loses_nothing(manifest, rank, expected, leaves_at_once,
+                                                                          tmp_path):
+    """A rank of a distributed run (torchrun's LOCAL_RANK) leaves without interpreter finalization, where a gloo
+    worker thread still letting go of a collective's tensors aborts the process; it still waits for its threads,
+    runs atexit functions, flushes its output and keeps main's status. Any other process finalizes as before."""
+    (tmp_path / "cnn-on-a-vector.toml").write_text(CNN_ON_A_VECTOR)
+    env = {key: value for key, value in os.environ.items() if key not in ("LOCAL_RANK", "TORCHELASTIC_RUN_ID")}
+    if rank:
+        env["LOCAL_RANK"] = "1"
+    done = subprocess.run([sys.executable, "-c", RANK_EXIT, "validate", str(manifest)], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == expected, done.stderr
+    assert done.stdout.startswith("BUFFERED")
+    lines = done.stderr.splitlines()
+    assert "THREAD DONE" in lines and "ATEXIT" in lines
+    assert lines.index("THREAD DONE") < lines.index("ATEXIT")  # as Python orders them: threads, then atexit
+    assert ("RUN RETURNED" in lines) is not leaves_at_once
+    if leaves_at_once:  # (finalizing after torch's import runs the finalizer: the third case shows it)
+        assert "FINALIZED" not in lines
+    elif manifest == DIGITS:
+        assert "FINALIZED" in lines
+    if expected:
+        assert "zoo: error:" in done.stderr and "Traceback" not in done.stderr

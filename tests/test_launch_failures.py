@@ -29,3 +29,14 @@ def test_an_earlier_abort_is_still_the_cause():
 def test_the_ranks_the_agent_stopped_are_never_the_cause():
     failures = [failure(0, -signal.SIGTERM, 98), failure(1, 1, 100)]
     assert first_failure(failures)[0] == 1
+
+
+def test_a_rank_killed_in_the_same_second_as_its_peer_reported_the_failed_collective_is_the_cause():
+    # rank 1 was SIGKILLed; rank 0 said its collective failed and left at once (status 1); one poll saw both
+    failures = [failure(0, 1, 100), failure(1, -signal.SIGKILL, 100)]
+    assert first_failure(failures)[0] == 1
+
+
+def test_an_earlier_error_status_is_still_the_cause():
+    failures = [failure(0, 1, 99), failure(1, -signal.SIGKILL, 100)]
+    assert first_failure(failures)[0] == 0

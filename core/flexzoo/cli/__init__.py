@@ -223,19 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> int:
-    """The ``zoo`` process (its console script and ``python -m flexzoo``): :func:`main`, then a quick exit.
-
-    At exit the interpreter's last garbage collections walk every object still alive: after torch and timm
-    are imported, about a second on two cores, as long as a resnet50's build. Freezing them first (they are
-    never collected in a process that is ending anyway) leaves about 0.2 s. Finalizers and ``atexit``
-    functions still run, and objects freed by reference counting are freed as before; only garbage in
-    reference cycles is left to the operating system, as at any exit.
-    """
+    """The ``zoo`` process (its console script and ``python -m flexzoo``): :func:`main`, then a quick exit that no
+    thread left behind can abort (:mod:`flexzoo.cli.ending`)."""
     status = main()
-    import gc
+    from flexzoo.cli.ending import end
 
-    gc.freeze()
-    return status
+    return end(status)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -101,10 +101,11 @@ def first_failure(failures: Sequence[tuple[int, Any]]) -> tuple[int, Any]:
 
     The agent stops the survivors with SIGTERM: the failure that started it all is another one. Timestamps are
     whole seconds, so failures seen in one poll tie; among those, a rank that aborted (SIGABRT: what a collective
-    does when its peer is gone) is a consequence of the other.
+    does when its peer is gone) or that exited with an error status (flexzoo's message that a collective failed;
+    a rank leaves at once, see flexzoo.cli.ending) is a consequence of one killed by another signal.
     """
     return min(failures, key=lambda item: (item[1].exitcode == -signal.SIGTERM, item[1].timestamp,
-                                           item[1].exitcode == -signal.SIGABRT))
+                                           item[1].exitcode == -signal.SIGABRT, item[1].exitcode > 0))
 
 
 def _quiet_agent() -> None:
