@@ -324,10 +324,13 @@ def test_sigterm_drains_requests_in_flight_then_exits_0(setup):
     assert time.monotonic() - started >= 1.0
 
 
-def test_the_heap_is_frozen_once_loaded_and_thawed_when_a_version_is_dropped(setup, tmp_path):
-    """Serving's garbage collections skip what loading made (flexzoo.serving.heap); dropping a version makes it
-    collectable again, so a dropped version's reference cycles are not kept for the life of the server."""
+def test_the_heap_is_frozen_once_loaded_and_settled_again_when_a_dropped_version_is_done(setup, tmp_path):
+    """Serving's garbage collections skip what loading made (flexzoo.serving.heap); dropping a version thaws the
+    heap, and once the version's batcher has closed the heap is collected, which frees the dropped version and
+    what it left in reference cycles, and frozen again."""
+    import asyncio
     import gc
+    import weakref
 
     from flexzoo.prediction import Predictor
     from flexzoo.serving import heap
@@ -343,9 +346,21 @@ def test_the_heap_is_frozen_once_loaded_and_thawed_when_a_version_is_dropped(set
         frozen = gc.get_freeze_count()
         assert frozen > 100_000  # torch and the loaded models
         assert len(gc.get_objects()) < frozen / 10  # what a collection walks now
+        oldest = weakref.ref(next(iter(store.get("tiny").versions.values())).predictor)
         third = _artifact(tmp_path, "tiny", 2)
-        store.install(store.load_checked(third), third)  # a third version: the oldest is dropped
+
+        async def install_a_third_version() -> int:
+            store.install(store.load_checked(third), third)  # the oldest version is dropped
+            thawed = gc.get_freeze_count()
+            for _ in range(500):  # its batcher closes on the loop, then the heap settles
+                await asyncio.sleep(0.01)
+                if gc.get_freeze_count():
+                    break
+            return thawed
+
+        assert asyncio.run(install_a_third_version()) == 0
         assert len(store.get("tiny").versions) == 2
-        assert gc.get_freeze_count() == 0
+        assert oldest() is None  # collected: the dropped version is not frozen with the rest
+        assert gc.get_freeze_count() > 100_000 and len(gc.get_objects()) < gc.get_freeze_count() / 10
     finally:
         gc.unfreeze()

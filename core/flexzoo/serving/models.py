@@ -223,10 +223,10 @@ class ModelStore:
             dropped = model.versions.pop(oldest)
             model.history = [v for v in model.history if v != oldest]
             self.metrics.version.remove(model.name, oldest, dropped.predictor.sha256)
-            _close_later(dropped.batcher)
             if dropped.monitor is not None:
                 dropped.monitor.close()
-            heap.release()  # what the dropped version leaves in reference cycles is collectable again
+            heap.release()  # what the dropped version leaves in reference cycles is collectable again...
+            _close_later(dropped.batcher, then=heap.settle)  # ...and once it has served its last batch, collected
 
     def _publish(self, model: ServedModel) -> None:
         for label, version in model.versions.items():
@@ -241,6 +241,11 @@ class ModelStore:
                     version.monitor.close()
 
 
-def _close_later(batcher: Batcher) -> None:
-    with contextlib.suppress(RuntimeError):  # no loop yet (initial loads): nothing runs
-        asyncio.get_running_loop().create_task(batcher.close())
+def _close_later(batcher: Batcher, then: Callable[[], None] | None = None) -> None:
+    """Close ``batcher`` once its queued batches are served, then call ``then`` (on the loop, after the closing
+    task has let go of the batcher). Without a running loop (the initial loads) nothing runs."""
+    with contextlib.suppress(RuntimeError):
+        loop = asyncio.get_running_loop()
+        closing = loop.create_task(batcher.close())
+        if then is not None:
+            closing.add_done_callback(lambda _: loop.call_soon(then))
