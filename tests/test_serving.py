@@ -333,7 +333,7 @@ def test_the_heap_is_frozen_once_loaded_and_settled_again_when_a_dropped_version
     import weakref
 
     from flexzoo.prediction import Predictor
-    from flexzoo.serving import heap
+    from flexzoo.serving import heap, models
     from flexzoo.serving.metrics import Metrics
     from flexzoo.serving.models import ModelStore
 
@@ -349,16 +349,17 @@ def test_the_heap_is_frozen_once_loaded_and_settled_again_when_a_dropped_version
         oldest = weakref.ref(next(iter(store.get("tiny").versions.values())).predictor)
         third = _artifact(tmp_path, "tiny", 2)
 
-        async def install_a_third_version() -> int:
+        async def install_a_third_version() -> tuple[int, int]:
             store.install(store.load_checked(third), third)  # the oldest version is dropped
-            thawed = gc.get_freeze_count()
+            thawed, closing = gc.get_freeze_count(), len(models._CLOSING)  # its closing task is held
             for _ in range(500):  # its batcher closes on the loop, then the heap settles
                 await asyncio.sleep(0.01)
                 if gc.get_freeze_count():
                     break
-            return thawed
+            return thawed, closing
 
-        assert asyncio.run(install_a_third_version()) == 0
+        assert asyncio.run(install_a_third_version()) == (0, 1)
+        assert not models._CLOSING  # let go once done
         assert len(store.get("tiny").versions) == 2
         assert oldest() is None  # collected: the dropped version is not frozen with the rest
         assert gc.get_freeze_count() > 100_000 and len(gc.get_objects()) < gc.get_freeze_count() / 10

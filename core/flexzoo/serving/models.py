@@ -241,11 +241,18 @@ class ModelStore:
                     version.monitor.close()
 
 
+#: The closing tasks not yet done: the loop keeps only weak references to tasks, so one that nothing else
+#: holds could be collected before it has run to the end (asyncio's documentation of ``create_task``).
+_CLOSING: set[asyncio.Task] = set()
+
+
 def _close_later(batcher: Batcher, then: Callable[[], None] | None = None) -> None:
     """Close ``batcher`` once its queued batches are served, then call ``then`` (on the loop, after the closing
     task has let go of the batcher). Without a running loop (the initial loads) nothing runs."""
     with contextlib.suppress(RuntimeError):
         loop = asyncio.get_running_loop()
         closing = loop.create_task(batcher.close())
+        _CLOSING.add(closing)
+        closing.add_done_callback(_CLOSING.discard)
         if then is not None:
             closing.add_done_callback(lambda _: loop.call_soon(then))
