@@ -102,17 +102,21 @@ def command_wall_and_cpu(commands: Sequence[Sequence[str]], repeats: int, env: d
                          ) -> tuple[list[float], list[float]]:
     """Median wall seconds and median CPU seconds (user + system) of each command, from the same runs.
 
-    Interleaved, after ``warmup`` rounds; each process's CPU is its own rusage (``os.wait4``), so one run of a
-    command gives both numbers.
+    Interleaved, each round in its own order as in ``median_seconds_interleaved``, after ``warmup`` rounds; each
+    process's CPU is its own rusage (``os.wait4``), so one run of a command gives both numbers.
     """
     import os
+    import random
     import statistics
     import time
 
     walls: list[list[float]] = [[] for _ in commands]
     cpus: list[list[float]] = [[] for _ in commands]
+    order, shuffler = list(range(len(commands))), random.Random(0)
     for round_index in range(warmup + repeats):
-        for index, command in enumerate(commands):
+        shuffler.shuffle(order)
+        for index in order:
+            command = commands[index]
             started = time.perf_counter()
             process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             stderr = process.stderr.read()
