@@ -32,7 +32,7 @@ def median_seconds_interleaved(functions: Sequence[Callable[[], object]], repeat
 
     Each round calls them in its own order (shuffled, seeded): in a fixed order a function always runs after
     the same one, and pays for what that one leaves behind (``zoo --help`` timed after ``import torch``, whose
-    2 s evict the caches, measured 2.2x ``python -c pass``; in shuffled rounds 1.6x).
+    2 s evict the caches, measured 2.2x ``python -c pass``; in shuffled rounds 1.6x to 1.9x).
     """
     for _ in range(warmup):
         for function in functions:
